@@ -1,0 +1,121 @@
+#include "actors/flight/maildir.hpp"
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <system_error>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace troupe::flight {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+error io_error(const fs::path& path, int err) {
+  return error{errc::io, path.string() + ": " + std::generic_category().message(err)};
+}
+
+// Writes everything or returns the errno.
+int write_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const auto n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return errno;
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return 0;
+}
+
+int sync_dir(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return errno;
+  const int rc = ::fsync(fd) == 0 ? 0 : errno;
+  ::close(fd);
+  return rc;
+}
+
+} // namespace
+
+result<void> maildir::create() const {
+  for (const char* sub : {"tmp", "new", "cur"}) {
+    const auto dir = root_ / sub;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec)
+      return error{errc::io, dir.string() + ": " + ec.message()};
+    if (!fs::is_directory(dir, ec))
+      return io_error(dir, ENOTDIR);
+  }
+  return {};
+}
+
+const std::string& maildir::host_name() {
+  static const std::string name = [] {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == 0)
+      return std::string("localhost");
+    std::string out;
+    for (const char* p = buf; *p; ++p) {
+      if (*p == '/')
+        out += "\\057";
+      else if (*p == ':')
+        out += "\\072";
+      else
+        out += *p;
+    }
+    return out;
+  }();
+  return name;
+}
+
+std::string maildir::unique_name() {
+  static std::atomic<std::uint64_t> counter{0};
+  using namespace std::chrono;
+  const auto secs = duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
+  return std::to_string(secs) + "." + std::to_string(::getpid()) + "_" + std::to_string(++counter) + "." +
+         host_name();
+}
+
+result<fs::path> maildir::deliver(std::string_view message) const {
+  // O_EXCL makes a name clash an error instead of an overwrite; a clash can
+  // only come from another process reusing our pid, so a fresh name fixes it.
+  for (int attempt = 0;; ++attempt) {
+    const auto name = unique_name();
+    const auto tmp = root_ / "tmp" / name;
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      if (errno == EEXIST && attempt < 3)
+        continue;
+      return io_error(tmp, errno);
+    }
+    int err = write_all(fd, message);
+    if (err == 0 && ::fsync(fd) != 0)
+      err = errno;
+    if (::close(fd) != 0 && err == 0)
+      err = errno;
+    if (err != 0) {
+      ::unlink(tmp.c_str());
+      return io_error(tmp, err);
+    }
+    const auto dest = root_ / "new" / name;
+    if (::rename(tmp.c_str(), dest.c_str()) != 0) {
+      err = errno;
+      ::unlink(tmp.c_str());
+      return io_error(dest, err);
+    }
+    // The message is delivered once it is in new/; failing to make the
+    // rename durable must not cause a second delivery on retry.
+    (void)sync_dir(root_ / "new");
+    return dest;
+  }
+}
+
+} // namespace troupe::flight

@@ -1,0 +1,26 @@
+// A node: one OS process hosting a CAF actor system with some of the
+// cluster's services, the bus that routes events to them by rule, and one
+// wire endpoint (the I/O thread owning its ZeroMQ sockets).
+//
+//   wire I/O thread ──event──▶ bus ──deliver──▶ service actor
+//                   ◀─publish─     ◀──emit────
+//   control ROUTER ──request─▶ bus ──query────▶ service actor
+//
+// The bus gives every event it originates a sequence number per stream
+// (origin, detail-type) and the node's epoch, publishes it, and routes it
+// to local targets too; events from peers arrive through the endpoint. The
+// node runs until SIGINT or SIGTERM.
+#pragma once
+
+#include <string>
+
+#include "actors/service.hpp"
+#include "cluster/config.hpp"
+
+namespace troupe {
+
+/// Runs node `name` of `cfg` until a stop signal. Returns the process exit
+/// code; errors are logged, never thrown.
+int run_node(const cluster::config& cfg, const std::string& name, const service_registry& registry);
+
+} // namespace troupe

@@ -1,0 +1,196 @@
+// One run, three figures, side by side on this machine:
+//   1. raw libzmq PUB/SUB over tcp loopback, messages of the envelope's size;
+//   2. troupe single hop: PutEvents on one node process, published, routed
+//      by the other node's bus to a service handler (the built-in sink);
+//   3. end to end: bookings/s through the five-service flight cluster.
+// Usage: troupe_bench [--events N] [--bookings N]
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+
+#include "launcher/common.hpp"
+#include "tests/integration/cluster.hpp"
+#include "wire/client.hpp"
+#include "wire/envelope.hpp"
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(clock_type::time_point t) { return std::chrono::duration<double>(clock_type::now() - t).count(); }
+
+// A booking-sized detail, as the saga's events carry.
+json sample_detail() {
+  return json{{"booking_id", troupe::wire::make_uuid()}, {"customer", "Grace Hopper"},
+              {"email", "grace.hopper+42@example.com"},  {"flight", "TR100"},
+              {"seat_preference", "window"},             {"amount", 420.5},
+              {"card", "4111111111111111"},              {"payment_id", "PAY-0000000042"}};
+}
+
+std::size_t envelope_size() {
+  troupe::wire::envelope e;
+  e.id = troupe::wire::make_uuid();
+  e.source = "troupe.payment";
+  e.detail_type = "PaymentConfirmed";
+  e.time_ms = troupe::wire::now_ms();
+  e.origin = "payment";
+  e.epoch = 1;
+  e.seq = 123456;
+  e.correlation_id = troupe::wire::make_uuid();
+  e.causation_id = troupe::wire::make_uuid();
+  json::to_msgpack(sample_detail(), e.detail);
+  std::string out;
+  (void)troupe::wire::encode(e, out);
+  return out.size();
+}
+
+double raw_zmq(std::size_t n, std::size_t size) {
+  zmq::context_t ctx(1);
+  zmq::socket_t pub(ctx, zmq::socket_type::pub), sub(ctx, zmq::socket_type::sub);
+  pub.set(zmq::sockopt::sndhwm, 0);  // no drops: measure throughput, not loss
+  sub.set(zmq::sockopt::rcvhwm, 0);
+  pub.set(zmq::sockopt::linger, 0);
+  sub.set(zmq::sockopt::linger, 0);
+  const auto ep = troupe::test::free_endpoint();
+  pub.bind(ep);
+  sub.set(zmq::sockopt::subscribe, "");
+  sub.connect(ep);
+  // Wait out the slow joiner: send probes until one arrives.
+  for (;;) {
+    pub.send(zmq::str_buffer("probe"), zmq::send_flags::none);
+    zmq::message_t m;
+    if (sub.recv(m, zmq::recv_flags::dontwait) && m.to_string_view() == "probe")
+      break;
+    std::this_thread::sleep_for(1ms);
+  }
+  zmq::message_t drain;
+  while (sub.recv(drain, zmq::recv_flags::dontwait)) {
+  }
+  const std::string topic = "PaymentConfirmed";
+  const std::string body(size, 'x');
+  const auto start = clock_type::now();
+  std::thread producer([&] {
+    for (std::size_t i = 0; i < n; ++i) {
+      pub.send(zmq::buffer(topic), zmq::send_flags::sndmore);
+      pub.send(zmq::buffer(body), zmq::send_flags::none);
+    }
+  });
+  for (std::size_t i = 0; i < n; ++i) {
+    zmq::message_t t, b;
+    (void)sub.recv(t);
+    (void)sub.recv(b);
+  }
+  const double s = seconds_since(start);
+  producer.join();
+  return n / s;
+}
+
+struct hop_result {
+  double events_per_s;
+  std::uint64_t delivered;
+};
+
+hop_result single_hop(std::size_t n) {
+  troupe::test::cluster c({{"source", {"ticket"}}, {"target", {"sink"}}},
+                          "rules:\n  - {name: pings, pattern: {\"detail-type\": [\"Ping\"]}, target: sink}\n");
+  c.start();
+  auto cfg = troupe::cli::load_config(c.config_path());
+  troupe::wire::client client(c.control("source"));
+  std::string detail;
+  json::to_msgpack(sample_detail(), detail);
+  const auto start = clock_type::now();
+  for (std::size_t sent = 0; sent < n;) {
+    troupe::wire::control_request req;
+    req.verb = "put";
+    for (std::size_t i = 0; i < 1000 && sent < n; ++i, ++sent)
+      req.entries.push_back({"bench", "Ping", detail, "", {}});
+    auto rep = client.call(req, 30s);
+    if (!rep || !rep->ok) {
+      std::fprintf(stderr, "put failed\n");
+      std::exit(1);
+    }
+  }
+  std::uint64_t total = 0, last_total = 0;
+  auto last_progress = clock_type::now();
+  for (;;) {
+    auto r = troupe::cli::query(*cfg, "sink", "count", json::object(), 10s);
+    total = r ? (*r)["total"].get<std::uint64_t>() : 0;
+    if (total >= n)
+      break;
+    if (total != last_total) {
+      last_total = total;
+      last_progress = clock_type::now();
+    } else if (clock_type::now() - last_progress > 3s) {
+      break;  // nothing more is coming: report what arrived
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  const double s = seconds_since(start);
+  c.stop();
+  return {total / s, total};
+}
+
+json end_to_end(std::size_t n) {
+  troupe::test::cluster c(
+      {{"booking", {"booking"}}, {"payment", {"payment"}}, {"seat", {"seat"}}, {"ticket", {"ticket"}},
+       {"notification", {"notification"}}},
+      R"(
+services:
+  payment: {gateway: {declined-cards: ["4000000000000002"], default-limit: 10000}}
+  seat: {flights: {TR100: {rows: 200, layout: "ABC DEFG HJK"}, TR200: {rows: 200, layout: "ABC DEFG HJK"}, TR300: {rows: 200, layout: "ABC DEFG HJK"}}}
+  notification: {maildir: mail, from: "bench <bench@troupe.test>"}
+rules:
+  - {name: requests, pattern: {"detail-type": ["BookingRequested"]}, target: booking}
+  - {name: charge, pattern: {"detail-type": ["BookingCreated"]}, target: payment}
+  - {name: seat, pattern: {"detail-type": ["PaymentConfirmed"]}, target: seat}
+  - {name: refund, pattern: {"detail-type": ["SeatUnavailable"]}, target: payment}
+  - {name: ticket, pattern: {"detail-type": ["SeatAssigned"]}, target: ticket}
+  - {name: outcomes, pattern: {"detail-type": ["TicketIssued", "PaymentFailed", "PaymentRefunded"]}, target: booking}
+  - {name: confirmation, pattern: {"detail-type": ["TicketIssued"]}, target: notification}
+  - {name: cancellation, pattern: {"detail-type": ["BookingCancelled"]}, target: notification}
+)");
+  c.start();
+  auto r = troupe::test::run_command({troupe::test::troupe_bin(), "book", c.config_path(), "--count",
+                                      std::to_string(n), "--rate", "1000000", "--json", "--quiet", "--wait", "120"},
+                                     300s);
+  c.stop();
+  auto lines = r.output;
+  auto j = json::parse(lines.substr(lines.rfind('{')), nullptr, false);
+  if (j.is_discarded()) {
+    std::fprintf(stderr, "book failed: %s\n", r.output.c_str());
+    std::exit(1);
+  }
+  return j;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::size_t events = 200000, bookings = 5000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--events"))
+      events = std::stoul(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--bookings"))
+      bookings = std::stoul(argv[i + 1]);
+  }
+  const auto size = envelope_size();
+  std::printf("troupe bench on %u cores; envelope of a booking event: %zu bytes\n",
+              std::thread::hardware_concurrency(), size);
+  const double raw = raw_zmq(1000000, size);
+  std::printf("%-58s %12.0f msg/s\n", "raw libzmq PUB/SUB, tcp loopback, 1M messages", raw);
+  const auto hop = single_hop(events);
+  std::printf("%-58s %12.0f events/s  (%llu of %zu delivered; %.1f%% of raw)\n",
+              "troupe single hop: PutEvents -> node A -> node B handler", hop.events_per_s,
+              static_cast<unsigned long long>(hop.delivered), events, 100.0 * hop.events_per_s / raw);
+  const auto e2e = end_to_end(bookings);
+  std::printf("%-58s %12.0f bookings/s (%s of %zu final; p50 %.1f ms, p99 %.1f ms)\n",
+              "end to end: five-service flight saga", e2e["bookings_per_second"].get<double>(),
+              std::to_string(e2e["confirmed"].get<int>() + e2e["cancelled"].get<int>()).c_str(), bookings,
+              e2e["latency_ms_p50"].get<double>(), e2e["latency_ms_p99"].get<double>());
+  return 0;
+}

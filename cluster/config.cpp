@@ -1,0 +1,364 @@
+#include "cluster/config.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "rules/matcher.hpp"
+
+namespace troupe::cluster {
+
+namespace fs = std::filesystem;
+
+const node_spec* config::find_node(const std::string& name) const {
+  for (const auto& n : nodes)
+    if (n.name == name)
+      return &n;
+  return nullptr;
+}
+
+const node_spec* config::node_hosting(const std::string& service) const {
+  for (const auto& n : nodes)
+    if (std::find(n.services.begin(), n.services.end(), service) != n.services.end())
+      return &n;
+  return nullptr;
+}
+
+YAML::Node config::settings_of(const std::string& service) const {
+  if (services.IsMap()) {
+    const YAML::Node& all = services;
+    const YAML::Node s = all[service];
+    if (s.IsDefined())
+      return s;
+  }
+  return YAML::Node(YAML::NodeType::Null);
+}
+
+namespace {
+
+bool plain(const YAML::Node& n) { return n.Tag() == "?"; }
+
+std::string scalar_to_json(const YAML::Node& n) {
+  const auto& s = n.Scalar();
+  if (plain(n)) {
+    static const std::regex int_re(R"(^[-+]?[0-9]+$)");
+    static const std::regex float_re(R"(^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$)");
+    if (s == "null" || s == "Null" || s == "NULL" || s == "~" || s.empty())
+      return "null";
+    if (s == "true" || s == "True" || s == "TRUE")
+      return "true";
+    if (s == "false" || s == "False" || s == "FALSE")
+      return "false";
+    if (std::regex_match(s, int_re) || std::regex_match(s, float_re)) {
+      // JSON has no leading '+' and no bare '.5'.
+      std::string t = s[0] == '+' ? s.substr(1) : s;
+      if (!t.empty() && t[0] == '.')
+        t.insert(0, "0");
+      else if (t.size() > 1 && t[0] == '-' && t[1] == '.')
+        t.insert(1, "0");
+      if (!t.empty() && t.back() == '.')
+        t += '0';
+      return t;
+    }
+  }
+  return nlohmann::json(s).dump();
+}
+
+void to_json_text(const YAML::Node& n, std::string& out) {
+  switch (n.Type()) {
+    case YAML::NodeType::Undefined:
+    case YAML::NodeType::Null:
+      out += "null";
+      return;
+    case YAML::NodeType::Scalar:
+      out += scalar_to_json(n);
+      return;
+    case YAML::NodeType::Sequence: {
+      out += '[';
+      bool first = true;
+      for (const auto& e : n) {
+        if (!first)
+          out += ',';
+        first = false;
+        to_json_text(e, out);
+      }
+      out += ']';
+      return;
+    }
+    case YAML::NodeType::Map: {
+      out += '{';
+      bool first = true;
+      for (const auto& kv : n) {
+        if (!first)
+          out += ',';
+        first = false;
+        out += nlohmann::json(kv.first.Scalar()).dump();
+        out += ':';
+        to_json_text(kv.second, out);
+      }
+      out += '}';
+      return;
+    }
+  }
+}
+
+// Finds the YAML node a pattern error path ("detail.amount[0].numeric")
+// points at, as far as the path can be followed, to report its position.
+YAML::Node locate(YAML::Node at, const std::string& path) {
+  std::size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '.') {
+      ++i;
+      continue;
+    }
+    if (path[i] == '[') {
+      auto close = path.find(']', i);
+      if (close == std::string::npos || !at.IsSequence())
+        return at;
+      const auto idx = std::stoul("0" + path.substr(i + 1, close - i - 1));
+      if (idx >= at.size())
+        return at;
+      at = at[idx];
+      i = close + 1;
+      continue;
+    }
+    auto end = path.find_first_of(".[", i);
+    const auto key = path.substr(i, end == std::string::npos ? std::string::npos : end - i);
+    if (!at.IsMap())
+      return at;
+    YAML::Node next;
+    for (const auto& kv : at)
+      if (kv.first.Scalar() == key)
+        next = kv.second;
+    if (!next)
+      return at;
+    at = next;
+    i = end == std::string::npos ? path.size() : end;
+  }
+  return at;
+}
+
+bool valid_endpoint(const std::string& e) {
+  static const std::regex tcp_re(R"(^tcp://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})$)");
+  std::smatch m;
+  if (std::regex_match(e, m, tcp_re)) {
+    const auto port = std::stoi(m[2].str());
+    return port >= 1 && port <= 65535;
+  }
+  return e.rfind("ipc://", 0) == 0 && e.size() > 6;
+}
+
+class validator {
+ public:
+  validator(diagnostics& diag) : diag_(diag) {}
+
+  void keys(const YAML::Node& map, std::initializer_list<const char*> allowed, const std::string& where) {
+    for (const auto& kv : map) {
+      const auto k = kv.first.Scalar();
+      if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return k == a; })) {
+        std::string list;
+        for (auto a : allowed)
+          list += (list.empty() ? "" : ", ") + std::string(a);
+        diag_.add(kv.first, where + ": unknown key '" + k + "' (expected one of: " + list + ")");
+      }
+    }
+  }
+
+  std::optional<std::string> string(const YAML::Node& parent, const char* key, const std::string& where,
+                                    bool required) {
+    auto n = parent[key];
+    if (!n) {
+      if (required)
+        diag_.add(parent, where + ": missing '" + key + "'");
+      return std::nullopt;
+    }
+    if (!n.IsScalar() || n.Scalar().empty()) {
+      diag_.add(n, where + "." + key + ": must be a non-empty string");
+      return std::nullopt;
+    }
+    return n.Scalar();
+  }
+
+ private:
+  diagnostics& diag_;
+};
+
+std::optional<config> validate(const YAML::Node& root, config cfg, const service_check& check,
+                               diagnostics& diag) {
+  validator v(diag);
+  if (!root.IsMap()) {
+    diag.add(root, "the config must be a map with 'cluster', 'nodes' and 'rules'");
+    return std::nullopt;
+  }
+  v.keys(root, {"cluster", "data-dir", "nodes", "services", "rules"}, "config");
+  cfg.cluster = v.string(root, "cluster", "config", true).value_or("");
+  if (!cfg.cluster.empty() && !std::regex_match(cfg.cluster, std::regex("^[A-Za-z0-9_.\\-]+$")))
+    diag.add(root["cluster"], "cluster: only letters, digits, '.', '_' and '-' are allowed");
+  const auto data_dir = v.string(root, "data-dir", "config", false).value_or("data");
+  cfg.data_dir = fs::absolute(cfg.dir / data_dir).lexically_normal();
+
+  // Services: the settings sections, checked only for services some node runs.
+  // yaml-cpp: assigning a missing node (rather than copying it) throws.
+  const YAML::Node services = root["services"];
+  if (services.IsDefined()) {
+    cfg.services.reset(services);
+    if (!services.IsMap() && !services.IsNull())
+      diag.add(services, "services: must be a map from service name to its settings");
+  }
+
+  // Nodes.
+  auto nodes = root["nodes"];
+  std::map<std::string, std::string> endpoint_owner;
+  std::map<std::string, std::string> service_owner;
+  if (!nodes)
+    diag.add(root, "config: missing 'nodes'");
+  else if (!nodes.IsMap() || nodes.size() == 0)
+    diag.add(nodes, "nodes: must be a non-empty map from node name to its settings");
+  else
+    for (const auto& kv : nodes) {
+      node_spec node;
+      node.name = kv.first.Scalar();
+      const std::string where = "nodes." + node.name;
+      if (!std::regex_match(node.name, std::regex("^[a-z][a-z0-9_\\-]{0,31}$")))
+        diag.add(kv.first, where + ": a node name is 1 to 32 of a-z, 0-9, '_', '-', starting with a letter");
+      const auto& n = kv.second;
+      if (!n.IsMap()) {
+        diag.add(n, where + ": must be a map with 'endpoints' and 'services'");
+        continue;
+      }
+      v.keys(n, {"host", "endpoints", "services"}, where);
+      node.host = v.string(n, "host", where, false).value_or("local");
+      auto eps = n["endpoints"];
+      if (!eps || !eps.IsMap()) {
+        diag.add(eps ? eps : n, where + ": 'endpoints' must be a map with 'pub' and 'control'");
+      } else {
+        v.keys(eps, {"pub", "control"}, where + ".endpoints");
+        for (const char* key : {"pub", "control"}) {
+          auto e = v.string(eps, key, where + ".endpoints", true);
+          if (!e)
+            continue;
+          if (!valid_endpoint(*e)) {
+            diag.add(eps[key], where + ".endpoints." + key + ": '" + *e
+                                   + "' is not tcp://HOST:PORT (port 1-65535) or ipc://PATH");
+            continue;
+          }
+          auto [it, fresh] = endpoint_owner.emplace(*e, where + ".endpoints." + key);
+          if (!fresh)
+            diag.add(eps[key], where + ".endpoints." + key + ": '" + *e + "' is already used by " + it->second);
+          (std::string(key) == "pub" ? node.pub : node.control) = *e;
+        }
+      }
+      auto svcs = n["services"];
+      if (!svcs || !svcs.IsSequence() || svcs.size() == 0) {
+        diag.add(svcs ? svcs : n, where + ": 'services' must be a non-empty list of service names");
+      } else {
+        for (const auto& s : svcs) {
+          if (!s.IsScalar()) {
+            diag.add(s, where + ".services: a service name must be a string");
+            continue;
+          }
+          const auto name = s.Scalar();
+          auto [it, fresh] = service_owner.emplace(name, node.name);
+          if (!fresh) {
+            diag.add(s, where + ".services: '" + name + "' already runs on node '" + it->second + "'");
+            continue;
+          }
+          if (!check(name, cfg.settings_of(name), diag))
+            diag.add(s, where + ".services: unknown service '" + name + "'");
+          node.services.push_back(name);
+        }
+      }
+      node.data_dir = cfg.data_dir / node.name;
+      cfg.nodes.push_back(std::move(node));
+    }
+  if (services.IsDefined() && services.IsMap())
+    for (const auto& kv : services)
+      if (!service_owner.count(kv.first.Scalar()))
+        diag.add(kv.first, "services." + kv.first.Scalar() + ": no node runs this service");
+
+  // Rules.
+  auto rules = root["rules"];
+  std::set<std::string> rule_names;
+  if (!rules)
+    diag.add(root, "config: missing 'rules'");
+  else if (!rules.IsSequence())
+    diag.add(rules, "rules: must be a list of rules");
+  else
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+      const auto& r = rules[i];
+      const std::string where = "rules[" + std::to_string(i) + "]";
+      if (!r.IsMap()) {
+        diag.add(r, where + ": must be a map with 'name', 'pattern' and 'target'");
+        continue;
+      }
+      v.keys(r, {"name", "pattern", "target"}, where);
+      rule_spec rule;
+      rule.line = r.Mark().line + 1;
+      rule.name = v.string(r, "name", where, true).value_or("");
+      if (!rule.name.empty() && !rule_names.insert(rule.name).second)
+        diag.add(r["name"], where + ".name: another rule is already named '" + rule.name + "'");
+      rule.target = v.string(r, "target", where, true).value_or("");
+      if (!rule.target.empty() && !service_owner.count(rule.target))
+        diag.add(r["target"], where + ".target: no node runs a service named '" + rule.target + "'");
+      auto p = r["pattern"];
+      if (!p) {
+        diag.add(r, where + ": missing 'pattern'");
+      } else {
+        // A pattern may be written as YAML, as pasted JSON, or as a JSON string.
+        if (p.IsScalar() && !plain(p))
+          rule.pattern_json = p.Scalar();
+        else
+          rule.pattern_json = yaml_to_json(p);
+        if (auto err = rules::validate(rule.pattern_json)) {
+          auto at = p.IsScalar() ? p : locate(p, err->path);
+          diag.add(at, where + ".pattern: " + err->to_string());
+        }
+      }
+      cfg.rules.push_back(std::move(rule));
+    }
+  if (!diag.empty())
+    return std::nullopt;
+  return cfg;
+}
+
+} // namespace
+
+std::string yaml_to_json(const YAML::Node& node) {
+  std::string out;
+  to_json_text(node, out);
+  return out;
+}
+
+std::optional<config> load_text(const std::string& text, const std::string& file, const fs::path& dir,
+                                const service_check& check, diagnostics& diag) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    diag.add(e.mark, e.msg);
+    return std::nullopt;
+  }
+  config cfg;
+  cfg.file = file;
+  cfg.dir = fs::absolute(dir).lexically_normal();
+  return validate(root, std::move(cfg), check, diag);
+}
+
+std::optional<config> load(const std::string& path, const service_check& check, diagnostics& diag) {
+  std::ifstream in(path);
+  if (!in) {
+    diag.add(0, 0, "cannot read the config file");
+    return std::nullopt;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto dir = fs::path(path).parent_path();
+  return load_text(ss.str(), path, dir.empty() ? fs::path(".") : dir, check, diag);
+}
+
+} // namespace troupe::cluster

@@ -1,0 +1,74 @@
+// The cluster config: one YAML file that describes every node, where its
+// endpoints are, which services it hosts, and the rules that route events
+// to those services.
+//
+// Loading validates everything before anything starts and reports every
+// problem as `file:line:column: reason`. Service settings stay YAML: the
+// framework does not know what a service is about, so each service's own
+// factory checks its section through the callback given to `load`.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "cluster/diagnostics.hpp"
+
+namespace troupe::cluster {
+
+struct node_spec {
+  std::string name;
+  std::string host;               // "local" unless the config says otherwise
+  std::string pub;                // ZeroMQ endpoint its PUB socket binds
+  std::string control;            // ZeroMQ endpoint its ROUTER socket binds
+  std::vector<std::string> services;
+  std::filesystem::path data_dir; // absolute
+};
+
+struct rule_spec {
+  std::string name;
+  std::string pattern_json;  // the EventBridge pattern as JSON text
+  std::string target;        // service name
+  int line = 0;              // where the rule starts in the file
+};
+
+struct config {
+  std::string file;                 // as given
+  std::filesystem::path dir;        // directory of the file, absolute
+  std::string cluster;              // cluster name
+  std::filesystem::path data_dir;   // absolute
+  std::vector<node_spec> nodes;
+  std::vector<rule_spec> rules;
+  YAML::Node services;              // settings per service name (a map, may be null)
+
+  const node_spec* find_node(const std::string& name) const;
+  /// The node hosting `service`, or null.
+  const node_spec* node_hosting(const std::string& service) const;
+  /// The settings section of `service` (a null node when absent).
+  YAML::Node settings_of(const std::string& service) const;
+};
+
+/// Called for every service a node lists; returns false for an unknown
+/// name, and reports problems with its settings to `diag`.
+using service_check =
+    std::function<bool(const std::string& name, const YAML::Node& settings, diagnostics& diag)>;
+
+/// Reads and validates `path`. On any problem returns nullopt and leaves
+/// every problem in `diag`.
+std::optional<config> load(const std::string& path, const service_check& check, diagnostics& diag);
+
+/// Same, from YAML text (tests); `file` names it in the diagnostics.
+std::optional<config> load_text(const std::string& text, const std::string& file,
+                                const std::filesystem::path& dir, const service_check& check,
+                                diagnostics& diag);
+
+/// Converts a YAML node to JSON text: quoted scalars stay strings, plain
+/// ones follow YAML's core schema, so a JSON pattern pasted into YAML reads
+/// as the same JSON.
+std::string yaml_to_json(const YAML::Node& node);
+
+} // namespace troupe::cluster

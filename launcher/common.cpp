@@ -1,0 +1,102 @@
+#include "launcher/common.hpp"
+
+#include <cstdio>
+#include <thread>
+
+#include "actors/builtin/sink.hpp"
+#include "actors/flight/register.hpp"
+#include "actors/flight/log.hpp"
+#include "wire/client.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace troupe::cli {
+
+const service_registry& registry() {
+  static const service_registry reg = [] {
+    service_registry r;
+    builtin::register_builtin(r);
+    flight::register_services(r);
+    // The example's log lines join the node's log (its default logger).
+    flight::set_log_sink([](const std::string& line) { spdlog::info("{}", line); });
+    return r;
+  }();
+  return reg;
+}
+
+std::optional<cluster::config> load_config(const std::string& path) {
+  cluster::diagnostics diag(path);
+  auto check = [](const std::string& name, const YAML::Node& settings, cluster::diagnostics& d) {
+    const auto* factory = registry().find(name);
+    if (!factory)
+      return false;
+    // Constructing validates; constructors have no side effects.
+    (void)(*factory)(settings, service_context{"", {}, {}}, d);
+    return true;
+  };
+  auto cfg = cluster::load(path, check, diag);
+  if (!cfg) {
+    std::fputs(diag.to_string().c_str(), stderr);
+    std::fprintf(stderr, "troupe: %zu problem%s in %s; nothing started\n", diag.problems().size(),
+                 diag.problems().size() == 1 ? "" : "s", path.c_str());
+  }
+  return cfg;
+}
+
+result<nlohmann::json> query(const cluster::config& cfg, const std::string& service, const std::string& what,
+                             const nlohmann::json& args, std::chrono::milliseconds timeout) {
+  const auto* node = cfg.node_hosting(service);
+  if (!node)
+    return error{errc::config, "no node runs service '" + service + "'"};
+  wire::client c(node->control);
+  wire::control_request req;
+  req.verb = "query";
+  req.service = service;
+  req.what = what;
+  req.args = args.dump();
+  auto rep = c.call(req, timeout);
+  if (!rep)
+    return rep.err();
+  if (!rep->ok)
+    return error{errc::io, "node " + node->name + ": " + rep->body};
+  auto j = nlohmann::json::parse(rep->body, nullptr, false);
+  if (j.is_discarded())
+    return error{errc::wrong_shape, "node " + node->name + " answered with invalid JSON"};
+  return j;
+}
+
+result<nlohmann::json> status(const cluster::node_spec& node, std::chrono::milliseconds timeout) {
+  wire::client c(node.control);
+  wire::control_request req;
+  req.verb = "status";
+  auto rep = c.call(req, timeout);
+  if (!rep)
+    return rep.err();
+  if (!rep->ok)
+    return error{errc::io, "node " + node.name + ": " + rep->body};
+  auto j = nlohmann::json::parse(rep->body, nullptr, false);
+  if (j.is_discarded())
+    return error{errc::wrong_shape, "node " + node.name + " answered with invalid JSON"};
+  return j;
+}
+
+result<void> wait_ready(const cluster::config& cfg, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto peers = cfg.nodes.size() - 1;
+  std::string missing;
+  while (true) {
+    missing.clear();
+    for (const auto& n : cfg.nodes) {
+      auto s = status(n, std::chrono::milliseconds(500));
+      if (!s || !s->contains("wire") || (*s)["wire"].value("peers_connected", std::size_t{0}) < peers)
+        missing += (missing.empty() ? "" : ", ") + n.name;
+    }
+    if (missing.empty())
+      return {};
+    if (std::chrono::steady_clock::now() >= deadline)
+      return error{errc::io, "not ready: " + missing};
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+} // namespace troupe::cli

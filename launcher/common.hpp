@@ -1,0 +1,36 @@
+// What every subcommand of the CLI shares: loading a config with the
+// services this build knows, and talking to nodes' control sockets.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/service.hpp"
+#include "cluster/config.hpp"
+#include "wire/error.hpp"
+
+namespace troupe::cli {
+
+/// The services this build of troupe can run.
+const service_registry& registry();
+
+/// Loads and validates `path`; on problems prints every one of them to
+/// stderr as file:line:column: reason and returns nullopt.
+std::optional<cluster::config> load_config(const std::string& path);
+
+/// Sends a query to `service` on the node hosting it; returns the parsed
+/// JSON reply.
+result<nlohmann::json> query(const cluster::config& cfg, const std::string& service, const std::string& what,
+                             const nlohmann::json& args, std::chrono::milliseconds timeout);
+
+/// Asks one node for its status.
+result<nlohmann::json> status(const cluster::node_spec& node, std::chrono::milliseconds timeout);
+
+/// Waits until every node answers and is connected to all its peers.
+/// Fails with a message naming the nodes that are not ready.
+result<void> wait_ready(const cluster::config& cfg, std::chrono::milliseconds timeout);
+
+} // namespace troupe::cli

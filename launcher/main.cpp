@@ -1,0 +1,153 @@
+// troupe: the command line. Every subcommand validates its config before
+// doing anything, and no error ever reaches the user as a stack trace.
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "actors/node.hpp"
+#include "launcher/common.hpp"
+#include "launcher/flight_client.hpp"
+#include "launcher/launch.hpp"
+#include "rules/matcher.hpp"
+
+namespace {
+
+std::string self_exe(const char* argv0) {
+  char buf[PATH_MAX];
+  const auto n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n > 0)
+    return std::string(buf, static_cast<std::size_t>(n));
+  return argv0;
+}
+
+int status_cmd(const troupe::cluster::config& cfg, bool json) {
+  int rc = 0;
+  for (const auto& n : cfg.nodes) {
+    auto s = troupe::cli::status(n, std::chrono::seconds(2));
+    if (!s) {
+      rc = 1;
+      if (json)
+        std::printf("%s\n", nlohmann::json{{"node", n.name}, {"error", s.err().message}}.dump().c_str());
+      else
+        std::printf("%-14s DOWN  %s\n", n.name.c_str(), s.err().message.c_str());
+      continue;
+    }
+    if (json) {
+      std::printf("%s\n", s->dump().c_str());
+      continue;
+    }
+    const auto& w = (*s)["wire"];
+    const auto& b = (*s)["bus"];
+    std::printf("%-14s UP    peers %zu/%zu  received %llu  published %llu  malformed %llu  matched %llu\n",
+                n.name.c_str(), w.value("peers_connected", std::size_t{0}), cfg.nodes.size() - 1,
+                w.value("received", 0ULL), w.value("published", 0ULL), w.value("malformed", 0ULL),
+                b.value("matched", 0ULL));
+    for (const auto& [svc, c] : (*s)["services"].items())
+      if (c.is_object())
+        std::printf("  %-12s delivered %llu  ok %llu  transient %llu  permanent %llu  crashed %llu\n", svc.c_str(),
+                    c.value("delivered", 0ULL), c.value("ok", 0ULL), c.value("transient", 0ULL),
+                    c.value("permanent", 0ULL), c.value("crashed", 0ULL));
+  }
+  return rc;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"troupe: a brokerless runtime for event-driven choreography"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "troupe 0.1.0");
+
+  std::string config;
+  std::string node_name;
+  auto* node = app.add_subcommand("node", "Run one node of a cluster in the foreground");
+  node->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
+  node->add_option("--node", node_name, "Name of the node to run")->required();
+
+  auto* launch = app.add_subcommand("launch", "Start every node of a cluster on this machine");
+  launch->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
+
+  auto* check = app.add_subcommand("check", "Validate a cluster config and exit");
+  check->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
+
+  troupe::cli::book_options bo;
+  auto* book = app.add_subcommand("book", "Book flights and wait for the outcomes");
+  book->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
+  book->add_option("--customer", bo.customer, "Customer name")->capture_default_str();
+  book->add_option("--email", bo.email, "Customer email")->capture_default_str();
+  book->add_option("--flight", bo.flight, "Flight (default: the first one in the config)");
+  book->add_option("--seat", bo.seat, "Seat preference")->check(CLI::IsMember({"window", "aisle", "any"}))->capture_default_str();
+  book->add_option("--amount", bo.amount, "Price")->check(CLI::PositiveNumber)->capture_default_str();
+  book->add_option("--card", bo.card, "Card number")->capture_default_str();
+  book->add_option("--count", bo.count, "Generate this many bookings (a mix that includes failures)")
+      ->check(CLI::Range(1, 10000000));
+  book->add_option("--rate", bo.rate, "Generated bookings per second")->check(CLI::PositiveNumber)->capture_default_str();
+  book->add_option("--seed", bo.seed, "Seed of the generator")->capture_default_str();
+  book->add_option("--wait", bo.wait_s, "Seconds to wait for outcomes (0: print the ids and return)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  book->add_flag("--json", bo.json, "Print the summary as JSON");
+  book->add_flag("--quiet", bo.quiet, "No progress bar");
+
+  troupe::cli::bookings_options lo;
+  std::string format = "table";
+  auto* bookings = app.add_subcommand("bookings", "List the bookings and their states");
+  bookings->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
+  bookings->add_option("--format", format, "table or json (one object per line)")
+      ->check(CLI::IsMember({"table", "json"}));
+  bookings->add_option("--state", lo.state, "Only this state")->check(CLI::IsMember({"PENDING", "CONFIRMED", "CANCELLED"}));
+
+  auto* status = app.add_subcommand("status", "Show every node's counters");
+  status->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
+  status->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}));
+
+  std::string pattern, event;
+  auto* tp = app.add_subcommand("test-pattern", "Test an EventBridge event pattern against an event");
+  tp->add_option("--pattern", pattern, "Pattern as JSON, or @file")->required();
+  tp->add_option("--event", event, "Event as JSON, or @file")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  if (*tp)
+    return troupe::rules::run_test_pattern(pattern, event, std::cout, std::cerr);
+
+  auto cfg = troupe::cli::load_config(config);
+  if (!cfg)
+    return 2;
+  if (*check) {
+    std::printf("%s: ok (%zu nodes, %zu rules)\n", config.c_str(), cfg->nodes.size(), cfg->rules.size());
+    return 0;
+  }
+  if (*node)
+    return troupe::run_node(*cfg, node_name, troupe::cli::registry());
+  if (*launch)
+    return troupe::cli::launch(*cfg, {config, self_exe(argv[0])});
+  if (*book)
+    return troupe::cli::book(*cfg, bo);
+  if (*bookings) {
+    lo.json = format == "json";
+    return troupe::cli::list_bookings(*cfg, lo);
+  }
+  if (*status)
+    return status_cmd(*cfg, format == "json");
+  return 2;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "troupe: error: %s\n", e.what());
+    return 1;
+  } catch (...) {
+    std::fprintf(stderr, "troupe: error: unexpected failure\n");
+    return 1;
+  }
+}

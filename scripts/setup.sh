@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what is missing (Debian 12 packages only) and builds troupe into
+# build/. Sourced by demo.sh and test.sh; safe to run again.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+packages=(
+  build-essential pkg-config meson ninja-build python3
+  libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libcaf-dev
+  libgtest-dev libsqlite3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
+  iproute2 iptables procps
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -f build/build.ninja ]; then
+  meson setup build --buildtype=release >/dev/null
+fi
+# Two cores and ~400 MB per CAF translation unit: two jobs at most.
+ninja -C build -j2 | grep -v '^\[' || true
+test -x build/launcher/troupe

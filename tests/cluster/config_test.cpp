@@ -1,0 +1,160 @@
+#include "cluster/config.hpp"
+
+#include <gtest/gtest.h>
+
+namespace troupe::cluster {
+namespace {
+
+// Known services for these tests: "alpha" takes any settings, "beta"
+// needs `size` to be an integer.
+bool check(const std::string& name, const YAML::Node& settings, diagnostics& diag) {
+  if (name == "alpha")
+    return true;
+  if (name == "beta") {
+    if (!settings["size"] || !settings["size"].IsScalar())
+      diag.add(settings, "services.beta: missing 'size'");
+    return true;
+  }
+  return false;
+}
+
+const char* good = R"(cluster: demo
+data-dir: state
+nodes:
+  one:
+    endpoints: {pub: "tcp://127.0.0.1:5001", control: "tcp://127.0.0.1:5002"}
+    services: [alpha]
+  two:
+    host: h2
+    endpoints: {pub: "ipc:///tmp/two-pub", control: "tcp://[::1]:5004"}
+    services: [beta]
+services:
+  beta: {size: 3}
+rules:
+  - name: r1
+    pattern: {"detail-type": ["A", "B"], "detail": {"n": [{"numeric": [">", 3]}]}}
+    target: alpha
+  - name: r2
+    pattern: '{"source": ["x"]}'
+    target: beta
+)";
+
+std::optional<config> load(const std::string& text, diagnostics& diag) {
+  return load_text(text, "test.yaml", "/etc/troupe", check, diag);
+}
+
+TEST(config, a_good_config_loads) {
+  diagnostics diag("test.yaml");
+  auto cfg = load(good, diag);
+  ASSERT_TRUE(cfg) << diag.to_string();
+  EXPECT_EQ(cfg->cluster, "demo");
+  EXPECT_EQ(cfg->data_dir, "/etc/troupe/state");
+  ASSERT_EQ(cfg->nodes.size(), 2u);
+  EXPECT_EQ(cfg->nodes[0].host, "local");
+  EXPECT_EQ(cfg->nodes[1].host, "h2");
+  EXPECT_EQ(cfg->nodes[1].data_dir, "/etc/troupe/state/two");
+  EXPECT_EQ(cfg->node_hosting("beta")->name, "two");
+  EXPECT_EQ(cfg->settings_of("beta")["size"].as<int>(), 3);
+  EXPECT_TRUE(cfg->settings_of("alpha").IsNull());
+  ASSERT_EQ(cfg->rules.size(), 2u);
+  EXPECT_EQ(cfg->rules[0].pattern_json, R"({"detail-type":["A","B"],"detail":{"n":[{"numeric":[">",3]}]}})");
+  EXPECT_EQ(cfg->rules[1].pattern_json, R"({"source": ["x"]})");
+  EXPECT_EQ(cfg->rules[0].line, 14);
+}
+
+TEST(config, services_section_is_optional) {
+  diagnostics diag2("test.yaml");
+  auto minimal = load_text("cluster: c\nnodes:\n  one:\n    endpoints: {pub: \"tcp://127.0.0.1:1\", control: \"tcp://127.0.0.1:2\"}\n"
+                           "    services: [alpha]\nrules: []\n",
+                           "test.yaml", "/", check, diag2);
+  ASSERT_TRUE(minimal) << diag2.to_string();
+  EXPECT_TRUE(minimal->settings_of("alpha").IsNull());
+}
+
+struct bad_case {
+  const char* name;
+  std::string yaml;
+  std::vector<std::string> expected;  // each a problem line, "line:col: reason" fragment
+};
+
+std::string replace(std::string s, const std::string& from, const std::string& to) {
+  auto at = s.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  return s.replace(at, from.size(), to);
+}
+
+TEST(config, every_problem_is_reported_with_its_position) {
+  const std::vector<bad_case> cases = {
+      {"yaml syntax", "cluster: [unclosed\n", {"test.yaml:2:1: "}},
+      {"not a map", "- a\n- b\n", {"test.yaml:1:1: the config must be a map"}},
+      {"unknown top-level key", replace(good, "data-dir: state", "data-dri: state"),
+       {"test.yaml:2:1: config: unknown key 'data-dri'"}},
+      {"bad endpoint", replace(good, "tcp://127.0.0.1:5001", "tcp://127.0.0.1:99999"),
+       {"test.yaml:5:22: nodes.one.endpoints.pub: 'tcp://127.0.0.1:99999' is not tcp://HOST:PORT"}},
+      {"endpoint used twice", replace(good, "tcp://127.0.0.1:5002", "tcp://127.0.0.1:5001"),
+       {"test.yaml:5:55: nodes.one.endpoints.control: 'tcp://127.0.0.1:5001' is already used by nodes.one.endpoints.pub"}},
+      {"unknown service", replace(good, "services: [alpha]", "services: [alpha, gamma]"),
+       {"test.yaml:6:23: nodes.one.services: unknown service 'gamma'"}},
+      {"service on two nodes", replace(good, "services: [beta]", "services: [beta, alpha]"),
+       {"test.yaml:10:22: nodes.two.services: 'alpha' already runs on node 'one'"}},
+      {"service settings invalid", replace(good, "beta: {size: 3}", "beta: {sise: 3}"),
+       {"test.yaml:12:9: services.beta: missing 'size'"}},
+      {"rule target unknown", replace(good, "target: alpha", "target: omega"),
+       {"test.yaml:16:13: rules[0].target: no node runs a service named 'omega'"}},
+      {"duplicate rule name", replace(good, "name: r2", "name: r1"),
+       {"test.yaml:17:11: rules[1].name: another rule is already named 'r1'"}},
+      {"bad node name", replace(good, "  two:", "  Two!:"), {"test.yaml:7:3: nodes.Two!: a node name is"}},
+      {"missing endpoints", replace(good, "    endpoints: {pub: \"ipc:///tmp/two-pub\", control: \"tcp://[::1]:5004\"}\n", ""),
+       {"test.yaml:8:5: nodes.two: 'endpoints' must be a map"}},
+      {"missing rules", replace(good, "rules:", "rulez:"),
+       {"config: unknown key 'rulez'", "config: missing 'rules'"}},
+      {"invalid pattern names its path",
+       replace(good, R"([{"numeric": [">", 3]}])", R"([{"numeric": [">", "three"]}])"),
+       {"test.yaml:15:", "rules[0].pattern: detail.n"}},
+      {"pattern leaf not an array", replace(good, R"("detail-type": ["A", "B"])", R"("detail-type": "A")"),
+       {"test.yaml:15:", "rules[0].pattern: detail-type"}},
+  };
+  for (const auto& c : cases) {
+    diagnostics diag("test.yaml");
+    auto cfg = load(c.yaml, diag);
+    EXPECT_FALSE(cfg) << c.name;
+    const auto all = diag.to_string();
+    for (const auto& want : c.expected)
+      EXPECT_NE(all.find(want), std::string::npos) << c.name << ": wanted '" << want << "' in:\n" << all;
+  }
+}
+
+TEST(config, all_problems_are_collected_not_just_the_first) {
+  auto yaml = replace(good, "tcp://127.0.0.1:5001", "udp://x");
+  yaml = replace(yaml, "target: alpha", "target: nobody");
+  yaml = replace(yaml, "services: [beta]", "services: [beta, zeta]");
+  diagnostics diag("test.yaml");
+  EXPECT_FALSE(load(yaml, diag));
+  EXPECT_EQ(diag.problems().size(), 3u) << diag.to_string();
+  for (const auto& p : diag.problems()) {
+    EXPECT_GT(p.line, 0) << p.to_string();
+    EXPECT_GT(p.column, 0) << p.to_string();
+  }
+}
+
+TEST(config, unreadable_file_is_a_problem_not_a_crash) {
+  diagnostics diag("/nonexistent/troupe.yaml");
+  EXPECT_FALSE(cluster::load("/nonexistent/troupe.yaml", check, diag));
+  ASSERT_EQ(diag.problems().size(), 1u);
+  EXPECT_EQ(diag.problems()[0].to_string(), "/nonexistent/troupe.yaml:0:0: cannot read the config file");
+}
+
+TEST(yaml_to_json, scalars_follow_the_core_schema_and_quotes_keep_strings) {
+  const std::vector<std::pair<const char*, const char*>> cases = {
+      {"[1, -2, 3.5, 3.0e2, +4, .5, 7.]", "[1,-2,3.5,3.0e2,4,0.5,7.0]"},
+      {"[\"1\", '2', x, 'true']", R"(["1","2","x","true"])"},
+      {"[true, false, null, ~, True]", "[true,false,null,null,true]"},
+      {"{a: {b: [c]}}", R"({"a":{"b":["c"]}})"},
+      {R"({"detail": {"x": [{"prefix": "a\"b"}]}})", R"({"detail":{"x":[{"prefix":"a\"b"}]}})"},
+  };
+  for (const auto& [yaml, json] : cases)
+    EXPECT_EQ(yaml_to_json(YAML::Load(yaml)), json) << yaml;
+}
+
+} // namespace
+} // namespace troupe::cluster

@@ -1,0 +1,362 @@
+#include "actors/flight/booking.hpp"
+
+#include <gtest/gtest.h>
+
+#include "tests/flight/helpers.hpp"
+
+namespace troupe::flight {
+namespace {
+
+using test::operator<<;
+
+using test::deliver;
+using test::json;
+using test::only_event;
+
+json request() {
+  return {{"customer", "Ada Lovelace"}, {"email", "ada@example.com"}, {"flight", "TR100"},
+          {"seat_preference", "window"}, {"amount", 249.90},             {"card", "4111111111111111"}};
+}
+
+json ticket_issued(const std::string& id) {
+  return {{"booking_id", id},        {"ticket", "TRP-0000000001"}, {"seat", "12A"}, {"flight", "TR100"},
+          {"customer", "Ada Lovelace"}, {"email", "ada@example.com"}, {"amount", 249.90}};
+}
+
+json payment_failed(const std::string& id, const std::string& reason = "card declined") {
+  return {{"booking_id", id}, {"reason", reason}, {"customer", "Ada Lovelace"}, {"email", "ada@example.com"},
+          {"flight", "TR100"}};
+}
+
+json payment_refunded(const std::string& id, const std::string& reason = "no seat left on TR100") {
+  return {{"booking_id", id},          {"payment_id", "PAY-" + id}, {"amount", 249.90},
+          {"reason", reason},          {"customer", "Ada Lovelace"}, {"email", "ada@example.com"},
+          {"flight", "TR100"}};
+}
+
+json row_of(const booking_service& s, const std::string& id) {
+  const auto rows = s.query("bookings", {{"ids", {id}}});
+  if (rows.size() != 1)
+    return nullptr;
+  return rows[0];
+}
+
+TEST(booking, request_creates_a_pending_booking_and_starts_the_saga) {
+  booking_service s;
+  const auto h = deliver(s, "BookingRequested", request(), "B-1", "", 1'700'000'000'123);
+  ASSERT_EQ(h.status, outcome::ok) << h.error;
+  const auto& ev = only_event(h);
+  EXPECT_EQ(ev.detail_type, "BookingCreated");
+  EXPECT_EQ(ev.correlation_id, "B-1");
+  EXPECT_EQ(ev.detail, (json{{"booking_id", "B-1"},
+                             {"customer", "Ada Lovelace"},
+                             {"email", "ada@example.com"},
+                             {"flight", "TR100"},
+                             {"seat_preference", "window"},
+                             {"amount", 249.90},
+                             {"card", "4111111111111111"}}));
+
+  const auto row = row_of(s, "B-1");
+  EXPECT_EQ(row["id"], "B-1");
+  EXPECT_EQ(row["state"], "PENDING");
+  EXPECT_TRUE(row["reason"].is_null());
+  EXPECT_EQ(row["customer"], "Ada Lovelace");
+  EXPECT_EQ(row["email"], "ada@example.com");
+  EXPECT_EQ(row["flight"], "TR100");
+  EXPECT_TRUE(row["seat"].is_null());
+  EXPECT_TRUE(row["ticket"].is_null());
+  EXPECT_DOUBLE_EQ(row["amount"].get<double>(), 249.90);
+  EXPECT_EQ(row["created_ms"], 1'700'000'000'123);
+  EXPECT_EQ(row["updated_ms"], 1'700'000'000'123);
+}
+
+TEST(booking, redelivered_request_emits_nothing) {
+  booking_service s;
+  ASSERT_EQ(deliver(s, "BookingRequested", request(), "B-1").emitted.size(), 1u);
+  const auto again = deliver(s, "BookingRequested", request(), "B-1");
+  EXPECT_EQ(again.status, outcome::ok);
+  EXPECT_TRUE(again.emitted.empty());
+  EXPECT_EQ(s.query("bookings", json::object()).size(), 1u);
+}
+
+TEST(booking, request_without_an_id_is_permanent) {
+  booking_service s;
+  wire::envelope env;
+  env.detail_type = "BookingRequested";
+  const auto detail = request();
+  const auto h = s.handle(event_in{env, detail});
+  EXPECT_EQ(h.status, outcome::permanent);
+  EXPECT_NE(h.error.find("envelope.id"), std::string::npos) << h.error;
+}
+
+struct bad_request_case {
+  const char* name;
+  json detail;
+  const char* error;  // expected start of the error
+};
+
+json with(json d, const char* field, json value) {
+  d[field] = std::move(value);
+  return d;
+}
+
+json without(json d, const char* field) {
+  d.erase(field);
+  return d;
+}
+
+class booking_bad_request : public ::testing::TestWithParam<bad_request_case> {};
+
+TEST_P(booking_bad_request, is_a_permanent_error_naming_the_field) {
+  const auto& c = GetParam();
+  booking_service s;
+  const auto h = deliver(s, "BookingRequested", c.detail, "B-1");
+  EXPECT_EQ(h.status, outcome::permanent);
+  EXPECT_TRUE(h.emitted.empty());
+  EXPECT_EQ(h.error.rfind(c.error, 0), 0u) << "error was: " << h.error;
+  EXPECT_TRUE(s.query("bookings", json::object()).empty()) << "a rejected request must not be stored";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    cases, booking_bad_request,
+    ::testing::Values(
+        bad_request_case{"detail_not_an_object", json::array({1, 2}), "detail: must be an object"},
+        bad_request_case{"missing_customer", without(request(), "customer"), "detail.customer: missing"},
+        bad_request_case{"customer_not_a_string", with(request(), "customer", 42),
+                         "detail.customer: must be a string, not number"},
+        bad_request_case{"empty_customer", with(request(), "customer", ""), "detail.customer: must not be empty"},
+        bad_request_case{"null_customer", with(request(), "customer", nullptr), "detail.customer: missing"},
+        bad_request_case{"missing_email", without(request(), "email"), "detail.email: missing"},
+        bad_request_case{"email_without_at", with(request(), "email", "ada.example.com"),
+                         "detail.email: must be an email address"},
+        bad_request_case{"email_with_two_addresses", with(request(), "email", "ada@example.com, eve@example.com"),
+                         "detail.email: must be an email address"},
+        bad_request_case{"email_with_line_break", with(request(), "email", "ada@example.com\r\nBcc: eve@x.org"),
+                         "detail.email: must be an email address"},
+        bad_request_case{"missing_flight", without(request(), "flight"), "detail.flight: missing"},
+        bad_request_case{"flight_is_a_list", with(request(), "flight", json::array({"TR100"})),
+                         "detail.flight: must be a string, not array"},
+        bad_request_case{"missing_seat_preference", without(request(), "seat_preference"),
+                         "detail.seat_preference: missing"},
+        bad_request_case{"unknown_seat_preference", with(request(), "seat_preference", "middle"),
+                         "detail.seat_preference: must be one of window, aisle, any"},
+        bad_request_case{"missing_amount", without(request(), "amount"), "detail.amount: missing"},
+        bad_request_case{"amount_as_text", with(request(), "amount", "249.90"),
+                         "detail.amount: must be a number, not string"},
+        bad_request_case{"amount_zero", with(request(), "amount", 0), "detail.amount: must be greater than 0"},
+        bad_request_case{"amount_negative", with(request(), "amount", -5.5),
+                         "detail.amount: must be greater than 0"},
+        bad_request_case{"amount_boolean", with(request(), "amount", true),
+                         "detail.amount: must be a number, not boolean"},
+        bad_request_case{"missing_card", without(request(), "card"), "detail.card: missing"},
+        bad_request_case{"card_as_number", with(request(), "card", 4111111111111111LL),
+                         "detail.card: must be a string, not number"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(booking, every_bad_field_is_named) {
+  booking_service s;
+  auto d = request();
+  d.erase("customer");
+  d["amount"] = -1;
+  const auto h = deliver(s, "BookingRequested", d);
+  ASSERT_EQ(h.status, outcome::permanent);
+  EXPECT_NE(h.error.find("detail.customer: missing"), std::string::npos) << h.error;
+  EXPECT_NE(h.error.find("detail.amount: must be greater than 0"), std::string::npos) << h.error;
+}
+
+TEST(booking, accepts_an_integer_amount_and_any_seat_preference) {
+  booking_service s;
+  auto d = request();
+  d["amount"] = 100;
+  d["seat_preference"] = "any";
+  const auto h = deliver(s, "BookingRequested", d, "B-1");
+  ASSERT_EQ(h.status, outcome::ok) << h.error;
+  EXPECT_EQ(only_event(h).detail["amount"].get<double>(), 100.0);
+  EXPECT_EQ(only_event(h).detail["seat_preference"], "any");
+}
+
+// One step of a booking's life after its request.
+struct step {
+  const char* type;
+  std::size_t events;  // expected number of emitted events
+};
+
+struct lifecycle_case {
+  const char* name;
+  std::vector<step> steps;
+  const char* state;
+  json reason;
+  json seat;
+  json ticket;
+};
+
+json step_detail(const char* type, const std::string& id) {
+  const std::string t = type;
+  if (t == "TicketIssued")
+    return ticket_issued(id);
+  if (t == "PaymentFailed")
+    return payment_failed(id);
+  return payment_refunded(id);
+}
+
+class booking_lifecycle : public ::testing::TestWithParam<lifecycle_case> {};
+
+TEST_P(booking_lifecycle, ends_in_exactly_one_final_state) {
+  const auto& c = GetParam();
+  booking_service s;
+  ASSERT_EQ(deliver(s, "BookingRequested", request(), "B-1", "", 1000).status, outcome::ok);
+  std::int64_t t = 2000;
+  for (const auto& st : c.steps) {
+    const auto h = deliver(s, st.type, step_detail(st.type, "B-1"), {}, "B-1", t);
+    ASSERT_EQ(h.status, outcome::ok) << st.type << ": " << h.error;
+    EXPECT_EQ(h.emitted.size(), st.events) << st.type;
+    t += 1000;
+  }
+  const auto row = row_of(s, "B-1");
+  EXPECT_EQ(row["state"], c.state);
+  EXPECT_EQ(row["reason"], c.reason);
+  EXPECT_EQ(row["seat"], c.seat);
+  EXPECT_EQ(row["ticket"], c.ticket);
+  EXPECT_EQ(row["created_ms"], 1000);
+  EXPECT_EQ(row["updated_ms"], c.steps.empty() ? 1000 : 2000) << "only the first transition updates";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    cases, booking_lifecycle,
+    ::testing::Values(
+        lifecycle_case{"no_answer_yet", {}, "PENDING", nullptr, nullptr, nullptr},
+        lifecycle_case{"ticket_confirms", {{"TicketIssued", 0}}, "CONFIRMED", nullptr, "12A", "TRP-0000000001"},
+        lifecycle_case{"payment_failure_cancels", {{"PaymentFailed", 1}}, "CANCELLED", "card declined", nullptr,
+                       nullptr},
+        lifecycle_case{"refund_cancels", {{"PaymentRefunded", 1}}, "CANCELLED", "no seat left on TR100", nullptr,
+                       nullptr},
+        lifecycle_case{"failure_after_confirmation_is_ignored",
+                       {{"TicketIssued", 0}, {"PaymentFailed", 0}},
+                       "CONFIRMED",
+                       nullptr,
+                       "12A",
+                       "TRP-0000000001"},
+        lifecycle_case{"refund_after_confirmation_is_ignored",
+                       {{"TicketIssued", 0}, {"PaymentRefunded", 0}},
+                       "CONFIRMED",
+                       nullptr,
+                       "12A",
+                       "TRP-0000000001"},
+        lifecycle_case{"ticket_after_cancellation_is_ignored",
+                       {{"PaymentFailed", 1}, {"TicketIssued", 0}},
+                       "CANCELLED",
+                       "card declined",
+                       nullptr,
+                       nullptr},
+        lifecycle_case{"second_cancellation_is_ignored",
+                       {{"PaymentFailed", 1}, {"PaymentRefunded", 0}, {"PaymentFailed", 0}},
+                       "CANCELLED",
+                       "card declined",
+                       nullptr,
+                       nullptr},
+        lifecycle_case{"redelivered_ticket_is_ignored",
+                       {{"TicketIssued", 0}, {"TicketIssued", 0}},
+                       "CONFIRMED",
+                       nullptr,
+                       "12A",
+                       "TRP-0000000001"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(booking, cancellation_event_carries_what_notification_needs) {
+  booking_service s;
+  ASSERT_EQ(deliver(s, "BookingRequested", request(), "B-1").status, outcome::ok);
+  const auto h = deliver(s, "PaymentRefunded", payment_refunded("B-1", "no seat left on TR100"), {}, "B-1");
+  const auto& ev = only_event(h);
+  EXPECT_EQ(ev.detail_type, "BookingCancelled");
+  EXPECT_EQ(ev.detail, (json{{"booking_id", "B-1"},
+                             {"customer", "Ada Lovelace"},
+                             {"email", "ada@example.com"},
+                             {"flight", "TR100"},
+                             {"reason", "no seat left on TR100"}}));
+}
+
+struct unknown_booking_case {
+  const char* name;
+  const char* type;
+  json detail;
+};
+
+class booking_unknown_id : public ::testing::TestWithParam<unknown_booking_case> {};
+
+TEST_P(booking_unknown_id, is_permanent) {
+  booking_service s;
+  ASSERT_EQ(deliver(s, "BookingRequested", request(), "B-1").status, outcome::ok);
+  const auto h = deliver(s, GetParam().type, GetParam().detail);
+  EXPECT_EQ(h.status, outcome::permanent);
+  EXPECT_EQ(h.error, "unknown booking B-404");
+  EXPECT_EQ(row_of(s, "B-1")["state"], "PENDING");
+}
+
+INSTANTIATE_TEST_SUITE_P(cases, booking_unknown_id,
+                         ::testing::Values(unknown_booking_case{"ticket", "TicketIssued", ticket_issued("B-404")},
+                                           unknown_booking_case{"failure", "PaymentFailed", payment_failed("B-404")},
+                                           unknown_booking_case{"refund", "PaymentRefunded",
+                                                                payment_refunded("B-404")}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+struct bad_outcome_case {
+  const char* name;
+  const char* type;
+  json detail;
+  const char* error;
+};
+
+class booking_bad_outcome : public ::testing::TestWithParam<bad_outcome_case> {};
+
+TEST_P(booking_bad_outcome, is_permanent_and_changes_nothing) {
+  const auto& c = GetParam();
+  booking_service s;
+  ASSERT_EQ(deliver(s, "BookingRequested", request(), "B-1").status, outcome::ok);
+  const auto h = deliver(s, c.type, c.detail);
+  EXPECT_EQ(h.status, outcome::permanent);
+  EXPECT_EQ(h.error, c.error);
+  EXPECT_EQ(row_of(s, "B-1")["state"], "PENDING");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    cases, booking_bad_outcome,
+    ::testing::Values(
+        bad_outcome_case{"ticket_without_seat", "TicketIssued", without(ticket_issued("B-1"), "seat"),
+                         "detail.seat: missing"},
+        bad_outcome_case{"ticket_without_ticket", "TicketIssued", with(ticket_issued("B-1"), "ticket", 7),
+                         "detail.ticket: must be a string, not number"},
+        bad_outcome_case{"failure_without_reason", "PaymentFailed", without(payment_failed("B-1"), "reason"),
+                         "detail.reason: missing"},
+        bad_outcome_case{"refund_without_booking", "PaymentRefunded", without(payment_refunded("B-1"), "booking_id"),
+                         "detail.booking_id: missing"},
+        bad_outcome_case{"unexpected_event_type", "SeatAssigned", ticket_issued("B-1"),
+                         "booking does not handle SeatAssigned events"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(booking, query_restricts_to_ids_and_keeps_creation_order) {
+  booking_service s;
+  for (const char* id : {"B-1", "B-2", "B-3"})
+    ASSERT_EQ(deliver(s, "BookingRequested", request(), id).status, outcome::ok);
+  const auto all = s.query("bookings", json::object());
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0]["id"], "B-1");
+  EXPECT_EQ(all[2]["id"], "B-3");
+  const auto some = s.query("bookings", {{"ids", {"B-3", "B-404", "B-1"}}});
+  ASSERT_EQ(some.size(), 2u);
+  EXPECT_EQ(some[0]["id"], "B-3");
+  EXPECT_EQ(some[1]["id"], "B-1");
+  EXPECT_TRUE(s.query("nonsense", json::object()).is_null());
+}
+
+TEST(booking, stats_count_each_state) {
+  booking_service s;
+  for (const char* id : {"B-1", "B-2", "B-3", "B-4"})
+    ASSERT_EQ(deliver(s, "BookingRequested", request(), id).status, outcome::ok);
+  ASSERT_EQ(deliver(s, "TicketIssued", ticket_issued("B-1")).status, outcome::ok);
+  ASSERT_EQ(deliver(s, "PaymentFailed", payment_failed("B-2")).status, outcome::ok);
+  ASSERT_EQ(deliver(s, "PaymentRefunded", payment_refunded("B-3")).status, outcome::ok);
+  EXPECT_EQ(s.query("stats", json::object()), (json{{"PENDING", 1}, {"CONFIRMED", 1}, {"CANCELLED", 2}}));
+}
+
+} // namespace
+} // namespace troupe::flight

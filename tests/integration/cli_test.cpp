@@ -1,0 +1,143 @@
+// The command line as a user meets it: bad arguments, bad configs, a node
+// that cannot bind, a node that dies under the launcher.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <fstream>
+#include <regex>
+
+#include "tests/integration/cluster.hpp"
+
+namespace troupe::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string source_root() {
+  const char* root = std::getenv("TROUPE_SOURCE_ROOT");
+  return root ? root : ".";
+}
+
+void no_stack_trace(const std::string& out) {
+  EXPECT_EQ(out.find("terminate called"), std::string::npos) << out;
+  EXPECT_EQ(out.find("what():"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Aborted"), std::string::npos) << out;
+}
+
+TEST(cli, bad_arguments_say_what_is_wrong) {
+  const std::vector<std::vector<std::string>> cases = {
+      {},
+      {"frobnicate"},
+      {"launch"},
+      {"check", "/nonexistent.yaml"},
+      {"book", source_root() + "/configs/flight.yaml", "--count", "-3"},
+      {"book", source_root() + "/configs/flight.yaml", "--seat", "middle"},
+      {"bookings", source_root() + "/configs/flight.yaml", "--format", "xml"},
+  };
+  for (const auto& args : cases) {
+    std::vector<std::string> argv{troupe_bin()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = run_command(argv, 10s);
+    EXPECT_NE(r.code, 0) << r.output;
+    EXPECT_FALSE(r.output.empty());
+    no_stack_trace(r.output);
+  }
+}
+
+TEST(cli, the_shipped_config_is_valid) {
+  auto r = run_command({troupe_bin(), "check", source_root() + "/configs/flight.yaml"}, 10s);
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("ok (5 nodes, 8 rules)"), std::string::npos) << r.output;
+}
+
+TEST(cli, a_bad_config_lists_every_problem_and_starts_nothing) {
+  temp_dir tmp;
+  const auto path = (tmp.path() / "bad.yaml").string();
+  std::ofstream(path) << R"(cluster: bad
+nodes:
+  booking:
+    endpoints: {pub: "tcp://127.0.0.1:1", control: "tcp://127.0.0.1:1"}
+    services: [booking, flying-carpet]
+services:
+  seat:
+    flights: {TR1: {rows: 0, layout: "AB"}}
+rules:
+  - name: r
+    pattern: {"detail-type": "BookingRequested"}
+    target: nobody
+)";
+  for (const char* cmd : {"check", "launch"}) {
+    auto r = run_command({troupe_bin(), cmd, path}, 10s);
+    EXPECT_EQ(r.code, 2) << r.output;
+    for (const char* want : {":4:", ":5:", ":7:", ":11:", ":12:"})
+      EXPECT_NE(r.output.find(path + want), std::string::npos) << want << " in\n" << r.output;
+    EXPECT_NE(r.output.find("nothing started"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("started node"), std::string::npos) << r.output;
+    // Every problem line is file:line:column: reason.
+    std::istringstream lines(r.output);
+    std::string line;
+    std::size_t problems = 0;
+    while (std::getline(lines, line))
+      if (line.rfind(path, 0) == 0) {
+        EXPECT_TRUE(std::regex_search(line, std::regex("^" + path + ":[0-9]+:[0-9]+: .+"))) << line;
+        ++problems;
+      }
+    EXPECT_GE(problems, 5u) << r.output;
+  }
+}
+
+const std::map<std::string, std::vector<std::string>> one_node = {{"solo", {"ticket"}}};
+const char* ticket_rules = "rules:\n  - {name: t, pattern: {\"detail-type\": [\"SeatAssigned\"]}, target: ticket}\n";
+
+TEST(cli, a_node_that_cannot_bind_says_so) {
+  cluster c(one_node, ticket_rules);
+  c.start();
+  // A second copy of the same node finds its ports taken.
+  auto r = run_command({troupe_bin(), "node", c.config_path(), "--node", "solo"}, 20s);
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("cannot set up sockets"), std::string::npos) << r.output;
+  no_stack_trace(r.output);
+  auto unknown = run_command({troupe_bin(), "node", c.config_path(), "--node", "nobody"}, 10s);
+  EXPECT_EQ(unknown.code, 2) << unknown.output;
+  EXPECT_NE(unknown.output.find("no node 'nobody'"), std::string::npos) << unknown.output;
+  EXPECT_EQ(c.stop(), 0) << c.launcher_output();
+}
+
+TEST(cli, the_launcher_reports_a_node_that_dies) {
+  cluster c({{"one", {"ticket"}}, {"two", {"seat"}}},
+            "services:\n  seat:\n    flights: {F: {rows: 1, layout: \"AB\"}}\n" + std::string(ticket_rules));
+  c.start();
+  auto out = c.launcher_output();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex("started node two \\(pid ([0-9]+)\\)"))) << out;
+  const pid_t pid = std::stoi(m[1].str());
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(wait_until([&] { return c.launcher_output().find("node two killed by signal 9") != std::string::npos; },
+                         10s))
+      << c.launcher_output();
+  // The launcher goes on with the other node and stops it cleanly.
+  EXPECT_EQ(c.stop(), 1) << "a node died, so the launch did not end cleanly";
+  EXPECT_FALSE(c.any_process_left());
+  EXPECT_NE(c.launcher_output().find("all nodes stopped"), std::string::npos);
+}
+
+TEST(cli, test_pattern_answers_like_test_event_pattern) {
+  const std::string pattern = R"({"detail-type": ["A"], "detail": {"n": [{"numeric": [">", 3]}]}})";
+  auto yes = run_command({troupe_bin(), "test-pattern", "--pattern", pattern, "--event",
+                          R"({"detail-type": "A", "detail": {"n": 4}})"},
+                         10s);
+  EXPECT_EQ(yes.code, 0) << yes.output;
+  EXPECT_NE(yes.output.find("match"), std::string::npos);
+  auto no = run_command({troupe_bin(), "test-pattern", "--pattern", pattern, "--event",
+                         R"({"detail-type": "A", "detail": {"n": 3}})"},
+                        10s);
+  EXPECT_EQ(no.code, 1) << no.output;
+  EXPECT_NE(no.output.find("no match"), std::string::npos);
+  auto bad = run_command({troupe_bin(), "test-pattern", "--pattern", R"({"detail-type": "A"})", "--event", "{}"}, 10s);
+  EXPECT_EQ(bad.code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("detail-type"), std::string::npos) << bad.output;
+}
+
+} // namespace
+} // namespace troupe::test

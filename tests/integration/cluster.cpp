@@ -1,0 +1,155 @@
+#include "tests/integration/cluster.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "cluster/config.hpp"
+#include "launcher/common.hpp"
+
+namespace troupe::test {
+
+std::string troupe_bin() {
+  const char* bin = std::getenv("TROUPE_BIN");
+  if (!bin)
+    throw std::runtime_error("TROUPE_BIN is not set: run the tests through meson");
+  return bin;
+}
+
+run_result run_command(const std::vector<std::string>& argv, std::chrono::seconds timeout) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0)
+    throw std::runtime_error("pipe");
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    dup2(fds[1], 2);
+    std::vector<char*> args;
+    for (const auto& a : argv)
+      args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string out;
+  char buf[4096];
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    pollfd p{fds[0], POLLIN, 0};
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) {
+      kill(pid, SIGKILL);
+      break;
+    }
+    if (poll(&p, 1, static_cast<int>(left)) <= 0)
+      continue;
+    const auto n = read(fds[0], buf, sizeof buf);
+    if (n <= 0)
+      break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+cluster::cluster(const std::map<std::string, std::vector<std::string>>& nodes, const std::string& body) {
+  std::ostringstream y;
+  y << "cluster: test\ndata-dir: data\nnodes:\n";
+  for (const auto& [name, services] : nodes) {
+    const auto pub = free_endpoint(), ctl = free_endpoint();
+    control_[name] = ctl;
+    y << "  " << name << ":\n    endpoints: {pub: \"" << pub << "\", control: \"" << ctl << "\"}\n    services: [";
+    for (std::size_t i = 0; i < services.size(); ++i)
+      y << (i ? ", " : "") << services[i];
+    y << "]\n";
+  }
+  y << body;
+  std::ofstream(config_path()) << y.str();
+}
+
+cluster::~cluster() {
+  if (pgid_ > 0) {
+    stop(std::chrono::seconds(5));
+  }
+}
+
+void cluster::start() {
+  const auto bin = troupe_bin();
+  const auto log = (dir() / "launch.log").string();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execl(bin.c_str(), bin.c_str(), "launch", config_path().c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  setpgid(pid, pid);
+  pgid_ = pid;
+  auto cfg = cli::load_config(config_path());
+  if (!cfg)
+    throw std::runtime_error("the test config is invalid");
+  if (auto r = cli::wait_ready(*cfg, std::chrono::seconds(30)); !r)
+    throw std::runtime_error("cluster did not come up: " + r.err().message + "\n" + launcher_output());
+}
+
+int cluster::stop(std::chrono::seconds grace) {
+  if (pgid_ <= 0)
+    return -1;
+  kill(pgid_, SIGTERM);  // the launcher stops its nodes itself
+  int code = -1;
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  for (;;) {
+    int status;
+    const auto r = waitpid(pgid_, &status, WNOHANG);
+    if (r == pgid_) {
+      code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(-pgid_, SIGKILL);
+      waitpid(pgid_, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // Nodes die with their launcher (PDEATHSIG); give them a moment, then
+  // make sure of it.
+  wait_until([&] { return !any_process_left(); }, std::chrono::seconds(5));
+  if (any_process_left())
+    kill(-pgid_, SIGKILL);
+  last_pgid_ = pgid_;
+  pgid_ = -1;
+  return code;
+}
+
+bool cluster::any_process_left() const {
+  const pid_t g = pgid_ > 0 ? pgid_ : last_pgid_;
+  if (g <= 0)
+    return false;
+  // Reap anything of ours first so zombies do not count.
+  return kill(-g, 0) == 0 || errno != ESRCH;
+}
+
+std::string cluster::launcher_output() const {
+  std::ifstream in(dir() / "launch.log");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+} // namespace troupe::test

@@ -1,0 +1,56 @@
+// A real cluster for integration tests: writes a config with free ports
+// into a temporary directory, runs `troupe launch` on it as a child process
+// group, and stops it again (SIGTERM, then SIGKILL of the whole group) even
+// when a test fails.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tests/support/support.hpp"
+
+namespace troupe::test {
+
+/// Path of the troupe executable under test (TROUPE_BIN).
+std::string troupe_bin();
+
+/// Runs a command to completion; returns its exit code and output (stdout
+/// and stderr together).
+struct run_result {
+  int code;
+  std::string output;
+};
+run_result run_command(const std::vector<std::string>& argv, std::chrono::seconds timeout);
+
+class cluster {
+ public:
+  /// `body` is the config without its `cluster`, `data-dir` and `nodes`
+  /// sections; `nodes` maps node name to its services.
+  cluster(const std::map<std::string, std::vector<std::string>>& nodes, const std::string& body);
+  ~cluster();
+
+  /// Starts `troupe launch` and waits until every node is connected.
+  void start();
+  /// SIGTERM to the launcher; returns its exit code (-1 if it had to be killed).
+  int stop(std::chrono::seconds grace = std::chrono::seconds(15));
+  /// Whether any process of the cluster's process group is still alive.
+  bool any_process_left() const;
+
+  const std::filesystem::path& dir() const { return tmp_.path(); }
+  std::string config_path() const { return (dir() / "cluster.yaml").string(); }
+  std::string control(const std::string& node) const { return control_.at(node); }
+  std::string launcher_output() const;
+
+ private:
+  temp_dir tmp_;
+  std::map<std::string, std::string> control_;
+  pid_t pgid_ = -1;
+  pid_t last_pgid_ = -1;
+};
+
+} // namespace troupe::test

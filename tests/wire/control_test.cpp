@@ -1,0 +1,91 @@
+#include "wire/control.hpp"
+
+#include <gtest/gtest.h>
+
+#include "wire/msgpack_io.hpp"
+
+namespace troupe::wire {
+namespace {
+
+std::string map_of(const std::string& k, const std::string& v) {
+  std::string out;
+  string_sink sink{out};
+  msgpack::packer<string_sink> pk(sink);
+  pk.pack_map(1);
+  pk.pack(k);
+  pk.pack(v);
+  return out;
+}
+
+TEST(control, put_round_trip) {
+  control_request r;
+  r.verb = "put";
+  r.entries.push_back({"troupe.client", "BookingRequested", map_of("flight", "TR100"), "", {"a", "b"}});
+  r.entries.push_back({"troupe.client", "Other", map_of("x", "y"), "corr", {}});
+  auto d = decode_request(encode(r));
+  ASSERT_TRUE(d) << d.err().to_string();
+  ASSERT_EQ(d->entries.size(), 2u);
+  EXPECT_EQ(d->entries[0].detail, map_of("flight", "TR100"));
+  EXPECT_EQ(d->entries[0].resources, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(d->entries[1].correlation_id, "corr");
+
+  control_reply rep;
+  rep.ok = true;
+  rep.results = {{"id-1", ""}, {"", "InvalidDetail"}};
+  auto dr = decode_reply(encode_reply(rep, "put"), "put");
+  ASSERT_TRUE(dr) << dr.err().to_string();
+  ASSERT_EQ(dr->results.size(), 2u);
+  EXPECT_EQ(dr->results[0].id, "id-1");
+  EXPECT_EQ(dr->results[1].error, "InvalidDetail");
+}
+
+TEST(control, query_and_status_round_trip) {
+  control_request q;
+  q.verb = "query";
+  q.service = "booking";
+  q.what = "bookings";
+  q.args = R"({"ids":["x"]})";
+  auto d = decode_request(encode(q));
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->service, "booking");
+  EXPECT_EQ(d->args, q.args);
+
+  control_request s;
+  s.verb = "status";
+  ASSERT_TRUE(decode_request(encode(s)));
+
+  control_reply err;
+  err.ok = false;
+  err.body = "no such service";
+  auto dr = decode_reply(encode_reply(err, "query"), "query");
+  ASSERT_TRUE(dr);
+  EXPECT_FALSE(dr->ok);
+  EXPECT_EQ(dr->body, "no such service");
+}
+
+TEST(control, malformed_requests_are_errors) {
+  control_request unknown;
+  unknown.verb = "explode";
+  const std::vector<std::pair<const char*, std::string>> cases = {
+      {"empty", ""},
+      {"not an array", "\xc3"},
+      {"unknown verb", encode(unknown)},
+      {"version 9", "\x92\x09\xa3put"},
+      {"put without entries", "\x92\x01\xa3put"},
+      {"put with empty entries", "\x93\x01\xa3put\x90"},
+      {"put entry not an array", "\x93\x01\xa3put\x91\x01"},
+      {"query missing args", "\x94\x01\xa5query\xa1x\xa1y"},
+  };
+  for (const auto& [name, bytes] : cases)
+    EXPECT_FALSE(decode_request(bytes)) << name;
+}
+
+TEST(control, put_detail_must_be_a_map) {
+  control_request r;
+  r.verb = "put";
+  r.entries.push_back({"s", "T", "\x91\x01", "", {}});
+  EXPECT_FALSE(decode_request(encode(r)));
+}
+
+} // namespace
+} // namespace troupe::wire

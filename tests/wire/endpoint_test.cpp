@@ -1,0 +1,168 @@
+#include "wire/endpoint.hpp"
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+#include <thread>
+#include <zmq.hpp>
+
+#include "tests/support/support.hpp"
+#include "wire/client.hpp"
+#include "wire/msgpack_io.hpp"
+
+namespace troupe::wire {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct inbox {
+  std::mutex mtx;
+  std::vector<envelope> events;
+  std::size_t size() {
+    std::lock_guard<std::mutex> lock(mtx);
+    return events.size();
+  }
+};
+
+envelope event(const std::string& type, std::uint64_t seq) {
+  envelope e;
+  e.id = make_uuid();
+  e.source = "test";
+  e.detail_type = type;
+  e.origin = "a";
+  e.epoch = 1;
+  e.seq = seq;
+  e.detail = "\x80";  // {}
+  return e;
+}
+
+std::string bytes_of(const envelope& e) {
+  std::string out;
+  EXPECT_TRUE(encode(e, out));
+  return out;
+}
+
+struct pair_fixture : ::testing::Test {
+  std::string a_pub = test::free_endpoint(), a_ctl = test::free_endpoint();
+  std::string b_pub = test::free_endpoint(), b_ctl = test::free_endpoint();
+  inbox b_in;
+  std::unique_ptr<endpoint> a, b;
+
+  void start(std::vector<std::string> b_topics, std::vector<std::string> extra_peers = {}) {
+    auto ra = endpoint::start({"a", a_pub, a_ctl, {b_pub}, {}}, {});
+    ASSERT_TRUE(ra) << ra.err().to_string();
+    a = std::move(*ra);
+    auto peers = extra_peers;
+    peers.push_back(a_pub);
+    endpoint_handlers h;
+    h.on_event = [this](envelope e) {
+      std::lock_guard<std::mutex> lock(b_in.mtx);
+      b_in.events.push_back(std::move(e));
+    };
+    h.on_request = [this](std::string id, std::string body) {
+      auto req = decode_request(body);
+      control_reply rep;
+      rep.ok = static_cast<bool>(req);
+      rep.body = req ? "pong:" + req->verb : req.err().to_string();
+      b->reply(id, encode_reply(rep, req ? req->verb : ""));
+    };
+    auto rb = endpoint::start({"b", b_pub, b_ctl, peers, b_topics}, h);
+    ASSERT_TRUE(rb) << rb.err().to_string();
+    b = std::move(*rb);
+    ASSERT_TRUE(test::wait_until([&] { return b->stats().peers_connected >= peers.size(); }, 5s));
+  }
+
+  // Publishes `e` until b has received `expect` events: the first messages
+  // after a SUB connects may race its subscription (slow joiner).
+  void publish_until(const envelope& first, std::size_t expect) {
+    ASSERT_TRUE(test::wait_until(
+        [&] {
+          if (b_in.size() >= expect)
+            return true;
+          a->publish(topic_of(first.detail_type), bytes_of(first));
+          std::this_thread::sleep_for(10ms);
+          return b_in.size() >= expect;
+        },
+        5s));
+  }
+};
+
+TEST_F(pair_fixture, delivers_subscribed_topics_only) {
+  start({topic_of("Wanted")});
+  publish_until(event("Wanted", 1), 1);
+  const auto before = b_in.size();
+  a->publish(topic_of("Unwanted"), bytes_of(event("Unwanted", 1)));
+  a->publish(topic_of("WantedNot"), bytes_of(event("WantedNot", 1)));  // a prefix is not a match
+  a->publish(topic_of("Wanted"), bytes_of(event("Wanted", 2)));
+  ASSERT_TRUE(test::wait_until([&] { return b_in.size() >= before + 1; }, 5s));
+  std::this_thread::sleep_for(50ms);  // give a wrong delivery the chance to show up
+  std::lock_guard<std::mutex> lock(b_in.mtx);
+  for (const auto& e : b_in.events)
+    EXPECT_EQ(e.detail_type, "Wanted");
+  EXPECT_EQ(b_in.events.back().seq, 2u);
+}
+
+TEST_F(pair_fixture, malformed_frames_are_counted_dropped_and_service_goes_on) {
+  // A rogue publisher that b also listens to.
+  zmq::context_t ctx;
+  zmq::socket_t rogue(ctx, zmq::socket_type::pub);
+  rogue.set(zmq::sockopt::linger, 0);
+  const auto rogue_ep = test::free_endpoint();
+  rogue.bind(rogue_ep);
+  start({""}, {rogue_ep});
+  publish_until(event("Ok", 1), 1);
+  const std::vector<std::vector<std::string>> garbage = {
+      {"Ok"},                                           // one frame
+      {topic_of("Ok"), "\xc1\xc1\xc1"},                 // not MessagePack
+      {topic_of("Ok"), "\x9c\x01\xdb\xff\xff\xff\xff"}, // length bomb
+      {topic_of("Other"), bytes_of(event("Ok", 2))},    // topic does not match
+      {topic_of("Ok"), bytes_of(event("Ok", 3)), "x"},  // three frames
+  };
+  ASSERT_TRUE(test::wait_until(
+      [&] {
+        for (const auto& frames : garbage) {
+          for (std::size_t i = 0; i < frames.size(); ++i)
+            rogue.send(zmq::buffer(frames[i]),
+                       i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+        }
+        std::this_thread::sleep_for(10ms);
+        return b->stats().malformed >= garbage.size();
+      },
+      5s));
+  const auto received = b_in.size();
+  a->publish(topic_of("Ok"), bytes_of(event("Ok", 9)));
+  ASSERT_TRUE(test::wait_until([&] { return b_in.size() > received; }, 5s));
+  EXPECT_EQ(b_in.events.back().seq, 9u);
+}
+
+TEST_F(pair_fixture, control_requests_get_replies) {
+  start({""});
+  client c(b_ctl);
+  control_request s;
+  s.verb = "status";
+  auto rep = c.call(s, 5s);
+  ASSERT_TRUE(rep) << rep.err().to_string();
+  EXPECT_TRUE(rep->ok);
+  EXPECT_EQ(rep->body, "pong:status");
+}
+
+TEST(endpoint, bind_conflict_is_an_error_not_a_crash) {
+  const auto pub = test::free_endpoint(), ctl = test::free_endpoint();
+  auto first = endpoint::start({"x", pub, ctl, {}, {}}, {});
+  ASSERT_TRUE(first);
+  auto second = endpoint::start({"y", pub, test::free_endpoint(), {}, {}}, {});
+  ASSERT_FALSE(second);
+  EXPECT_NE(second.err().message.find(pub), std::string::npos);
+}
+
+TEST(client, times_out_without_a_server) {
+  client c(test::free_endpoint());
+  control_request s;
+  s.verb = "status";
+  auto rep = c.call(s, 100ms);
+  ASSERT_FALSE(rep);
+  EXPECT_EQ(rep.err().code, errc::io);
+}
+
+} // namespace
+} // namespace troupe::wire

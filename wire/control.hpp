@@ -1,0 +1,57 @@
+// The control protocol: requests to a node's ROUTER socket and their replies.
+//
+// A request is one MessagePack array `[version, verb, ...]`; so is a reply,
+// `[version, "ok", body]` or `[version, "error", message]`. Verbs:
+//   put    [entries]                   → [[event id, error] per entry]
+//          entry = [source, detail-type, detail map, correlation-id, resources]
+//   query  service, what, args (JSON)  → JSON text
+//   status                             → JSON text
+// PutEvents is modelled on EventBridge's: each entry gets an id or an error.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "wire/error.hpp"
+
+namespace troupe::wire {
+
+inline constexpr std::uint32_t control_version = 1;
+
+struct put_entry {
+  std::string source;
+  std::string detail_type;
+  std::string detail;  // MessagePack bytes of a map
+  std::string correlation_id;
+  std::vector<std::string> resources;
+};
+
+struct put_result {
+  std::string id;     // empty when the entry failed
+  std::string error;  // empty when it succeeded
+};
+
+struct control_request {
+  std::string verb;                // "put", "query", "status"
+  std::vector<put_entry> entries;  // put
+  std::string service, what, args; // query (args is JSON text)
+};
+
+struct control_reply {
+  bool ok = false;
+  std::string body;                 // JSON text (query, status) or error message
+  std::vector<put_result> results;  // put
+};
+
+std::string encode(const control_request& r);
+result<control_request> decode_request(std::string_view bytes);
+
+std::string encode_reply(const control_reply& r, const std::string& verb);
+result<control_reply> decode_reply(std::string_view bytes, const std::string& verb);
+
+/// Limits on one PutEvents call, as EventBridge's (10 entries) but larger
+/// since there is no per-call price here.
+inline constexpr std::size_t max_put_entries = 1000;
+
+} // namespace troupe::wire

@@ -1,0 +1,83 @@
+// A node's wire endpoint: the one thread that owns all its ZeroMQ sockets.
+//
+// libzmq sockets are not thread-safe and CAF moves actors between threads,
+// so every socket of a node lives on this I/O thread: a PUB socket that
+// publishes the node's events, a SUB socket connected to every peer's PUB,
+// and a ROUTER socket for control requests. Other threads talk to it only
+// through `publish` and `reply`, which queue and wake the thread through an
+// eventfd; it hands what arrives to callbacks. Malformed frames from peers
+// are counted, logged once per peer, and dropped.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "wire/envelope.hpp"
+#include "wire/error.hpp"
+
+namespace troupe::wire {
+
+struct endpoint_options {
+  std::string node;                 // for log lines
+  std::string pub_bind;             // e.g. tcp://127.0.0.1:7101
+  std::string control_bind;
+  std::vector<std::string> peers;   // PUB endpoints of the other nodes
+  std::vector<std::string> topics;  // subscriptions; "" means everything
+  int send_hwm = 200000;            // messages; PUB drops past it (replay comes later)
+  int heartbeat_ms = 1000;          // ZMTP heartbeats: a hung peer is noticed
+  int heartbeat_timeout_ms = 5000;
+};
+
+/// Counters, readable from any thread.
+struct endpoint_stats {
+  std::atomic<std::uint64_t> received{0};
+  std::atomic<std::uint64_t> malformed{0};
+  std::atomic<std::uint64_t> published{0};
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> bad_requests{0};
+  std::atomic<std::uint64_t> peers_connected{0};
+};
+
+struct endpoint_handlers {
+  /// Called on the I/O thread for every well-formed event.
+  std::function<void(envelope)> on_event;
+  /// Called on the I/O thread for every control request; answer later with
+  /// `reply(identity, ...)` from any thread.
+  std::function<void(std::string identity, std::string body)> on_request;
+  /// Log sink: level 0 info, 1 warning, 2 error.
+  std::function<void(int level, const std::string& line)> log;
+};
+
+/// The topic frame of an event: its detail-type and a NUL, so that a
+/// subscription to "Booking" does not also receive "BookingCreated".
+std::string topic_of(std::string_view detail_type);
+
+class endpoint {
+ public:
+  /// Binds and connects on a new I/O thread. Fails with `io` when an
+  /// endpoint cannot be bound (address in use, bad address).
+  static result<std::unique_ptr<endpoint>> start(endpoint_options opts, endpoint_handlers handlers);
+
+  ~endpoint();
+  endpoint(const endpoint&) = delete;
+  endpoint& operator=(const endpoint&) = delete;
+
+  /// Queues an encoded envelope for publishing. Thread-safe.
+  void publish(std::string topic, std::string bytes);
+  /// Queues a reply to a control request. Thread-safe.
+  void reply(std::string identity, std::string bytes);
+  /// Stops the I/O thread and closes every socket. Idempotent.
+  void stop();
+
+  const endpoint_stats& stats() const;
+
+ private:
+  struct impl;
+  explicit endpoint(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace troupe::wire

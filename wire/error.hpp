@@ -1,0 +1,66 @@
+// Errors as values for the wire layer, which does not depend on CAF.
+//
+// `result<T>` holds either a value or an `error` naming what went wrong;
+// the codec, the config loader and the sockets return it instead of
+// throwing, so that every caller sees failures in the type.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <variant>
+
+namespace troupe {
+
+enum class errc {
+  truncated,        // the bytes end inside a value
+  trailing_bytes,   // bytes left after the value
+  not_msgpack,      // not valid MessagePack
+  wrong_shape,      // valid MessagePack, not the expected structure
+  bad_version,      // a format version this build does not read
+  invalid_field,    // a field with a value out of its domain
+  too_large,        // over a decoding limit
+  io,               // a socket or file operation failed
+  config,           // a configuration problem
+};
+
+const char* to_string(errc code);
+
+struct error {
+  errc code;
+  std::string message;
+
+  std::string to_string() const;
+};
+
+template <class T>
+class [[nodiscard]] result {
+ public:
+  result(T value) : v_(std::move(value)) {}
+  result(error e) : v_(std::move(e)) {}
+
+  explicit operator bool() const { return v_.index() == 0; }
+  T& operator*() { return std::get<0>(v_); }
+  const T& operator*() const { return std::get<0>(v_); }
+  T* operator->() { return &std::get<0>(v_); }
+  const T* operator->() const { return &std::get<0>(v_); }
+  const error& err() const { return std::get<1>(v_); }
+
+ private:
+  std::variant<T, error> v_;
+};
+
+template <>
+class [[nodiscard]] result<void> {
+ public:
+  result() = default;
+  result(error e) : e_(std::move(e)), ok_(false) {}
+
+  explicit operator bool() const { return ok_; }
+  const error& err() const { return e_; }
+
+ private:
+  error e_{errc::io, {}};
+  bool ok_ = true;
+};
+
+} // namespace troupe

@@ -1,0 +1,47 @@
+// Small helpers shared by everything that reads or writes MessagePack.
+//
+// msgpack-c throws on malformed input and, unbounded, lets six bytes ask
+// for gigabytes; `read_one` is the single place where untrusted bytes are
+// unpacked, always with limits and with every exception turned into an
+// error value.
+#pragma once
+
+#include <msgpack.hpp>
+
+#include <string>
+#include <string_view>
+
+#include "wire/error.hpp"
+
+namespace troupe::wire {
+
+/// Lets msgpack::packer append to a std::string.
+struct string_sink {
+  std::string& out;
+  void write(const char* data, std::size_t size) { out.append(data, size); }
+};
+
+/// Limits for one untrusted value: at most `items` elements per container,
+/// `bytes` per string or binary, `depth` levels of nesting.
+struct read_limits {
+  std::size_t items = 4096;
+  std::size_t bytes = 64 * 1024;
+  std::size_t depth = 32;
+};
+
+/// Unpacks the value starting at `offset` and advances it past the value.
+/// Fails with truncated, not_msgpack or too_large (naming `what`).
+result<msgpack::object_handle> read_one(std::string_view bytes, std::size_t& offset,
+                                        const read_limits& limits, const char* what);
+
+/// Reads an array header at `offset` (fixarray, array 16 or array 32) and
+/// advances past it. Fails with truncated or wrong_shape.
+result<std::uint32_t> read_array_header(std::string_view bytes, std::size_t& offset,
+                                        const char* what);
+
+/// Unpacks `bytes` as exactly one value: fails with trailing_bytes when
+/// anything is left over.
+result<msgpack::object_handle> read_exactly_one(std::string_view bytes,
+                                                const read_limits& limits, const char* what);
+
+} // namespace troupe::wire
