@@ -1056,7 +1056,12 @@ class run {
     std::uint32_t* m = s_.matched.data();
     const std::size_t n = s_.matched_count;
     s_.matched_count = 0;
-    if (n <= 16) {
+    if (n == 0)
+      return;
+    // Sorted output from the marks costs a few summary words plus one word
+    // per match; with many rules (summary longer than a few words) and few
+    // matches, sorting the short list is cheaper.
+    if (n <= 16 && s_.rule_words.size() > 4) {
       // A few matches per event is the norm: insertion sort.
       for (std::size_t i = 1; i < n; ++i) {
         const std::uint32_t v = m[i];

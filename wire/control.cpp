@@ -22,8 +22,8 @@ std::string repack(const msgpack::object& o) {
 }
 
 // Reads `[version, head, ...]` and checks the version; the caller gets the array.
-result<msgpack::object_handle> open(std::string_view bytes) {
-  auto oh = read_exactly_one(bytes, {max_put_entries * 8, 256 * 1024, 16}, "control message");
+result<msgpack::object_handle> open(std::string_view bytes, std::size_t max_string) {
+  auto oh = read_exactly_one(bytes, {max_put_entries * 8, max_string, 16}, "control message");
   if (!oh)
     return oh.err();
   const auto& o = oh->get();
@@ -72,7 +72,7 @@ std::string encode(const control_request& r) {
 }
 
 result<control_request> decode_request(std::string_view bytes) {
-  auto oh = open(bytes);
+  auto oh = open(bytes, max_request_string);
   if (!oh)
     return oh.err();
   const auto& a = oh->get().via.array;
@@ -140,7 +140,7 @@ std::string encode_reply(const control_reply& r, const std::string& verb) {
 }
 
 result<control_reply> decode_reply(std::string_view bytes, const std::string& verb) {
-  auto oh = open(bytes);
+  auto oh = open(bytes, max_reply_body);
   if (!oh)
     return oh.err();
   const auto& a = oh->get().via.array;

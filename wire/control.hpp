@@ -53,5 +53,9 @@ result<control_reply> decode_reply(std::string_view bytes, const std::string& ve
 /// Limits on one PutEvents call, as EventBridge's (10 entries) but larger
 /// since there is no per-call price here.
 inline constexpr std::size_t max_put_entries = 1000;
+/// Largest string in a request (a detail map counts as its parts), and the
+/// largest reply body (a query answering thousands of rows).
+inline constexpr std::size_t max_request_string = 256 * 1024;
+inline constexpr std::size_t max_reply_body = 32 * 1024 * 1024;
 
 } // namespace troupe::wire

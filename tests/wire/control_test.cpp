@@ -89,3 +89,18 @@ TEST(control, put_detail_must_be_a_map) {
 
 } // namespace
 } // namespace troupe::wire
+
+namespace troupe::wire {
+namespace {
+
+TEST(control, large_query_replies_decode) {
+  control_reply rep;
+  rep.ok = true;
+  rep.body = std::string(4 * 1024 * 1024, 'x');
+  auto d = decode_reply(encode_reply(rep, "query"), "query");
+  ASSERT_TRUE(d) << d.err().to_string();
+  EXPECT_EQ(d->body.size(), rep.body.size());
+}
+
+} // namespace
+} // namespace troupe::wire
