@@ -1,6 +1,8 @@
 #include "actors/node.hpp"
 
 #include <csignal>
+#include <map>
+#include <set>
 #include <unordered_map>
 
 #include <caf/all.hpp>
@@ -8,6 +10,8 @@
 #include <spdlog/spdlog.h>
 
 #include "rules/matcher.hpp"
+#include "store/node_store.hpp"
+#include "wire/stream.hpp"
 #include "wire/control.hpp"
 #include "wire/endpoint.hpp"
 
@@ -15,16 +19,44 @@ namespace troupe {
 
 using event_ptr = std::shared_ptr<const wire::envelope>;
 
-/// Events a service emitted while handling `cause`.
+/// One event for one local target, as it sits in the inbox.
+struct delivery {
+  std::int64_t inbox_id = 0;
+  std::string target;
+  std::string rule;
+  event_ptr ev;
+  int attempt = 1;
+};
+
+/// What a service did with a delivery.
 struct emission {
-  event_ptr cause;
-  std::string service;
+  delivery d;
+  outcome status = outcome::ok;
+  std::string error;
   std::vector<event_out> events;
+  std::vector<state_changes::change> changes;
+};
+
+/// Work the bus does once a transaction committed.
+struct after_commit {
+  std::vector<std::pair<std::string, std::string>> frames;  // publish: topic, envelope
+  std::vector<delivery> deliveries;                         // local targets
+  std::string reply_to;                                     // control identity, for PutEvents
+  std::string reply;
+  // An inbound event now durable in the inbox, so its stream may be acked.
+  std::string accepted_origin, accepted_stream;
+  std::uint64_t accepted_epoch = 0, accepted_seq = 0;
 };
 
 /// A control request and the identity to answer.
 struct control_call {
   std::string identity;
+  std::string body;
+};
+
+/// A message a peer sent back on our DEALER to it.
+struct peer_message {
+  std::string node;
   std::string body;
 };
 
@@ -38,8 +70,11 @@ struct endpoint_ref {
 // These never leave the process (CAF's own network layer is not used), so
 // they need no serialization.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::event_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::delivery)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::emission)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::after_commit)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::control_call)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::peer_message)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::endpoint_ref)
 
 namespace troupe {
@@ -53,8 +88,19 @@ using control_atom = caf::atom_constant<caf::atom("control")>;
 using query_atom = caf::atom_constant<caf::atom("query")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using init_atom = caf::atom_constant<caf::atom("init")>;
+using commit_atom = caf::atom_constant<caf::atom("committed")>;
+using peer_atom = caf::atom_constant<caf::atom("peer")>;
+using beat_atom = caf::atom_constant<caf::atom("heartbeat")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
 
 constexpr auto query_timeout = std::chrono::seconds(10);
+constexpr auto tick_interval = std::chrono::milliseconds(50);
+constexpr int heartbeat_every_ticks = 10;  // 500 ms
+constexpr int expire_every_ticks = 100;    // 5 s
+constexpr std::uint32_t replay_batch_size = 2000;
+constexpr std::int64_t replay_timeout_ms = 2000;
+constexpr std::int64_t max_event_age_ms = 24LL * 3600 * 1000;  // EventBridge's default
 
 // -- service actor -------------------------------------------------------------
 
@@ -65,19 +111,18 @@ struct service_counters {
 struct service_state {
   static inline const char* name = "service";
   std::string service_name;
-  std::unique_ptr<service> impl;
   std::shared_ptr<spdlog::logger> log;
   service_counters counters;
 };
 
-handled invoke(service& impl, const wire::envelope& ev) {
+handled invoke(service& impl, const wire::envelope& ev, state_changes& changes) {
   nlohmann::json detail;
   try {
     detail = nlohmann::json::from_msgpack(ev.detail);
   } catch (const std::exception& e) {
     return handled::permanent(std::string("detail: not decodable: ") + e.what());
   }
-  return impl.handle(event_in{ev, detail});
+  return impl.handle(event_in{ev, detail, changes});
 }
 
 caf::behavior service_actor(caf::stateful_actor<service_state>* self, std::string name,
@@ -85,39 +130,43 @@ caf::behavior service_actor(caf::stateful_actor<service_state>* self, std::strin
   self->state.service_name = name;
   self->state.log = log;
   return {
-      [=](deliver_atom, const event_ptr& ev, const std::string& rule) {
+      [=](deliver_atom, const delivery& d) {
         auto& st = self->state;
         ++st.counters.delivered;
-        handled h;
+        const auto& ev = *d.ev;
+        emission em;
+        em.d = d;
+        state_changes changes;
         try {
-          h = invoke(*impl_shared, *ev);
+          auto h = invoke(*impl_shared, ev, changes);
+          em.status = h.status;
+          em.error = std::move(h.error);
+          em.events = std::move(h.emitted);
         } catch (const std::exception& e) {
           // Supervised restarts arrive with the retry issue; until then a
-          // throwing handler is reported and the actor keeps serving.
+          // throwing handler counts as a transient failure and is retried.
           ++st.counters.crashed;
-          st.log->error("[service={} rule={} corr={} event={}] handler crashed: {}", st.service_name, rule,
-                        ev->correlation_id, ev->id, e.what());
-          return;
+          em.status = outcome::transient;
+          em.error = std::string("handler crashed: ") + e.what();
         }
-        switch (h.status) {
+        switch (em.status) {
           case outcome::ok:
             ++st.counters.ok;
-            // The bus delivered it; the emitted events go back to the bus.
-            if (!h.emitted.empty())
-              self->send(caf::actor_cast<caf::actor>(self->current_sender()), emit_atom::value,
-                         emission{ev, st.service_name, std::move(h.emitted)});
+            em.changes = changes.take();
             break;
           case outcome::transient:
             ++st.counters.transient;
-            st.log->warn("[service={} rule={} corr={} event={}] transient failure: {}", st.service_name, rule,
-                         ev->correlation_id, ev->id, h.error);
+            st.log->warn("[service={} rule={} corr={} event={} attempt={}] transient failure: {}", st.service_name,
+                         d.rule, ev.correlation_id, ev.id, d.attempt, em.error);
             break;
           case outcome::permanent:
             ++st.counters.permanent;
-            st.log->warn("[service={} rule={} corr={} event={}] permanent failure: {}", st.service_name, rule,
-                         ev->correlation_id, ev->id, h.error);
+            st.log->warn("[service={} rule={} corr={} event={}] permanent failure: {}", st.service_name, d.rule,
+                         ev.correlation_id, ev.id, em.error);
             break;
         }
+        // The bus delivered it; the outcome goes back to the bus.
+        self->send(caf::actor_cast<caf::actor>(self->current_sender()), emit_atom::value, std::move(em));
       },
       [=](query_atom, const std::string& what, const std::string& args) -> std::string {
         nlohmann::json a = nlohmann::json::parse(args, nullptr, false);
@@ -143,73 +192,249 @@ caf::behavior service_actor(caf::stateful_actor<service_state>* self, std::strin
 
 struct bus_counters {
   std::uint64_t from_wire = 0, emitted = 0, put = 0, matched = 0, unmatched = 0, deliveries = 0;
+  std::uint64_t duplicates = 0, stale = 0, gaps = 0, replays_asked = 0, replays_served = 0, replayed_in = 0;
+  std::uint64_t expired = 0, permanent_dropped = 0;
+};
+
+using stream_key = std::pair<std::string, std::string>;  // (origin, stream)
+
+/// Subscriber side, per (origin, stream).
+struct inbound_stream {
+  store::cursor accepted;           // last seq accepted into the inbox (may not be committed yet)
+  store::cursor acked;              // last seq committed and acked
+  std::uint64_t committed = 0;      // last seq committed, not yet acked
+  std::int64_t replay_asked_ms = 0; // a replay request in flight since
+  std::uint64_t seq_at_last_beat = UINT64_MAX;
+};
+
+/// Origin side, per own stream.
+struct outbound_stream {
+  std::uint64_t head = 0;     // last seq given out
+  std::uint64_t pruned = 0;   // every seq up to here is gone from the outbox
+  std::vector<std::string> consumers;  // peers that must ack it
 };
 
 struct bus_state {
   static inline const char* name = "bus";
   std::string node;
   std::uint64_t epoch = 0;
-  std::unordered_map<std::string, std::uint64_t> seq;  // per stream (detail-type)
   std::shared_ptr<const rules::matcher> matcher;
-  std::vector<std::string> rule_targets;               // per rule index: service name
+  std::vector<std::string> rule_targets;                // per rule index: service name
   std::unordered_map<std::string, caf::actor> services;
+  std::set<std::string> consumed;                       // streams this node consumes
+  bool consumes_everything = false;
+  std::map<std::string, std::set<std::string>> peer_consumes;  // peer → streams ("" = everything)
+  std::map<std::string, outbound_stream> out;
+  std::map<stream_key, inbound_stream> in;
+  std::map<stream_key, std::uint64_t> peer_acks;        // (peer, stream) → acked seq
+  bool acks_dirty = false;
+  std::vector<delivery> recovered;                      // inbox rows found at start
+  std::shared_ptr<store::node_store> store;
   wire::endpoint* endpoint = nullptr;
   std::shared_ptr<spdlog::logger> log;
   std::vector<std::size_t> scratch;
+  std::uint64_t ticks = 0;
   bus_counters counters;
 };
 
 using bus_actor = caf::stateful_actor<bus_state>;
 
-void route(bus_actor* self, const event_ptr& ev) {
+std::int64_t wall_ms() { return wire::now_ms(); }
+
+/// Local targets of `ev`: (service, rule) pairs.
+std::vector<std::pair<std::string, std::string>> local_targets(bus_actor* self, const wire::envelope& ev) {
   auto& st = self->state;
   rules::event_view view;
-  view.id = ev->id;
-  view.source = ev->source;
-  view.detail_type = ev->detail_type;
-  view.time_ms = ev->time_ms;
-  view.resources = &ev->resources;
-  view.detail = ev->detail;
+  view.id = ev.id;
+  view.source = ev.source;
+  view.detail_type = ev.detail_type;
+  view.time_ms = ev.time_ms;
+  view.resources = &ev.resources;
+  view.detail = ev.detail;
   st.scratch.clear();
   st.matcher->match(view, st.scratch);
-  bool local = false;
-  for (auto i : st.scratch) {
-    auto it = st.services.find(st.rule_targets[i]);
-    if (it == st.services.end())
-      continue;  // the target runs on another node, which sees the event itself
-    local = true;
-    ++st.counters.deliveries;
-    self->send(it->second, deliver_atom::value, ev, st.matcher->name(i));
-  }
-  ++(local ? st.counters.matched : st.counters.unmatched);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto i : st.scratch)
+    if (st.services.count(st.rule_targets[i]))
+      out.emplace_back(st.rule_targets[i], st.matcher->name(i));
+  ++(out.empty() ? st.counters.unmatched : st.counters.matched);
+  return out;
 }
 
-// Gives a new event its place in this node's stream, publishes it, and
-// routes it to local targets.
-std::string originate(bus_actor* self, std::string source, std::string detail_type, std::string detail,
-                      std::string correlation_id, std::string causation_id, std::vector<std::string> resources) {
+bool consumes(const bus_state& st, const std::string& stream) {
+  return st.consumes_everything || st.consumed.count(stream);
+}
+
+std::vector<std::string> consumers_of(const bus_state& st, const std::string& stream) {
+  std::vector<std::string> out;
+  for (const auto& [peer, streams] : st.peer_consumes)
+    if (streams.count("") || streams.count(stream))
+      out.push_back(peer);
+  return out;
+}
+
+/// The origin side of one of this node's streams, made on first use with
+/// the peers that must ack it.
+outbound_stream& out_stream(bus_state& st, const std::string& stream) {
+  auto it = st.out.find(stream);
+  if (it == st.out.end()) {
+    it = st.out.emplace(stream, outbound_stream{}).first;
+    it->second.consumers = consumers_of(st, stream);
+  }
+  return it->second;
+}
+
+void dispatch(bus_actor* self, const delivery& d) {
+  auto it = self->state.services.find(d.target);
+  if (it == self->state.services.end())
+    return;
+  ++self->state.counters.deliveries;
+  self->send(it->second, deliver_atom::value, d);
+}
+
+void ask_replay(bus_actor* self, const stream_key& key, inbound_stream& s, std::uint64_t epoch, std::uint64_t from) {
+  const auto now = wall_ms();
+  if (s.replay_asked_ms && now - s.replay_asked_ms < replay_timeout_ms)
+    return;
+  s.replay_asked_ms = now;
+  ++self->state.counters.replays_asked;
+  self->state.endpoint->send_peer(key.first,
+                                  wire::encode(wire::replay_request{self->state.node, key.second, epoch, from,
+                                                                    replay_batch_size}));
+}
+
+/// The subscriber's gate: accepts the next event of its stream into the
+/// inbox, drops what it has already, and asks for what it missed.
+void accept(bus_actor* self, const event_ptr& ev) {
   auto& st = self->state;
+  const stream_key key{ev->origin, ev->detail_type};
+  auto& s = st.in[key];
+  if (ev->epoch < s.accepted.epoch) {
+    ++st.counters.stale;  // an earlier incarnation of the origin
+    return;
+  }
+  if (ev->epoch > s.accepted.epoch) {
+    // A new incarnation (or the first we hear of): its stream starts at 1.
+    s.accepted = store::cursor{ev->epoch, 0};
+    s.committed = 0;
+  }
+  const auto expected = s.accepted.seq + 1;
+  if (ev->seq < expected) {
+    ++st.counters.duplicates;
+    return;
+  }
+  if (ev->seq > expected) {
+    ++st.counters.gaps;
+    ask_replay(self, key, s, ev->epoch, expected);
+    return;
+  }
+  s.accepted.seq = ev->seq;
+  auto targets = local_targets(self, *ev);
+  auto bytes = std::make_shared<std::string>();
+  if (!targets.empty())
+    (void)wire::encode(*ev, *bytes);
+  const auto cur = s.accepted;
+  auto ids = std::make_shared<std::vector<std::int64_t>>();
+  auto bus = caf::actor_cast<caf::actor>(self);
+  st.store->submit(
+      [=](store::txn& t) -> result<void> {
+        for (const auto& [target, rule] : targets) {
+          auto id = t.inbox_add(target, rule, *bytes);
+          if (!id)
+            return id.err();
+          ids->push_back(*id);
+        }
+        return t.cursor_set(key.first, key.second, cur);
+      },
+      [=] {
+        after_commit ac;
+        for (std::size_t i = 0; i < targets.size(); ++i)
+          ac.deliveries.push_back(delivery{(*ids)[i], targets[i].first, targets[i].second, ev, 1});
+        ac.accepted_origin = key.first;
+        ac.accepted_stream = key.second;
+        ac.accepted_epoch = cur.epoch;
+        ac.accepted_seq = cur.seq;
+        caf::anon_send(bus, commit_atom::value, std::move(ac));
+      });
+}
+
+/// Gives new events their place in this node's streams and writes them, the
+/// local deliveries they cause, and `extra` in one transaction.
+void originate(bus_actor* self, std::vector<std::shared_ptr<wire::envelope>> events,
+               std::function<result<void>(store::txn&)> extra, after_commit ac) {
+  auto& st = self->state;
+  struct staged {
+    std::string stream;
+    std::uint64_t seq;
+    std::int64_t time_ms;
+    std::string bytes;
+    bool keep;  // some peer must ack it
+    std::vector<std::pair<std::string, std::string>> targets;
+    event_ptr ev;
+  };
+  auto work = std::make_shared<std::vector<staged>>();
+  for (auto& ev : events) {
+    auto& os = out_stream(st, ev->detail_type);
+    ev->origin = st.node;
+    ev->epoch = st.epoch;
+    ev->seq = ++os.head;
+    staged sg{ev->detail_type, ev->seq, ev->time_ms, {}, !os.consumers.empty(), {}, ev};
+    if (auto r = wire::encode(*ev, sg.bytes); !r) {
+      st.log->error("[corr={}] cannot encode {}: {}", ev->correlation_id, ev->detail_type, r.err().to_string());
+      --os.head;
+      continue;
+    }
+    sg.targets = local_targets(self, *ev);
+    work->push_back(std::move(sg));
+  }
+  auto ids = std::make_shared<std::vector<std::vector<std::int64_t>>>(work->size());
+  auto bus = caf::actor_cast<caf::actor>(self);
+  st.store->submit(
+      [=](store::txn& t) -> result<void> {
+        if (extra)
+          if (auto r = extra(t); !r)
+            return r;
+        for (std::size_t i = 0; i < work->size(); ++i) {
+          const auto& sg = (*work)[i];
+          if (sg.keep)
+            if (auto r = t.outbox_append(sg.stream, sg.seq, sg.time_ms, sg.bytes); !r)
+              return r;
+          if (auto r = t.stream_head(sg.stream, sg.seq); !r)
+            return r;
+          for (const auto& [target, rule] : sg.targets) {
+            auto id = t.inbox_add(target, rule, sg.bytes);
+            if (!id)
+              return id.err();
+            (*ids)[i].push_back(*id);
+          }
+        }
+        return {};
+      },
+      [=]() mutable {
+        for (std::size_t i = 0; i < work->size(); ++i) {
+          auto& sg = (*work)[i];
+          ac.frames.emplace_back(wire::topic_of(sg.stream), std::move(sg.bytes));
+          for (std::size_t k = 0; k < sg.targets.size(); ++k)
+            ac.deliveries.push_back(delivery{(*ids)[i][k], sg.targets[k].first, sg.targets[k].second, sg.ev, 1});
+        }
+        caf::anon_send(bus, commit_atom::value, std::move(ac));
+      });
+}
+
+std::shared_ptr<wire::envelope> new_event(std::string source, std::string detail_type, std::string detail,
+                                          std::string correlation_id, std::string causation_id,
+                                          std::vector<std::string> resources) {
   auto ev = std::make_shared<wire::envelope>();
   ev->id = wire::make_uuid();
   ev->source = std::move(source);
   ev->detail_type = std::move(detail_type);
   ev->time_ms = wire::now_ms();
   ev->resources = std::move(resources);
-  ev->origin = st.node;
-  ev->epoch = st.epoch;
-  ev->seq = ++st.seq[ev->detail_type];
   // An event without a correlation id starts a saga: it is its own.
   ev->correlation_id = correlation_id.empty() ? ev->id : std::move(correlation_id);
   ev->causation_id = std::move(causation_id);
   ev->detail = std::move(detail);
-  std::string bytes;
-  if (auto r = wire::encode(*ev, bytes); !r) {
-    st.log->error("[corr={}] cannot encode {}: {}", ev->correlation_id, ev->detail_type, r.err().to_string());
-    return {};
-  }
-  st.endpoint->publish(wire::topic_of(ev->detail_type), std::move(bytes));
-  route(self, ev);
-  return ev->id;
+  return ev;
 }
 
 void answer(bus_actor* self, const std::string& identity, const std::string& verb, bool ok, std::string body) {
@@ -219,27 +444,240 @@ void answer(bus_actor* self, const std::string& identity, const std::string& ver
   self->state.endpoint->reply(identity, wire::encode_reply(rep, verb));
 }
 
+nlohmann::json bus_status(const bus_state& st) {
+  const auto& ws = st.endpoint->stats();
+  const auto& c = st.counters;
+  std::uint64_t lag = 0;
+  for (const auto& [key, s] : st.in)
+    lag += s.accepted.seq - std::min(s.accepted.seq, s.acked.seq);
+  return nlohmann::json{
+      {"node", st.node},
+      {"epoch", st.epoch},
+      {"wire",
+       {{"received", ws.received.load()},
+        {"malformed", ws.malformed.load()},
+        {"published", ws.published.load()},
+        {"requests", ws.requests.load()},
+        {"bad_requests", ws.bad_requests.load()},
+        {"peers_connected", ws.peers_connected.load()}}},
+      {"bus",
+       {{"from_wire", c.from_wire},
+        {"emitted", c.emitted},
+        {"put", c.put},
+        {"matched", c.matched},
+        {"unmatched", c.unmatched},
+        {"deliveries", c.deliveries},
+        {"duplicates", c.duplicates},
+        {"stale", c.stale},
+        {"gaps", c.gaps},
+        {"replays_asked", c.replays_asked},
+        {"replays_served", c.replays_served},
+        {"replayed_in", c.replayed_in},
+        {"expired", c.expired},
+        {"permanent_dropped", c.permanent_dropped},
+        {"unacked_inbound", lag}}},
+      {"store", {{"commits", st.store->commits()}, {"jobs", st.store->jobs()}}},
+      {"services", nlohmann::json::object()}};
+}
+
+void serve_replay(bus_actor* self, const std::string& identity, const wire::replay_request& req) {
+  auto& st = self->state;
+  auto it = st.out.find(req.stream);
+  wire::replay_batch batch{req.stream, st.epoch, it == st.out.end() ? 0 : it->second.head, 0, {}};
+  if (it == st.out.end()) {
+    self->state.endpoint->reply(identity, wire::encode(batch));
+    return;
+  }
+  // A request for another incarnation starts over at the beginning of ours.
+  const std::uint64_t from = req.epoch == st.epoch ? std::max<std::uint64_t>(req.from, 1) : 1;
+  const auto max = std::min<std::uint32_t>(std::max<std::uint32_t>(req.max, 1), replay_batch_size);
+  ++st.counters.replays_served;
+  auto bus = caf::actor_cast<caf::actor>(self);
+  auto ep = st.endpoint;
+  auto rows = std::make_shared<std::vector<std::pair<std::uint64_t, std::string>>>();
+  const auto pruned = it->second.pruned;
+  st.store->submit(
+      [=](store::txn& t) -> result<void> {
+        auto r = t.outbox_read(req.stream, from, max);
+        if (!r)
+          return r.err();
+        *rows = std::move(*r);
+        return {};
+      },
+      [=]() mutable {
+        batch.first_kept = rows->empty() ? pruned + 1 : rows->front().first;
+        for (auto& [seq, bytes] : *rows)
+          batch.events.push_back(std::move(bytes));
+        ep->reply(identity, wire::encode(batch));
+      });
+}
+
+void take_replay(bus_actor* self, const std::string& origin, const wire::replay_batch& batch) {
+  auto& st = self->state;
+  const stream_key key{origin, batch.stream};
+  auto& s = st.in[key];
+  s.replay_asked_ms = 0;
+  if (batch.epoch > s.accepted.epoch) {
+    s.accepted = store::cursor{batch.epoch, 0};
+    s.committed = 0;
+  }
+  if (batch.epoch == s.accepted.epoch && batch.first_kept > s.accepted.seq + 1 && batch.first_kept > 1) {
+    // What lies between was acked by every consumer, this node included,
+    // before its store was lost; it cannot be had again.
+    st.log->warn("stream {}/{}: seq {}..{} no longer kept at the origin; resuming at {}", origin, batch.stream,
+                 s.accepted.seq + 1, batch.first_kept - 1, batch.first_kept);
+    s.accepted.seq = batch.first_kept - 1;
+  }
+  for (const auto& bytes : batch.events) {
+    auto ev = wire::decode(bytes);
+    if (!ev || ev->origin != origin || ev->detail_type != batch.stream) {
+      st.log->warn("dropping a malformed replayed event from {}", origin);
+      continue;
+    }
+    ++st.counters.replayed_in;
+    accept(self, std::make_shared<wire::envelope>(std::move(*ev)));
+  }
+  if (s.accepted.epoch == batch.epoch && s.accepted.seq < batch.head)
+    ask_replay(self, key, s, batch.epoch, s.accepted.seq + 1);
+}
+
+void take_heartbeat(bus_actor* self, const wire::heartbeat& hb) {
+  auto& st = self->state;
+  for (const auto& [stream, head] : hb.heads) {
+    if (!consumes(st, stream))
+      continue;
+    const stream_key key{hb.origin, stream};
+    auto& s = st.in[key];
+    const bool behind = hb.epoch != s.accepted.epoch ? hb.epoch > s.accepted.epoch : head > s.accepted.seq;
+    // Lagging behind a busy stream is normal; not moving between two beats
+    // while behind means something was lost.
+    if (behind && (s.seq_at_last_beat == UINT64_MAX || s.seq_at_last_beat == s.accepted.seq))
+      ask_replay(self, key, s, hb.epoch, hb.epoch == s.accepted.epoch ? s.accepted.seq + 1 : 1);
+    s.seq_at_last_beat = s.accepted.seq;
+  }
+}
+
+void flush_acks(bus_actor* self) {
+  auto& st = self->state;
+  std::map<std::string, wire::ack> by_origin;
+  for (auto& [key, s] : st.in)
+    if (s.committed > s.acked.seq || s.accepted.epoch != s.acked.epoch) {
+      if (s.committed == 0)
+        continue;
+      auto& a = by_origin[key.first];
+      a.node = st.node;
+      a.acks.push_back({key.second, s.accepted.epoch, s.committed});
+      s.acked = store::cursor{s.accepted.epoch, s.committed};
+    }
+  for (const auto& [origin, a] : by_origin)
+    st.endpoint->send_peer(origin, wire::encode(a));
+}
+
+void prune(bus_actor* self) {
+  auto& st = self->state;
+  if (!st.acks_dirty)
+    return;
+  st.acks_dirty = false;
+  std::vector<std::tuple<std::string, std::uint64_t>> cuts;
+  for (auto& [stream, os] : st.out) {
+    if (os.consumers.empty())
+      continue;
+    std::uint64_t upto = os.head;
+    for (const auto& peer : os.consumers) {
+      auto it = st.peer_acks.find({peer, stream});
+      upto = std::min(upto, it == st.peer_acks.end() ? 0 : it->second);
+    }
+    if (upto > os.pruned) {
+      os.pruned = upto;
+      cuts.emplace_back(stream, upto);
+    }
+  }
+  auto acks = st.peer_acks;
+  st.store->submit([cuts, acks](store::txn& t) -> result<void> {
+    for (const auto& [key, seq] : acks)
+      if (auto r = t.ack_set(key.first, key.second, seq); !r)
+        return r;
+    for (const auto& [stream, upto] : cuts)
+      if (auto r = t.outbox_prune(stream, upto); !r)
+        return r.err();
+    return {};
+  });
+}
+
+void expire(bus_actor* self) {
+  auto bus = caf::actor_cast<caf::actor>(self);
+  auto log = self->state.log;
+  auto expired = std::make_shared<std::vector<std::pair<std::string, std::uint64_t>>>();
+  self->state.store->submit(
+      [=](store::txn& t) -> result<void> {
+        auto r = t.outbox_expire(wall_ms() - max_event_age_ms);
+        if (!r)
+          return r.err();
+        *expired = std::move(*r);
+        return {};
+      },
+      [=] {
+        // Dead letters arrive with the DLQ; until then they are counted and logged.
+        for (std::size_t i = 0; i < expired->size() && i < 10; ++i)
+          log->error("event {}#{} was not acked by every consumer within the maximum event age; dropped",
+                     (*expired)[i].first, (*expired)[i].second);
+      });
+  (void)bus;
+}
+
 void control(bus_actor* self, const control_call& call) {
   auto& st = self->state;
+  const auto verb = wire::peer_verb(call.body);
+  if (verb == "ack") {
+    auto a = wire::decode_ack(call.body);
+    if (!a || !st.peer_consumes.count(a->node))
+      return;
+    for (const auto& x : a->acks) {
+      if (x.epoch != st.epoch)
+        continue;  // an ack for an earlier incarnation of this node
+      auto& v = st.peer_acks[{a->node, x.stream}];
+      auto out = st.out.find(x.stream);
+      // Never more than was given out: a peer cannot ack the future.
+      const auto capped = std::min(x.seq, out == st.out.end() ? 0 : out->second.head);
+      if (capped > v) {
+        v = capped;
+        st.acks_dirty = true;
+      }
+    }
+    return;
+  }
+  if (verb == "replay") {
+    auto r = wire::decode_replay_request(call.body);
+    if (r)
+      serve_replay(self, call.identity, *r);
+    return;
+  }
   auto req = wire::decode_request(call.body);
   if (!req) {
     answer(self, call.identity, "", false, req.err().to_string());
     return;
   }
   if (req->verb == "put") {
-    wire::control_reply rep;
-    rep.ok = true;
+    std::vector<std::shared_ptr<wire::envelope>> events;
+    std::vector<wire::put_result> results;
     for (auto& e : req->entries) {
-      if (e.source.empty() || e.detail_type.empty()) {
-        rep.results.push_back({"", "InvalidArgument: source and detail-type are required"});
+      if (e.source.empty() || e.detail_type.empty() || e.detail_type[0] < ' ') {
+        results.push_back({"", "InvalidArgument: source and detail-type are required"});
         continue;
       }
       ++st.counters.put;
-      auto id = originate(self, std::move(e.source), std::move(e.detail_type), std::move(e.detail),
-                          std::move(e.correlation_id), "", std::move(e.resources));
-      rep.results.push_back(id.empty() ? wire::put_result{"", "InternalFailure"} : wire::put_result{id, ""});
+      events.push_back(new_event(std::move(e.source), std::move(e.detail_type), std::move(e.detail),
+                                 std::move(e.correlation_id), "", std::move(e.resources)));
+      results.push_back({events.back()->id, ""});
     }
-    st.endpoint->reply(call.identity, wire::encode_reply(rep, "put"));
+    wire::control_reply rep;
+    rep.ok = true;
+    rep.results = std::move(results);
+    // PutEvents answers once the events are durable.
+    after_commit ac;
+    ac.reply_to = call.identity;
+    ac.reply = wire::encode_reply(rep, "put");
+    originate(self, std::move(events), nullptr, std::move(ac));
   } else if (req->verb == "query") {
     auto it = st.services.find(req->service);
     if (it == st.services.end()) {
@@ -255,25 +693,7 @@ void control(bus_actor* self, const control_call& call) {
   } else if (req->verb == "status") {
     // Collect every service's counters, then answer once.
     auto identity = call.identity;
-    const auto& ws = st.endpoint->stats();
-    auto status = std::make_shared<nlohmann::json>(nlohmann::json{
-        {"node", st.node},
-        {"epoch", st.epoch},
-        {"wire",
-         {{"received", ws.received.load()},
-          {"malformed", ws.malformed.load()},
-          {"published", ws.published.load()},
-          {"requests", ws.requests.load()},
-          {"bad_requests", ws.bad_requests.load()},
-          {"peers_connected", ws.peers_connected.load()}}},
-        {"bus",
-         {{"from_wire", st.counters.from_wire},
-          {"emitted", st.counters.emitted},
-          {"put", st.counters.put},
-          {"matched", st.counters.matched},
-          {"unmatched", st.counters.unmatched},
-          {"deliveries", st.counters.deliveries}}},
-        {"services", nlohmann::json::object()}});
+    auto status = std::make_shared<nlohmann::json>(bus_status(st));
     auto pending = std::make_shared<std::size_t>(st.services.size());
     if (*pending == 0) {
       answer(self, identity, "status", true, status->dump());
@@ -299,39 +719,114 @@ void control(bus_actor* self, const control_call& call) {
   }
 }
 
+/// A service's answer for one delivery: its effects, the completion of the
+/// delivery, and the events it emitted commit in one transaction.
+void complete(bus_actor* self, emission& em) {
+  auto& st = self->state;
+  const auto inbox_id = em.d.inbox_id;
+  if (em.status == outcome::transient) {
+    // Retry policies arrive with the DLQ; until then a capped exponential backoff.
+    auto d = em.d;
+    ++d.attempt;
+    const auto delay = std::chrono::milliseconds(std::min(5000, 100 << std::min(d.attempt, 6)));
+    self->delayed_send(self, delay, retry_atom::value, std::move(d));
+    return;
+  }
+  if (em.status == outcome::permanent) {
+    ++st.counters.permanent_dropped;
+    st.store->submit([inbox_id](store::txn& t) { return t.inbox_done(inbox_id); });
+    return;
+  }
+  std::vector<std::shared_ptr<wire::envelope>> events;
+  for (auto& out : em.events) {
+    if (!out.detail.is_object()) {
+      st.log->error("[service={} corr={}] {} detail is not an object", em.d.target, em.d.ev->correlation_id,
+                    out.detail_type);
+      continue;
+    }
+    std::string detail;
+    nlohmann::json::to_msgpack(out.detail, detail);
+    ++st.counters.emitted;
+    events.push_back(new_event("troupe." + em.d.target, out.detail_type, std::move(detail),
+                               out.correlation_id.empty() ? em.d.ev->correlation_id : out.correlation_id,
+                               em.d.ev->id, {}));
+  }
+  auto service = em.d.target;
+  auto changes = std::make_shared<std::vector<state_changes::change>>(std::move(em.changes));
+  originate(self, std::move(events),
+            [=](store::txn& t) -> result<void> {
+              if (auto r = t.inbox_done(inbox_id); !r)
+                return r;
+              for (const auto& c : *changes) {
+                auto r = c.value ? t.state_put(service, c.table, c.key, c.value->dump())
+                                 : t.state_erase(service, c.table, c.key);
+                if (!r)
+                  return r;
+              }
+              return {};
+            },
+            {});
+}
+
+void publish_heartbeat(bus_actor* self) {
+  auto& st = self->state;
+  wire::heartbeat hb{st.node, st.epoch, {}};
+  for (const auto& [stream, os] : st.out)
+    hb.heads.emplace_back(stream, os.head);
+  st.endpoint->publish(wire::heartbeat_topic, wire::encode(hb));
+}
+
 caf::behavior running_bus(bus_actor* self) {
   return {
       [=](event_atom, const event_ptr& ev) {
         ++self->state.counters.from_wire;
-        route(self, ev);
+        accept(self, ev);
       },
-      [=](emit_atom, const emission& em) {
+      [=](commit_atom, after_commit& ac) {
         auto& st = self->state;
-        for (const auto& out : em.events) {
-          std::string detail;
-          try {
-            nlohmann::json::to_msgpack(out.detail, detail);
-          } catch (const std::exception& e) {
-            st.log->error("[service={} corr={}] cannot encode {}: {}", em.service, em.cause->correlation_id,
-                          out.detail_type, e.what());
-            continue;
-          }
-          if (!out.detail.is_object()) {
-            st.log->error("[service={} corr={}] {} detail is not an object", em.service,
-                          em.cause->correlation_id, out.detail_type);
-            continue;
-          }
-          ++st.counters.emitted;
-          originate(self, "troupe." + em.service, out.detail_type, std::move(detail),
-                    out.correlation_id.empty() ? em.cause->correlation_id : out.correlation_id, em.cause->id, {});
+        if (!ac.accepted_origin.empty()) {
+          auto& s = st.in[{ac.accepted_origin, ac.accepted_stream}];
+          if (ac.accepted_epoch == s.accepted.epoch)
+            s.committed = std::max(s.committed, ac.accepted_seq);
         }
+        for (auto& [topic, bytes] : ac.frames)
+          st.endpoint->publish(std::move(topic), std::move(bytes));
+        for (const auto& d : ac.deliveries)
+          dispatch(self, d);
+        if (!ac.reply_to.empty())
+          st.endpoint->reply(ac.reply_to, std::move(ac.reply));
       },
+      [=](emit_atom, emission& em) { complete(self, em); },
+      [=](retry_atom, const delivery& d) { dispatch(self, d); },
       [=](control_atom, const control_call& call) { control(self, call); },
+      [=](peer_atom, const peer_message& m) {
+        if (wire::peer_verb(m.body) != "events")
+          return;
+        auto batch = wire::decode_replay_batch(m.body);
+        if (batch)
+          take_replay(self, m.node, *batch);
+      },
+      [=](beat_atom, const std::string& body) {
+        auto hb = wire::decode_heartbeat(body);
+        if (hb && self->state.peer_consumes.count(hb->origin))
+          take_heartbeat(self, *hb);
+      },
+      [=](tick_atom) {
+        auto& st = self->state;
+        ++st.ticks;
+        flush_acks(self);
+        prune(self);
+        if (st.ticks % heartbeat_every_ticks == 0)
+          publish_heartbeat(self);
+        if (st.ticks % expire_every_ticks == 0)
+          expire(self);
+        self->delayed_send(self, tick_interval, tick_atom::value);
+      },
   };
 }
 
 /// The bus: waits for its endpoint, keeping whatever arrives meanwhile in
-/// its mailbox, then routes.
+/// its mailbox, then redelivers what the inbox held and routes.
 ///
 ///   awaiting-endpoint ──(init, endpoint)──▶ running
 caf::behavior bus(bus_actor* self, bus_state init) {
@@ -342,6 +837,11 @@ caf::behavior bus(bus_actor* self, bus_state init) {
         self->state.endpoint = ref.ep;
         self->set_default_handler(caf::drop);
         self->become(running_bus(self));
+        for (const auto& d : self->state.recovered)
+          dispatch(self, d);
+        self->state.recovered.clear();
+        publish_heartbeat(self);
+        self->send(self, tick_atom::value);
       },
   };
 }
@@ -379,7 +879,22 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
     return 1;
   }
 
-  // Services.
+  // The store comes first: a node never starts on a store it cannot read.
+  const auto durability = store::parse_durability(spec->durability).value_or(store::durability::os);
+  store::snapshot snap;
+  auto opened = store::node_store::open((spec->data_dir / "node.db").string(), durability, snap);
+  if (!opened) {
+    log->error("cannot open the store: {}", opened.err().message);
+    return 1;
+  }
+  std::shared_ptr<store::node_store> db = std::move(*opened);
+  db->fatal = [log](const std::string& why) {
+    log->critical("{}; stopping so that the launcher restarts this node from its last commit", why);
+    log->flush();
+    std::_Exit(3);
+  };
+
+  // Services: built, given back their state, then started.
   std::vector<std::pair<std::string, std::shared_ptr<service>>> services;
   for (const auto& sname : spec->services) {
     cluster::diagnostics diag(cfg.file);
@@ -390,21 +905,42 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
       log->error("cannot create service {}: {}", sname, diag.to_string());
       return 2;
     }
+    services.emplace_back(sname, std::move(s));
+  }
+  std::size_t restored = 0;
+  std::string restore_error;
+  db->for_each_state([&](const std::string& svc, const std::string& table, const std::string& key,
+                         const std::string& value) {
+    for (auto& [sname, impl] : services)
+      if (sname == svc) {
+        auto j = nlohmann::json::parse(value, nullptr, false);
+        try {
+          impl->restore(table, key, j);
+          ++restored;
+        } catch (const std::exception& e) {
+          restore_error = svc + "/" + table + "/" + key + ": " + e.what();
+        }
+      }
+  });
+  if (!restore_error.empty()) {
+    log->error("cannot restore service state: {}", restore_error);
+    return 1;
+  }
+  for (auto& [sname, impl] : services) {
     try {
-      s->start();
+      impl->start();
     } catch (const std::exception& e) {
       log->error("service {} failed to start: {}", sname, e.what());
       return 1;
     }
-    services.emplace_back(sname, std::move(s));
   }
 
-  // Rules: all of them compile into the one matcher; only those targeting
-  // a local service are routed here, and they decide the subscriptions.
+  // Rules: all of them compile into the one matcher; the rules targeting a
+  // node decide what it consumes: its subscriptions here, and which peers
+  // must ack which streams before the origin may forget an event.
   auto matcher = std::make_shared<rules::matcher>();
   std::vector<std::string> rule_targets;
-  std::set<std::string> topics;
-  bool everything = false;
+  std::map<std::string, std::set<std::string>> consumes;  // node → streams ("" = everything)
   for (const auto& r : cfg.rules) {
     auto added = matcher->add(r.name, r.pattern_json);
     if (std::holds_alternative<rules::pattern_error>(added)) {
@@ -413,23 +949,31 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
     }
     const auto index = std::get<std::size_t>(added);
     rule_targets.push_back(r.target);
-    if (std::find(spec->services.begin(), spec->services.end(), r.target) == spec->services.end())
+    const auto* host = cfg.node_hosting(r.target);
+    if (!host)
       continue;
+    auto& set = consumes[host->name];
     if (auto pinned = matcher->pinned_values(index, "detail-type"))
-      for (const auto& t : *pinned)
-        topics.insert(wire::topic_of(t));
+      set.insert(pinned->begin(), pinned->end());
     else
-      everything = true;
+      set.insert("");
   }
   matcher->compile();
+  std::set<std::string> topics;
+  bool everything = consumes[name].count("") > 0;
+  for (const auto& t : consumes[name])
+    if (!t.empty())
+      topics.insert(wire::topic_of(t));
 
   wire::endpoint_options opts;
   opts.node = name;
   opts.pub_bind = spec->pub;
   opts.control_bind = spec->control;
   for (const auto& n : cfg.nodes)
-    if (n.name != name)
+    if (n.name != name) {
       opts.peers.push_back(n.pub);
+      opts.peer_controls.emplace_back(n.name, n.control);
+    }
   if (everything)
     opts.topics = {""};
   else
@@ -446,13 +990,47 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
     actors[sname] = sys.spawn(service_actor, sname, impl, log);
   bus_state init;
   init.node = name;
-  // The epoch tells this incarnation's streams from the last one's.
-  init.epoch = static_cast<std::uint64_t>(wire::now_ms());
+  // The epoch tells this store's streams from those of an earlier store
+  // that was lost: it is made once, with the database.
+  init.epoch = snap.epoch;
   init.matcher = matcher;
   init.rule_targets = rule_targets;
   init.services = actors;
   init.log = log;
+  init.store = db;
+  init.consumed = consumes[name];
+  init.consumed.erase("");
+  init.consumes_everything = everything;
+  for (const auto& n : cfg.nodes)
+    if (n.name != name)
+      init.peer_consumes[n.name] = consumes[n.name];
+  for (const auto& [stream, head] : snap.heads) {
+    auto& os = init.out[stream];
+    os.head = head;
+    auto kept = snap.outbox_min.find(stream);
+    os.pruned = kept == snap.outbox_min.end() ? head : kept->second - 1;
+  }
+  for (auto& [stream, os] : init.out)
+    os.consumers = consumers_of(init, stream);
+  for (const auto& [key, c] : snap.cursors) {
+    auto& s = init.in[key];
+    s.accepted = c;
+    s.committed = c.seq;
+    s.acked = store::cursor{c.epoch, 0};  // ack again after a restart: the origin may not have it
+  }
+  for (const auto& [key, seq] : snap.acks)
+    init.peer_acks[key] = seq;
+  for (const auto& row : snap.inbox) {
+    auto ev = wire::decode(row.bytes);
+    if (!ev) {
+      log->error("inbox row {} is unreadable ({}); skipped", row.id, ev.err().to_string());
+      continue;
+    }
+    init.recovered.push_back(delivery{row.id, row.target, row.rule,
+                                      std::make_shared<wire::envelope>(std::move(*ev)), 1});
+  }
   const auto epoch = init.epoch;
+  const auto recovered = init.recovered.size();
   auto bus_handle = sys.spawn(bus, std::move(init));
 
   wire::endpoint_handlers handlers;
@@ -461,6 +1039,12 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
   };
   handlers.on_request = [bus_handle](std::string identity, std::string body) {
     caf::anon_send(bus_handle, control_atom::value, control_call{std::move(identity), std::move(body)});
+  };
+  handlers.on_heartbeat = [bus_handle](std::string body) {
+    caf::anon_send(bus_handle, beat_atom::value, std::move(body));
+  };
+  handlers.on_peer = [bus_handle](const std::string& node, std::string body) {
+    caf::anon_send(bus_handle, peer_atom::value, peer_message{node, std::move(body)});
   };
   handlers.log = [log](int level, const std::string& line) {
     log->log(level == 0 ? spdlog::level::info : level == 1 ? spdlog::level::warn : spdlog::level::err, line);
@@ -479,6 +1063,9 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
   std::string sub_list;
   for (const auto& t : opts.topics)
     sub_list += (sub_list.empty() ? "" : ",") + (t.empty() ? std::string("*") : t.substr(0, t.size() - 1));
+  log->info("store {} ({}): {} state rows restored, {} deliveries pending, {} streams",
+            (spec->data_dir / "node.db").string(), store::to_string(durability), restored, recovered,
+            snap.heads.size());
   log->info("ready: services [{}], pub {}, control {}, {} peers, subscribed to {}, epoch {}",
             [&] {
               std::string s;

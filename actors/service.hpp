@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,10 +26,39 @@ class Node;
 
 namespace troupe {
 
-/// An event handed to a service: the envelope and its decoded detail.
+/// The durable state changes one handler makes. The runtime commits them
+/// in one transaction with the completion of the event that was handled and
+/// the events the handler emitted, so a redelivered event can never have a
+/// second effect; they are dropped unless the handler returns ok. Tables and
+/// keys are the service's own; values are JSON.
+class state_changes {
+ public:
+  struct change {
+    std::string table;
+    std::string key;
+    std::optional<nlohmann::json> value;  // nullopt: erase
+  };
+
+  void put(std::string table, std::string key, nlohmann::json value) {
+    changes_.push_back({std::move(table), std::move(key), std::move(value)});
+  }
+  void erase(std::string table, std::string key) {
+    changes_.push_back({std::move(table), std::move(key), std::nullopt});
+  }
+  const std::vector<change>& changes() const { return changes_; }
+  std::vector<change> take() { return std::move(changes_); }
+  bool empty() const { return changes_.empty(); }
+
+ private:
+  std::vector<change> changes_;
+};
+
+/// An event handed to a service: the envelope, its decoded detail, and
+/// where the handler records every change it makes to its state.
 struct event_in {
   const wire::envelope& envelope;
   const nlohmann::json& detail;
+  state_changes& state;
 };
 
 /// An event a service emits. The runtime fills in id, source, time, origin,
@@ -67,6 +97,16 @@ class service {
   /// Side effects of starting (directories, files) belong here, not in the
   /// constructor: services are also constructed just to validate a config.
   virtual void start() {}
+
+  /// Rebuilds the in-memory state from what handlers recorded: called once
+  /// per stored row, in key order per table, before start() and before any
+  /// event. A service keeps its state in memory for speed, records every
+  /// change through `event_in::state`, and so survives a `kill -9`.
+  virtual void restore(const std::string& table, const std::string& key, const nlohmann::json& value) {
+    (void)table;
+    (void)key;
+    (void)value;
+  }
 
   /// Reacts to one event. Must be idempotent per event id: the runtime
   /// delivers at least once.

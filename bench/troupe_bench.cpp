@@ -119,7 +119,7 @@ hop_result single_hop(std::size_t n) {
   auto last_progress = clock_type::now();
   for (;;) {
     auto r = troupe::cli::query(*cfg, "sink", "count", json::object(), 10s);
-    total = r ? (*r)["total"].get<std::uint64_t>() : 0;
+    total = r ? (*r)["distinct"].get<std::uint64_t>() : 0;
     if (total >= n)
       break;
     if (total != last_total) {

@@ -1,6 +1,8 @@
 #include "cluster/config.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -184,9 +186,83 @@ class validator {
     return n.Scalar();
   }
 
+  // Numbers are plain scalars in YAML's core schema: a quoted "5" is a
+  // string, and so are .inf and .nan, which no setting here wants.
+  std::optional<long long> integer(const YAML::Node& n, const std::string& where, long long min, long long max) {
+    static const std::regex int_re(R"(^[-+]?[0-9]+$)");
+    if (n.IsScalar() && plain(n) && std::regex_match(n.Scalar(), int_re)) {
+      const long long i = std::strtoll(n.Scalar().c_str(), nullptr, 10);  // saturates, still out of range
+      if (i >= min && i <= max)
+        return i;
+    }
+    diag_.add(n, where + ": must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
+    return std::nullopt;
+  }
+
+  // A duration in seconds, more than 0 and at most `max`; rounded up to
+  // whole milliseconds so that a tiny positive value never becomes zero.
+  std::optional<std::chrono::milliseconds> seconds(const YAML::Node& n, const std::string& where, double max) {
+    static const std::regex float_re(R"(^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$)");
+    if (n.IsScalar() && plain(n) && std::regex_match(n.Scalar(), float_re)) {
+      const double d = std::strtod(n.Scalar().c_str(), nullptr);  // HUGE_VAL when too big: out of range
+      if (d > 0 && d <= max)
+        return std::chrono::milliseconds(static_cast<long long>(std::ceil(d * 1000)));
+    }
+    std::ostringstream m;
+    m << max;
+    diag_.add(n, where + ": must be a number of seconds, more than 0 and at most " + m.str());
+    return std::nullopt;
+  }
+
  private:
   diagnostics& diag_;
 };
+
+std::string in_seconds(std::chrono::milliseconds d) {
+  std::ostringstream s;
+  s << static_cast<double>(d.count()) / 1000 << " s";
+  return s.str();
+}
+
+// The optional `supervision` section; what it leaves out keeps its default.
+supervision_spec read_supervision(const YAML::Node& sup, validator& v, diagnostics& diag) {
+  supervision_spec s;
+  if (!sup.IsDefined() || sup.IsNull())
+    return s;
+  if (!sup.IsMap()) {
+    diag.add(sup, "supervision: must be a map with 'max-restarts', 'within', 'backoff-base' or 'backoff-cap'");
+    return s;
+  }
+  v.keys(sup, {"max-restarts", "within", "backoff-base", "backoff-cap"}, "supervision");
+  if (const YAML::Node n = sup["max-restarts"])
+    if (auto i = v.integer(n, "supervision.max-restarts", 0, 1000))
+      s.max_restarts = static_cast<int>(*i);
+  if (const YAML::Node n = sup["within"])
+    if (auto d = v.seconds(n, "supervision.within", 86400))
+      s.within = *d;
+  const YAML::Node base = sup["backoff-base"];
+  const YAML::Node cap = sup["backoff-cap"];
+  bool ok = true;
+  if (base) {
+    auto d = v.seconds(base, "supervision.backoff-base", 300);
+    ok = ok && d;
+    s.backoff_base = d.value_or(s.backoff_base);
+  }
+  if (cap) {
+    auto d = v.seconds(cap, "supervision.backoff-cap", 300);
+    ok = ok && d;
+    s.backoff_cap = d.value_or(s.backoff_cap);
+  }
+  if (ok && s.backoff_base > s.backoff_cap) {
+    if (base)
+      diag.add(base, "supervision.backoff-base: " + in_seconds(s.backoff_base) + " is more than backoff-cap ("
+                         + in_seconds(s.backoff_cap) + ")");
+    else
+      diag.add(cap, "supervision.backoff-cap: " + in_seconds(s.backoff_cap) + " is less than backoff-base ("
+                        + in_seconds(s.backoff_base) + ")");
+  }
+  return s;
+}
 
 std::optional<config> validate(const YAML::Node& root, config cfg, const service_check& check,
                                diagnostics& diag) {
@@ -195,12 +271,13 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
     diag.add(root, "the config must be a map with 'cluster', 'nodes' and 'rules'");
     return std::nullopt;
   }
-  v.keys(root, {"cluster", "data-dir", "nodes", "services", "rules"}, "config");
+  v.keys(root, {"cluster", "data-dir", "nodes", "services", "rules", "supervision"}, "config");
   cfg.cluster = v.string(root, "cluster", "config", true).value_or("");
   if (!cfg.cluster.empty() && !std::regex_match(cfg.cluster, std::regex("^[A-Za-z0-9_.\\-]+$")))
     diag.add(root["cluster"], "cluster: only letters, digits, '.', '_' and '-' are allowed");
   const auto data_dir = v.string(root, "data-dir", "config", false).value_or("data");
   cfg.data_dir = fs::absolute(cfg.dir / data_dir).lexically_normal();
+  cfg.supervision = read_supervision(root["supervision"], v, diag);
 
   // Services: the settings sections, checked only for services some node runs.
   // yaml-cpp: assigning a missing node (rather than copying it) throws.
@@ -231,8 +308,11 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
         diag.add(n, where + ": must be a map with 'endpoints' and 'services'");
         continue;
       }
-      v.keys(n, {"host", "endpoints", "services"}, where);
+      v.keys(n, {"host", "endpoints", "services", "durability"}, where);
       node.host = v.string(n, "host", where, false).value_or("local");
+      node.durability = v.string(n, "durability", where, false).value_or("os");
+      if (node.durability != "os" && node.durability != "fsync" && node.durability != "none")
+        diag.add(n["durability"], where + ".durability: '" + node.durability + "' is not one of fsync, os, none");
       auto eps = n["endpoints"];
       if (!eps || !eps.IsMap()) {
         diag.add(eps ? eps : n, where + ": 'endpoints' must be a map with 'pub' and 'control'");

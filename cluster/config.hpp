@@ -8,6 +8,7 @@
 // factory checks its section through the callback given to `load`.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -27,6 +28,7 @@ struct node_spec {
   std::string control;            // ZeroMQ endpoint its ROUTER socket binds
   std::vector<std::string> services;
   std::filesystem::path data_dir; // absolute
+  std::string durability = "os";  // fsync, os or none
 };
 
 struct rule_spec {
@@ -34,6 +36,17 @@ struct rule_spec {
   std::string pattern_json;  // the EventBridge pattern as JSON text
   std::string target;        // service name
   int line = 0;              // where the rule starts in the file
+};
+
+// How `troupe launch` restarts a node that dies: exponential backoff with
+// full jitter between base and cap, and at most `max_restarts` restarts of
+// one node within `within` before the launcher gives up on it (OTP's
+// restart intensity). Seconds in the file, rounded up to milliseconds here.
+struct supervision_spec {
+  int max_restarts = 5;
+  std::chrono::milliseconds within{30000};
+  std::chrono::milliseconds backoff_base{100};
+  std::chrono::milliseconds backoff_cap{5000};
 };
 
 struct config {
@@ -44,6 +57,7 @@ struct config {
   std::vector<node_spec> nodes;
   std::vector<rule_spec> rules;
   YAML::Node services;              // settings per service name (a map, may be null)
+  supervision_spec supervision;     // defaults when the file has no `supervision`
 
   const node_spec* find_node(const std::string& name) const;
   /// The node hosting `service`, or null.

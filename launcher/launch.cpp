@@ -7,24 +7,63 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <csignal>
+#include <cstdarg>
 #include <cstdio>
 #include <cstring>
-#include <map>
+#include <deque>
+#include <random>
 #include <vector>
 
 namespace troupe::cli {
 
 namespace {
 
+using clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// A node stopped with SIGTERM gets this long before SIGKILL.
+constexpr auto stop_grace = std::chrono::seconds(10);
+
+// One node under supervision.
+//
+//                 dies, within the limit
+//      running --------------------------> backing_off
+//       |  |  ^                                |   |
+//       |  |  '---- backoff over: respawn -----'   |
+//       |  |                                       |
+//       |  '--- dies, past the limit ---> failed   |
+//       |                                          |
+//       '-- exits during a stop --> stopped <------'  stop cancels the restart
+enum class state { running, backing_off, failed, stopped };
+
 struct child {
   std::string name;
+  state st = state::running;
   pid_t pid = -1;
-  int out_fd = -1;    // read end of the child's stdout+stderr
+  int out_fd = -1;  // read end of the child's stdout+stderr; outlives the pid until EOF
   std::string partial;
   bool ready = false;
+  clock::time_point started;
+  clock::time_point restart_at;           // while backing_off
+  std::deque<clock::time_point> restarts;  // those still inside the intensity window
+  int attempt = 0;                         // exponent of the next backoff
+  bool announce_ready = false;  // restarted after the cluster was first ready
 };
+
+[[gnu::format(printf, 1, 2)]] void note(const char* fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  std::fprintf(stdout, "launch | %s\n", buf);
+  std::fflush(stdout);
+}
 
 void print_line(const std::string& name, std::size_t width, const std::string& line) {
   std::string out = name;
@@ -33,13 +72,6 @@ void print_line(const std::string& name, std::size_t width, const std::string& l
   out += line;
   out += '\n';
   std::fwrite(out.data(), 1, out.size(), stdout);
-  std::fflush(stdout);
-}
-
-void note(const char* fmt, const std::string& a, const std::string& b = {}) {
-  std::fprintf(stdout, "launch | ");
-  std::fprintf(stdout, fmt, a.c_str(), b.c_str());
-  std::fputc('\n', stdout);
   std::fflush(stdout);
 }
 
@@ -52,6 +84,21 @@ std::string describe_exit(int status) {
   return "stopped";
 }
 
+// "30", "0.1": a duration as the config spells it.
+std::string seconds_text(milliseconds d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", static_cast<double>(d.count()) / 1000);
+  return buf;
+}
+
+// Full jitter: uniform in [0, min(cap, base * 2^attempt)], so nodes that
+// died together do not come back in lockstep.
+milliseconds backoff(const cluster::supervision_spec& s, int attempt, std::mt19937_64& rng) {
+  const double grown = static_cast<double>(s.backoff_base.count()) * std::ldexp(1.0, std::min(attempt, 30));
+  const auto ceiling = static_cast<long long>(std::min(grown, static_cast<double>(s.backoff_cap.count())));
+  return milliseconds(std::uniform_int_distribution<long long>(0, ceiling)(rng));
+}
+
 pid_t spawn_node(const launch_options& opts, const std::string& node, int& out_fd, const sigset_t& blocked) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0)
@@ -59,8 +106,10 @@ pid_t spawn_node(const launch_options& opts, const std::string& node, int& out_f
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) {
+    const int e = errno;
     close(fds[0]);
     close(fds[1]);
+    errno = e;
     return -1;
   }
   if (pid == 0) {
@@ -110,6 +159,221 @@ bool pump(child& c, std::size_t width) {
   }
 }
 
+class supervisor {
+ public:
+  supervisor(const cluster::config& cfg, const launch_options& opts, const sigset_t& blocked, int sfd)
+      : sup_(cfg.supervision), opts_(opts), blocked_(blocked), sfd_(sfd), rng_(std::random_device{}()) {
+    for (const auto& n : cfg.nodes) {
+      width_ = std::max(width_, n.name.size());
+      child c;
+      c.name = n.name;
+      children_.push_back(std::move(c));
+    }
+    // A node that stayed up this long was healthy: its next death starts
+    // the backoff from the base again.
+    stable_after_ = std::max<milliseconds>(std::chrono::seconds(10), 2 * sup_.backoff_cap);
+  }
+
+  supervisor(const supervisor&) = delete;
+  supervisor& operator=(const supervisor&) = delete;
+
+  int run() {
+    for (auto& c : children_) {
+      if (!spawn(c)) {
+        std::fprintf(stderr, "troupe: cannot start node %s: %s\n", c.name.c_str(), std::strerror(errno));
+        for (auto& o : children_)
+          if (o.pid > 0)
+            kill(o.pid, SIGTERM);
+        return 1;
+      }
+      note("started node %s (pid %d)", c.name.c_str(), static_cast<int>(c.pid));
+    }
+    while (busy()) {
+      wait_for_events();
+      tell_readiness();
+      read_signals();
+      reap();
+      restart_due();
+      escalate_stop();
+    }
+    if (!stopping_)
+      note("no node is left to run");
+    note("all nodes stopped");
+    return failed_ ? 1 : 0;
+  }
+
+ private:
+  bool busy() const {
+    return std::any_of(children_.begin(), children_.end(), [](const child& c) {
+      return c.pid > 0 || c.out_fd >= 0 || c.st == state::backing_off;
+    });
+  }
+
+  bool spawn(child& c) {
+    c.pid = spawn_node(opts_, c.name, c.out_fd, blocked_);
+    if (c.pid < 0)
+      return false;
+    c.st = state::running;
+    c.ready = false;
+    c.started = clock::now();
+    return true;
+  }
+
+  // Sleeps until output, a signal, the next due restart or the next look
+  // at the stop deadline, whichever comes first.
+  void wait_for_events() {
+    std::vector<pollfd> fds{{sfd_, POLLIN, 0}};
+    owners_.assign(1, nullptr);
+    for (auto& c : children_)
+      if (c.out_fd >= 0) {
+        fds.push_back({c.out_fd, POLLIN, 0});
+        owners_.push_back(&c);
+      }
+    auto timeout = milliseconds(200);
+    const auto now = clock::now();
+    for (const auto& c : children_)
+      if (c.st == state::backing_off)
+        timeout = std::min(timeout, std::chrono::ceil<milliseconds>(std::max(c.restart_at - now, clock::duration{})));
+    poll(fds.data(), fds.size(), static_cast<int>(timeout.count()));
+    for (std::size_t i = 1; i < fds.size(); ++i)
+      if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
+        if (!pump(*owners_[i], width_))
+          close_output(*owners_[i]);
+  }
+
+  void close_output(child& c) {
+    if (c.out_fd < 0)
+      return;
+    close(c.out_fd);
+    c.out_fd = -1;
+    c.partial.clear();
+  }
+
+  void tell_readiness() {
+    if (!all_ready_told_) {
+      if (std::all_of(children_.begin(), children_.end(), [](const child& c) { return c.ready; })) {
+        all_ready_told_ = true;
+        note("all %zu nodes ready (Ctrl-C stops them all)", children_.size());
+      }
+      return;
+    }
+    for (auto& c : children_)
+      if (c.ready && c.announce_ready) {
+        c.announce_ready = false;
+        note("node %s is ready again", c.name.c_str());
+      }
+  }
+
+  void read_signals() {
+    signalfd_siginfo si;
+    while (read(sfd_, &si, sizeof si) == sizeof si)
+      if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
+        stop_all(si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+  }
+
+  void stop_all(const char* why) {
+    if (stopping_)
+      return;
+    stopping_ = true;
+    kill_deadline_ = clock::now() + stop_grace;
+    note("stopping all nodes (%s)", why);
+    for (auto& c : children_) {
+      if (c.st == state::backing_off) {
+        c.st = state::stopped;
+        note("cancelled the pending restart of node %s", c.name.c_str());
+      }
+      if (c.pid > 0)
+        kill(c.pid, SIGTERM);
+    }
+  }
+
+  void reap() {
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+      for (auto& c : children_)
+        if (c.pid == pid) {
+          c.pid = -1;
+          if (stopping_) {
+            c.st = state::stopped;
+            if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+              note("node %s %s while stopping", c.name.c_str(), describe_exit(status).c_str());
+          } else {
+            died(c, describe_exit(status));
+          }
+        }
+  }
+
+  // Outside a stop every death is a crash, a clean exit included: a node
+  // is meant to run until the launcher stops it.
+  void died(child& c, const std::string& how) {
+    const auto now = clock::now();
+    if (now - c.started >= stable_after_)
+      c.attempt = 0;
+    while (!c.restarts.empty() && now - c.restarts.front() >= sup_.within)
+      c.restarts.pop_front();
+    if (static_cast<int>(c.restarts.size()) >= sup_.max_restarts) {
+      c.st = state::failed;
+      failed_ = true;
+      note("node %s %s", c.name.c_str(), how.c_str());
+      note("node %s FAILED: %zu restarts within %s s (max-restarts %d); not restarting it", c.name.c_str(),
+           c.restarts.size() + 1, seconds_text(sup_.within).c_str(), sup_.max_restarts);
+      return;
+    }
+    c.restarts.push_back(now);
+    const auto delay = backoff(sup_, c.attempt, rng_);
+    ++c.attempt;
+    c.st = state::backing_off;
+    c.restart_at = now + delay;
+    note("node %s %s; restart %zu in %lld ms", c.name.c_str(), how.c_str(), c.restarts.size(),
+         static_cast<long long>(delay.count()));
+  }
+
+  void restart_due() {
+    const auto now = clock::now();
+    for (auto& c : children_) {
+      if (c.st != state::backing_off || now < c.restart_at)
+        continue;
+      // What the dead process wrote last belongs before the new one's lines.
+      if (c.out_fd >= 0) {
+        pump(c, width_);
+        close_output(c);
+      }
+      if (!spawn(c)) {
+        died(c, std::string("could not be started: ") + std::strerror(errno));
+        continue;
+      }
+      c.announce_ready = all_ready_told_;
+      note("restarted node %s (pid %d)", c.name.c_str(), static_cast<int>(c.pid));
+    }
+  }
+
+  void escalate_stop() {
+    if (!stopping_ || clock::now() <= kill_deadline_)
+      return;
+    for (auto& c : children_)
+      if (c.pid > 0) {
+        note("node %s did not stop in time: sending SIGKILL", c.name.c_str());
+        kill(c.pid, SIGKILL);
+      }
+    kill_deadline_ = clock::now() + stop_grace;
+  }
+
+  const cluster::supervision_spec sup_;
+  const launch_options& opts_;
+  const sigset_t blocked_;
+  const int sfd_;
+  std::mt19937_64 rng_;
+  milliseconds stable_after_{};
+  std::size_t width_ = 6;  // "launch"
+  std::vector<child> children_;
+  std::vector<child*> owners_;  // per pollfd, rebuilt every round
+  bool stopping_ = false;
+  bool failed_ = false;
+  bool all_ready_told_ = false;
+  clock::time_point kill_deadline_{};
+};
+
 } // namespace
 
 int launch(const cluster::config& cfg, const launch_options& opts) {
@@ -124,97 +388,13 @@ int launch(const cluster::config& cfg, const launch_options& opts) {
     std::perror("troupe: signalfd");
     return 1;
   }
-
-  std::size_t width = 6;
-  for (const auto& n : cfg.nodes)
-    width = std::max(width, n.name.size());
-
-  std::vector<child> children;
-  for (const auto& n : cfg.nodes) {
-    child c;
-    c.name = n.name;
-    c.pid = spawn_node(opts, n.name, c.out_fd, blocked);
-    if (c.pid < 0) {
-      std::fprintf(stderr, "troupe: cannot start node %s: %s\n", n.name.c_str(), std::strerror(errno));
-      for (auto& o : children)
-        kill(o.pid, SIGTERM);
-      return 1;
-    }
-    note("started node %s (pid %s)", n.name, std::to_string(c.pid));
-    children.push_back(std::move(c));
+  int code;
+  {
+    supervisor s(cfg, opts, blocked, sfd);
+    code = s.run();
   }
-
-  bool stopping = false;
-  bool all_ready_told = false;
-  int exit_code = 0;
-  std::chrono::steady_clock::time_point kill_deadline{};
-  auto live = [&] {
-    std::size_t k = 0;
-    for (const auto& c : children)
-      k += c.pid > 0 || c.out_fd >= 0;
-    return k;
-  };
-  auto stop_all = [&](const char* why) {
-    if (stopping)
-      return;
-    stopping = true;
-    kill_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    note("stopping all nodes (%s)", why);
-    for (const auto& c : children)
-      if (c.pid > 0)
-        kill(c.pid, SIGTERM);
-  };
-
-  while (live() > 0) {
-    std::vector<pollfd> fds{{sfd, POLLIN, 0}};
-    std::vector<child*> owners{nullptr};
-    for (auto& c : children)
-      if (c.out_fd >= 0) {
-        fds.push_back({c.out_fd, POLLIN, 0});
-        owners.push_back(&c);
-      }
-    poll(fds.data(), fds.size(), 200);
-    for (std::size_t i = 1; i < fds.size(); ++i)
-      if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
-        if (!pump(*owners[i], width)) {
-          close(owners[i]->out_fd);
-          owners[i]->out_fd = -1;
-        }
-    if (!all_ready_told && std::all_of(children.begin(), children.end(), [](const child& c) { return c.ready; })) {
-      all_ready_told = true;
-      note("all %s nodes ready%s", std::to_string(children.size()), " (Ctrl-C stops them all)");
-    }
-    signalfd_siginfo si;
-    while (read(sfd, &si, sizeof si) == sizeof si) {
-      if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
-        stop_all(si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
-    }
-    int status;
-    pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-      for (auto& c : children)
-        if (c.pid == pid) {
-          c.pid = -1;
-          if (!stopping) {
-            note("node %s %s", c.name, describe_exit(status));
-            exit_code = 1;
-          } else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-            note("node %s %s while stopping", c.name, describe_exit(status));
-          }
-        }
-    }
-    if (stopping && std::chrono::steady_clock::now() > kill_deadline) {
-      for (auto& c : children)
-        if (c.pid > 0) {
-          note("node %s did not stop in time: %s", c.name, "sending SIGKILL");
-          kill(c.pid, SIGKILL);
-        }
-      kill_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    }
-  }
-  note("all nodes stopped%s", "");
   close(sfd);
-  return exit_code;
+  return code;
 }
 
 } // namespace troupe::cli

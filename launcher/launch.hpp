@@ -1,7 +1,12 @@
 // `troupe launch`: starts every node of a cluster on this machine as a
-// child process, forwards their output line by line with the node's name
-// in front, reports a node that dies, and on Ctrl-C or SIGTERM stops them
-// all, leaving no process behind.
+// child process and supervises them. Their output is forwarded line by
+// line with the node's name in front. A node that dies is restarted after
+// an exponential backoff with full jitter; one that dies more often than
+// the config's restart intensity allows (`supervision:`, OTP-style: at
+// most max-restarts within a window) is reported FAILED and left down
+// while the others go on. Ctrl-C or SIGTERM stops them all, cancels any
+// pending restart and leaves no process behind; a SIGKILLed launcher takes
+// its nodes with it (PR_SET_PDEATHSIG).
 #pragma once
 
 #include <string>
@@ -15,6 +20,9 @@ struct launch_options {
   std::string self_exe;  // this executable, to start `troupe node`
 };
 
+/// Runs until stopped by SIGINT/SIGTERM or until no node is left to run.
+/// Returns 0 after a clean stop (even if nodes were restarted on the way),
+/// 1 if a node could not be started or was given up on (FAILED).
 int launch(const cluster::config& cfg, const launch_options& opts);
 
 } // namespace troupe::cli

@@ -10,6 +10,7 @@
 
 #include "actors/node.hpp"
 #include "launcher/common.hpp"
+#include "launcher/flight_audit.hpp"
 #include "launcher/flight_client.hpp"
 #include "launcher/launch.hpp"
 #include "rules/matcher.hpp"
@@ -102,6 +103,14 @@ int run(int argc, char** argv) {
   status->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
   status->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}));
 
+  troupe::cli::audit_options ao;
+  auto* audit = app.add_subcommand("audit", "Check the stores against the saga's invariants (exit 1 on a violation)");
+  audit->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
+  audit->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}));
+  audit->add_flag("--allow-in-flight", ao.allow_in_flight, "Bookings still in flight are not violations");
+  audit->add_option("--wait", ao.wait_s, "Seconds to keep looking until the audit passes (a cluster finishing its sagas)")
+      ->check(CLI::NonNegativeNumber);
+
   std::string pattern, event;
   auto* tp = app.add_subcommand("test-pattern", "Test an EventBridge event pattern against an event");
   tp->add_option("--pattern", pattern, "Pattern as JSON, or @file")->required();
@@ -135,6 +144,10 @@ int run(int argc, char** argv) {
   }
   if (*status)
     return status_cmd(*cfg, format == "json");
+  if (*audit) {
+    ao.json = format == "json";
+    return troupe::cli::audit(*cfg, ao);
+  }
   return 2;
 }
 

@@ -820,16 +820,25 @@ class run {
     if (pairs > cur.left() / 2)
       return false;
     for (std::uint32_t k = 0; k < pairs; ++k) {
-      header key;
-      if (!read_header(cur, key))
-        return false;
       std::uint32_t child = none;
-      if (key.type == header::kind::str) {
-        child = resolve(node, std::string_view(key.data, key.n));
-      } else if (key.type == header::kind::map || key.type == header::kind::array) {
-        // Keys that are not strings name no field; step over them.
-        if (!skip(cur, key.type == header::kind::map ? 2 * std::uint64_t{key.n} : key.n))
+      if (cur.p < cur.end && (*cur.p & 0xE0) == 0xA0) {
+        // A short string (fixstr), as nearly every key is: read it here.
+        const std::size_t len = *cur.p & 0x1F;
+        if (cur.left() < 1 + len)
           return false;
+        child = resolve(node, std::string_view(reinterpret_cast<const char*>(cur.p) + 1, len));
+        cur.p += 1 + len;
+      } else {
+        header key;
+        if (!read_header(cur, key))
+          return false;
+        if (key.type == header::kind::str) {
+          child = resolve(node, std::string_view(key.data, key.n));
+        } else if (key.type == header::kind::map || key.type == header::kind::array) {
+          // Keys that are not strings name no field; step over them.
+          if (!skip(cur, key.type == header::kind::map ? 2 * std::uint64_t{key.n} : key.n))
+            return false;
+        }
       }
       if (child == none) {
         // Most skipped values are short strings and small scalars.

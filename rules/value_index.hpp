@@ -181,6 +181,8 @@ class length_tables {
   /// prefix table) or a suffix of s (for a suffix table).
   template <class F>
   void find(std::string_view s, F&& f) const {
+    if (tables_.empty())
+      return;
     // Keys of up to 8 bytes hash from one word of s, masked per length (all
     // lengths at once, slots prefetched), then the probes run with their
     // cache misses overlapping; longer keys hash their substring.

@@ -41,6 +41,10 @@ echo
 echo "== counters per node"
 "$troupe" status "$config"
 
+echo
+echo "== troupe audit: the stores against the saga's invariants"
+"$troupe" audit "$config" --wait 30
+
 mail=$(ls -t data/flight/mail/new | head -n 1)
 echo
 echo "== the newest email, data/flight/mail/new/$mail ($(ls data/flight/mail/new | wc -l) in the Maildir)"

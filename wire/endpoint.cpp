@@ -1,5 +1,7 @@
 #include "wire/endpoint.hpp"
 
+#include "wire/stream.hpp"
+
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -20,9 +22,11 @@ std::string topic_of(std::string_view detail_type) {
 
 namespace {
 
+enum class route { publish, reply, peer };
+
 struct outbound {
-  bool is_reply;
-  std::string first;  // topic or identity
+  route kind;
+  std::string first;  // topic, identity or peer node
   std::string body;
 };
 
@@ -74,6 +78,7 @@ struct endpoint::impl {
     zmq::socket_t sub(ctx, zmq::socket_type::sub);
     zmq::socket_t router(ctx, zmq::socket_type::router);
     zmq::socket_t monitor(ctx, zmq::socket_type::pair);
+    std::vector<std::pair<std::string, zmq::socket_t>> dealers;
     try {
       common_options(pub, opts);
       pub.set(zmq::sockopt::sndhwm, opts.send_hwm);
@@ -84,6 +89,9 @@ struct endpoint::impl {
       sub.set(zmq::sockopt::reconnect_ivl_max, 2000);
       common_options(router, opts);
       router.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(4 * 1024 * 1024));
+      // A restarted peer reconnects with the same routing id: let it take
+      // over instead of being refused while the old connection lingers.
+      router.set(zmq::sockopt::router_handover, 1);
       pub.bind(opts.pub_bind);
       router.bind(opts.control_bind);
       const std::string mon_addr = "inproc://monitor";
@@ -94,8 +102,19 @@ struct endpoint::impl {
       monitor.connect(mon_addr);
       for (const auto& t : opts.topics)
         sub.set(zmq::sockopt::subscribe, t);
+      sub.set(zmq::sockopt::subscribe, heartbeat_topic);
       for (const auto& p : opts.peers)
         sub.connect(p);
+      for (const auto& [node, ep] : opts.peer_controls) {
+        zmq::socket_t d(ctx, zmq::socket_type::dealer);
+        common_options(d, opts);
+        d.set(zmq::sockopt::routing_id, opts.node);
+        d.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(64 * 1024 * 1024));
+        d.set(zmq::sockopt::reconnect_ivl, 100);
+        d.set(zmq::sockopt::reconnect_ivl_max, 2000);
+        d.connect(ep);
+        dealers.emplace_back(node, std::move(d));
+      }
     } catch (const zmq::error_t& e) {
       ready.set_value(error{errc::io, std::string("cannot set up sockets (pub ") + opts.pub_bind
                                           + ", control " + opts.control_bind + "): " + e.what()});
@@ -103,16 +122,21 @@ struct endpoint::impl {
     }
     ready.set_value({});
 
-    zmq::pollitem_t items[] = {
+    std::vector<zmq::pollitem_t> items = {
         {sub.handle(), 0, ZMQ_POLLIN, 0},
         {router.handle(), 0, ZMQ_POLLIN, 0},
         {monitor.handle(), 0, ZMQ_POLLIN, 0},
         {nullptr, wake_fd, ZMQ_POLLIN, 0},
     };
+    for (auto& d : dealers)
+      items.push_back({d.second.handle(), 0, ZMQ_POLLIN, 0});
     std::vector<outbound> batch;
     while (!stopping.load(std::memory_order_acquire)) {
       try {
-        zmq::poll(items, 4, std::chrono::milliseconds(200));
+        zmq::poll(items.data(), items.size(), std::chrono::milliseconds(200));
+        for (std::size_t i = 0; i < dealers.size(); ++i)
+          if (items[4 + i].revents & ZMQ_POLLIN)
+            drain_dealer(dealers[i].first, dealers[i].second);
         if (items[0].revents & ZMQ_POLLIN)
           drain_sub(sub);
         if (items[1].revents & ZMQ_POLLIN)
@@ -127,8 +151,17 @@ struct endpoint::impl {
           std::lock_guard<std::mutex> lock(mtx);
           batch.swap(queue);
         }
-        for (auto& m : batch)
-          send(m.is_reply ? router : pub, m);
+        for (auto& m : batch) {
+          if (m.kind == route::peer) {
+            for (auto& d : dealers)
+              if (d.first == m.first) {
+                d.second.send(zmq::message_t(), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+                d.second.send(zmq::buffer(m.body), zmq::send_flags::dontwait);
+              }
+            continue;
+          }
+          send(m.kind == route::reply ? router : pub, m);
+        }
         batch.clear();
       } catch (const zmq::error_t& e) {
         if (e.num() == ETERM)
@@ -140,7 +173,7 @@ struct endpoint::impl {
   }
 
   void send(zmq::socket_t& s, outbound& m) {
-    const bool reply = m.is_reply;
+    const bool reply = m.kind == route::reply;
     if (reply) {
       s.send(zmq::buffer(m.first), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
       s.send(zmq::message_t(), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
@@ -173,6 +206,11 @@ struct endpoint::impl {
         malformed(parts.front(), std::to_string(parts.size()) + " frames, expected [topic][envelope]");
         continue;
       }
+      if (parts[0].to_string_view() == heartbeat_topic) {
+        if (handlers.on_heartbeat)
+          handlers.on_heartbeat(parts[1].to_string());
+        continue;
+      }
       auto ev = decode(parts[1].to_string_view());
       if (!ev) {
         malformed(parts[1], ev.err().to_string());
@@ -200,6 +238,20 @@ struct endpoint::impl {
       }
       if (handlers.on_request)
         handlers.on_request(parts[0].to_string(), parts[2].to_string());
+    }
+  }
+
+  void drain_dealer(const std::string& node, zmq::socket_t& d) {
+    for (int i = 0; i < drain_batch; ++i) {
+      std::vector<zmq::message_t> parts;
+      if (!zmq::recv_multipart(d, std::back_inserter(parts), zmq::recv_flags::dontwait))
+        return;
+      if (parts.size() != 2 || parts[0].size() != 0) {
+        malformed(parts.front(), "a peer's answer is not [][body]");
+        continue;
+      }
+      if (handlers.on_peer)
+        handlers.on_peer(node, parts[1].to_string());
     }
   }
 
@@ -250,11 +302,15 @@ result<std::unique_ptr<endpoint>> endpoint::start(endpoint_options opts, endpoin
 }
 
 void endpoint::publish(std::string topic, std::string bytes) {
-  impl_->post({false, std::move(topic), std::move(bytes)});
+  impl_->post({route::publish, std::move(topic), std::move(bytes)});
 }
 
 void endpoint::reply(std::string identity, std::string bytes) {
-  impl_->post({true, std::move(identity), std::move(bytes)});
+  impl_->post({route::reply, std::move(identity), std::move(bytes)});
+}
+
+void endpoint::send_peer(const std::string& node, std::string bytes) {
+  impl_->post({route::peer, node, std::move(bytes)});
 }
 
 void endpoint::stop() {

@@ -29,6 +29,9 @@ struct endpoint_options {
   int send_hwm = 200000;            // messages; PUB drops past it (replay comes later)
   int heartbeat_ms = 1000;          // ZMTP heartbeats: a hung peer is noticed
   int heartbeat_timeout_ms = 5000;
+  /// Control endpoints of the other nodes, by node name: one DEALER each,
+  /// whose routing id is this node's name, for acks and replays.
+  std::vector<std::pair<std::string, std::string>> peer_controls;
 };
 
 /// Counters, readable from any thread.
@@ -47,6 +50,11 @@ struct endpoint_handlers {
   /// Called on the I/O thread for every control request; answer later with
   /// `reply(identity, ...)` from any thread.
   std::function<void(std::string identity, std::string body)> on_request;
+  /// Called on the I/O thread for every heartbeat published by a peer.
+  std::function<void(std::string body)> on_heartbeat;
+  /// Called on the I/O thread for every message a peer sends back on the
+  /// DEALER connected to it (answers to replay requests).
+  std::function<void(const std::string& node, std::string body)> on_peer;
   /// Log sink: level 0 info, 1 warning, 2 error.
   std::function<void(int level, const std::string& line)> log;
 };
@@ -69,6 +77,9 @@ class endpoint {
   void publish(std::string topic, std::string bytes);
   /// Queues a reply to a control request. Thread-safe.
   void reply(std::string identity, std::string bytes);
+  /// Queues a message to peer `node`'s control socket. Thread-safe; a
+  /// message to an unknown node is dropped.
+  void send_peer(const std::string& node, std::string bytes);
   /// Stops the I/O thread and closes every socket. Idempotent.
   void stop();
 

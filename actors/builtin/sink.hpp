@@ -1,10 +1,13 @@
 // `sink`: a built-in service that accepts every event routed to it and
-// counts them, per detail-type. It is the troupe counterpart of pointing an
-// EventBridge rule at a log group: for wiring checks, tests and benchmarks.
+// remembers each one by id, durably. It is the troupe counterpart of
+// pointing an EventBridge rule at a log group: for wiring checks, tests and
+// benchmarks. Because it records every id it has handled, it also tells
+// whether the runtime ever handed it the same event twice.
 #pragma once
 
 #include <map>
 #include <string>
+#include <unordered_set>
 
 #include "actors/service.hpp"
 
@@ -13,13 +16,17 @@ namespace troupe::builtin {
 class sink : public service {
  public:
   handled handle(const event_in& ev) override;
-  /// "count" → {"total": n, "by_type": {...}, "first_ms": t, "last_ms": t}
+  void restore(const std::string& table, const std::string& key, const nlohmann::json& value) override;
+  /// "count" → {"distinct": ids handled, "duplicates": ids handled again,
+  ///            "by_type": {...}, "first_ms": t, "last_ms": t}
+  /// (times are wall clock at handling, this incarnation only)
   nlohmann::json query(const std::string& what, const nlohmann::json& args) const override;
 
  private:
-  std::uint64_t total_ = 0;
+  std::unordered_set<std::string> ids_;
+  std::uint64_t duplicates_ = 0;
   std::map<std::string, std::uint64_t> by_type_;
-  std::int64_t first_ms_ = 0, last_ms_ = 0;  // wall clock at handling
+  std::int64_t first_ms_ = 0, last_ms_ = 0;
 };
 
 /// Registers the built-in services ("sink").

@@ -1,7 +1,10 @@
 #include "actors/flight/booking.hpp"
 
+#include <algorithm>
+
 #include "actors/flight/detail.hpp"
 #include "actors/flight/log.hpp"
+#include "actors/flight/rows.hpp"
 #include "actors/flight/settings.hpp"
 
 namespace troupe::flight {
@@ -9,6 +12,7 @@ namespace troupe::flight {
 namespace {
 
 constexpr const char* service_name = "booking";
+constexpr const char* bookings_table = "bookings";
 
 std::int64_t event_time(const event_in& ev) {
   return ev.envelope.time_ms > 0 ? ev.envelope.time_ms : wire::now_ms();
@@ -34,7 +38,21 @@ nlohmann::json row(const booking_record& b) {
   };
 }
 
+std::optional<booking_state> parse_state(const std::string& s) {
+  for (auto st : {booking_state::pending, booking_state::confirmed, booking_state::cancelled})
+    if (s == to_string(st))
+      return st;
+  return std::nullopt;
+}
+
 } // namespace
+
+nlohmann::json stored_row(const booking_record& b) {
+  auto r = row(b);
+  r["seat_preference"] = b.seat_preference;
+  r["seq"] = b.seq;
+  return r;
+}
 
 const char* to_string(booking_state s) {
   switch (s) {
@@ -59,8 +77,48 @@ const booking_record* booking_table::find(const std::string& id) const {
 }
 
 void booking_table::insert(booking_record r) {
-  order.push_back(r.id);
-  by_id.emplace(r.id, std::move(r));
+  if (r.seq == 0)
+    r.seq = last_seq + 1;
+  last_seq = std::max(last_seq, r.seq);
+  if (auto* old = find(r.id))
+    order.erase(old->seq);
+  order[r.seq] = r.id;
+  by_id[r.id] = std::move(r);
+}
+
+void booking_service::restore(const std::string& table, const std::string& key, const nlohmann::json& value) {
+  if (table != bookings_table) {
+    log_line(service_name, "", "restore: skipping unknown table " + table);
+    return;
+  }
+  row_reader r(service_name, table, key, value);
+  booking_record b;
+  b.id = r.text("id");
+  const auto state = r.text("state");
+  b.reason = r.optional_text("reason");
+  b.customer = r.text("customer");
+  b.email = r.text("email");
+  b.flight = r.text("flight");
+  b.seat_preference = r.text("seat_preference");
+  b.amount = r.number("amount");
+  b.seat = r.optional_text("seat");
+  b.ticket = r.optional_text("ticket");
+  b.created_ms = r.integer("created_ms");
+  b.updated_ms = r.integer("updated_ms");
+  b.seq = r.positive("seq");
+  if (auto st = parse_state(state))
+    b.state = *st;
+  else if (!state.empty())
+    r.fail("state", "must be PENDING, CONFIRMED or CANCELLED, not " + state);
+  if (!b.id.empty() && b.id != key)
+    r.fail("id", "differs from the key");
+  if (b.seq != 0) {
+    auto it = table_.order.find(b.seq);
+    if (it != table_.order.end() && it->second != key)
+      r.fail("seq", "also used by booking " + it->second);
+  }
+  r.check();
+  table_.insert(std::move(b));
 }
 
 handled booking_service::handle(const event_in& ev) {
@@ -109,6 +167,7 @@ handled booking_service::on_requested(const event_in& ev) {
   };
   log_line(service_name, id, "booking created for flight " + b.flight);
   table_.insert(std::move(b));
+  ev.state.put(bookings_table, id, stored_row(*table_.find(id)));
   std::vector<event_out> out;
   out.push_back(std::move(created));
   return handled::ok(std::move(out));
@@ -133,6 +192,7 @@ handled booking_service::on_ticket_issued(const event_in& ev) {
   b->seat = seat;
   b->ticket = ticket;
   b->updated_ms = event_time(ev);
+  ev.state.put(bookings_table, id, stored_row(*b));
   log_line(service_name, ev.envelope.correlation_id, "booking " + id + " confirmed, ticket " + ticket);
   return handled::ok();
 }
@@ -155,6 +215,7 @@ handled booking_service::on_failed(const event_in& ev) {
   b->state = booking_state::cancelled;
   b->reason = reason;
   b->updated_ms = event_time(ev);
+  ev.state.put(bookings_table, id, stored_row(*b));
   log_line(service_name, ev.envelope.correlation_id, "booking " + id + " cancelled: " + reason);
 
   event_out cancelled;
@@ -178,8 +239,10 @@ nlohmann::json booking_service::query(const std::string& what, const nlohmann::j
           if (const auto* b = table_.find(id.get<std::string>()))
             rows.push_back(row(*b));
     } else {
-      for (const auto& id : table_.order)
+      for (const auto& [seq, id] : table_.order) {
+        (void)seq;
         rows.push_back(row(table_.by_id.at(id)));
+      }
     }
     return rows;
   }

@@ -12,9 +12,21 @@
 //
 // CONFIRMED and CANCELLED are final: anything arriving later is ignored,
 // so a booking ends in exactly one final state.
+//
+// Stored state (see `service::restore`), one table:
+//
+//   bookings   key: booking id
+//              value: {"id", "state": "PENDING"|"CONFIRMED"|"CANCELLED",
+//                      "reason": string|null, "customer", "email", "flight",
+//                      "seat_preference", "amount": number,
+//                      "seat": string|null, "ticket": string|null,
+//                      "created_ms", "updated_ms", "seq": creation order from 1}
+//
+// Every change of a booking rewrites its whole row.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,21 +54,29 @@ struct booking_record {
   std::optional<std::string> ticket;
   std::int64_t created_ms = 0;
   std::int64_t updated_ms = 0;
+  std::uint64_t seq = 0;  // creation order, from 1
 };
 
-/// Every booking, in the order they were created. Kept as a plain table so
-/// that it can move to SQLite unchanged.
+/// The stored row of a booking (the shape above).
+nlohmann::json stored_row(const booking_record& b);
+
+/// Every booking, in the order they were created. The order is kept by
+/// sequence number, so rows restored in key order rebuild it.
 struct booking_table {
-  std::vector<std::string> order;
+  std::map<std::uint64_t, std::string> order;  // seq -> id
   std::unordered_map<std::string, booking_record> by_id;
+  std::uint64_t last_seq = 0;
 
   booking_record* find(const std::string& id);
   const booking_record* find(const std::string& id) const;
+  /// Adds `r`, giving it the next sequence number when it has none.
   void insert(booking_record r);
 };
 
 class booking_service final : public service {
  public:
+  /// Table "bookings"; throws `restore_error` for a row it cannot read.
+  void restore(const std::string& table, const std::string& key, const nlohmann::json& value) override;
   handled handle(const event_in& ev) override;
 
   /// "bookings" (args `{"ids": [...]}` restricts the rows) and "stats".

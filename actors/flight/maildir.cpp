@@ -33,6 +33,21 @@ int write_all(int fd, std::string_view bytes) {
   return 0;
 }
 
+// Writes all of `message` to the open `fd` of `path`, flushes it to disk and
+// closes it; on failure the file is removed.
+result<void> write_and_close(int fd, const fs::path& path, std::string_view message) {
+  int err = write_all(fd, message);
+  if (err == 0 && ::fsync(fd) != 0)
+    err = errno;
+  if (::close(fd) != 0 && err == 0)
+    err = errno;
+  if (err != 0) {
+    ::unlink(path.c_str());
+    return io_error(path, err);
+  }
+  return {};
+}
+
 int sync_dir(const fs::path& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
@@ -96,18 +111,11 @@ result<fs::path> maildir::deliver(std::string_view message) const {
         continue;
       return io_error(tmp, errno);
     }
-    int err = write_all(fd, message);
-    if (err == 0 && ::fsync(fd) != 0)
-      err = errno;
-    if (::close(fd) != 0 && err == 0)
-      err = errno;
-    if (err != 0) {
-      ::unlink(tmp.c_str());
-      return io_error(tmp, err);
-    }
+    if (auto written = write_and_close(fd, tmp, message); !written)
+      return written.err();
     const auto dest = root_ / "new" / name;
     if (::rename(tmp.c_str(), dest.c_str()) != 0) {
-      err = errno;
+      const int err = errno;
       ::unlink(tmp.c_str());
       return io_error(dest, err);
     }
@@ -116,6 +124,67 @@ result<fs::path> maildir::deliver(std::string_view message) const {
     (void)sync_dir(root_ / "new");
     return dest;
   }
+}
+
+result<fs::path> maildir::deliver_as(const std::string& name, std::string_view message) const {
+  if (name.empty() || name.find_first_of("/:") != std::string::npos || name == "." || name == "..")
+    return error{errc::invalid_field, "maildir name '" + name + "': must be non-empty, without '/' or ':'"};
+  const auto tmp = root_ / "tmp" / name;
+  const auto dest = root_ / "new" / name;
+  // The name is ours alone, so a file under it in tmp/ is a crashed attempt.
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return io_error(tmp, errno);
+  if (auto written = write_and_close(fd, tmp, message); !written)
+    return written.err();
+  // link() refuses to replace, where rename() would silently overwrite.
+  if (::link(tmp.c_str(), dest.c_str()) != 0) {
+    const int err = errno;
+    if (err == EEXIST) {
+      ::unlink(tmp.c_str());
+      return dest;
+    }
+    // Some file systems have no hard links; rename is the next best thing.
+    if (err != EPERM && err != EOPNOTSUPP && err != ENOSYS) {  // ENOTSUP is EOPNOTSUPP on Linux
+      ::unlink(tmp.c_str());
+      return io_error(dest, err);
+    }
+    if (::rename(tmp.c_str(), dest.c_str()) != 0) {
+      const int rerr = errno;
+      ::unlink(tmp.c_str());
+      return io_error(dest, rerr);
+    }
+  } else {
+    ::unlink(tmp.c_str());
+  }
+  (void)sync_dir(root_ / "new");
+  return dest;
+}
+
+result<std::vector<fs::path>> maildir::messages() const {
+  std::vector<fs::path> out;
+  for (const char* sub : {"new", "cur"}) {
+    const auto dir = root_ / sub;
+    std::error_code ec;
+    fs::directory_iterator it(dir, ec), end;
+    if (ec)
+      return error{errc::io, dir.string() + ": " + ec.message()};
+    for (; it != end; it.increment(ec)) {
+      if (ec)
+        return error{errc::io, dir.string() + ": " + ec.message()};
+      const auto name = it->path().filename().string();
+      if (!name.empty() && name.front() != '.')  // dot files are not messages
+        out.push_back(it->path());
+    }
+    if (ec)
+      return error{errc::io, dir.string() + ": " + ec.message()};
+  }
+  return out;
+}
+
+std::string_view maildir::base_name(std::string_view file_name) {
+  const auto colon = file_name.find(':');
+  return colon == std::string_view::npos ? file_name : file_name.substr(0, colon);
 }
 
 } // namespace troupe::flight

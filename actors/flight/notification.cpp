@@ -1,13 +1,12 @@
 #include "actors/flight/notification.hpp"
 
-#include <atomic>
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
-#include <unistd.h>
-
 #include "actors/flight/detail.hpp"
 #include "actors/flight/log.hpp"
+#include "actors/flight/rows.hpp"
 #include "actors/flight/settings.hpp"
 
 namespace troupe::flight {
@@ -17,6 +16,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* service_name = "notification";
+constexpr const char* emails_table = "emails";
+constexpr std::size_t max_encoded_key = 100;
 constexpr std::size_t max_line = 78;        // RFC 5322 SHOULD; 998 is the MUST
 constexpr std::size_t max_body_value = 900; // keeps every body line under 998
 
@@ -133,7 +134,104 @@ std::string format_amount(double x) {
 // A value from an event, made safe for one body line.
 std::string body_value(std::string_view s) { return header_safe(s, max_body_value); }
 
+bool key_byte(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;  // keys are written with capital hex digits only
+}
+
+std::uint64_t fnv1a64(std::string_view s) {
+  std::uint64_t h = 14695981039346656037ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
 } // namespace
+
+std::string mail_key(std::string_view booking_id) {
+  static const char hex[] = "0123456789ABCDEF";
+  std::string key = "B";
+  for (unsigned char c : booking_id) {
+    if (key_byte(c)) {
+      key += static_cast<char>(c);
+    } else {
+      key += '%';
+      key += hex[c >> 4];
+      key += hex[c & 15];
+    }
+    if (key.size() > max_encoded_key + 1)
+      break;
+  }
+  if (key.size() <= max_encoded_key + 1)
+    return key;
+  char buf[20];
+  std::snprintf(buf, sizeof buf, "H%016llx", static_cast<unsigned long long>(fnv1a64(booking_id)));
+  return buf;
+}
+
+std::optional<std::string> booking_of_mail_key(std::string_view key) {
+  if (key.size() < 2 || key.front() != 'B')
+    return std::nullopt;
+  std::string id;
+  for (std::size_t i = 1; i < key.size(); ++i) {
+    const auto c = static_cast<unsigned char>(key[i]);
+    if (key_byte(c)) {
+      id += static_cast<char>(c);
+      continue;
+    }
+    if (c != '%' || i + 2 >= key.size())
+      return std::nullopt;
+    const int hi = hex_value(key[i + 1]), lo = hex_value(key[i + 2]);
+    if (hi < 0 || lo < 0)
+      return std::nullopt;
+    const auto byte = static_cast<unsigned char>(hi * 16 + lo);
+    if (key_byte(byte))
+      return std::nullopt;  // not how mail_key writes it: keys stay one per id
+    id += static_cast<char>(byte);
+    i += 2;
+  }
+  return id;
+}
+
+std::string mail_file_name(std::int64_t time_ms, std::string_view booking_id) {
+  const auto secs = std::max<std::int64_t>(0, time_ms / 1000);
+  return std::to_string(secs) + "." + mail_key(booking_id) + "." + maildir::host_name();
+}
+
+std::optional<std::string> mail_key_of_file(std::string_view file_name) {
+  const auto name = maildir::base_name(file_name);
+  const auto first = name.find('.');
+  if (first == std::string_view::npos || first == 0)
+    return std::nullopt;
+  for (char c : name.substr(0, first))
+    if (c < '0' || c > '9')
+      return std::nullopt;
+  const auto second = name.find('.', first + 1);
+  if (second == std::string_view::npos || second + 1 == name.size())
+    return std::nullopt;  // no host part
+  const auto key = name.substr(first + 1, second - first - 1);
+  if (key.size() < 2)
+    return std::nullopt;
+  if (key.front() == 'B') {
+    if (!booking_of_mail_key(key))
+      return std::nullopt;
+  } else if (key.front() == 'H') {
+    if (key.size() != 17 || key.find_first_not_of("0123456789abcdef", 1) != std::string_view::npos)
+      return std::nullopt;
+  } else {
+    return std::nullopt;
+  }
+  return std::string(key);
+}
 
 std::string header_safe(std::string_view s, std::size_t max_bytes) {
   std::string out;
@@ -213,6 +311,8 @@ std::string render(const mail_message& m) {
       ascii = ascii && c < 0x80;
   out += header("Content-Transfer-Encoding", ascii ? "7bit" : "8bit");
   out += header("X-Troupe-Booking", header_safe(m.booking_id));
+  if (!m.outcome.empty())
+    out += header("X-Troupe-Outcome", header_safe(m.outcome));
   out += "\r\n";
   for (const auto& l : m.body_lines) {
     for (char c : l)
@@ -225,18 +325,55 @@ std::string render(const mail_message& m) {
 notification_service::notification_service(mailbox_address from, fs::path maildir_path)
     : from_(std::move(from)), domain_(domain_of(from_.address)), maildir_(std::move(maildir_path)) {}
 
-void notification_service::start() {
-  if (auto r = maildir_.create(); r) {
-    ready_ = true;
-  } else {
-    log_line(service_name, "", "cannot create the maildir: " + r.err().message);
-  }
+void mail_log::insert(email_record r) {
+  if (r.seq == 0)
+    r.seq = last_seq + 1;
+  last_seq = std::max(last_seq, r.seq);
+  if (auto old = by_booking.find(r.booking_id); old != by_booking.end())
+    order.erase(old->second.seq);
+  order[r.seq] = r.booking_id;
+  by_booking[r.booking_id] = std::move(r);
 }
 
-std::string notification_service::next_message_id() {
-  static std::atomic<std::uint64_t> counter{0};
-  return std::to_string(wire::now_ms()) + "." + std::to_string(::getpid()) + "." + std::to_string(++counter) +
-         ".troupe@" + domain_;
+void notification_service::restore(const std::string& table, const std::string& key, const nlohmann::json& value) {
+  if (table != emails_table) {
+    log_line(service_name, "", "restore: skipping unknown table " + table);
+    return;
+  }
+  row_reader r(service_name, table, key, value);
+  email_record e;
+  e.booking_id = key;
+  e.kind = r.text("kind");
+  e.file = r.text("file");
+  e.seq = r.positive("seq");
+  if (!e.kind.empty() && e.kind != "confirmed" && e.kind != "cancelled")
+    r.fail("kind", "must be confirmed or cancelled, not " + e.kind);
+  if (e.seq != 0) {
+    auto it = log_.order.find(e.seq);
+    if (it != log_.order.end() && it->second != key)
+      r.fail("seq", "also used by booking " + it->second);
+  }
+  r.check();
+  log_.insert(std::move(e));
+}
+
+result<void> notification_service::make_ready() {
+  if (auto r = maildir_.create(); !r)
+    return r.err();
+  auto files = maildir_.messages();
+  if (!files)
+    return files.err();
+  on_disk_.clear();
+  for (const auto& f : *files)
+    if (auto key = mail_key_of_file(f.filename().string()))
+      on_disk_.emplace(std::move(*key), f.string());
+  ready_ = true;
+  return {};
+}
+
+void notification_service::start() {
+  if (auto r = make_ready(); !r)
+    log_line(service_name, "", "maildir not ready: " + r.err().message);
 }
 
 handled notification_service::handle(const event_in& ev) {
@@ -270,8 +407,11 @@ handled notification_service::handle(const event_in& ev) {
   m.to_name = customer;
   m.to_address = email;
   m.booking_id = booking_id;
+  m.outcome = confirmed ? "confirmed" : "cancelled";
   m.date_ms = wire::now_ms();
-  m.message_id = next_message_id();
+  // One Message-ID per booking, like the file name: a copy of this message
+  // could only ever be the same message.
+  m.message_id = mail_key(booking_id) + ".troupe@" + domain_;
   const auto id = body_value(booking_id);
   m.body_lines.push_back("Hello " + body_value(customer) + ",");
   m.body_lines.push_back("");
@@ -300,19 +440,36 @@ handled notification_service::handle(const event_in& ev) {
 handled notification_service::send(const event_in& ev, const std::string& booking_id, const std::string& kind,
                                    mail_message m) {
   if (!ready_) {
-    if (auto r = maildir_.create(); !r)
+    if (auto r = make_ready(); !r) {
+      log_line(service_name, ev.envelope.correlation_id, "maildir not ready: " + r.err().message);
       return handled::transient(r.err().message);
-    ready_ = true;
+    }
   }
-  auto file = maildir_.deliver(render(m));
+  const auto key = mail_key(booking_id);
+  if (auto found = on_disk_.find(key); found != on_disk_.end()) {
+    // Written before a crash that lost the commit: sent, so only record it.
+    log_line(service_name, ev.envelope.correlation_id,
+             "email for " + booking_id + " was already sent as " + found->second + "; not sending it again");
+    record(ev, booking_id, kind, found->second);
+    return handled::ok();
+  }
+  const auto time_ms = ev.envelope.time_ms > 0 ? ev.envelope.time_ms : wire::now_ms();
+  auto file = maildir_.deliver_as(mail_file_name(time_ms, booking_id), render(m));
   if (!file) {
     log_line(service_name, ev.envelope.correlation_id, "cannot write email: " + file.err().message);
     return handled::transient(file.err().message);
   }
+  on_disk_[key] = file->string();  // on disk now, whatever happens to the commit
   log_line(service_name, ev.envelope.correlation_id, kind + " email for " + booking_id + " in " + file->string());
-  log_.order.push_back(booking_id);
-  log_.by_booking.emplace(booking_id, email_record{booking_id, kind, file->string()});
+  record(ev, booking_id, kind, file->string());
   return handled::ok();
+}
+
+void notification_service::record(const event_in& ev, const std::string& booking_id, const std::string& kind,
+                                  const std::string& file) {
+  log_.insert(email_record{booking_id, kind, file, 0});
+  const auto& e = log_.by_booking.at(booking_id);
+  ev.state.put(emails_table, booking_id, {{"kind", e.kind}, {"file", e.file}, {"seq", e.seq}});
 }
 
 nlohmann::json notification_service::query(const std::string& what, const nlohmann::json& args) const {
@@ -320,7 +477,8 @@ nlohmann::json notification_service::query(const std::string& what, const nlohma
   if (what != "emails")
     return nullptr;
   auto rows = nlohmann::json::array();
-  for (const auto& id : log_.order) {
+  for (const auto& [seq, id] : log_.order) {
+    (void)seq;
     const auto& e = log_.by_booking.at(id);
     rows.push_back({{"booking_id", e.booking_id}, {"kind", e.kind}, {"file", e.file}});
   }

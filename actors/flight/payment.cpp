@@ -1,9 +1,11 @@
 #include "actors/flight/payment.hpp"
 
+#include <algorithm>
 #include <sstream>
 
 #include "actors/flight/detail.hpp"
 #include "actors/flight/log.hpp"
+#include "actors/flight/rows.hpp"
 #include "actors/flight/settings.hpp"
 
 namespace troupe::flight {
@@ -11,6 +13,27 @@ namespace troupe::flight {
 namespace {
 
 constexpr const char* service_name = "payment";
+constexpr const char* payments_table = "payments";
+
+nlohmann::json text_or_null(const std::string& s) { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s); }
+
+std::optional<charge_state> parse_charge_state(const std::string& s) {
+  for (auto st : {charge_state::charged, charge_state::refunded, charge_state::declined})
+    if (s == to_string(st))
+      return st;
+  return std::nullopt;
+}
+
+// The query's row; the stored row adds the sequence number.
+nlohmann::json row(const charge_record& c) {
+  return {
+      {"booking_id", c.booking_id},
+      {"payment_id", text_or_null(c.payment_id)},
+      {"amount", c.amount},
+      {"state", to_string(c.state)},
+      {"reason", text_or_null(c.reason)},
+  };
+}
 
 std::string format_amount(double x) {
   std::ostringstream s;
@@ -98,8 +121,49 @@ charge_record* charge_ledger::find(const std::string& booking_id) {
 }
 
 void charge_ledger::insert(charge_record r) {
-  order.push_back(r.booking_id);
-  by_booking.emplace(r.booking_id, std::move(r));
+  if (r.seq == 0)
+    r.seq = last_seq + 1;
+  last_seq = std::max(last_seq, r.seq);
+  if (auto* old = find(r.booking_id))
+    order.erase(old->seq);
+  order[r.seq] = r.booking_id;
+  by_booking[r.booking_id] = std::move(r);
+}
+
+nlohmann::json stored_row(const charge_record& c) {
+  auto r = row(c);
+  r["seq"] = c.seq;
+  return r;
+}
+
+void payment_service::restore(const std::string& table, const std::string& key, const nlohmann::json& value) {
+  if (table != payments_table) {
+    log_line(service_name, "", "restore: skipping unknown table " + table);
+    return;
+  }
+  row_reader r(service_name, table, key, value);
+  charge_record c;
+  c.booking_id = r.text("booking_id");
+  c.payment_id = r.optional_text("payment_id").value_or("");
+  c.amount = r.number("amount");
+  const auto state = r.text("state");
+  c.reason = r.optional_text("reason").value_or("");
+  c.seq = r.positive("seq");
+  if (auto st = parse_charge_state(state))
+    c.state = *st;
+  else if (!state.empty())
+    r.fail("state", "must be CHARGED, REFUNDED or DECLINED, not " + state);
+  if ((c.state == charge_state::declined) != c.payment_id.empty())
+    r.fail("payment_id", "must be null exactly when the state is DECLINED");
+  if (!c.booking_id.empty() && c.booking_id != key)
+    r.fail("booking_id", "differs from the key");
+  if (c.seq != 0) {
+    auto it = ledger_.order.find(c.seq);
+    if (it != ledger_.order.end() && it->second != key)
+      r.fail("seq", "also used by booking " + it->second);
+  }
+  r.check();
+  ledger_.insert(std::move(c));
 }
 
 handled payment_service::handle(const event_in& ev) {
@@ -158,6 +222,7 @@ handled payment_service::on_booking_created(const event_in& ev) {
                             {}});
   }
   ledger_.insert(std::move(charge));
+  ev.state.put(payments_table, booking_id, stored_row(*ledger_.find(booking_id)));
   return handled::ok(std::move(out));
 }
 
@@ -179,6 +244,7 @@ handled payment_service::on_seat_unavailable(const event_in& ev) {
 
   charge->state = charge_state::refunded;
   charge->reason = reason;
+  ev.state.put(payments_table, booking_id, stored_row(*charge));
   log_line(service_name, ev.envelope.correlation_id,
            "refunded " + format_amount(charge->amount) + " of " + payment_id + ": " + reason);
   std::vector<event_out> out;
@@ -199,15 +265,9 @@ nlohmann::json payment_service::query(const std::string& what, const nlohmann::j
   if (what != "payments")
     return nullptr;
   auto rows = nlohmann::json::array();
-  for (const auto& id : ledger_.order) {
-    const auto& c = ledger_.by_booking.at(id);
-    rows.push_back({
-        {"booking_id", c.booking_id},
-        {"payment_id", c.payment_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.payment_id)},
-        {"amount", c.amount},
-        {"state", to_string(c.state)},
-        {"reason", c.reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.reason)},
-    });
+  for (const auto& [seq, id] : ledger_.order) {
+    (void)seq;
+    rows.push_back(row(ledger_.by_booking.at(id)));
   }
   return rows;
 }

@@ -12,9 +12,21 @@
 //         limits: { "4111111111111111": 300 }    # per card, overrides the default
 //
 // A booking is charged at most once and a charge refunded at most once;
-// the ledger keeps one row per booking.
+// the ledger keeps one row per booking. The payment id is derived from the
+// booking ("PAY-<booking id>"), so a real gateway could use it as its
+// idempotency key: a charge made just before a crash and made again after
+// the restart would then be one charge.
+//
+// Stored state (see `service::restore`), one table:
+//
+//   payments   key: booking id
+//              value: {"booking_id", "payment_id": string|null (null when declined),
+//                      "amount": number, "state": "CHARGED"|"REFUNDED"|"DECLINED",
+//                      "reason": string|null (decline or refund reason),
+//                      "seq": arrival order from 1}
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -54,14 +66,20 @@ struct charge_record {
   double amount = 0;
   charge_state state = charge_state::charged;
   std::string reason;      // decline or refund reason
+  std::uint64_t seq = 0;   // arrival order, from 1
 };
+
+/// The stored row of a charge (the shape above).
+nlohmann::json stored_row(const charge_record& c);
 
 /// One row per booking, in the order they arrived.
 struct charge_ledger {
-  std::vector<std::string> order;
+  std::map<std::uint64_t, std::string> order;  // seq -> booking id
   std::unordered_map<std::string, charge_record> by_booking;
+  std::uint64_t last_seq = 0;
 
   charge_record* find(const std::string& booking_id);
+  /// Adds or replaces `r`, giving it the next sequence number when it has none.
   void insert(charge_record r);
 };
 
@@ -69,6 +87,8 @@ class payment_service final : public service {
  public:
   explicit payment_service(gateway_rules rules) : rules_(std::move(rules)) {}
 
+  /// Table "payments"; throws `restore_error` for a row it cannot read.
+  void restore(const std::string& table, const std::string& key, const nlohmann::json& value) override;
   handled handle(const event_in& ev) override;
 
   /// "payments": rows {booking_id, payment_id, amount, state, reason}.

@@ -2,6 +2,7 @@
 
 #include "actors/flight/detail.hpp"
 #include "actors/flight/log.hpp"
+#include "actors/flight/rows.hpp"
 #include "actors/flight/settings.hpp"
 
 namespace troupe::flight {
@@ -9,7 +10,14 @@ namespace troupe::flight {
 namespace {
 
 constexpr const char* service_name = "seat";
+constexpr const char* seats_table = "seats";
 constexpr int max_rows = 200;
+
+nlohmann::json text_or_null(const std::string& s) { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s); }
+
+nlohmann::json stored_row(const seat_assignment& a) {
+  return {{"flight", a.flight}, {"seat", text_or_null(a.seat)}, {"reason", text_or_null(a.reason)}};
+}
 
 } // namespace
 
@@ -91,6 +99,69 @@ std::string cabin::seat_name(std::size_t index) const {
   return std::to_string(index / letters_.size() + 1) + letters_[index % letters_.size()];
 }
 
+std::optional<std::size_t> cabin::index_of(std::string_view name) const {
+  if (name.size() < 2 || letters_.empty())
+    return std::nullopt;
+  const char letter = name.back();
+  const auto digits = name.substr(0, name.size() - 1);
+  if (digits.size() > 3 || digits.front() == '0')
+    return std::nullopt;
+  std::size_t row = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9')
+      return std::nullopt;
+    row = row * 10 + static_cast<std::size_t>(c - '0');
+  }
+  std::size_t col = 0;
+  while (col < letters_.size() && letters_[col] != letter)
+    ++col;
+  if (col == letters_.size())
+    return std::nullopt;
+  const auto index = (row - 1) * letters_.size() + col;
+  if (index >= occupant_.size())
+    return std::nullopt;
+  return index;
+}
+
+void seat_service::restore(const std::string& table, const std::string& key, const nlohmann::json& value) {
+  if (table != seats_table) {
+    log_line(service_name, "", "restore: skipping unknown table " + table);
+    return;
+  }
+  row_reader r(service_name, table, key, value);
+  seat_assignment a;
+  a.booking_id = key;
+  a.flight = r.text("flight");
+  a.seat = r.optional_text("seat").value_or("");
+  a.reason = r.optional_text("reason").value_or("");
+  if (a.seat.empty() == a.reason.empty())
+    r.fail("seat", "exactly one of seat and reason must be set");
+  r.check();
+  if (auto old = plan_.by_booking.find(key); old != plan_.by_booking.end() && !old->second.seat.empty()) {
+    // The same key restored twice: the later row wins, its old seat is free.
+    auto f = plan_.flights.find(old->second.flight);
+    if (f != plan_.flights.end())
+      if (auto index = f->second.index_of(old->second.seat))
+        f->second.assign(*index, {});
+  }
+  if (!a.seat.empty()) {
+    auto it = plan_.flights.find(a.flight);
+    if (it == plan_.flights.end())
+      fail_restore(service_name, table, key,
+                   "seat " + a.seat + " on flight " + a.flight + ", which is no longer configured");
+    const auto index = it->second.index_of(a.seat);
+    if (!index)
+      fail_restore(service_name, table, key,
+                   "seat " + a.seat + " is not in the configured cabin of " + a.flight +
+                       " (were its rows or layout reduced after seats were sold?)");
+    const auto& holder = it->second.occupant(*index);
+    if (!holder.empty() && holder != key)
+      fail_restore(service_name, table, key, "seat " + a.seat + " on " + a.flight + " is also held by " + holder);
+    it->second.assign(*index, key);
+  }
+  plan_.by_booking[key] = std::move(a);
+}
+
 handled seat_service::handle(const event_in& ev) {
   const auto& type = ev.envelope.detail_type;
   if (type != "PaymentConfirmed")
@@ -147,6 +218,7 @@ handled seat_service::handle(const event_in& ev) {
                              {"flight", flight}},
                             {}});
   }
+  ev.state.put(seats_table, booking_id, stored_row(a));
   plan_.by_booking.emplace(booking_id, std::move(a));
   return handled::ok(std::move(out));
 }

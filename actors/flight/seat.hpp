@@ -9,7 +9,19 @@
 // seats are the first and last letters, aisle seats the letters next to a
 // space. A booking gets the lowest free seat (by row, then layout order)
 // that matches its preference, else the lowest free seat at all; a full or
-// unknown flight answers SeatUnavailable, which makes Payment refund.
+// unknown flight answers SeatUnavailable, which makes Payment refund. A
+// booking is decided once: a refusal stays a refusal.
+//
+// Stored state (see `service::restore`), one table:
+//
+//   seats   key: booking id
+//           value: {"flight", "seat": "12A"|null, "reason": string|null}
+//                  (exactly one of seat and reason is null)
+//
+// Restoring puts every seat back into its cabin, so the cabins, not the
+// rows, answer which seats are free. A stored seat the configured cabin
+// does not have (the flight's rows or layout shrank after seats were sold)
+// stops the restore rather than be forgotten.
 #pragma once
 
 #include <map>
@@ -43,6 +55,8 @@ class cabin {
   std::optional<std::size_t> pick(seat_preference pref) const;
   /// "12A" for the seat at `index`.
   std::string seat_name(std::size_t index) const;
+  /// The index of "12A", or nullopt when this cabin has no such seat.
+  std::optional<std::size_t> index_of(std::string_view seat_name) const;
   void assign(std::size_t index, const std::string& booking_id) { occupant_[index] = booking_id; }
   /// The booking holding the seat, empty when free.
   const std::string& occupant(std::size_t index) const { return occupant_[index]; }
@@ -73,6 +87,9 @@ class seat_service final : public service {
  public:
   explicit seat_service(std::map<std::string, cabin> flights) { plan_.flights = std::move(flights); }
 
+  /// Table "seats"; throws `restore_error` for a row it cannot read or a
+  /// seat the cabin does not have or already gave to another booking.
+  void restore(const std::string& table, const std::string& key, const nlohmann::json& value) override;
   handled handle(const event_in& ev) override;
 
   /// "seats": rows {flight, seat, booking_id} for every assigned seat.

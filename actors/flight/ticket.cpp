@@ -1,9 +1,11 @@
 #include "actors/flight/ticket.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "actors/flight/detail.hpp"
 #include "actors/flight/log.hpp"
+#include "actors/flight/rows.hpp"
 #include "actors/flight/settings.hpp"
 
 namespace troupe::flight {
@@ -11,6 +13,9 @@ namespace troupe::flight {
 namespace {
 
 constexpr const char* service_name = "ticket";
+constexpr const char* tickets_table = "tickets";
+constexpr const char* meta_table = "meta";
+constexpr const char* counter_key = "counter";
 constexpr std::uint64_t max_ticket_number = 9'999'999'999ULL;
 
 } // namespace
@@ -19,6 +24,48 @@ std::string format_ticket(std::uint64_t number) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "TRP-%010llu", static_cast<unsigned long long>(number));
   return buf;
+}
+
+std::optional<std::uint64_t> parse_ticket(std::string_view ticket) {
+  if (ticket.size() != 14 || ticket.substr(0, 4) != "TRP-")
+    return std::nullopt;
+  std::uint64_t n = 0;
+  for (char c : ticket.substr(4)) {
+    if (c < '0' || c > '9')
+      return std::nullopt;
+    n = n * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return n;
+}
+
+void ticket_service::restore(const std::string& table, const std::string& key, const nlohmann::json& value) {
+  row_reader r(service_name, table, key, value);
+  if (table == meta_table) {
+    if (key != counter_key) {
+      log_line(service_name, "", "restore: skipping unknown row meta/" + key);
+      return;
+    }
+    const auto last = r.positive("last_number");
+    r.check();
+    book_.last_number = std::max(book_.last_number, last);
+    return;
+  }
+  if (table != tickets_table) {
+    log_line(service_name, "", "restore: skipping unknown table " + table);
+    return;
+  }
+  ticket_record t{key, r.text("ticket"), r.text("seat"), r.text("flight")};
+  const auto number = parse_ticket(t.ticket);
+  if (!t.ticket.empty() && (!number || *number == 0))
+    r.fail("ticket", "must be TRP- and ten digits, not " + t.ticket);
+  r.check();
+  if (auto held = book_.order.find(*number); held != book_.order.end() && held->second != key)
+    fail_restore(service_name, table, key, "ticket " + t.ticket + " is also held by " + held->second);
+  if (auto old = book_.by_booking.find(key); old != book_.by_booking.end())
+    book_.order.erase(*parse_ticket(old->second.ticket));
+  book_.last_number = std::max(book_.last_number, *number);
+  book_.order[*number] = key;
+  book_.by_booking[key] = std::move(t);
 }
 
 handled ticket_service::handle(const event_in& ev) {
@@ -40,9 +87,12 @@ handled ticket_service::handle(const event_in& ev) {
   if (book_.last_number >= max_ticket_number)
     return handled::permanent("ticket numbers exhausted (TRP- has ten digits)");
 
-  const auto ticket = format_ticket(++book_.last_number);
-  book_.order.push_back(booking_id);
+  const auto number = ++book_.last_number;
+  const auto ticket = format_ticket(number);
+  book_.order[number] = booking_id;
   book_.by_booking.emplace(booking_id, ticket_record{booking_id, ticket, seat, flight});
+  ev.state.put(tickets_table, booking_id, {{"ticket", ticket}, {"seat", seat}, {"flight", flight}});
+  ev.state.put(meta_table, counter_key, {{"last_number", number}});
   log_line(service_name, ev.envelope.correlation_id, "ticket " + ticket + " for " + booking_id);
 
   std::vector<event_out> out;
@@ -63,7 +113,8 @@ nlohmann::json ticket_service::query(const std::string& what, const nlohmann::js
   if (what != "tickets")
     return nullptr;
   auto rows = nlohmann::json::array();
-  for (const auto& id : book_.order) {
+  for (const auto& [number, id] : book_.order) {
+    (void)number;
     const auto& t = book_.by_booking.at(id);
     rows.push_back({{"booking_id", t.booking_id}, {"ticket", t.ticket}, {"seat", t.seat}, {"flight", t.flight}});
   }

@@ -152,6 +152,13 @@ int main(int argc, char** argv) {
     std::cerr << "cannot read rules from " << rules_path << "\n";
     return 2;
   }
+  // The first 5 rules of the 10,000 (same fields, same operators), to tell
+  // how the cost grows with the number of rules alone.
+  if (sets.count("many") && sets["many"].size() > 5) {
+    auto it = std::find(order.begin(), order.end(), "many");
+    order.insert(it, "many-first-5");
+    sets["many-first-5"].assign(sets["many"].begin(), sets["many"].begin() + 5);
+  }
   std::map<std::string, expected_set> expected;
   if (!load_expected(expected_path, expected)) {
     std::cerr << "cannot read " << expected_path << "\n";
@@ -199,7 +206,7 @@ int main(int argc, char** argv) {
               "events/s", "ns/event", "best ns", "e-r here", "x e-r", "e-r publ.", "x publ.", "counts");
 
   bool all_agree = true;
-  double exact_eps = 0, many_eps = 0;
+  double exact_eps = 0, many_eps = 0, many5_eps = 0;
   std::vector<std::string> target_lines;
   std::vector<std::size_t> hits;
   hits.reserve(16384);
@@ -302,6 +309,8 @@ int main(int argc, char** argv) {
       exact_eps = median;
     if (set_name == "many")
       many_eps = median;
+    if (set_name == "many-first-5")
+      many5_eps = median;
   }
 
   std::printf("\ntargets (one core):\n");
@@ -314,6 +323,10 @@ int main(int argc, char** argv) {
   if (exact_eps > 0 && many_eps > 0) {
     std::printf("  10,000 rules: %.2fx slower than 5 exact rules (target at most 2x) %s\n", exact_eps / many_eps,
                 exact_eps / many_eps <= 2 ? "MET" : "MISSED");
+  }
+  if (many5_eps > 0 && many_eps > 0) {
+    std::printf("  10,000 rules: %.2fx slower than their first 5 (same fields and operators; fewer matches)\n",
+                many5_eps / many_eps);
   }
   std::printf("peak RSS: %.1f MiB (events held as JSON-converted MessagePack: %.1f MiB)\n", peak_rss_mib(),
               double(buffer.size()) / (1024.0 * 1024.0));

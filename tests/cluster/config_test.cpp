@@ -144,6 +144,104 @@ TEST(config, unreadable_file_is_a_problem_not_a_crash) {
   EXPECT_EQ(diag.problems()[0].to_string(), "/nonexistent/troupe.yaml:0:0: cannot read the config file");
 }
 
+// `good` has 19 lines, so a section appended to it starts on line 20.
+TEST(config, supervision_defaults_when_absent) {
+  diagnostics diag("test.yaml");
+  auto cfg = load(good, diag);
+  ASSERT_TRUE(cfg) << diag.to_string();
+  EXPECT_EQ(cfg->supervision.max_restarts, 5);
+  EXPECT_EQ(cfg->supervision.within, std::chrono::seconds(30));
+  EXPECT_EQ(cfg->supervision.backoff_base, std::chrono::milliseconds(100));
+  EXPECT_EQ(cfg->supervision.backoff_cap, std::chrono::seconds(5));
+}
+
+TEST(config, supervision_settings_are_read) {
+  using ms = std::chrono::milliseconds;
+  struct good_case {
+    const char* name;
+    std::string section;
+    int max_restarts;
+    ms within, base, cap;
+  };
+  const std::vector<good_case> cases = {
+      {"all four", "supervision: {max-restarts: 2, within: 30, backoff-base: 0.05, backoff-cap: 0.1}\n", 2,
+       ms(30000), ms(50), ms(100)},
+      {"partial keeps the other defaults", "supervision:\n  max-restarts: 0\n", 0, ms(30000), ms(100), ms(5000)},
+      {"null section means defaults", "supervision:\n", 5, ms(30000), ms(100), ms(5000)},
+      {"limits are inclusive", "supervision: {max-restarts: 1000, backoff-base: 300, backoff-cap: 300}\n", 1000,
+       ms(30000), ms(300000), ms(300000)},
+      {"base equal to cap", "supervision: {backoff-base: 2, backoff-cap: 2.0}\n", 5, ms(30000), ms(2000), ms(2000)},
+      {"a tiny value rounds up, never to zero", "supervision: {within: 0.0001, backoff-base: 1e-6}\n", 5, ms(1), ms(1),
+       ms(5000)},
+      {"integers are numbers of seconds too", "supervision: {within: 1, backoff-cap: 7}\n", 5, ms(1000), ms(100),
+       ms(7000)},
+  };
+  for (const auto& c : cases) {
+    diagnostics diag("test.yaml");
+    auto cfg = load(std::string(good) + c.section, diag);
+    ASSERT_TRUE(cfg) << c.name << ": " << diag.to_string();
+    EXPECT_EQ(cfg->supervision.max_restarts, c.max_restarts) << c.name;
+    EXPECT_EQ(cfg->supervision.within, c.within) << c.name;
+    EXPECT_EQ(cfg->supervision.backoff_base, c.base) << c.name;
+    EXPECT_EQ(cfg->supervision.backoff_cap, c.cap) << c.name;
+  }
+}
+
+TEST(config, bad_supervision_is_reported_with_its_position) {
+  const std::vector<bad_case> cases = {
+      {"not a map", std::string(good) + "supervision: [1, 2]\n",
+       {"test.yaml:20:14: supervision: must be a map"}},
+      {"unknown key", std::string(good) + "supervision:\n  max-restart: 3\n",
+       {"test.yaml:21:3: supervision: unknown key 'max-restart' (expected one of: max-restarts, within, "
+        "backoff-base, backoff-cap)"}},
+      {"max-restarts negative", std::string(good) + "supervision:\n  max-restarts: -1\n",
+       {"test.yaml:21:17: supervision.max-restarts: must be an integer from 0 to 1000"}},
+      {"max-restarts too big", std::string(good) + "supervision:\n  max-restarts: 1001\n",
+       {"test.yaml:21:17: supervision.max-restarts: must be an integer from 0 to 1000"}},
+      {"max-restarts huge", std::string(good) + "supervision:\n  max-restarts: 99999999999999999999999\n",
+       {"test.yaml:21:17: supervision.max-restarts: must be an integer"}},
+      {"max-restarts fractional", std::string(good) + "supervision:\n  max-restarts: 2.5\n",
+       {"test.yaml:21:17: supervision.max-restarts: must be an integer"}},
+      {"max-restarts quoted", std::string(good) + "supervision:\n  max-restarts: \"3\"\n",
+       {"test.yaml:21:17: supervision.max-restarts: must be an integer"}},
+      {"within zero", std::string(good) + "supervision:\n  within: 0\n",
+       {"test.yaml:21:11: supervision.within: must be a number of seconds, more than 0"}},
+      {"within negative", std::string(good) + "supervision:\n  within: -30\n",
+       {"test.yaml:21:11: supervision.within: must be a number of seconds"}},
+      {"within a word", std::string(good) + "supervision:\n  within: 30s\n",
+       {"test.yaml:21:11: supervision.within: must be a number of seconds"}},
+      {"within infinite", std::string(good) + "supervision:\n  within: .inf\n",
+       {"test.yaml:21:11: supervision.within: must be a number of seconds"}},
+      {"within a map", std::string(good) + "supervision:\n  within: {s: 1}\n",
+       {"test.yaml:21:11: supervision.within: must be a number of seconds"}},
+      {"backoff-base zero", std::string(good) + "supervision:\n  backoff-base: 0\n",
+       {"test.yaml:21:17: supervision.backoff-base: must be a number of seconds, more than 0 and at most 300"}},
+      {"backoff-cap over 300", std::string(good) + "supervision:\n  backoff-cap: 301\n",
+       {"test.yaml:21:16: supervision.backoff-cap: must be a number of seconds, more than 0 and at most 300"}},
+      {"base above cap", std::string(good) + "supervision:\n  backoff-base: 2\n  backoff-cap: 1\n",
+       {"test.yaml:21:17: supervision.backoff-base: 2 s is more than backoff-cap (1 s)"}},
+      {"base above the default cap", std::string(good) + "supervision:\n  backoff-base: 10\n",
+       {"test.yaml:21:17: supervision.backoff-base: 10 s is more than backoff-cap (5 s)"}},
+      {"cap below the default base", std::string(good) + "supervision:\n  backoff-cap: 0.05\n",
+       {"test.yaml:21:16: supervision.backoff-cap: 0.05 s is less than backoff-base (0.1 s)"}},
+  };
+  for (const auto& c : cases) {
+    diagnostics diag("test.yaml");
+    auto cfg = load(c.yaml, diag);
+    EXPECT_FALSE(cfg) << c.name;
+    const auto all = diag.to_string();
+    for (const auto& want : c.expected)
+      EXPECT_NE(all.find(want), std::string::npos) << c.name << ": wanted '" << want << "' in:\n" << all;
+  }
+}
+
+TEST(config, every_bad_supervision_setting_is_reported) {
+  diagnostics diag("test.yaml");
+  EXPECT_FALSE(load(std::string(good) + "supervision: {max-restarts: x, within: 0, backoff-base: -1, backoff-cap: 0}\n",
+                    diag));
+  EXPECT_EQ(diag.problems().size(), 4u) << diag.to_string();
+}
+
 TEST(yaml_to_json, scalars_follow_the_core_schema_and_quotes_keep_strings) {
   const std::vector<std::pair<const char*, const char*>> cases = {
       {"[1, -2, 3.5, 3.0e2, +4, .5, 7.]", "[1,-2,3.5,3.0e2,4,0.5,7.0]"},

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "actors/flight/rows.hpp"
+
 #include "tests/flight/helpers.hpp"
 
 namespace troupe::flight {
@@ -11,7 +13,9 @@ using test::operator<<;
 
 using test::deliver;
 using test::json;
+using test::make_event;
 using test::only_event;
+using test::stored_service;
 
 json request() {
   return {{"customer", "Ada Lovelace"}, {"email", "ada@example.com"}, {"flight", "TR100"},
@@ -84,9 +88,11 @@ TEST(booking, request_without_an_id_is_permanent) {
   wire::envelope env;
   env.detail_type = "BookingRequested";
   const auto detail = request();
-  const auto h = s.handle(event_in{env, detail});
+  state_changes changes;
+  const auto h = s.handle(event_in{env, detail, changes});
   EXPECT_EQ(h.status, outcome::permanent);
   EXPECT_NE(h.error.find("envelope.id"), std::string::npos) << h.error;
+  EXPECT_TRUE(changes.empty());
 }
 
 struct bad_request_case {
@@ -356,6 +362,153 @@ TEST(booking, stats_count_each_state) {
   ASSERT_EQ(deliver(s, "PaymentFailed", payment_failed("B-2")).status, outcome::ok);
   ASSERT_EQ(deliver(s, "PaymentRefunded", payment_refunded("B-3")).status, outcome::ok);
   EXPECT_EQ(s.query("stats", json::object()), (json{{"PENDING", 1}, {"CONFIRMED", 1}, {"CANCELLED", 2}}));
+}
+
+// --- durable state -------------------------------------------------------
+
+stored_service booking_with_store() {
+  return stored_service([] { return std::make_unique<booking_service>(); });
+}
+
+TEST(booking, every_change_records_the_whole_row) {
+  auto a = booking_with_store();
+  ASSERT_EQ(a.deliver("BookingRequested", request(), "B-1", "", 1000).status, outcome::ok);
+  const auto& created = a.last_changes().changes();
+  ASSERT_EQ(created.size(), 1u);
+  EXPECT_EQ(created[0].table, "bookings");
+  EXPECT_EQ(created[0].key, "B-1");
+  EXPECT_EQ(created[0].value, (json{{"id", "B-1"},
+                                    {"state", "PENDING"},
+                                    {"reason", nullptr},
+                                    {"customer", "Ada Lovelace"},
+                                    {"email", "ada@example.com"},
+                                    {"flight", "TR100"},
+                                    {"seat_preference", "window"},
+                                    {"amount", 249.90},
+                                    {"seat", nullptr},
+                                    {"ticket", nullptr},
+                                    {"created_ms", 1000},
+                                    {"updated_ms", 1000},
+                                    {"seq", 1}}));
+
+  ASSERT_EQ(a.deliver("TicketIssued", ticket_issued("B-1"), {}, "B-1", 2000).status, outcome::ok);
+  const auto& confirmed = a.last_changes().changes();
+  ASSERT_EQ(confirmed.size(), 1u);
+  EXPECT_EQ((*confirmed[0].value)["state"], "CONFIRMED");
+  EXPECT_EQ((*confirmed[0].value)["seat"], "12A");
+  EXPECT_EQ((*confirmed[0].value)["ticket"], "TRP-0000000001");
+  EXPECT_EQ((*confirmed[0].value)["updated_ms"], 2000);
+
+  // Ignored events (already final, a redelivered request) record nothing.
+  ASSERT_EQ(a.deliver("PaymentFailed", payment_failed("B-1"), {}, "B-1").status, outcome::ok);
+  EXPECT_TRUE(a.last_changes().empty());
+  ASSERT_EQ(a.deliver("BookingRequested", request(), "B-1").status, outcome::ok);
+  EXPECT_TRUE(a.last_changes().empty());
+}
+
+TEST(booking, restore_from_the_recorded_changes_gives_the_same_behaviour) {
+  auto a = booking_with_store();
+  // Created out of key order, so that the restore (in key order) must
+  // rebuild the creation order from the rows.
+  for (const char* id : {"B-3", "B-1", "B-4", "B-2", "B-5"})
+    ASSERT_EQ(a.deliver("BookingRequested", request(), id, "", 1000).status, outcome::ok);
+  ASSERT_EQ(a.deliver("TicketIssued", ticket_issued("B-1"), {}, "B-1", 2000).status, outcome::ok);
+  ASSERT_EQ(a.deliver("PaymentFailed", payment_failed("B-2"), {}, "B-2", 2000).status, outcome::ok);
+  ASSERT_EQ(a.deliver("PaymentRefunded", payment_refunded("B-3"), {}, "B-3", 2000).status, outcome::ok);
+  ASSERT_EQ(a.deliver("PaymentFailed", payment_failed("B-404"), {}, "B-404").status, outcome::permanent);
+  ASSERT_EQ(a.store().size(), 5u);
+
+  auto b = a.restored();
+  b->start();
+  test::expect_restored_like(a, *b, {"bookings", "stats"});
+  EXPECT_EQ(b->query("bookings", json::object())[0]["id"], "B-3") << "creation order, not key order";
+
+  // Both go on the same way: B-4 confirms, B-5 is cancelled, B-6 is new
+  // and comes last.
+  for (const auto& ev : {make_event("TicketIssued", ticket_issued("B-4"), {}, "B-4", 3000),
+                         make_event("PaymentRefunded", payment_refunded("B-5"), {}, "B-5", 3000),
+                         make_event("BookingRequested", request(), "B-6", "", 3000),
+                         make_event("TicketIssued", ticket_issued("B-2"), {}, "B-2", 3000)})
+    test::expect_same_effect(a.svc(), *b, ev);
+  EXPECT_EQ(b->query("bookings", json::object()), a.svc().query("bookings", json::object()));
+  EXPECT_EQ(b->query("bookings", json::object())[5]["id"], "B-6");
+  EXPECT_EQ(b->query("stats", json::object()), (json{{"PENDING", 1}, {"CONFIRMED", 2}, {"CANCELLED", 3}}));
+}
+
+struct failed_handler_case {
+  const char* name;
+  const char* type;
+  json detail;
+};
+
+class booking_failed_handler : public ::testing::TestWithParam<failed_handler_case> {};
+
+TEST_P(booking_failed_handler, records_no_change) {
+  auto a = booking_with_store();
+  ASSERT_EQ(a.deliver("BookingRequested", request(), "B-1").status, outcome::ok);
+  const auto h = a.deliver(GetParam().type, GetParam().detail);
+  EXPECT_EQ(h.status, outcome::permanent);
+  EXPECT_TRUE(a.last_changes().empty());
+  EXPECT_EQ(a.store().rows().at("bookings").at("B-1")["state"], "PENDING");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    cases, booking_failed_handler,
+    ::testing::Values(failed_handler_case{"bad_request", "BookingRequested", without(request(), "email")},
+                      failed_handler_case{"unknown_booking", "TicketIssued", ticket_issued("B-404")},
+                      failed_handler_case{"bad_outcome", "PaymentFailed", without(payment_failed("B-1"), "reason")},
+                      failed_handler_case{"unexpected_type", "SeatAssigned", ticket_issued("B-1")}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+struct bad_row_case {
+  const char* name;
+  json row;
+  const char* error;  // expected part of the message
+};
+
+json good_row() {
+  booking_record b;
+  b.id = "B-1";
+  b.customer = "Ada";
+  b.email = "ada@example.com";
+  b.flight = "TR100";
+  b.seat_preference = "any";
+  b.amount = 10;
+  b.seq = 1;
+  return stored_row(b);
+}
+
+class booking_bad_row : public ::testing::TestWithParam<bad_row_case> {};
+
+TEST_P(booking_bad_row, stops_the_restore_naming_the_row) {
+  booking_service s;
+  try {
+    s.restore("bookings", "B-1", GetParam().row);
+    FAIL() << "restored a bad row";
+  } catch (const restore_error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.rfind("restore booking: bookings/B-1: ", 0), 0u) << what;
+    EXPECT_NE(what.find(GetParam().error), std::string::npos) << what;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    cases, booking_bad_row,
+    ::testing::Values(bad_row_case{"not_an_object", json::array(), "row: must be an object"},
+                      bad_row_case{"unknown_state", with(good_row(), "state", "LOST"), "state: must be PENDING"},
+                      bad_row_case{"no_seq", without(good_row(), "seq"), "seq: missing"},
+                      bad_row_case{"zero_seq", with(good_row(), "seq", 0), "seq: must be an integer of at least 1"},
+                      bad_row_case{"id_not_the_key", with(good_row(), "id", "B-2"), "id: differs from the key"},
+                      bad_row_case{"amount_text", with(good_row(), "amount", "10"), "amount: must be a finite number"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(booking, restore_skips_unknown_tables_and_accepts_its_own_rows) {
+  booking_service s;
+  EXPECT_NO_THROW(s.restore("future_table", "x", json::array()));
+  EXPECT_NO_THROW(s.restore("bookings", "B-1", good_row()));
+  EXPECT_EQ(s.query("bookings", json::object()).size(), 1u);
+  auto other = with(good_row(), "id", "B-2");
+  EXPECT_THROW(s.restore("bookings", "B-2", other), restore_error) << "seq 1 is B-1's";
 }
 
 } // namespace

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "actors/flight/rows.hpp"
 #include "tests/flight/helpers.hpp"
 
 namespace troupe::flight {
@@ -11,7 +12,9 @@ using test::operator<<;
 
 using test::deliver;
 using test::json;
+using test::make_event;
 using test::only_event;
+using test::stored_service;
 
 struct luhn_case {
   const char* name;
@@ -282,6 +285,134 @@ TEST(payment, ignores_nothing_silently) {
   EXPECT_EQ(h.status, outcome::permanent);
   EXPECT_EQ(h.error, "payment does not handle SeatAssigned events");
 }
+
+// --- durable state -------------------------------------------------------
+
+stored_service payment_with_store() {
+  return stored_service([] { return std::make_unique<payment_service>(rules()); });
+}
+
+TEST(payment, records_one_row_per_booking_and_rewrites_it_on_refund) {
+  auto a = payment_with_store();
+  ASSERT_EQ(a.deliver("BookingCreated", booking_created("B-1")).status, outcome::ok);
+  ASSERT_EQ(a.last_changes().changes().size(), 1u);
+  EXPECT_EQ(a.last_changes().changes()[0].table, "payments");
+  EXPECT_EQ(a.last_changes().changes()[0].key, "B-1");
+  EXPECT_EQ(a.last_changes().changes()[0].value, (json{{"booking_id", "B-1"},
+                                                       {"payment_id", "PAY-B-1"},
+                                                       {"amount", 249.90},
+                                                       {"state", "CHARGED"},
+                                                       {"reason", nullptr},
+                                                       {"seq", 1}}));
+  ASSERT_EQ(a.deliver("SeatUnavailable", seat_unavailable("B-1", "PAY-B-1")).status, outcome::ok);
+  EXPECT_EQ((*a.last_changes().changes().at(0).value)["state"], "REFUNDED");
+  EXPECT_EQ((*a.last_changes().changes().at(0).value)["reason"], "no seat left on TR100");
+  ASSERT_EQ(a.deliver("BookingCreated", booking_created("B-2", "4000000000000002")).status, outcome::ok);
+  EXPECT_EQ(a.last_changes().changes().at(0).value, (json{{"booking_id", "B-2"},
+                                                          {"payment_id", nullptr},
+                                                          {"amount", 249.90},
+                                                          {"state", "DECLINED"},
+                                                          {"reason", "card declined"},
+                                                          {"seq", 2}}));
+  // Redeliveries record nothing.
+  ASSERT_EQ(a.deliver("BookingCreated", booking_created("B-1")).status, outcome::ok);
+  EXPECT_TRUE(a.last_changes().empty());
+  ASSERT_EQ(a.deliver("SeatUnavailable", seat_unavailable("B-1", "PAY-B-1")).status, outcome::ok);
+  EXPECT_TRUE(a.last_changes().empty());
+}
+
+TEST(payment, restore_from_the_recorded_changes_gives_the_same_behaviour) {
+  auto a = payment_with_store();
+  ASSERT_EQ(a.deliver("BookingCreated", booking_created("B-3")).status, outcome::ok);
+  ASSERT_EQ(a.deliver("BookingCreated", booking_created("B-1", "4000000000000002")).status, outcome::ok);
+  ASSERT_EQ(a.deliver("BookingCreated", booking_created("B-2", "4111111111111111", 99.5)).status, outcome::ok);
+  ASSERT_EQ(a.deliver("BookingCreated", booking_created("B-4")).status, outcome::ok);
+  ASSERT_EQ(a.deliver("SeatUnavailable", seat_unavailable("B-3", "PAY-B-3")).status, outcome::ok);
+  ASSERT_EQ(a.deliver("SeatUnavailable", seat_unavailable("B-1", "PAY-B-1")).status, outcome::permanent);
+
+  auto b = a.restored();
+  b->start();
+  test::expect_restored_like(a, *b, {"payments"});
+  EXPECT_EQ(b->query("payments", json::object())[0]["booking_id"], "B-3") << "arrival order, not key order";
+
+  // No second charge, even with a card that would now be accepted; the
+  // refund of B-2 is of what was charged; a new booking is charged.
+  for (const auto& ev : {make_event("BookingCreated", booking_created("B-1", "4111111111111111")),
+                         make_event("BookingCreated", booking_created("B-2")),
+                         make_event("SeatUnavailable", seat_unavailable("B-2", "PAY-B-2")),
+                         make_event("SeatUnavailable", seat_unavailable("B-1", "PAY-B-1")),
+                         make_event("BookingCreated", booking_created("B-5"))})
+    test::expect_same_effect(a.svc(), *b, ev);
+  const auto rows = b->query("payments", json::object());
+  EXPECT_EQ(rows, a.svc().query("payments", json::object()));
+  ASSERT_EQ(rows.size(), 5u);
+  EXPECT_EQ(rows[1], (json{{"booking_id", "B-1"},
+                           {"payment_id", nullptr},
+                           {"amount", 249.90},
+                           {"state", "DECLINED"},
+                           {"reason", "card declined"}}));
+  EXPECT_EQ(rows[2]["state"], "REFUNDED");
+  EXPECT_EQ(rows[2]["amount"], 99.5);
+  EXPECT_EQ(rows[4]["booking_id"], "B-5");
+}
+
+TEST(payment, failed_handlers_record_no_change) {
+  auto a = payment_with_store();
+  ASSERT_EQ(a.deliver("BookingCreated", booking_created("B-1")).status, outcome::ok);
+  auto bad = booking_created("B-2");
+  bad.erase("amount");
+  for (const auto& ev : {make_event("BookingCreated", bad),
+                         make_event("SeatUnavailable", seat_unavailable("B-1", "PAY-B-9")),
+                         make_event("SeatUnavailable", seat_unavailable("B-404", "PAY-B-404")),
+                         make_event("SeatAssigned", json::object())}) {
+    EXPECT_EQ(a.deliver(ev).status, outcome::permanent) << ev.detail.dump();
+    EXPECT_TRUE(a.last_changes().empty()) << ev.detail.dump();
+  }
+  EXPECT_EQ(a.store().rows().at("payments").at("B-1")["state"], "CHARGED");
+}
+
+struct bad_payment_row_case {
+  const char* name;
+  json row;
+  const char* error;
+};
+
+json payment_row() {
+  return {{"booking_id", "B-1"}, {"payment_id", "PAY-B-1"}, {"amount", 10}, {"state", "CHARGED"},
+          {"reason", nullptr},   {"seq", 1}};
+}
+
+json changed(json row, const char* field, json value) {
+  row[field] = std::move(value);
+  return row;
+}
+
+class payment_bad_row : public ::testing::TestWithParam<bad_payment_row_case> {};
+
+TEST_P(payment_bad_row, stops_the_restore_naming_the_row) {
+  payment_service s(rules());
+  try {
+    s.restore("payments", "B-1", GetParam().row);
+    FAIL() << "restored a bad row";
+  } catch (const restore_error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.rfind("restore payment: payments/B-1: ", 0), 0u) << what;
+    EXPECT_NE(what.find(GetParam().error), std::string::npos) << what;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    cases, payment_bad_row,
+    ::testing::Values(
+        bad_payment_row_case{"unknown_state", changed(payment_row(), "state", "PAID"), "state: must be CHARGED"},
+        bad_payment_row_case{"charged_without_id", changed(payment_row(), "payment_id", nullptr),
+                             "payment_id: must be null exactly when the state is DECLINED"},
+        bad_payment_row_case{"declined_with_id", changed(payment_row(), "state", "DECLINED"),
+                             "payment_id: must be null exactly when the state is DECLINED"},
+        bad_payment_row_case{"other_booking", changed(payment_row(), "booking_id", "B-2"),
+                             "booking_id: differs from the key"},
+        bad_payment_row_case{"no_amount", changed(payment_row(), "amount", nullptr), "amount: missing"}),
+    [](const auto& info) { return std::string(info.param.name); });
 
 } // namespace
 } // namespace troupe::flight

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "actors/flight/rows.hpp"
 #include "tests/flight/helpers.hpp"
 
 namespace troupe::flight {
@@ -13,7 +14,9 @@ using test::operator<<;
 
 using test::deliver;
 using test::json;
+using test::make_event;
 using test::only_event;
+using test::stored_service;
 
 json payment_confirmed(const std::string& id, const std::string& pref, const std::string& flight = "TR100") {
   return {{"booking_id", id},           {"payment_id", "PAY-" + id},  {"amount", 249.90},
@@ -206,6 +209,157 @@ INSTANTIATE_TEST_SUITE_P(
                       layout_case{"digits", "A1B", "must contain only capital letters and spaces"},
                       layout_case{"repeated_letter", "ABC CDE", "lists seat 'C' twice"}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// --- durable state -------------------------------------------------------
+
+stored_service seat_with_store(int rows, const std::string& layout) {
+  return stored_service([rows, layout] { return std::unique_ptr<service>(make(rows, layout)); });
+}
+
+TEST(seat, records_the_decision_per_booking) {
+  auto a = seat_with_store(1, "A");
+  ASSERT_EQ(a.deliver("PaymentConfirmed", payment_confirmed("B-1", "any")).status, outcome::ok);
+  ASSERT_EQ(a.last_changes().changes().size(), 1u);
+  EXPECT_EQ(a.last_changes().changes()[0].table, "seats");
+  EXPECT_EQ(a.last_changes().changes()[0].key, "B-1");
+  EXPECT_EQ(a.last_changes().changes()[0].value, (json{{"flight", "TR100"}, {"seat", "1A"}, {"reason", nullptr}}));
+  ASSERT_EQ(a.deliver("PaymentConfirmed", payment_confirmed("B-2", "any")).status, outcome::ok);
+  EXPECT_EQ(a.last_changes().changes().at(0).value,
+            (json{{"flight", "TR100"}, {"seat", nullptr}, {"reason", "no seat left on TR100"}}));
+  ASSERT_EQ(a.deliver("PaymentConfirmed", payment_confirmed("B-1", "any")).status, outcome::ok);
+  EXPECT_TRUE(a.last_changes().empty());
+}
+
+TEST(seat, restore_from_the_recorded_changes_gives_the_same_behaviour) {
+  auto a = seat_with_store(2, "AB CD");
+  ASSERT_EQ(a.deliver("PaymentConfirmed", payment_confirmed("B-2", "window")).status, outcome::ok);  // 1A
+  ASSERT_EQ(a.deliver("PaymentConfirmed", payment_confirmed("B-1", "aisle")).status, outcome::ok);   // 1B
+  ASSERT_EQ(a.deliver("PaymentConfirmed", payment_confirmed("B-9", "any", "TR999")).status, outcome::ok);
+  ASSERT_EQ(a.deliver("PaymentConfirmed", payment_confirmed("B-3", "window")).status, outcome::ok);  // 1D
+
+  auto b = a.restored();
+  b->start();
+  test::expect_restored_like(a, *b, {"seats"});
+
+  // The seat map knows what is taken: the next ones get the seats A would
+  // give, and nobody gets a taken seat or a second one.
+  std::vector<test::sent_event> more;
+  for (int i = 4; i <= 8; ++i)
+    more.push_back(make_event("PaymentConfirmed", payment_confirmed("B-" + std::to_string(i), "aisle")));
+  more.push_back(make_event("PaymentConfirmed", payment_confirmed("B-1", "window")));
+  for (const auto& ev : more)
+    test::expect_same_effect(a.svc(), *b, ev);
+  const auto seats = b->query("seats", json::object());
+  EXPECT_EQ(seats, a.svc().query("seats", json::object()));
+  EXPECT_EQ(seats, (json{{{"flight", "TR100"}, {"seat", "1A"}, {"booking_id", "B-2"}},
+                         {{"flight", "TR100"}, {"seat", "1B"}, {"booking_id", "B-1"}},
+                         {{"flight", "TR100"}, {"seat", "1C"}, {"booking_id", "B-4"}},
+                         {{"flight", "TR100"}, {"seat", "1D"}, {"booking_id", "B-3"}},
+                         {{"flight", "TR100"}, {"seat", "2A"}, {"booking_id", "B-7"}},
+                         {{"flight", "TR100"}, {"seat", "2B"}, {"booking_id", "B-5"}},
+                         {{"flight", "TR100"}, {"seat", "2C"}, {"booking_id", "B-6"}},
+                         {{"flight", "TR100"}, {"seat", "2D"}, {"booking_id", "B-8"}}}));
+  // A refusal stays a refusal after the restore, too.
+  EXPECT_TRUE(deliver(*b, "PaymentConfirmed", payment_confirmed("B-9", "any", "TR999")).emitted.empty());
+}
+
+TEST(seat, failed_handlers_record_no_change) {
+  auto a = seat_with_store(1, "AB");
+  auto bad = payment_confirmed("B-1", "any");
+  bad.erase("payment_id");
+  for (const auto& ev : {make_event("PaymentConfirmed", bad),
+                         make_event("PaymentConfirmed", payment_confirmed("B-1", "middle")),
+                         make_event("SeatAssigned", payment_confirmed("B-1", "any"))}) {
+    EXPECT_EQ(a.deliver(ev).status, outcome::permanent) << ev.detail.dump();
+    EXPECT_TRUE(a.last_changes().empty()) << ev.detail.dump();
+  }
+  EXPECT_TRUE(a.svc().query("seats", json::object()).empty());
+  EXPECT_EQ(only_event(a.deliver("PaymentConfirmed", payment_confirmed("B-1", "any"))).detail["seat"], "1A");
+}
+
+struct seat_name_case {
+  const char* name;
+  int rows;
+  const char* layout;
+  const char* seat;
+  long index;  // -1: none
+};
+
+class seat_index_of : public ::testing::TestWithParam<seat_name_case> {};
+
+TEST_P(seat_index_of, is_the_inverse_of_seat_name) {
+  const auto& c = GetParam();
+  const cabin k(c.rows, c.layout);
+  const auto got = k.index_of(c.seat);
+  if (c.index < 0) {
+    EXPECT_FALSE(got.has_value()) << *got;
+  } else {
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(*got, static_cast<std::size_t>(c.index));
+    EXPECT_EQ(k.seat_name(*got), c.seat);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(cases, seat_index_of,
+                         ::testing::Values(seat_name_case{"first", 2, "ABC DEF", "1A", 0},
+                                           seat_name_case{"after_the_aisle", 2, "ABC DEF", "1D", 3},
+                                           seat_name_case{"second_row", 2, "ABC DEF", "2F", 11},
+                                           seat_name_case{"three_digit_row", 120, "AB", "120B", 239},
+                                           seat_name_case{"row_past_the_cabin", 2, "ABC DEF", "3A", -1},
+                                           seat_name_case{"letter_not_in_layout", 2, "ABC DEF", "1G", -1},
+                                           seat_name_case{"row_zero", 2, "ABC DEF", "0A", -1},
+                                           seat_name_case{"leading_zero", 2, "ABC DEF", "01A", -1},
+                                           seat_name_case{"no_row", 2, "ABC DEF", "A", -1},
+                                           seat_name_case{"lowercase", 2, "ABC DEF", "1a", -1},
+                                           seat_name_case{"empty", 2, "ABC DEF", "", -1}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+struct bad_seat_row_case {
+  const char* name;
+  const char* key;
+  json row;
+  const char* error;
+};
+
+class seat_bad_row : public ::testing::TestWithParam<bad_seat_row_case> {};
+
+TEST_P(seat_bad_row, stops_the_restore_naming_the_row) {
+  const auto& c = GetParam();
+  auto s = make(2, "AB");
+  s->restore("seats", "B-1", {{"flight", "TR100"}, {"seat", "1A"}, {"reason", nullptr}});
+  try {
+    s->restore("seats", c.key, c.row);
+    FAIL() << "restored a bad row";
+  } catch (const restore_error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.rfind(std::string("restore seat: seats/") + c.key + ": ", 0), 0u) << what;
+    EXPECT_NE(what.find(c.error), std::string::npos) << what;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    cases, seat_bad_row,
+    ::testing::Values(
+        bad_seat_row_case{"seat_of_another_booking", "B-2",
+                          json{{"flight", "TR100"}, {"seat", "1A"}, {"reason", nullptr}},
+                          "seat 1A on TR100 is also held by B-1"},
+        bad_seat_row_case{"seat_not_in_the_cabin", "B-2",
+                          json{{"flight", "TR100"}, {"seat", "3A"}, {"reason", nullptr}},
+                          "seat 3A is not in the configured cabin of TR100"},
+        bad_seat_row_case{"flight_no_longer_configured", "B-2",
+                          json{{"flight", "TR200"}, {"seat", "1A"}, {"reason", nullptr}},
+                          "which is no longer configured"},
+        bad_seat_row_case{"neither_seat_nor_reason", "B-2",
+                          json{{"flight", "TR100"}, {"seat", nullptr}, {"reason", nullptr}},
+                          "exactly one of seat and reason must be set"},
+        bad_seat_row_case{"no_flight", "B-2", json{{"seat", "1B"}, {"reason", nullptr}}, "flight: missing"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(seat, a_refusal_for_an_unconfigured_flight_restores) {
+  auto s = make(1, "A");
+  EXPECT_NO_THROW(s->restore("seats", "B-1", {{"flight", "TR999"}, {"seat", nullptr}, {"reason", "unknown flight TR999"}}));
+  EXPECT_TRUE(deliver(*s, "PaymentConfirmed", payment_confirmed("B-1", "any")).emitted.empty());
+}
 
 } // namespace
 } // namespace troupe::flight

@@ -106,7 +106,8 @@ TEST(cli, a_node_that_cannot_bind_says_so) {
 
 TEST(cli, the_launcher_reports_a_node_that_dies) {
   cluster c({{"one", {"ticket"}}, {"two", {"seat"}}},
-            "services:\n  seat:\n    flights: {F: {rows: 1, layout: \"AB\"}}\n" + std::string(ticket_rules));
+            "supervision: {max-restarts: 0}\nservices:\n  seat:\n    flights: {F: {rows: 1, layout: \"AB\"}}\n" +
+                std::string(ticket_rules));
   c.start();
   auto out = c.launcher_output();
   std::smatch m;
@@ -116,8 +117,9 @@ TEST(cli, the_launcher_reports_a_node_that_dies) {
   ASSERT_TRUE(wait_until([&] { return c.launcher_output().find("node two killed by signal 9") != std::string::npos; },
                          10s))
       << c.launcher_output();
-  // The launcher goes on with the other node and stops it cleanly.
-  EXPECT_EQ(c.stop(), 1) << "a node died, so the launch did not end cleanly";
+  // With no restarts allowed the node is failed; the launcher goes on with
+  // the other node and stops it cleanly, exiting 1 for the failed one.
+  EXPECT_EQ(c.stop(), 1) << "a node failed, so the launch did not end cleanly";
   EXPECT_FALSE(c.any_process_left());
   EXPECT_NE(c.launcher_output().find("all nodes stopped"), std::string::npos);
 }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -84,6 +85,60 @@ cluster::~cluster() {
   if (pgid_ > 0) {
     stop(std::chrono::seconds(5));
   }
+  for (auto& [name, pid] : nodes_)
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+}
+
+void cluster::start_node(const std::string& name) {
+  const auto bin = troupe_bin();
+  const auto log = (dir() / (name + ".log")).string();
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+      _exit(1);
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execl(bin.c_str(), bin.c_str(), "node", config_path().c_str(), "--node", name.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  nodes_[name] = pid;
+}
+
+bool cluster::node_answers(const std::string& name, std::chrono::milliseconds timeout) {
+  auto cfg = cli::load_config(config_path());
+  if (!cfg)
+    return false;
+  const auto* node = cfg->find_node(name);
+  return wait_until([&] { return static_cast<bool>(cli::status(*node, std::chrono::milliseconds(300))); }, timeout);
+}
+
+void cluster::signal_node(const std::string& name, int sig) {
+  auto it = nodes_.find(name);
+  if (it != nodes_.end() && it->second > 0)
+    kill(it->second, sig);
+}
+
+int cluster::wait_node(const std::string& name) {
+  auto it = nodes_.find(name);
+  if (it == nodes_.end() || it->second <= 0)
+    return -1;
+  int status = 0;
+  waitpid(it->second, &status, 0);
+  it->second = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string cluster::node_output(const std::string& name) const {
+  std::ifstream in(dir() / (name + ".log"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 void cluster::start() {

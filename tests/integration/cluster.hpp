@@ -41,6 +41,17 @@ class cluster {
   /// Whether any process of the cluster's process group is still alive.
   bool any_process_left() const;
 
+  /// Runs one node by itself (`troupe node`), without the launcher; its
+  /// output goes to <dir>/<name>.log. It dies with the test process.
+  void start_node(const std::string& name);
+  /// Waits until `name` answers on its control socket.
+  bool node_answers(const std::string& name, std::chrono::milliseconds timeout);
+  void signal_node(const std::string& name, int sig);
+  /// Waits for a node started with start_node to exit; its exit status.
+  int wait_node(const std::string& name);
+  std::filesystem::path node_data_dir(const std::string& name) const { return dir() / "data" / name; }
+  std::string node_output(const std::string& name) const;
+
   const std::filesystem::path& dir() const { return tmp_.path(); }
   std::string config_path() const { return (dir() / "cluster.yaml").string(); }
   std::string control(const std::string& node) const { return control_.at(node); }
@@ -49,6 +60,7 @@ class cluster {
  private:
   temp_dir tmp_;
   std::map<std::string, std::string> control_;
+  std::map<std::string, pid_t> nodes_;
   pid_t pgid_ = -1;
   pid_t last_pgid_ = -1;
 };

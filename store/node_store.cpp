@@ -1,0 +1,329 @@
+#include "store/node_store.hpp"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+namespace troupe::store {
+
+namespace {
+
+constexpr int schema_version = 1;
+
+const char* schema = R"(
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS streams (stream TEXT PRIMARY KEY, head INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (
+  stream TEXT NOT NULL, seq INTEGER NOT NULL, time_ms INTEGER NOT NULL, bytes BLOB NOT NULL,
+  PRIMARY KEY (stream, seq)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS outbox_time ON outbox (time_ms);
+CREATE TABLE IF NOT EXISTS inbox (
+  id INTEGER PRIMARY KEY, target TEXT NOT NULL, rule TEXT NOT NULL, bytes BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS cursors (
+  origin TEXT NOT NULL, stream TEXT NOT NULL, epoch INTEGER NOT NULL, seq INTEGER NOT NULL,
+  PRIMARY KEY (origin, stream)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS acks (
+  peer TEXT NOT NULL, stream TEXT NOT NULL, seq INTEGER NOT NULL,
+  PRIMARY KEY (peer, stream)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS state (
+  service TEXT NOT NULL, tbl TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+  PRIMARY KEY (service, tbl, key)) WITHOUT ROWID;
+)";
+
+std::int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+#define TRY(expr)              \
+  do {                         \
+    auto&& r_ = (expr);        \
+    if (!r_)                   \
+      return r_.err();         \
+  } while (false)
+
+} // namespace
+
+// -- txn -------------------------------------------------------------------------
+
+statement& txn::stmt(int which, const char* sql) {
+  auto it = cache_->find(which);
+  if (it != cache_->end()) {
+    it->second.reset();
+    return it->second;
+  }
+  auto s = db_.prepare(sql);
+  if (!s)
+    throw std::runtime_error(s.err().message);  // a bug in a constant statement
+  return cache_->emplace(which, std::move(*s)).first->second;
+}
+
+result<void> txn::outbox_append(const std::string& stream, std::uint64_t seq, std::int64_t time_ms,
+                                std::string_view bytes) {
+  auto& s = stmt(1, "INSERT INTO outbox (stream, seq, time_ms, bytes) VALUES (?, ?, ?, ?)");
+  s.bind(1, stream).bind(2, static_cast<std::int64_t>(seq)).bind(3, time_ms).bind_blob(4, bytes);
+  return s.run();
+}
+
+result<void> txn::stream_head(const std::string& stream, std::uint64_t seq) {
+  auto& s = stmt(2, "INSERT INTO streams (stream, head) VALUES (?, ?) "
+                    "ON CONFLICT (stream) DO UPDATE SET head = excluded.head");
+  s.bind(1, stream).bind(2, static_cast<std::int64_t>(seq));
+  return s.run();
+}
+
+result<std::int64_t> txn::inbox_add(const std::string& target, const std::string& rule, std::string_view bytes) {
+  auto& s = stmt(3, "INSERT INTO inbox (target, rule, bytes) VALUES (?, ?, ?)");
+  s.bind(1, target).bind(2, rule).bind_blob(3, bytes);
+  TRY(s.run());
+  return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_.handle()));
+}
+
+result<void> txn::inbox_done(std::int64_t id) {
+  auto& s = stmt(4, "DELETE FROM inbox WHERE id = ?");
+  s.bind(1, id);
+  return s.run();
+}
+
+result<void> txn::cursor_set(const std::string& origin, const std::string& stream, const cursor& c) {
+  auto& s = stmt(5, "INSERT INTO cursors (origin, stream, epoch, seq) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (origin, stream) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq");
+  s.bind(1, origin).bind(2, stream).bind(3, static_cast<std::int64_t>(c.epoch)).bind(4, static_cast<std::int64_t>(c.seq));
+  return s.run();
+}
+
+result<void> txn::ack_set(const std::string& peer, const std::string& stream, std::uint64_t seq) {
+  auto& s = stmt(6, "INSERT INTO acks (peer, stream, seq) VALUES (?, ?, ?) "
+                    "ON CONFLICT (peer, stream) DO UPDATE SET seq = max(seq, excluded.seq)");
+  s.bind(1, peer).bind(2, stream).bind(3, static_cast<std::int64_t>(seq));
+  return s.run();
+}
+
+result<void> txn::state_put(const std::string& service, const std::string& table, const std::string& key,
+                            const std::string& json) {
+  auto& s = stmt(7, "INSERT INTO state (service, tbl, key, value) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (service, tbl, key) DO UPDATE SET value = excluded.value");
+  s.bind(1, service).bind(2, table).bind(3, key).bind(4, json);
+  return s.run();
+}
+
+result<void> txn::state_erase(const std::string& service, const std::string& table, const std::string& key) {
+  auto& s = stmt(8, "DELETE FROM state WHERE service = ? AND tbl = ? AND key = ?");
+  s.bind(1, service).bind(2, table).bind(3, key);
+  return s.run();
+}
+
+result<std::vector<std::pair<std::uint64_t, std::string>>> txn::outbox_read(const std::string& stream,
+                                                                             std::uint64_t from, std::size_t limit) {
+  auto& s = stmt(9, "SELECT seq, bytes FROM outbox WHERE stream = ? AND seq >= ? ORDER BY seq LIMIT ?");
+  s.bind(1, stream).bind(2, static_cast<std::int64_t>(from)).bind(3, static_cast<std::int64_t>(limit));
+  std::vector<std::pair<std::uint64_t, std::string>> out;
+  for (;;) {
+    auto row = s.step();
+    TRY(row);
+    if (!*row)
+      break;
+    out.emplace_back(static_cast<std::uint64_t>(s.int64(0)), std::string(s.blob(1)));
+  }
+  s.reset();
+  return out;
+}
+
+result<std::int64_t> txn::outbox_prune(const std::string& stream, std::uint64_t upto) {
+  auto& s = stmt(10, "DELETE FROM outbox WHERE stream = ? AND seq <= ?");
+  s.bind(1, stream).bind(2, static_cast<std::int64_t>(upto));
+  TRY(s.run());
+  return static_cast<std::int64_t>(sqlite3_changes(db_.handle()));
+}
+
+result<std::vector<std::pair<std::string, std::uint64_t>>> txn::outbox_expire(std::int64_t before_ms) {
+  auto& s = stmt(11, "DELETE FROM outbox WHERE time_ms < ? RETURNING stream, seq");
+  s.bind(1, before_ms);
+  std::vector<std::pair<std::string, std::uint64_t>> out;
+  for (;;) {
+    auto row = s.step();
+    TRY(row);
+    if (!*row)
+      break;
+    out.emplace_back(s.text(0), static_cast<std::uint64_t>(s.int64(1)));
+  }
+  s.reset();
+  return out;
+}
+
+// -- the writer --------------------------------------------------------------------
+
+struct node_store::impl {
+  database db;
+  std::map<int, statement> cache;
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::vector<std::pair<job, completion>> queue;
+  bool stopping = false;
+  std::thread thread;
+  std::atomic<std::uint64_t> commits{0}, jobs{0};
+  node_store* owner = nullptr;
+
+  void fail(const std::string& why) {
+    if (owner->fatal)
+      owner->fatal(why);
+    std::abort();  // never reached when `fatal` exits; a store that cannot write must not go on
+  }
+
+  void run() {
+    std::vector<std::pair<job, completion>> batch;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mtx);
+        cv.wait(lock, [&] { return stopping || !queue.empty(); });
+        if (queue.empty() && stopping)
+          return;
+        batch.swap(queue);
+      }
+      txn t(db);
+      t.cache_ = &cache;
+      if (auto r = db.begin(); !r)
+        fail("store: cannot begin a transaction: " + r.err().message);
+      for (auto& [work, done] : batch)
+        if (auto r = work(t); !r)
+          fail("store: " + r.err().message);
+      if (auto r = db.commit(); !r)
+        fail("store: commit failed: " + r.err().message);
+      commits.fetch_add(1, std::memory_order_relaxed);
+      jobs.fetch_add(batch.size(), std::memory_order_relaxed);
+      for (auto& [work, done] : batch)
+        if (done)
+          done();
+      batch.clear();
+    }
+  }
+};
+
+node_store::node_store(std::unique_ptr<impl> p) : impl_(std::move(p)) { impl_->owner = this; }
+
+node_store::~node_store() { stop(); }
+
+void node_store::stop() {
+  if (!impl_->thread.joinable())
+    return;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mtx);
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_one();
+  impl_->thread.join();
+}
+
+void node_store::submit(job work, completion done) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mtx);
+    impl_->queue.emplace_back(std::move(work), std::move(done));
+  }
+  impl_->cv.notify_one();
+}
+
+std::uint64_t node_store::commits() const { return impl_->commits.load(); }
+std::uint64_t node_store::jobs() const { return impl_->jobs.load(); }
+
+void node_store::for_each_state(const std::function<void(const std::string&, const std::string&,
+                                                         const std::string&, const std::string&)>& fn) {
+  std::promise<void> finished;
+  submit(
+      [&](txn& t) -> result<void> {
+        auto s = t.db().prepare("SELECT service, tbl, key, value FROM state ORDER BY service, tbl, key");
+        TRY(s);
+        for (;;) {
+          auto row = s->step();
+          TRY(row);
+          if (!*row)
+            break;
+          fn(s->text(0), s->text(1), s->text(2), s->text(3));
+        }
+        return {};
+      },
+      [&] { finished.set_value(); });
+  finished.get_future().wait();
+}
+
+namespace {
+
+result<void> read_snapshot(database& db, snapshot& out) {
+  // Epoch: made once, when the database is created.
+  {
+    auto s = db.prepare("SELECT value FROM meta WHERE key = 'epoch'");
+    TRY(s);
+    auto row = s->step();
+    TRY(row);
+    if (*row) {
+      out.epoch = static_cast<std::uint64_t>(std::stoull(s->text(0)));
+    } else {
+      out.fresh = true;
+      out.epoch = static_cast<std::uint64_t>(now_ms());
+      auto ins = db.prepare("INSERT INTO meta (key, value) VALUES ('epoch', ?), ('schema', ?)");
+      TRY(ins);
+      ins->bind(1, std::to_string(out.epoch)).bind(2, std::to_string(schema_version));
+      TRY(ins->run());
+    }
+  }
+  {
+    auto s = db.prepare("SELECT value FROM meta WHERE key = 'schema'");
+    TRY(s);
+    auto row = s->step();
+    TRY(row);
+    if (!*row || s->text(0) != std::to_string(schema_version))
+      return error{errc::bad_version, "the database was written by another troupe version (schema "
+                                          + (*row ? s->text(0) : std::string("?")) + ")"};
+  }
+  auto each = [&](const char* sql, const std::function<void(statement&)>& fn) -> result<void> {
+    auto s = db.prepare(sql);
+    TRY(s);
+    for (;;) {
+      auto row = s->step();
+      TRY(row);
+      if (!*row)
+        return {};
+      fn(*s);
+    }
+  };
+  TRY(each("SELECT stream, head FROM streams",
+           [&](statement& s) { out.heads[s.text(0)] = static_cast<std::uint64_t>(s.int64(1)); }));
+  TRY(each("SELECT origin, stream, epoch, seq FROM cursors", [&](statement& s) {
+    out.cursors[{s.text(0), s.text(1)}] = cursor{static_cast<std::uint64_t>(s.int64(2)),
+                                                 static_cast<std::uint64_t>(s.int64(3))};
+  }));
+  TRY(each("SELECT peer, stream, seq FROM acks",
+           [&](statement& s) { out.acks[{s.text(0), s.text(1)}] = static_cast<std::uint64_t>(s.int64(2)); }));
+  TRY(each("SELECT id, target, rule, bytes FROM inbox ORDER BY id", [&](statement& s) {
+    out.inbox.push_back(inbox_row{s.int64(0), s.text(1), s.text(2), std::string(s.blob(3))});
+  }));
+  TRY(each("SELECT stream, min(seq) FROM outbox GROUP BY stream",
+           [&](statement& s) { out.outbox_min[s.text(0)] = static_cast<std::uint64_t>(s.int64(1)); }));
+  return {};
+}
+
+} // namespace
+
+result<std::unique_ptr<node_store>> node_store::open(const std::string& path, durability d, snapshot& out) {
+  auto db = database::open(path, d);
+  TRY(db);
+  if (auto r = db->check_integrity(); !r)
+    return error{errc::io, path + " is damaged: " + r.err().message};
+  TRY(db->exec(schema));
+  if (auto r = read_snapshot(*db, out); !r)
+    return error{r.err().code, path + ": " + r.err().message};
+  auto p = std::make_unique<impl>();
+  p->db = std::move(*db);
+  auto* raw = p.get();
+  std::unique_ptr<node_store> s(new node_store(std::move(p)));
+  raw->thread = std::thread([raw] { raw->run(); });
+  return s;
+}
+
+result<database> open_read_only(const std::string& path) { return database::open_read_only(path); }
+
+} // namespace troupe::store

@@ -1,0 +1,125 @@
+// A node's durable store: one SQLite database (WAL) per node, with one
+// writer thread that commits everything in group transactions.
+//
+// It holds what makes redelivery harmless and nothing lost:
+//   outbox   the events this node originated, per stream, until every node
+//            that consumes the stream has acked them;
+//   inbox    events accepted for a local target and not yet handled;
+//   cursors  per (origin, stream): the origin's epoch and the last seq
+//            accepted, which is also the dedup state;
+//   acks     per (peer, stream): what each consumer has acked here;
+//   state    the services' own rows.
+// Work arrives as jobs; the writer runs every queued job in one transaction
+// (group commit), then calls each job's completion on the writer thread.
+// Nothing else touches the database.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "store/sqlite.hpp"
+#include "wire/error.hpp"
+
+namespace troupe::store {
+
+struct cursor {
+  std::uint64_t epoch = 0;
+  std::uint64_t seq = 0;  // last accepted
+};
+
+struct inbox_row {
+  std::int64_t id = 0;  // rowid
+  std::string target;   // service
+  std::string rule;
+  std::string bytes;    // encoded envelope
+};
+
+/// A job's view of the open transaction. Statements are prepared once.
+class txn {
+ public:
+  explicit txn(database& db) : db_(db) {}
+  database& db() { return db_; }
+
+  result<void> outbox_append(const std::string& stream, std::uint64_t seq, std::int64_t time_ms,
+                             std::string_view bytes);
+  result<void> stream_head(const std::string& stream, std::uint64_t seq);
+  /// Returns the new row's id.
+  result<std::int64_t> inbox_add(const std::string& target, const std::string& rule, std::string_view bytes);
+  result<void> inbox_done(std::int64_t id);
+  result<void> cursor_set(const std::string& origin, const std::string& stream, const cursor& c);
+  result<void> ack_set(const std::string& peer, const std::string& stream, std::uint64_t seq);
+  result<void> state_put(const std::string& service, const std::string& table, const std::string& key,
+                         const std::string& json);
+  result<void> state_erase(const std::string& service, const std::string& table, const std::string& key);
+  /// Events of `stream` with seq >= from, at most `limit`, in order.
+  result<std::vector<std::pair<std::uint64_t, std::string>>> outbox_read(const std::string& stream,
+                                                                          std::uint64_t from, std::size_t limit);
+  /// Deletes events of `stream` with seq <= upto; returns how many.
+  result<std::int64_t> outbox_prune(const std::string& stream, std::uint64_t upto);
+  /// Deletes events older than `before_ms`; returns (stream, seq) of each.
+  result<std::vector<std::pair<std::string, std::uint64_t>>> outbox_expire(std::int64_t before_ms);
+
+ private:
+  friend class node_store;
+  statement& stmt(int which, const char* sql);
+  database& db_;
+  std::map<int, statement>* cache_ = nullptr;
+};
+
+/// What the store held when it was opened.
+struct snapshot {
+  std::uint64_t epoch = 0;
+  bool fresh = false;                                           // a new database: a new epoch
+  std::map<std::string, std::uint64_t> heads;                   // own streams: last seq
+  std::map<std::pair<std::string, std::string>, cursor> cursors;  // (origin, stream)
+  std::map<std::pair<std::string, std::string>, std::uint64_t> acks;  // (peer, stream)
+  std::vector<inbox_row> inbox;
+  std::map<std::string, std::uint64_t> outbox_min;              // own streams: oldest kept seq
+};
+
+class node_store {
+ public:
+  using job = std::function<result<void>(txn&)>;
+  using completion = std::function<void()>;
+
+  /// Opens or creates the database at `path`, reads the snapshot, and starts
+  /// the writer. A file that is not a readable troupe database fails here:
+  /// a node never silently starts empty on top of a damaged store.
+  static result<std::unique_ptr<node_store>> open(const std::string& path, durability d, snapshot& out);
+
+  ~node_store();
+  node_store(const node_store&) = delete;
+  node_store& operator=(const node_store&) = delete;
+
+  /// Queues `work`; `done` runs on the writer thread after the transaction
+  /// that included it committed. A failing job or commit is fatal: `fatal`
+  /// (set before the first submit) is called with the reason.
+  void submit(job work, completion done = nullptr);
+
+  /// Rows of every service's state, in (service, table, key) order.
+  void for_each_state(const std::function<void(const std::string& service, const std::string& table,
+                                               const std::string& key, const std::string& json)>& fn);
+
+  std::function<void(const std::string&)> fatal;
+
+  /// Commits so far and jobs per commit, for status.
+  std::uint64_t commits() const;
+  std::uint64_t jobs() const;
+
+  /// Stops the writer after the queued jobs are committed.
+  void stop();
+
+ private:
+  struct impl;
+  explicit node_store(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+/// Opens a node's database read-only, for `troupe audit`.
+result<database> open_read_only(const std::string& path);
+
+} // namespace troupe::store

@@ -1,0 +1,136 @@
+// Chaos in the default run: the five-node flight cluster under `troupe
+// launch`, at least 500 bookings put while nodes are killed with SIGKILL
+// (every service among them, twice each), the launcher restarting them.
+// Then `troupe audit` must pass: every booking one outcome, nothing lost,
+// no effect doubled.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <random>
+#include <regex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "launcher/common.hpp"
+#include "tests/integration/cluster.hpp"
+#include "wire/client.hpp"
+
+namespace troupe::test {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+const char* flight_body = R"(
+supervision: {max-restarts: 100, within: 60, backoff-base: 0.05, backoff-cap: 0.2}
+services:
+  payment:
+    gateway: {declined-cards: ["4000000000000002"], default-limit: 10000}
+  seat:
+    flights:
+      TR100: {rows: 60, layout: "ABC DEF"}
+      TR200: {rows: 30, layout: "AB CD"}
+      TR300: {rows: 2, layout: "AB CD"}
+  notification:
+    maildir: mail
+    from: "troupe <bookings@troupe.test>"
+rules:
+  - {name: requests, pattern: {"detail-type": ["BookingRequested"]}, target: booking}
+  - {name: charge, pattern: {"detail-type": ["BookingCreated"]}, target: payment}
+  - {name: seat, pattern: {"detail-type": ["PaymentConfirmed"]}, target: seat}
+  - {name: refund, pattern: {"detail-type": ["SeatUnavailable"]}, target: payment}
+  - {name: ticket, pattern: {"detail-type": ["SeatAssigned"]}, target: ticket}
+  - {name: outcomes, pattern: {"detail-type": ["TicketIssued", "PaymentFailed", "PaymentRefunded"]}, target: booking}
+  - {name: confirmation, pattern: {"detail-type": ["TicketIssued"]}, target: notification}
+  - {name: cancellation, pattern: {"detail-type": ["BookingCancelled"]}, target: notification}
+)";
+
+const std::vector<std::string> node_names = {"booking", "payment", "seat", "ticket", "notification"};
+
+/// The newest pid the launcher reported for `node`.
+pid_t pid_of(const cluster& c, const std::string& node) {
+  const auto log = c.launcher_output();
+  std::regex re("(started|restarted) node " + node + " \\(pid ([0-9]+)\\)");
+  pid_t pid = -1;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator(); ++it)
+    pid = std::stoi((*it)[2].str());
+  return pid;
+}
+
+TEST(chaos, bookings_survive_ten_kills_of_every_kind_of_node) {
+  cluster c({{"booking", {"booking"}}, {"payment", {"payment"}}, {"seat", {"seat"}}, {"ticket", {"ticket"}},
+             {"notification", {"notification"}}},
+            flight_body);
+  c.start();
+  auto cfg = cli::load_config(c.config_path());
+  ASSERT_TRUE(cfg);
+
+  // Bookings go in at a steady pace for the whole run; only those whose
+  // PutEvents was acknowledged are counted as certainly made.
+  constexpr std::size_t target = 500;
+  std::atomic<std::size_t> acked{0};
+  std::atomic<bool> stop{false};
+  std::thread producer([&] {
+    std::mt19937 rng(7);
+    int i = 0;
+    while (!stop && acked < target) {
+      wire::client client(c.control("booking"));
+      wire::control_request req;
+      req.verb = "put";
+      for (int k = 0; k < 10; ++k, ++i) {
+        json d{{"customer", "C" + std::to_string(i)}, {"email", "c" + std::to_string(i) + "@example.com"},
+               {"flight", i % 3 == 0 ? "TR100" : i % 3 == 1 ? "TR200" : "TR300"},
+               {"seat_preference", "any"}, {"amount", i % 17 == 0 ? 20000 : 100 + i % 50},
+               {"card", i % 13 == 0 ? "4000000000000002" : "4111111111111111"}};
+        std::string detail;
+        json::to_msgpack(d, detail);
+        req.entries.push_back({"chaos", "BookingRequested", detail, "", {}});
+      }
+      auto rep = client.call(req, 2s);
+      if (rep && rep->ok)
+        acked += rep->results.size();
+      std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 20));
+    }
+  });
+
+  // Two kills of every node, in a random order, while bookings flow.
+  std::vector<std::string> kills;
+  for (int round = 0; round < 2; ++round)
+    kills.insert(kills.end(), node_names.begin(), node_names.end());
+  std::shuffle(kills.begin(), kills.end(), std::mt19937(42));
+  for (const auto& node : kills) {
+    const pid_t pid = pid_of(c, node);
+    ASSERT_GT(pid, 0) << c.launcher_output();
+    const auto before = acked.load();
+    wait_until([&] { return acked.load() >= before + 20 || acked.load() >= target; }, 10s);
+    ASSERT_EQ(kill(pid, SIGKILL), 0) << node;
+    ASSERT_TRUE(wait_until([&] { return pid_of(c, node) != pid; }, 20s)) << node << " not restarted\n"
+                                                                        << c.launcher_output();
+    ASSERT_TRUE(c.node_answers(node, 20s)) << node;
+  }
+  ASSERT_TRUE(wait_until([&] { return acked.load() >= target; }, 120s)) << acked.load();
+  stop = true;
+  producer.join();
+
+  // Every booking settles, and the audit finds nothing wrong.
+  auto audit = run_command({troupe_bin(), "audit", c.config_path(), "--format", "json", "--wait", "90"}, 120s);
+  ASSERT_EQ(audit.code, 0) << audit.output << "\n" << c.launcher_output().substr(0, 20000);
+  auto report = json::parse(audit.output.substr(audit.output.find('{')));
+  const auto& by_state = report["bookings"];
+  EXPECT_GE(by_state["CONFIRMED"].get<std::size_t>() + by_state["CANCELLED"].get<std::size_t>(), acked.load());
+  EXPECT_EQ(by_state["PENDING"], 0);
+  EXPECT_TRUE(report["violations"].empty()) << report.dump(2);
+  // The launcher saw the ten kills and restarted every node.
+  const auto log = c.launcher_output();
+  for (const auto& node : node_names)
+    EXPECT_NE(log.find("restarted node " + node), std::string::npos) << node;
+  EXPECT_EQ(c.stop(), 0) << c.launcher_output();
+  EXPECT_FALSE(c.any_process_left());
+}
+
+} // namespace
+} // namespace troupe::test
