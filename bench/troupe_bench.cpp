@@ -95,9 +95,10 @@ struct hop_result {
   std::uint64_t delivered;
 };
 
-hop_result single_hop(std::size_t n) {
+hop_result single_hop(std::size_t n, const std::string& durability) {
   troupe::test::cluster c({{"source", {"ticket"}}, {"target", {"sink"}}},
-                          "rules:\n  - {name: pings, pattern: {\"detail-type\": [\"Ping\"]}, target: sink}\n");
+                          "rules:\n  - {name: pings, pattern: {\"detail-type\": [\"Ping\"]}, target: sink}\n",
+                          durability);
   c.start();
   auto cfg = troupe::cli::load_config(c.config_path());
   troupe::wire::client client(c.control("source"));
@@ -135,7 +136,7 @@ hop_result single_hop(std::size_t n) {
   return {total / s, total};
 }
 
-json end_to_end(std::size_t n, double rate) {
+json end_to_end(std::size_t n, double rate, const std::string& durability) {
   troupe::test::cluster c(
       {{"booking", {"booking"}}, {"payment", {"payment"}}, {"seat", {"seat"}}, {"ticket", {"ticket"}},
        {"notification", {"notification"}}},
@@ -153,7 +154,8 @@ rules:
   - {name: outcomes, pattern: {"detail-type": ["TicketIssued", "PaymentFailed", "PaymentRefunded"]}, target: booking}
   - {name: confirmation, pattern: {"detail-type": ["TicketIssued"]}, target: notification}
   - {name: cancellation, pattern: {"detail-type": ["BookingCancelled"]}, target: notification}
-)");
+)",
+      durability);
   c.start();
   auto r = troupe::test::run_command({troupe::test::troupe_bin(), "book", c.config_path(), "--count",
                                       std::to_string(n), "--rate", std::to_string(rate), "--json", "--quiet", "--wait", "120"},
@@ -189,10 +191,13 @@ int main(int argc, char** argv) {
               std::thread::hardware_concurrency(), size);
   const double raw = raw_zmq(1000000, size);
   std::printf("%-58s %12.0f msg/s\n", "raw libzmq PUB/SUB, tcp loopback, 1M messages", raw);
-  const auto hop = single_hop(events);
-  std::printf("%-58s %12.0f events/s  (%llu of %zu delivered; %.1f%% of raw)\n",
-              "troupe single hop: PutEvents -> node A -> node B handler", hop.events_per_s,
-              static_cast<unsigned long long>(hop.delivered), events, 100.0 * hop.events_per_s / raw);
+  for (const char* d : {"os", "none"}) {
+    const auto hop = single_hop(events, d);
+    std::printf("%-58s %12.0f events/s  (%llu of %zu delivered; %.1f%% of raw)\n",
+                (std::string("troupe single hop, durability ") + d + ": PutEvents -> A -> B handler").c_str(),
+                hop.events_per_s, static_cast<unsigned long long>(hop.delivered), events,
+                100.0 * hop.events_per_s / raw);
+  }
   const auto report = [&](const char* what, const json& e2e, std::size_t n) {
     std::printf("%-58s %12.0f bookings/s (%s of %zu final; p50 %.1f ms, p99 %.1f ms)\n", what,
                 e2e["bookings_per_second"].get<double>(),
@@ -200,7 +205,10 @@ int main(int argc, char** argv) {
                 e2e["latency_ms_p50"].get<double>(), e2e["latency_ms_p99"].get<double>());
   };
   // All at once measures throughput; at 1,000/s it measures latency.
-  report("end to end: five-service saga, all put at once", end_to_end(bookings, 1e6), bookings);
-  report("end to end: five-service saga, 1,000 bookings/s", end_to_end(bookings / 2, 1000), bookings / 2);
+  for (const char* d : {"os", "none", "fsync"})
+    report((std::string("end to end, durability ") + d + ": five-service saga, all at once").c_str(),
+           end_to_end(bookings, 1e6, d), bookings);
+  report("end to end, durability os: five-service saga, 500 bookings/s", end_to_end(bookings / 2, 500, "os"),
+         bookings / 2);
   return 0;
 }

@@ -66,7 +66,8 @@ run_result run_command(const std::vector<std::string>& argv, std::chrono::second
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
-cluster::cluster(const std::map<std::string, std::vector<std::string>>& nodes, const std::string& body) {
+cluster::cluster(const std::map<std::string, std::vector<std::string>>& nodes, const std::string& body,
+                 const std::string& durability) {
   std::ostringstream y;
   y << "cluster: test\ndata-dir: data\nnodes:\n";
   for (const auto& [name, services] : nodes) {
@@ -76,6 +77,8 @@ cluster::cluster(const std::map<std::string, std::vector<std::string>>& nodes, c
     for (std::size_t i = 0; i < services.size(); ++i)
       y << (i ? ", " : "") << services[i];
     y << "]\n";
+    if (!durability.empty())
+      y << "    durability: " << durability << "\n";
   }
   y << body;
   std::ofstream(config_path()) << y.str();

@@ -31,7 +31,9 @@ class cluster {
  public:
   /// `body` is the config without its `cluster`, `data-dir` and `nodes`
   /// sections; `nodes` maps node name to its services.
-  cluster(const std::map<std::string, std::vector<std::string>>& nodes, const std::string& body);
+  /// `durability`, when not empty, is set on every node (fsync, os, none).
+  cluster(const std::map<std::string, std::vector<std::string>>& nodes, const std::string& body,
+          const std::string& durability = "");
   ~cluster();
 
   /// Starts `troupe launch` and waits until every node is connected.
