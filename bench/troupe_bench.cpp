@@ -13,6 +13,7 @@
 
 #include "launcher/common.hpp"
 #include "tests/integration/cluster.hpp"
+#include "tests/integration/flight_rules.hpp"
 #include "wire/client.hpp"
 #include "wire/envelope.hpp"
 
@@ -145,16 +146,7 @@ services:
   payment: {gateway: {declined-cards: ["4000000000000002"], default-limit: 10000}}
   seat: {flights: {TR100: {rows: 200, layout: "ABC DEFG HJK"}, TR200: {rows: 200, layout: "ABC DEFG HJK"}, TR300: {rows: 200, layout: "ABC DEFG HJK"}}}
   notification: {maildir: mail, from: "bench <bench@troupe.test>"}
-rules:
-  - {name: requests, pattern: {"detail-type": ["BookingRequested"]}, target: booking}
-  - {name: charge, pattern: {"detail-type": ["BookingCreated"]}, target: payment}
-  - {name: seat, pattern: {"detail-type": ["PaymentConfirmed"]}, target: seat}
-  - {name: refund, pattern: {"detail-type": ["SeatUnavailable"]}, target: payment}
-  - {name: ticket, pattern: {"detail-type": ["SeatAssigned"]}, target: ticket}
-  - {name: outcomes, pattern: {"detail-type": ["TicketIssued", "PaymentFailed", "PaymentRefunded"]}, target: booking}
-  - {name: confirmation, pattern: {"detail-type": ["TicketIssued"]}, target: notification}
-  - {name: cancellation, pattern: {"detail-type": ["BookingCancelled"]}, target: notification}
-)",
+)" + std::string(troupe::test::flight_rules),
       durability);
   c.start();
   auto r = troupe::test::run_command({troupe::test::troupe_bin(), "book", c.config_path(), "--count",

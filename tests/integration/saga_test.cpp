@@ -13,6 +13,7 @@
 
 #include "launcher/common.hpp"
 #include "tests/integration/cluster.hpp"
+#include "tests/integration/flight_rules.hpp"
 #include "wire/client.hpp"
 
 namespace troupe::test {
@@ -34,15 +35,6 @@ services:
   notification:
     maildir: mail
     from: "troupe <bookings@troupe.test>"
-rules:
-  - {name: requests, pattern: {"detail-type": ["BookingRequested"]}, target: booking}
-  - {name: charge, pattern: {"source": ["troupe.booking"], "detail-type": ["BookingCreated"]}, target: payment}
-  - {name: seat, pattern: {"detail-type": ["PaymentConfirmed"]}, target: seat}
-  - {name: refund, pattern: {"detail-type": ["SeatUnavailable"]}, target: payment}
-  - {name: ticket, pattern: {"detail-type": ["SeatAssigned"]}, target: ticket}
-  - {name: outcomes, pattern: {"detail-type": ["TicketIssued", "PaymentFailed", "PaymentRefunded"]}, target: booking}
-  - {name: confirmation, pattern: {"detail-type": ["TicketIssued"]}, target: notification}
-  - {name: cancellation, pattern: {"detail-type": ["BookingCancelled"]}, target: notification}
 )";
 
 struct expected_booking {
@@ -125,7 +117,7 @@ json query(const troupe::cluster::config& cfg, const std::string& svc, const std
 TEST(saga, two_hundred_bookings_end_in_exactly_one_right_outcome) {
   cluster c({{"booking", {"booking"}}, {"payment", {"payment"}}, {"seat", {"seat"}},
              {"ticket", {"ticket"}}, {"notification", {"notification"}}},
-            body);
+            std::string(body) + flight_rules);
   c.start();
   auto cfg = cli::load_config(c.config_path());
   ASSERT_TRUE(cfg);
