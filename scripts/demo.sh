@@ -45,7 +45,7 @@ echo
 echo "== troupe audit: the stores against the saga's invariants"
 "$troupe" audit "$config" --wait 30
 
-mail=$(ls -t data/flight/mail/new | head -n 1)
+mail=$(ls -t data/flight/mail/new | sed -n 1p)
 echo
 echo "== the newest email, data/flight/mail/new/$mail ($(ls data/flight/mail/new | wc -l) in the Maildir)"
 tr -d '\r' < "data/flight/mail/new/$mail"
