@@ -1,6 +1,7 @@
 #include "actors/node.hpp"
 
 #include <csignal>
+#include <deque>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -19,13 +20,18 @@ namespace troupe {
 
 using event_ptr = std::shared_ptr<const wire::envelope>;
 
-/// One event for one local target, as it sits in the inbox.
+struct held_event;
+
+/// One event for one local target. Either it sits in the inbox
+/// (`inbox_id`), or it came from a peer's stream and is held in memory
+/// (`hold`) until its effects commit together with the stream's cursor.
 struct delivery {
   std::int64_t inbox_id = 0;
   std::string target;
   std::string rule;
   event_ptr ev;
   int attempt = 1;
+  std::shared_ptr<held_event> hold;
 };
 
 /// What a service did with a delivery.
@@ -37,15 +43,50 @@ struct emission {
   std::vector<state_changes::change> changes;
 };
 
+/// An event accepted from a peer's stream whose handling has not committed
+/// yet. Nothing of it is on disk: the stream's durable cursor stays below
+/// it, so a crash before the commit has the origin replay it (it keeps
+/// every event until acked, and acks follow the cursor). Its services'
+/// answers wait here until every event before it in its stream is done,
+/// then commit with the cursor in one transaction.
+struct held_event {
+  std::pair<std::string, std::string> key;  // (origin, stream)
+  std::uint64_t epoch = 0, seq = 0;
+  std::size_t remaining = 0;  // targets that have not answered
+  std::vector<emission> answers;
+};
+
+/// Deliveries for one service, handed over together.
+struct delivery_batch {
+  std::vector<delivery> items;
+};
+
+/// A service's answers to one delivery_batch, in the same order.
+struct emission_batch {
+  std::vector<emission> items;
+};
+
+/// Events that arrived from the wire in one burst, in arrival order.
+struct inbound_events {
+  std::vector<event_ptr> items;
+};
+
+/// An inbound stream's position now durable in the inbox, so it may be acked.
+struct accepted_mark {
+  std::string origin, stream;
+  std::uint64_t epoch = 0, seq = 0;
+};
+
 /// Work the bus does once a transaction committed.
 struct after_commit {
   std::vector<std::pair<std::string, std::string>> frames;  // publish: topic, envelope
   std::vector<delivery> deliveries;                         // local targets
   std::string reply_to;                                     // control identity, for PutEvents
   std::string reply;
-  // An inbound event now durable in the inbox, so its stream may be acked.
-  std::string accepted_origin, accepted_stream;
-  std::uint64_t accepted_epoch = 0, accepted_seq = 0;
+  std::vector<accepted_mark> accepted;
+  // Held deliveries that failed transiently, now parked in the inbox (their
+  // ids filled in by the transaction): retried after a backoff.
+  std::shared_ptr<std::vector<delivery>> parked;
 };
 
 /// A control request and the identity to answer.
@@ -72,6 +113,9 @@ struct endpoint_ref {
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::event_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::delivery)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::emission)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::delivery_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::emission_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::inbound_events)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::after_commit)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::control_call)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::peer_message)
@@ -129,44 +173,52 @@ caf::behavior service_actor(caf::stateful_actor<service_state>* self, std::strin
                             std::shared_ptr<service> impl_shared, std::shared_ptr<spdlog::logger> log) {
   self->state.service_name = name;
   self->state.log = log;
+  // One delivery: the handler's outcome, its state changes and its events.
+  auto handle_one = [=](const delivery& d) {
+    auto& st = self->state;
+    ++st.counters.delivered;
+    const auto& ev = *d.ev;
+    emission em;
+    em.d = d;
+    state_changes changes;
+    try {
+      auto h = invoke(*impl_shared, ev, changes);
+      em.status = h.status;
+      em.error = std::move(h.error);
+      em.events = std::move(h.emitted);
+    } catch (const std::exception& e) {
+      // Supervised restarts arrive with the retry issue; until then a
+      // throwing handler counts as a transient failure and is retried.
+      ++st.counters.crashed;
+      em.status = outcome::transient;
+      em.error = std::string("handler crashed: ") + e.what();
+    }
+    switch (em.status) {
+      case outcome::ok:
+        ++st.counters.ok;
+        em.changes = changes.take();
+        break;
+      case outcome::transient:
+        ++st.counters.transient;
+        st.log->warn("[service={} rule={} corr={} event={} attempt={}] transient failure: {}", st.service_name,
+                     d.rule, ev.correlation_id, ev.id, d.attempt, em.error);
+        break;
+      case outcome::permanent:
+        ++st.counters.permanent;
+        st.log->warn("[service={} rule={} corr={} event={}] permanent failure: {}", st.service_name, d.rule,
+                     ev.correlation_id, ev.id, em.error);
+        break;
+    }
+    return em;
+  };
   return {
-      [=](deliver_atom, const delivery& d) {
-        auto& st = self->state;
-        ++st.counters.delivered;
-        const auto& ev = *d.ev;
-        emission em;
-        em.d = d;
-        state_changes changes;
-        try {
-          auto h = invoke(*impl_shared, ev, changes);
-          em.status = h.status;
-          em.error = std::move(h.error);
-          em.events = std::move(h.emitted);
-        } catch (const std::exception& e) {
-          // Supervised restarts arrive with the retry issue; until then a
-          // throwing handler counts as a transient failure and is retried.
-          ++st.counters.crashed;
-          em.status = outcome::transient;
-          em.error = std::string("handler crashed: ") + e.what();
-        }
-        switch (em.status) {
-          case outcome::ok:
-            ++st.counters.ok;
-            em.changes = changes.take();
-            break;
-          case outcome::transient:
-            ++st.counters.transient;
-            st.log->warn("[service={} rule={} corr={} event={} attempt={}] transient failure: {}", st.service_name,
-                         d.rule, ev.correlation_id, ev.id, d.attempt, em.error);
-            break;
-          case outcome::permanent:
-            ++st.counters.permanent;
-            st.log->warn("[service={} rule={} corr={} event={}] permanent failure: {}", st.service_name, d.rule,
-                         ev.correlation_id, ev.id, em.error);
-            break;
-        }
-        // The bus delivered it; the outcome goes back to the bus.
-        self->send(caf::actor_cast<caf::actor>(self->current_sender()), emit_atom::value, std::move(em));
+      [=](deliver_atom, const delivery_batch& batch) {
+        emission_batch out;
+        out.items.reserve(batch.items.size());
+        for (const auto& d : batch.items)
+          out.items.push_back(handle_one(d));
+        // The bus delivered them; the outcomes go back to the bus, together.
+        self->send(caf::actor_cast<caf::actor>(self->current_sender()), emit_atom::value, std::move(out));
       },
       [=](query_atom, const std::string& what, const std::string& args) -> std::string {
         nlohmann::json a = nlohmann::json::parse(args, nullptr, false);
@@ -193,7 +245,7 @@ caf::behavior service_actor(caf::stateful_actor<service_state>* self, std::strin
 struct bus_counters {
   std::uint64_t from_wire = 0, emitted = 0, put = 0, matched = 0, unmatched = 0, deliveries = 0;
   std::uint64_t duplicates = 0, stale = 0, gaps = 0, replays_asked = 0, replays_served = 0, replayed_in = 0;
-  std::uint64_t expired = 0, permanent_dropped = 0;
+  std::uint64_t expired = 0, permanent_dropped = 0, deferred = 0;
 };
 
 using stream_key = std::pair<std::string, std::string>;  // (origin, stream)
@@ -229,6 +281,8 @@ struct bus_state {
   std::map<stream_key, std::uint64_t> peer_acks;        // (peer, stream) → acked seq
   bool acks_dirty = false;
   std::vector<delivery> recovered;                      // inbox rows found at start
+  std::map<stream_key, std::deque<std::shared_ptr<held_event>>> held;  // per inbound stream, in seq order
+  std::size_t held_count = 0;
   std::shared_ptr<store::node_store> store;
   wire::endpoint* endpoint = nullptr;
   std::shared_ptr<spdlog::logger> log;
@@ -284,12 +338,20 @@ outbound_stream& out_stream(bus_state& st, const std::string& stream) {
   return it->second;
 }
 
-void dispatch(bus_actor* self, const delivery& d) {
-  auto it = self->state.services.find(d.target);
-  if (it == self->state.services.end())
+/// Hands deliveries to their services: one message per service, however
+/// many deliveries it gets.
+void dispatch(bus_actor* self, const std::vector<delivery>& ds) {
+  auto& st = self->state;
+  if (ds.empty())
     return;
-  ++self->state.counters.deliveries;
-  self->send(it->second, deliver_atom::value, d);
+  std::map<std::string, delivery_batch> by_target;
+  for (const auto& d : ds)
+    if (st.services.count(d.target))
+      by_target[d.target].items.push_back(d);
+  for (auto& [target, batch] : by_target) {
+    st.counters.deliveries += batch.items.size();
+    self->send(st.services.at(target), deliver_atom::value, std::move(batch));
+  }
 }
 
 void ask_replay(bus_actor* self, const stream_key& key, inbound_stream& s, std::uint64_t epoch, std::uint64_t from) {
@@ -303,9 +365,15 @@ void ask_replay(bus_actor* self, const stream_key& key, inbound_stream& s, std::
                                                                     replay_batch_size}));
 }
 
-/// The subscriber's gate: accepts the next event of its stream into the
-/// inbox, drops what it has already, and asks for what it missed.
-void accept(bus_actor* self, const event_ptr& ev) {
+/// Held events beyond which the gate takes no more: a service that stalls
+/// holds back its streams' acks, and the origins keep the events, so the
+/// gate leaves the rest to replay rather than let memory grow.
+constexpr std::size_t max_held_events = 50000;
+
+/// The subscriber's gate: takes the next event of its stream, drops what it
+/// has already, and asks for what it missed. A taken event is held in
+/// memory and its deliveries are appended to `out`.
+void accept(bus_actor* self, const event_ptr& ev, std::vector<delivery>& out) {
   auto& st = self->state;
   const stream_key key{ev->origin, ev->detail_type};
   auto& s = st.in[key];
@@ -328,34 +396,167 @@ void accept(bus_actor* self, const event_ptr& ev) {
     ask_replay(self, key, s, ev->epoch, expected);
     return;
   }
+  if (st.held_count >= max_held_events) {
+    ++st.counters.deferred;  // replayed once the services catch up
+    return;
+  }
   s.accepted.seq = ev->seq;
-  auto targets = local_targets(self, *ev);
-  auto bytes = std::make_shared<std::string>();
-  if (!targets.empty())
-    (void)wire::encode(*ev, *bytes);
-  const auto cur = s.accepted;
-  auto ids = std::make_shared<std::vector<std::int64_t>>();
-  auto bus = caf::actor_cast<caf::actor>(self);
-  st.store->submit(
-      [=](store::txn& t) -> result<void> {
-        for (const auto& [target, rule] : targets) {
-          auto id = t.inbox_add(target, rule, *bytes);
-          if (!id)
-            return id.err();
-          ids->push_back(*id);
-        }
-        return t.cursor_set(key.first, key.second, cur);
-      },
-      [=] {
-        after_commit ac;
-        for (std::size_t i = 0; i < targets.size(); ++i)
-          ac.deliveries.push_back(delivery{(*ids)[i], targets[i].first, targets[i].second, ev, 1});
-        ac.accepted_origin = key.first;
-        ac.accepted_stream = key.second;
-        ac.accepted_epoch = cur.epoch;
-        ac.accepted_seq = cur.seq;
-        caf::anon_send(bus, commit_atom::value, std::move(ac));
-      });
+  auto h = std::make_shared<held_event>();
+  h->key = key;
+  h->epoch = ev->epoch;
+  h->seq = ev->seq;
+  for (auto& [target, rule] : local_targets(self, *ev)) {
+    ++h->remaining;
+    out.push_back(delivery{0, std::move(target), std::move(rule), ev, 1, h});
+  }
+  st.held[key].push_back(std::move(h));
+  ++st.held_count;
+}
+
+/// What one transaction of the bus writes besides the events it originates.
+struct bus_work {
+  struct finished {
+    std::int64_t inbox_id = 0;  // 0: a held delivery, not in the inbox
+    std::string service;
+    std::vector<state_changes::change> changes;
+  };
+  std::vector<std::shared_ptr<wire::envelope>> events;
+  std::vector<finished> done;
+  std::map<stream_key, store::cursor> cursors;
+  std::vector<delivery> parked;
+  bool empty() const { return events.empty() && done.empty() && cursors.empty() && parked.empty(); }
+};
+
+std::shared_ptr<wire::envelope> new_event(std::string source, std::string detail_type, std::string detail,
+                                          std::string correlation_id, std::string causation_id,
+                                          std::vector<std::string> resources);
+
+/// Folds one answer of a service into `w`: an ok brings its state changes
+/// and events, a permanent failure is dropped, a transient one is retried.
+void resolve(bus_actor* self, emission& em, bus_work& w) {
+  auto& st = self->state;
+  if (em.status == outcome::transient) {
+    auto d = std::move(em.d);
+    ++d.attempt;
+    if (d.hold) {
+      // Out of memory and into the inbox, so that the stream moves on.
+      d.hold = nullptr;
+      w.parked.push_back(std::move(d));
+      return;
+    }
+    // Retry policies arrive with the DLQ; until then a capped exponential backoff.
+    const auto delay = std::chrono::milliseconds(std::min(5000, 100 << std::min(d.attempt, 6)));
+    self->delayed_send(self, delay, retry_atom::value, std::move(d));
+    return;
+  }
+  if (em.status == outcome::permanent) {
+    ++st.counters.permanent_dropped;
+    if (em.d.inbox_id)
+      w.done.push_back({em.d.inbox_id, em.d.target, {}});
+    return;
+  }
+  for (auto& out : em.events) {
+    if (!out.detail.is_object()) {
+      st.log->error("[service={} corr={}] {} detail is not an object", em.d.target, em.d.ev->correlation_id,
+                    out.detail_type);
+      continue;
+    }
+    std::string detail;
+    nlohmann::json::to_msgpack(out.detail, detail);
+    ++st.counters.emitted;
+    w.events.push_back(new_event("troupe." + em.d.target, out.detail_type, std::move(detail),
+                                 out.correlation_id.empty() ? em.d.ev->correlation_id : out.correlation_id,
+                                 em.d.ev->id, {}));
+  }
+  if (em.d.inbox_id || !em.changes.empty())
+    w.done.push_back({em.d.inbox_id, em.d.target, std::move(em.changes)});
+}
+
+/// Moves the events at the front of `key`'s held queue that every target
+/// answered into `w`, with the stream's cursor.
+void release(bus_actor* self, const stream_key& key, bus_work& w) {
+  auto& st = self->state;
+  auto it = st.held.find(key);
+  if (it == st.held.end())
+    return;
+  auto& q = it->second;
+  while (!q.empty() && q.front()->remaining == 0) {
+    auto h = std::move(q.front());
+    q.pop_front();
+    --st.held_count;
+    for (auto& em : h->answers)
+      resolve(self, em, w);
+    w.cursors[key] = store::cursor{h->epoch, h->seq};
+  }
+  if (q.empty())
+    st.held.erase(it);
+}
+
+void originate(bus_actor* self, std::vector<std::shared_ptr<wire::envelope>> events,
+               std::function<result<void>(store::txn&)> extra, after_commit ac);
+
+/// Commits `w` in one transaction: the events it originates, the inbox
+/// rows done, the services' state, the cursors of released streams and
+/// the parked deliveries.
+void commit(bus_actor* self, bus_work&& w) {
+  if (w.empty())
+    return;
+  after_commit ac;
+  for (const auto& [key, cur] : w.cursors)
+    ac.accepted.push_back({key.first, key.second, cur.epoch, cur.seq});
+  auto parked = std::make_shared<std::vector<delivery>>(std::move(w.parked));
+  if (!parked->empty())
+    ac.parked = parked;
+  auto done = std::make_shared<std::vector<bus_work::finished>>(std::move(w.done));
+  auto cursors = std::make_shared<std::map<stream_key, store::cursor>>(std::move(w.cursors));
+  originate(self, std::move(w.events),
+            [=](store::txn& t) -> result<void> {
+              for (const auto& f : *done) {
+                if (f.inbox_id)
+                  if (auto r = t.inbox_done(f.inbox_id); !r)
+                    return r;
+                for (const auto& c : f.changes) {
+                  auto r = c.value ? t.state_put(f.service, c.table, c.key, c.value->dump())
+                                   : t.state_erase(f.service, c.table, c.key);
+                  if (!r)
+                    return r;
+                }
+              }
+              for (auto& d : *parked) {
+                std::string bytes;
+                if (auto r = wire::encode(*d.ev, bytes); !r)
+                  return r;
+                auto id = t.inbox_add(d.target, d.rule, bytes);
+                if (!id)
+                  return id.err();
+                d.inbox_id = *id;
+              }
+              for (const auto& [key, cur] : *cursors)
+                if (auto r = t.cursor_set(key.first, key.second, cur); !r)
+                  return r;
+              return {};
+            },
+            std::move(ac));
+}
+
+/// Events from a peer, in arrival order (one burst, or a replay batch):
+/// through the gate, to their services; streams whose events have no local
+/// target move their cursor at once.
+void take_events(bus_actor* self, const std::vector<event_ptr>& events) {
+  std::vector<delivery> out;
+  std::set<stream_key> touched;
+  for (const auto& ev : events) {
+    const auto before = out.size();
+    const auto held = self->state.held_count;
+    accept(self, ev, out);
+    if (self->state.held_count != held && out.size() == before)
+      touched.insert({ev->origin, ev->detail_type});
+  }
+  bus_work w;
+  for (const auto& key : touched)
+    release(self, key, w);
+  commit(self, std::move(w));
+  dispatch(self, out);
 }
 
 /// Gives new events their place in this node's streams and writes them, the
@@ -394,13 +595,14 @@ void originate(bus_actor* self, std::vector<std::shared_ptr<wire::envelope>> eve
         if (extra)
           if (auto r = extra(t); !r)
             return r;
+        std::map<std::string, std::uint64_t> heads;
         for (std::size_t i = 0; i < work->size(); ++i) {
           const auto& sg = (*work)[i];
           if (sg.keep)
             if (auto r = t.outbox_append(sg.stream, sg.seq, sg.time_ms, sg.bytes); !r)
               return r;
-          if (auto r = t.stream_head(sg.stream, sg.seq); !r)
-            return r;
+          auto& h = heads[sg.stream];
+          h = std::max(h, sg.seq);
           for (const auto& [target, rule] : sg.targets) {
             auto id = t.inbox_add(target, rule, sg.bytes);
             if (!id)
@@ -408,6 +610,9 @@ void originate(bus_actor* self, std::vector<std::shared_ptr<wire::envelope>> eve
             (*ids)[i].push_back(*id);
           }
         }
+        for (const auto& [stream, head] : heads)
+          if (auto r = t.stream_head(stream, head); !r)
+            return r;
         return {};
       },
       [=]() mutable {
@@ -415,7 +620,7 @@ void originate(bus_actor* self, std::vector<std::shared_ptr<wire::envelope>> eve
           auto& sg = (*work)[i];
           ac.frames.emplace_back(wire::topic_of(sg.stream), std::move(sg.bytes));
           for (std::size_t k = 0; k < sg.targets.size(); ++k)
-            ac.deliveries.push_back(delivery{(*ids)[i][k], sg.targets[k].first, sg.targets[k].second, sg.ev, 1});
+            ac.deliveries.push_back(delivery{(*ids)[i][k], sg.targets[k].first, sg.targets[k].second, sg.ev, 1, nullptr});
         }
         caf::anon_send(bus, commit_atom::value, std::move(ac));
       });
@@ -475,6 +680,8 @@ nlohmann::json bus_status(const bus_state& st) {
         {"replayed_in", c.replayed_in},
         {"expired", c.expired},
         {"permanent_dropped", c.permanent_dropped},
+        {"deferred", c.deferred},
+        {"held", st.held_count},
         {"unacked_inbound", lag}}},
       {"store", {{"commits", st.store->commits()}, {"jobs", st.store->jobs()}}},
       {"services", nlohmann::json::object()}};
@@ -528,6 +735,7 @@ void take_replay(bus_actor* self, const std::string& origin, const wire::replay_
                  s.accepted.seq + 1, batch.first_kept - 1, batch.first_kept);
     s.accepted.seq = batch.first_kept - 1;
   }
+  std::vector<event_ptr> events;
   for (const auto& bytes : batch.events) {
     auto ev = wire::decode(bytes);
     if (!ev || ev->origin != origin || ev->detail_type != batch.stream) {
@@ -535,8 +743,9 @@ void take_replay(bus_actor* self, const std::string& origin, const wire::replay_
       continue;
     }
     ++st.counters.replayed_in;
-    accept(self, std::make_shared<wire::envelope>(std::move(*ev)));
+    events.push_back(std::make_shared<wire::envelope>(std::move(*ev)));
   }
+  take_events(self, events);
   if (s.accepted.epoch == batch.epoch && s.accepted.seq < batch.head)
     ask_replay(self, key, s, batch.epoch, s.accepted.seq + 1);
 }
@@ -719,53 +928,25 @@ void control(bus_actor* self, const control_call& call) {
   }
 }
 
-/// A service's answer for one delivery: its effects, the completion of the
-/// delivery, and the events it emitted commit in one transaction.
-void complete(bus_actor* self, emission& em) {
-  auto& st = self->state;
-  const auto inbox_id = em.d.inbox_id;
-  if (em.status == outcome::transient) {
-    // Retry policies arrive with the DLQ; until then a capped exponential backoff.
-    auto d = em.d;
-    ++d.attempt;
-    const auto delay = std::chrono::milliseconds(std::min(5000, 100 << std::min(d.attempt, 6)));
-    self->delayed_send(self, delay, retry_atom::value, std::move(d));
-    return;
-  }
-  if (em.status == outcome::permanent) {
-    ++st.counters.permanent_dropped;
-    st.store->submit([inbox_id](store::txn& t) { return t.inbox_done(inbox_id); });
-    return;
-  }
-  std::vector<std::shared_ptr<wire::envelope>> events;
-  for (auto& out : em.events) {
-    if (!out.detail.is_object()) {
-      st.log->error("[service={} corr={}] {} detail is not an object", em.d.target, em.d.ev->correlation_id,
-                    out.detail_type);
+/// A service's answers. An answer for an inbox delivery commits now; one
+/// for a held event waits for the events before it in its stream. All that
+/// is ready commits in one transaction.
+void complete(bus_actor* self, emission_batch& batch) {
+  bus_work w;
+  std::set<stream_key> touched;
+  for (auto& em : batch.items) {
+    if (em.d.hold) {
+      auto h = std::move(em.d.hold);  // the answer must not own its holder: no cycle
+      --h->remaining;
+      touched.insert(h->key);
+      h->answers.push_back(std::move(em));
       continue;
     }
-    std::string detail;
-    nlohmann::json::to_msgpack(out.detail, detail);
-    ++st.counters.emitted;
-    events.push_back(new_event("troupe." + em.d.target, out.detail_type, std::move(detail),
-                               out.correlation_id.empty() ? em.d.ev->correlation_id : out.correlation_id,
-                               em.d.ev->id, {}));
+    resolve(self, em, w);
   }
-  auto service = em.d.target;
-  auto changes = std::make_shared<std::vector<state_changes::change>>(std::move(em.changes));
-  originate(self, std::move(events),
-            [=](store::txn& t) -> result<void> {
-              if (auto r = t.inbox_done(inbox_id); !r)
-                return r;
-              for (const auto& c : *changes) {
-                auto r = c.value ? t.state_put(service, c.table, c.key, c.value->dump())
-                                 : t.state_erase(service, c.table, c.key);
-                if (!r)
-                  return r;
-              }
-              return {};
-            },
-            {});
+  for (const auto& key : touched)
+    release(self, key, w);
+  commit(self, std::move(w));
 }
 
 void publish_heartbeat(bus_actor* self) {
@@ -778,26 +959,30 @@ void publish_heartbeat(bus_actor* self) {
 
 caf::behavior running_bus(bus_actor* self) {
   return {
-      [=](event_atom, const event_ptr& ev) {
-        ++self->state.counters.from_wire;
-        accept(self, ev);
+      [=](event_atom, const inbound_events& evs) {
+        self->state.counters.from_wire += evs.items.size();
+        take_events(self, evs.items);
       },
       [=](commit_atom, after_commit& ac) {
         auto& st = self->state;
-        if (!ac.accepted_origin.empty()) {
-          auto& s = st.in[{ac.accepted_origin, ac.accepted_stream}];
-          if (ac.accepted_epoch == s.accepted.epoch)
-            s.committed = std::max(s.committed, ac.accepted_seq);
+        for (const auto& m : ac.accepted) {
+          auto& s = st.in[{m.origin, m.stream}];
+          if (m.epoch == s.accepted.epoch)
+            s.committed = std::max(s.committed, m.seq);
         }
-        for (auto& [topic, bytes] : ac.frames)
-          st.endpoint->publish(std::move(topic), std::move(bytes));
-        for (const auto& d : ac.deliveries)
-          dispatch(self, d);
+        st.endpoint->publish(std::move(ac.frames));
+        dispatch(self, ac.deliveries);
+        if (ac.parked)
+          for (auto& d : *ac.parked) {
+            // Retry policies arrive with the DLQ; until then a capped exponential backoff.
+            const auto delay = std::chrono::milliseconds(std::min(5000, 100 << std::min(d.attempt, 6)));
+            self->delayed_send(self, delay, retry_atom::value, std::move(d));
+          }
         if (!ac.reply_to.empty())
           st.endpoint->reply(ac.reply_to, std::move(ac.reply));
       },
-      [=](emit_atom, emission& em) { complete(self, em); },
-      [=](retry_atom, const delivery& d) { dispatch(self, d); },
+      [=](emit_atom, emission_batch& batch) { complete(self, batch); },
+      [=](retry_atom, const delivery& d) { dispatch(self, {d}); },
       [=](control_atom, const control_call& call) { control(self, call); },
       [=](peer_atom, const peer_message& m) {
         if (wire::peer_verb(m.body) != "events")
@@ -837,8 +1022,7 @@ caf::behavior bus(bus_actor* self, bus_state init) {
         self->state.endpoint = ref.ep;
         self->set_default_handler(caf::drop);
         self->become(running_bus(self));
-        for (const auto& d : self->state.recovered)
-          dispatch(self, d);
+        dispatch(self, self->state.recovered);
         self->state.recovered.clear();
         publish_heartbeat(self);
         self->send(self, tick_atom::value);
@@ -1027,15 +1211,19 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
       continue;
     }
     init.recovered.push_back(delivery{row.id, row.target, row.rule,
-                                      std::make_shared<wire::envelope>(std::move(*ev)), 1});
+                                      std::make_shared<wire::envelope>(std::move(*ev)), 1, nullptr});
   }
   const auto epoch = init.epoch;
   const auto recovered = init.recovered.size();
   auto bus_handle = sys.spawn(bus, std::move(init));
 
   wire::endpoint_handlers handlers;
-  handlers.on_event = [bus_handle](wire::envelope e) {
-    caf::anon_send(bus_handle, event_atom::value, event_ptr(std::make_shared<wire::envelope>(std::move(e))));
+  handlers.on_events = [bus_handle](std::vector<wire::envelope> es) {
+    inbound_events batch;
+    batch.items.reserve(es.size());
+    for (auto& e : es)
+      batch.items.push_back(std::make_shared<wire::envelope>(std::move(e)));
+    caf::anon_send(bus_handle, event_atom::value, std::move(batch));
   };
   handlers.on_request = [bus_handle](std::string identity, std::string body) {
     caf::anon_send(bus_handle, control_atom::value, control_call{std::move(identity), std::move(body)});

@@ -1,5 +1,6 @@
 #include "store/node_store.hpp"
 
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include <chrono>
@@ -320,7 +321,10 @@ result<std::unique_ptr<node_store>> node_store::open(const std::string& path, du
   p->db = std::move(*db);
   auto* raw = p.get();
   std::unique_ptr<node_store> s(new node_store(std::move(p)));
-  raw->thread = std::thread([raw] { raw->run(); });
+  raw->thread = std::thread([raw] {
+    pthread_setname_np(pthread_self(), "troupe.store");
+    raw->run();
+  });
   return s;
 }
 

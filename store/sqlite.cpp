@@ -137,7 +137,16 @@ result<database> database::open(const std::string& path, durability d) {
       return r.err();
     if (auto r = db.exec(d == durability::fsync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"); !r)
       return r.err();
+    // Pages are read through a memory map and kept in a 16 MiB cache, not
+    // read again with pread on every statement (measured: pread was a
+    // quarter of the writer's time).
+    if (auto r = db.exec("PRAGMA mmap_size=268435456"); !r)
+      return r.err();
   }
+  if (auto r = db.exec("PRAGMA cache_size=-16384"); !r)
+    return r.err();
+  if (auto r = db.exec("PRAGMA temp_store=MEMORY"); !r)
+    return r.err();
   return db;
 }
 

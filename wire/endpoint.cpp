@@ -2,6 +2,7 @@
 
 #include "wire/stream.hpp"
 
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <utility>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
@@ -60,10 +62,27 @@ struct endpoint::impl {
       was_empty = queue.empty();
       queue.push_back(std::move(m));
     }
-    if (was_empty) {
-      const std::uint64_t one = 1;
-      [[maybe_unused]] auto n = ::write(wake_fd, &one, sizeof one);
+    if (was_empty)
+      wake();
+  }
+
+  void post(std::vector<std::pair<std::string, std::string>> frames) {
+    if (frames.empty())
+      return;
+    bool was_empty;
+    {
+      std::lock_guard<std::mutex> lock(mtx);
+      was_empty = queue.empty();
+      for (auto& [topic, bytes] : frames)
+        queue.push_back({route::publish, std::move(topic), std::move(bytes)});
     }
+    if (was_empty)
+      wake();
+  }
+
+  void wake() {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd, &one, sizeof one);
   }
 
   static void common_options(zmq::socket_t& s, const endpoint_options& o) {
@@ -198,15 +217,20 @@ struct endpoint::impl {
   }
 
   void drain_sub(zmq::socket_t& sub) {
+    std::vector<envelope> events;
     for (int i = 0; i < drain_batch; ++i) {
       std::vector<zmq::message_t> parts;
       if (!zmq::recv_multipart(sub, std::back_inserter(parts), zmq::recv_flags::dontwait))
-        return;
+        break;
       if (parts.size() != 2) {
         malformed(parts.front(), std::to_string(parts.size()) + " frames, expected [topic][envelope]");
         continue;
       }
       if (parts[0].to_string_view() == heartbeat_topic) {
+        // Events before a heartbeat are handed over before it: a heartbeat
+        // must never seem ahead of events that arrived earlier.
+        if (!events.empty() && handlers.on_events)
+          handlers.on_events(std::exchange(events, {}));
         if (handlers.on_heartbeat)
           handlers.on_heartbeat(parts[1].to_string());
         continue;
@@ -221,9 +245,10 @@ struct endpoint::impl {
         continue;
       }
       stats.received.fetch_add(1, std::memory_order_relaxed);
-      if (handlers.on_event)
-        handlers.on_event(std::move(*ev));
+      events.push_back(std::move(*ev));
     }
+    if (!events.empty() && handlers.on_events)
+      handlers.on_events(std::move(events));
   }
 
   void drain_router(zmq::socket_t& router) {
@@ -291,7 +316,10 @@ result<std::unique_ptr<endpoint>> endpoint::start(endpoint_options opts, endpoin
   std::promise<result<void>> ready;
   auto fut = ready.get_future();
   auto* raw = p.get();
-  p->thread = std::thread([raw, r = std::move(ready)]() mutable { raw->run(std::move(r)); });
+  p->thread = std::thread([raw, r = std::move(ready)]() mutable {
+    pthread_setname_np(pthread_self(), "troupe.wire");
+    raw->run(std::move(r));
+  });
   auto res = fut.get();
   std::unique_ptr<endpoint> ep(new endpoint(std::move(p)));
   if (!res) {
@@ -304,6 +332,8 @@ result<std::unique_ptr<endpoint>> endpoint::start(endpoint_options opts, endpoin
 void endpoint::publish(std::string topic, std::string bytes) {
   impl_->post({route::publish, std::move(topic), std::move(bytes)});
 }
+
+void endpoint::publish(std::vector<std::pair<std::string, std::string>> frames) { impl_->post(std::move(frames)); }
 
 void endpoint::reply(std::string identity, std::string bytes) {
   impl_->post({route::reply, std::move(identity), std::move(bytes)});

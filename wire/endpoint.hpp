@@ -45,8 +45,10 @@ struct endpoint_stats {
 };
 
 struct endpoint_handlers {
-  /// Called on the I/O thread for every well-formed event.
-  std::function<void(envelope)> on_event;
+  /// Called on the I/O thread with the well-formed events of one drain of
+  /// the SUB socket (at most a few hundred), in arrival order: one hand-off
+  /// per burst, not per event.
+  std::function<void(std::vector<envelope>)> on_events;
   /// Called on the I/O thread for every control request; answer later with
   /// `reply(identity, ...)` from any thread.
   std::function<void(std::string identity, std::string body)> on_request;
@@ -75,6 +77,8 @@ class endpoint {
 
   /// Queues an encoded envelope for publishing. Thread-safe.
   void publish(std::string topic, std::string bytes);
+  /// Queues several (topic, envelope) pairs, in order, under one lock.
+  void publish(std::vector<std::pair<std::string, std::string>> frames);
   /// Queues a reply to a control request. Thread-safe.
   void reply(std::string identity, std::string bytes);
   /// Queues a message to peer `node`'s control socket. Thread-safe; a

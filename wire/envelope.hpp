@@ -49,7 +49,8 @@ result<void> encode(const envelope& e, std::string& out);
 /// naming what is wrong; never throws.
 result<envelope> decode(std::string_view bytes);
 
-/// A fresh random (version 4) UUID in its canonical textual form.
+/// A fresh time-ordered (version 7) UUID in its canonical textual form:
+/// unique, and later ids sort after earlier ones.
 std::string make_uuid();
 
 /// Milliseconds since the Unix epoch, from the system clock.

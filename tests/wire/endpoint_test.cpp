@@ -42,6 +42,17 @@ std::string bytes_of(const envelope& e) {
   return out;
 }
 
+endpoint_options options(std::string node, std::string pub, std::string control, std::vector<std::string> peers,
+                         std::vector<std::string> topics) {
+  endpoint_options o;
+  o.node = std::move(node);
+  o.pub_bind = std::move(pub);
+  o.control_bind = std::move(control);
+  o.peers = std::move(peers);
+  o.topics = std::move(topics);
+  return o;
+}
+
 struct pair_fixture : ::testing::Test {
   std::string a_pub = test::free_endpoint(), a_ctl = test::free_endpoint();
   std::string b_pub = test::free_endpoint(), b_ctl = test::free_endpoint();
@@ -49,15 +60,16 @@ struct pair_fixture : ::testing::Test {
   std::unique_ptr<endpoint> a, b;
 
   void start(std::vector<std::string> b_topics, std::vector<std::string> extra_peers = {}) {
-    auto ra = endpoint::start({"a", a_pub, a_ctl, {b_pub}, {}}, {});
+    auto ra = endpoint::start(options("a", a_pub, a_ctl, {b_pub}, {}), {});
     ASSERT_TRUE(ra) << ra.err().to_string();
     a = std::move(*ra);
     auto peers = extra_peers;
     peers.push_back(a_pub);
     endpoint_handlers h;
-    h.on_event = [this](envelope e) {
+    h.on_events = [this](std::vector<envelope> es) {
       std::lock_guard<std::mutex> lock(b_in.mtx);
-      b_in.events.push_back(std::move(e));
+      for (auto& e : es)
+        b_in.events.push_back(std::move(e));
     };
     h.on_request = [this](std::string id, std::string body) {
       auto req = decode_request(body);
@@ -66,7 +78,7 @@ struct pair_fixture : ::testing::Test {
       rep.body = req ? "pong:" + req->verb : req.err().to_string();
       b->reply(id, encode_reply(rep, req ? req->verb : ""));
     };
-    auto rb = endpoint::start({"b", b_pub, b_ctl, peers, b_topics}, h);
+    auto rb = endpoint::start(options("b", b_pub, b_ctl, peers, b_topics), h);
     ASSERT_TRUE(rb) << rb.err().to_string();
     b = std::move(*rb);
     ASSERT_TRUE(test::wait_until([&] { return b->stats().peers_connected >= peers.size(); }, 5s));
@@ -148,9 +160,9 @@ TEST_F(pair_fixture, control_requests_get_replies) {
 
 TEST(endpoint, bind_conflict_is_an_error_not_a_crash) {
   const auto pub = test::free_endpoint(), ctl = test::free_endpoint();
-  auto first = endpoint::start({"x", pub, ctl, {}, {}}, {});
+  auto first = endpoint::start(options("x", pub, ctl, {}, {}), {});
   ASSERT_TRUE(first);
-  auto second = endpoint::start({"y", pub, test::free_endpoint(), {}, {}}, {});
+  auto second = endpoint::start(options("y", pub, test::free_endpoint(), {}, {}), {});
   ASSERT_FALSE(second);
   EXPECT_NE(second.err().message.find(pub), std::string::npos);
 }

@@ -233,15 +233,21 @@ TEST(envelope, deeply_nested_detail_is_refused) {
   EXPECT_EQ(d.err().code, errc::too_large);
 }
 
-TEST(envelope, uuid_is_version_4_and_unique) {
+TEST(envelope, uuid_is_version_7_unique_and_time_ordered) {
   std::set<std::string> seen;
-  for (int i = 0; i < 1000; ++i) {
+  std::string previous;
+  // Far more than fit one millisecond's counter: order must still hold.
+  for (int i = 0; i < 20000; ++i) {
     auto u = make_uuid();
     ASSERT_EQ(u.size(), 36u);
-    EXPECT_EQ(u[14], '4');
+    EXPECT_EQ(u[14], '7');
     EXPECT_NE(std::string("89ab").find(u[19]), std::string::npos) << u;
     EXPECT_TRUE(seen.insert(u).second);
+    EXPECT_LT(previous, u);
+    previous = u;
   }
+  const auto ms = std::stoull(previous.substr(0, 8) + previous.substr(9, 4), nullptr, 16);
+  EXPECT_NEAR(static_cast<double>(ms), static_cast<double>(now_ms()), 5000.0);
 }
 
 TEST(envelope, time_format_is_iso8601_utc) {
