@@ -88,6 +88,7 @@ struct service_context {
   std::string node;
   std::filesystem::path data_dir;    // per node, exists when start() is called
   std::filesystem::path config_dir;  // directory of the config file, for relative paths
+  bool sync_writes = true;           // the node's durability is fsync: files a service writes are flushed too
 };
 
 class service {

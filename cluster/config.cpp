@@ -31,6 +31,22 @@ const node_spec* config::node_hosting(const std::string& service) const {
   return nullptr;
 }
 
+std::chrono::milliseconds full_jitter(std::chrono::milliseconds base, std::chrono::milliseconds cap, int attempt,
+                                      std::mt19937_64& rng) {
+  const double grown = static_cast<double>(base.count()) * std::ldexp(1.0, std::clamp(attempt, 0, 30));
+  const auto ceiling = static_cast<long long>(std::min(grown, static_cast<double>(cap.count())));
+  return std::chrono::milliseconds(std::uniform_int_distribution<long long>(0, ceiling)(rng));
+}
+
+std::chrono::milliseconds config::event_age_of(const std::string& detail_type) const {
+  std::optional<std::chrono::milliseconds> age;
+  for (const auto& r : rules)
+    if (!r.detail_types
+        || std::find(r.detail_types->begin(), r.detail_types->end(), detail_type) != r.detail_types->end())
+      age = std::max(age.value_or(r.retry.maximum_event_age), r.retry.maximum_event_age);
+  return age.value_or(retry_policy{}.maximum_event_age);
+}
+
 YAML::Node config::settings_of(const std::string& service) const {
   if (services.IsMap()) {
     const YAML::Node& all = services;
@@ -201,16 +217,21 @@ class validator {
 
   // A duration in seconds, more than 0 and at most `max`; rounded up to
   // whole milliseconds so that a tiny positive value never becomes zero.
-  std::optional<std::chrono::milliseconds> seconds(const YAML::Node& n, const std::string& where, double max) {
+  /// A number of seconds in (0, max], or in [min, max] when min > 0.
+  std::optional<std::chrono::milliseconds> seconds(const YAML::Node& n, const std::string& where, double max,
+                                                   double min = 0) {
     static const std::regex float_re(R"(^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$)");
     if (n.IsScalar() && plain(n) && std::regex_match(n.Scalar(), float_re)) {
       const double d = std::strtod(n.Scalar().c_str(), nullptr);  // HUGE_VAL when too big: out of range
-      if (d > 0 && d <= max)
+      if (d > 0 && d >= min && d <= max)
         return std::chrono::milliseconds(static_cast<long long>(std::ceil(d * 1000)));
     }
     std::ostringstream m;
-    m << max;
-    diag_.add(n, where + ": must be a number of seconds, more than 0 and at most " + m.str());
+    if (min > 0)
+      m << "from " << min << " to " << max;
+    else
+      m << "more than 0 and at most " << max;
+    diag_.add(n, where + ": must be a number of seconds, " + m.str());
     return std::nullopt;
   }
 
@@ -222,6 +243,33 @@ std::string in_seconds(std::chrono::milliseconds d) {
   std::ostringstream s;
   s << static_cast<double>(d.count()) / 1000 << " s";
   return s.str();
+}
+
+// `backoff-base` and `backoff-cap` of the map `m`, each at most 300 s, and
+// the base no more than the cap.
+void read_backoff(const YAML::Node& m, const std::string& where, validator& v, diagnostics& diag,
+                  std::chrono::milliseconds& base_out, std::chrono::milliseconds& cap_out) {
+  const YAML::Node base = m["backoff-base"];
+  const YAML::Node cap = m["backoff-cap"];
+  bool ok = true;
+  if (base) {
+    auto d = v.seconds(base, where + ".backoff-base", 300);
+    ok = ok && d;
+    base_out = d.value_or(base_out);
+  }
+  if (cap) {
+    auto d = v.seconds(cap, where + ".backoff-cap", 300);
+    ok = ok && d;
+    cap_out = d.value_or(cap_out);
+  }
+  if (ok && base_out > cap_out) {
+    if (base)
+      diag.add(base, where + ".backoff-base: " + in_seconds(base_out) + " is more than backoff-cap ("
+                         + in_seconds(cap_out) + ")");
+    else
+      diag.add(cap, where + ".backoff-cap: " + in_seconds(cap_out) + " is less than backoff-base ("
+                        + in_seconds(base_out) + ")");
+  }
 }
 
 // The optional `supervision` section; what it leaves out keeps its default.
@@ -240,28 +288,30 @@ supervision_spec read_supervision(const YAML::Node& sup, validator& v, diagnosti
   if (const YAML::Node n = sup["within"])
     if (auto d = v.seconds(n, "supervision.within", 86400))
       s.within = *d;
-  const YAML::Node base = sup["backoff-base"];
-  const YAML::Node cap = sup["backoff-cap"];
-  bool ok = true;
-  if (base) {
-    auto d = v.seconds(base, "supervision.backoff-base", 300);
-    ok = ok && d;
-    s.backoff_base = d.value_or(s.backoff_base);
-  }
-  if (cap) {
-    auto d = v.seconds(cap, "supervision.backoff-cap", 300);
-    ok = ok && d;
-    s.backoff_cap = d.value_or(s.backoff_cap);
-  }
-  if (ok && s.backoff_base > s.backoff_cap) {
-    if (base)
-      diag.add(base, "supervision.backoff-base: " + in_seconds(s.backoff_base) + " is more than backoff-cap ("
-                         + in_seconds(s.backoff_cap) + ")");
-    else
-      diag.add(cap, "supervision.backoff-cap: " + in_seconds(s.backoff_cap) + " is less than backoff-base ("
-                        + in_seconds(s.backoff_base) + ")");
-  }
+  read_backoff(sup, "supervision", v, diag, s.backoff_base, s.backoff_cap);
   return s;
+}
+
+// A rule's optional `retry-policy`; what it leaves out keeps its default.
+retry_policy read_retry_policy(const YAML::Node& rp, const std::string& where, validator& v, diagnostics& diag) {
+  retry_policy p;
+  if (!rp.IsDefined() || rp.IsNull())
+    return p;
+  const auto at = where + ".retry-policy";
+  if (!rp.IsMap()) {
+    diag.add(rp, at + ": must be a map with 'maximum-retry-attempts', 'maximum-event-age', 'backoff-base' or "
+                      "'backoff-cap'");
+    return p;
+  }
+  v.keys(rp, {"maximum-retry-attempts", "maximum-event-age", "backoff-base", "backoff-cap"}, at);
+  if (const YAML::Node n = rp["maximum-retry-attempts"])
+    if (auto i = v.integer(n, at + ".maximum-retry-attempts", 0, 185))
+      p.maximum_retry_attempts = static_cast<int>(*i);
+  if (const YAML::Node n = rp["maximum-event-age"])
+    if (auto d = v.seconds(n, at + ".maximum-event-age", 86400, 60))
+      p.maximum_event_age = *d;
+  read_backoff(rp, at, v, diag, p.backoff_base, p.backoff_cap);
+  return p;
 }
 
 std::optional<config> validate(const YAML::Node& root, config cfg, const service_check& check,
@@ -376,7 +426,7 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
         diag.add(r, where + ": must be a map with 'name', 'pattern' and 'target'");
         continue;
       }
-      v.keys(r, {"name", "pattern", "target"}, where);
+      v.keys(r, {"name", "pattern", "target", "retry-policy"}, where);
       rule_spec rule;
       rule.line = r.Mark().line + 1;
       rule.name = v.string(r, "name", where, true).value_or("");
@@ -397,8 +447,14 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
         if (auto err = rules::validate(rule.pattern_json)) {
           auto at = p.IsScalar() ? p : locate(p, err->path);
           diag.add(at, where + ".pattern: " + err->to_string());
+        } else {
+          rules::matcher m;
+          auto added = m.add(rule.name, rule.pattern_json);
+          if (auto* index = std::get_if<std::size_t>(&added))
+            rule.detail_types = m.pinned_values(*index, "detail-type");
         }
       }
+      rule.retry = read_retry_policy(r["retry-policy"], where, v, diag);
       cfg.rules.push_back(std::move(rule));
     }
   if (!diag.empty())

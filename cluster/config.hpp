@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -31,10 +32,31 @@ struct node_spec {
   std::string durability = "os";  // fsync, os or none
 };
 
+// A rule target's retry policy, as EventBridge's: at most
+// `maximum_retry_attempts` retries of a delivery that failed transiently,
+// each after an exponential backoff with full jitter between base and cap,
+// and never past `maximum_event_age` since the event was made. The age also
+// bounds how long the origin keeps an event that a consumer has not acked.
+struct retry_policy {
+  int maximum_retry_attempts = 185;                          // 0 to 185
+  std::chrono::milliseconds maximum_event_age{86400 * 1000};  // 60 s to 24 h
+  std::chrono::milliseconds backoff_base{1000};
+  std::chrono::milliseconds backoff_cap{60000};
+};
+
+/// Exponential backoff with full jitter: uniform in
+/// [0, min(cap, base * 2^attempt)], attempt counting from 0.
+std::chrono::milliseconds full_jitter(std::chrono::milliseconds base, std::chrono::milliseconds cap, int attempt,
+                                      std::mt19937_64& rng);
+
 struct rule_spec {
   std::string name;
   std::string pattern_json;  // the EventBridge pattern as JSON text
   std::string target;        // service name
+  retry_policy retry;
+  // The detail-types the pattern pins (it matches no other); nullopt when
+  // it may match any.
+  std::optional<std::vector<std::string>> detail_types;
   int line = 0;              // where the rule starts in the file
 };
 
@@ -62,6 +84,10 @@ struct config {
   const node_spec* find_node(const std::string& name) const;
   /// The node hosting `service`, or null.
   const node_spec* node_hosting(const std::string& service) const;
+  /// How long the origin keeps an event of `detail_type` that a consumer has
+  /// not acked: the longest maximum-event-age of the rules that may route
+  /// it, or 24 h when none does.
+  std::chrono::milliseconds event_age_of(const std::string& detail_type) const;
   /// The settings section of `service` (a null node when absent).
   YAML::Node settings_of(const std::string& service) const;
 };

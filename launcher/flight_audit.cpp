@@ -16,7 +16,6 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::int64_t max_event_age_ms = 24LL * 3600 * 1000;
 
 std::filesystem::path maildir_of(const cluster::config& cfg) {
   auto settings = cfg.settings_of("notification");
@@ -75,9 +74,9 @@ findings collect(const cluster::config& cfg, const audit_options& opts) {
     if (r)
       r = each_row(*db, "SELECT count(*) FROM inbox", [&](store::statement& s) { inbox = s.int64(0); });
     if (r)
-      r = each_row(*db, "SELECT time_ms FROM outbox", [&](store::statement& s) {
+      r = each_row(*db, "SELECT stream, time_ms FROM outbox", [&](store::statement& s) {
         ++outbox;
-        if (now - s.int64(0) > max_event_age_ms)
+        if (now - s.int64(1) > cfg.event_age_of(s.text(0)).count())
           ++expired;
       });
     if (!r) {

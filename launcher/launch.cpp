@@ -91,12 +91,9 @@ std::string seconds_text(milliseconds d) {
   return buf;
 }
 
-// Full jitter: uniform in [0, min(cap, base * 2^attempt)], so nodes that
-// died together do not come back in lockstep.
+// Full jitter, so that nodes that died together do not come back in lockstep.
 milliseconds backoff(const cluster::supervision_spec& s, int attempt, std::mt19937_64& rng) {
-  const double grown = static_cast<double>(s.backoff_base.count()) * std::ldexp(1.0, std::min(attempt, 30));
-  const auto ceiling = static_cast<long long>(std::min(grown, static_cast<double>(s.backoff_cap.count())));
-  return milliseconds(std::uniform_int_distribution<long long>(0, ceiling)(rng));
+  return cluster::full_jitter(s.backoff_base, s.backoff_cap, attempt, rng);
 }
 
 pid_t spawn_node(const launch_options& opts, const std::string& node, int& out_fd, const sigset_t& blocked) {

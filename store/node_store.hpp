@@ -60,8 +60,9 @@ class txn {
                                                                           std::uint64_t from, std::size_t limit);
   /// Deletes events of `stream` with seq <= upto; returns how many.
   result<std::int64_t> outbox_prune(const std::string& stream, std::uint64_t upto);
-  /// Deletes events older than `before_ms`; returns (stream, seq) of each.
-  result<std::vector<std::pair<std::string, std::uint64_t>>> outbox_expire(std::int64_t before_ms);
+  /// Deletes events of `stream` older than `before_ms`; returns (stream, seq) of each.
+  result<std::vector<std::pair<std::string, std::uint64_t>>> outbox_expire(const std::string& stream,
+                                                                            std::int64_t before_ms);
 
  private:
   friend class node_store;

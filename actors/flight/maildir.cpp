@@ -35,9 +35,9 @@ int write_all(int fd, std::string_view bytes) {
 
 // Writes all of `message` to the open `fd` of `path`, flushes it to disk and
 // closes it; on failure the file is removed.
-result<void> write_and_close(int fd, const fs::path& path, std::string_view message) {
+result<void> write_and_close(int fd, const fs::path& path, std::string_view message, bool sync) {
   int err = write_all(fd, message);
-  if (err == 0 && ::fsync(fd) != 0)
+  if (err == 0 && sync && ::fsync(fd) != 0)
     err = errno;
   if (::close(fd) != 0 && err == 0)
     err = errno;
@@ -111,7 +111,7 @@ result<fs::path> maildir::deliver(std::string_view message) const {
         continue;
       return io_error(tmp, errno);
     }
-    if (auto written = write_and_close(fd, tmp, message); !written)
+    if (auto written = write_and_close(fd, tmp, message, sync_); !written)
       return written.err();
     const auto dest = root_ / "new" / name;
     if (::rename(tmp.c_str(), dest.c_str()) != 0) {
@@ -121,7 +121,8 @@ result<fs::path> maildir::deliver(std::string_view message) const {
     }
     // The message is delivered once it is in new/; failing to make the
     // rename durable must not cause a second delivery on retry.
-    (void)sync_dir(root_ / "new");
+    if (sync_)
+      (void)sync_dir(root_ / "new");
     return dest;
   }
 }
@@ -135,7 +136,7 @@ result<fs::path> maildir::deliver_as(const std::string& name, std::string_view m
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0)
     return io_error(tmp, errno);
-  if (auto written = write_and_close(fd, tmp, message); !written)
+  if (auto written = write_and_close(fd, tmp, message, sync_); !written)
     return written.err();
   // link() refuses to replace, where rename() would silently overwrite.
   if (::link(tmp.c_str(), dest.c_str()) != 0) {
@@ -157,7 +158,8 @@ result<fs::path> maildir::deliver_as(const std::string& name, std::string_view m
   } else {
     ::unlink(tmp.c_str());
   }
-  (void)sync_dir(root_ / "new");
+  if (sync_)
+    (void)sync_dir(root_ / "new");
   return dest;
 }
 

@@ -24,7 +24,10 @@ namespace troupe::flight {
 
 class maildir {
  public:
-  explicit maildir(std::filesystem::path root) : root_(std::move(root)) {}
+  /// With `sync`, every delivery is flushed to disk (file and directory)
+  /// before it counts: it survives a power loss. Without, it survives a
+  /// crash of the process, as the page cache keeps it.
+  explicit maildir(std::filesystem::path root, bool sync = true) : root_(std::move(root)), sync_(sync) {}
 
   const std::filesystem::path& root() const { return root_; }
 
@@ -58,6 +61,7 @@ class maildir {
 
  private:
   std::filesystem::path root_;
+  bool sync_ = true;
 };
 
 } // namespace troupe::flight

@@ -322,8 +322,8 @@ std::string render(const mail_message& m) {
   return out;
 }
 
-notification_service::notification_service(mailbox_address from, fs::path maildir_path)
-    : from_(std::move(from)), domain_(domain_of(from_.address)), maildir_(std::move(maildir_path)) {}
+notification_service::notification_service(mailbox_address from, fs::path maildir_path, bool sync_writes)
+    : from_(std::move(from)), domain_(domain_of(from_.address)), maildir_(std::move(maildir_path), sync_writes) {}
 
 void mail_log::insert(email_record r) {
   if (r.seq == 0)
@@ -515,7 +515,7 @@ std::unique_ptr<service> make_notification(const YAML::Node& settings, const ser
   }
   if (check.failed())
     return nullptr;
-  return std::make_unique<notification_service>(std::move(from), dir.lexically_normal());
+  return std::make_unique<notification_service>(std::move(from), dir.lexically_normal(), ctx.sync_writes);
 }
 
 } // namespace troupe::flight

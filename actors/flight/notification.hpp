@@ -115,7 +115,7 @@ struct mail_log {
 
 class notification_service final : public service {
  public:
-  notification_service(mailbox_address from, std::filesystem::path maildir_path);
+  notification_service(mailbox_address from, std::filesystem::path maildir_path, bool sync_writes = true);
 
   /// Table "emails"; throws `restore_error` for a row it cannot read.
   void restore(const std::string& table, const std::string& key, const nlohmann::json& value) override;

@@ -242,6 +242,105 @@ TEST(config, every_bad_supervision_setting_is_reported) {
   EXPECT_EQ(diag.problems().size(), 4u) << diag.to_string();
 }
 
+// A config whose third rule (line 20 on) carries `policy` as its retry-policy.
+std::string with_policy(const std::string& policy) {
+  return std::string(good) + "  - name: r3\n    pattern: {\"detail-type\": [\"C\"]}\n    target: alpha\n"
+         + "    retry-policy: " + policy + "\n";
+}
+
+TEST(config, retry_policy_defaults_are_eventbridges) {
+  diagnostics diag("test.yaml");
+  auto cfg = load(good, diag);
+  ASSERT_TRUE(cfg) << diag.to_string();
+  for (const auto& r : cfg->rules) {
+    EXPECT_EQ(r.retry.maximum_retry_attempts, 185);
+    EXPECT_EQ(r.retry.maximum_event_age, std::chrono::hours(24));
+    EXPECT_EQ(r.retry.backoff_base, std::chrono::seconds(1));
+    EXPECT_EQ(r.retry.backoff_cap, std::chrono::seconds(60));
+  }
+}
+
+TEST(config, retry_policy_is_read_with_inclusive_limits) {
+  diagnostics diag("test.yaml");
+  auto cfg = load(with_policy("{maximum-retry-attempts: 0, maximum-event-age: 60, backoff-base: 0.2, "
+                              "backoff-cap: 300}"),
+                  diag);
+  ASSERT_TRUE(cfg) << diag.to_string();
+  const auto& p = cfg->rules.at(2).retry;
+  EXPECT_EQ(p.maximum_retry_attempts, 0);
+  EXPECT_EQ(p.maximum_event_age, std::chrono::seconds(60));
+  EXPECT_EQ(p.backoff_base, std::chrono::milliseconds(200));
+  EXPECT_EQ(p.backoff_cap, std::chrono::seconds(300));
+  diagnostics diag2("test.yaml");
+  cfg = load(with_policy("{maximum-retry-attempts: 185, maximum-event-age: 86400}"), diag2);
+  ASSERT_TRUE(cfg) << diag2.to_string();
+  EXPECT_EQ(cfg->rules.at(2).retry.maximum_retry_attempts, 185);
+  EXPECT_EQ(cfg->rules.at(2).retry.maximum_event_age, std::chrono::hours(24));
+}
+
+TEST(config, bad_retry_policy_is_reported_with_its_position) {
+  const std::vector<bad_case> cases = {
+      {"attempts over 185", with_policy("{maximum-retry-attempts: 186}"),
+       {"test.yaml:23:44: rules[2].retry-policy.maximum-retry-attempts: must be an integer from 0 to 185"}},
+      {"attempts negative", with_policy("{maximum-retry-attempts: -1}"),
+       {"test.yaml:23:44: rules[2].retry-policy.maximum-retry-attempts: must be an integer from 0 to 185"}},
+      {"age under a minute", with_policy("{maximum-event-age: 59}"),
+       {"test.yaml:23:39: rules[2].retry-policy.maximum-event-age: must be a number of seconds, from 60 to 86400"}},
+      {"age over a day", with_policy("{maximum-event-age: 86401}"),
+       {"test.yaml:23:39: rules[2].retry-policy.maximum-event-age: must be a number of seconds, from 60 to 86400"}},
+      {"base above cap", with_policy("{backoff-base: 5, backoff-cap: 2}"),
+       {"test.yaml:23:34: rules[2].retry-policy.backoff-base: 5 s is more than backoff-cap (2 s)"}},
+      {"unknown key", with_policy("{maximum-retries: 3}"),
+       {"test.yaml:23:20: rules[2].retry-policy: unknown key 'maximum-retries'"}},
+      {"not a map", with_policy("[1]"), {"test.yaml:23:19: rules[2].retry-policy: must be a map"}},
+  };
+  for (const auto& c : cases) {
+    diagnostics diag("test.yaml");
+    EXPECT_FALSE(load(c.yaml, diag)) << c.name;
+    const auto all = diag.to_string();
+    for (const auto& want : c.expected)
+      EXPECT_NE(all.find(want), std::string::npos) << c.name << ": wanted '" << want << "' in:\n" << all;
+  }
+}
+
+TEST(config, event_age_is_the_longest_of_the_rules_that_may_route_it) {
+  diagnostics diag("test.yaml");
+  // r1 pins A and B; r2 pins no detail-type (it may route anything); r3 pins C.
+  auto cfg = load(with_policy("{maximum-event-age: 120}"), diag);
+  ASSERT_TRUE(cfg) << diag.to_string();
+  EXPECT_EQ(cfg->rules.at(0).detail_types, (std::vector<std::string>{"A", "B"}));
+  EXPECT_FALSE(cfg->rules.at(1).detail_types);
+  // C may be routed by r2 (24 h) and r3 (120 s): the origin keeps it 24 h.
+  EXPECT_EQ(cfg->event_age_of("C"), std::chrono::hours(24));
+  std::string only_r3 = replace(with_policy("{maximum-event-age: 120}"), "pattern: '{\"source\": [\"x\"]}'",
+                                "pattern: '{\"detail-type\": [\"X\"]}'");
+  diagnostics diag2("test.yaml");
+  cfg = load(only_r3, diag2);
+  ASSERT_TRUE(cfg) << diag2.to_string();
+  EXPECT_EQ(cfg->event_age_of("C"), std::chrono::seconds(120));
+  EXPECT_EQ(cfg->event_age_of("A"), std::chrono::hours(24));
+  EXPECT_EQ(cfg->event_age_of("nobody-routes-this"), std::chrono::hours(24));
+}
+
+TEST(full_jitter, stays_within_zero_and_the_grown_ceiling) {
+  std::mt19937_64 rng(1);
+  using ms = std::chrono::milliseconds;
+  for (int attempt = 0; attempt < 40; ++attempt) {
+    const auto ceiling = std::min<long long>(100LL << std::min(attempt, 20), 5000);
+    ms lowest = ms::max(), highest = ms::min();
+    for (int i = 0; i < 2000; ++i) {
+      const auto d = full_jitter(ms(100), ms(5000), attempt, rng);
+      ASSERT_GE(d.count(), 0);
+      ASSERT_LE(d.count(), ceiling) << "attempt " << attempt;
+      lowest = std::min(lowest, d);
+      highest = std::max(highest, d);
+    }
+    // Full jitter spreads over the whole range, not just near the ceiling.
+    EXPECT_LT(lowest.count(), ceiling / 10 + 1) << attempt;
+    EXPECT_GT(highest.count(), ceiling * 9 / 10) << attempt;
+  }
+}
+
 TEST(yaml_to_json, scalars_follow_the_core_schema_and_quotes_keep_strings) {
   const std::vector<std::pair<const char*, const char*>> cases = {
       {"[1, -2, 3.5, 3.0e2, +4, .5, 7.]", "[1,-2,3.5,3.0e2,4,0.5,7.0]"},

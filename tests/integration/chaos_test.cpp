@@ -10,12 +10,12 @@
 #include <algorithm>
 #include <atomic>
 #include <random>
-#include <regex>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "launcher/common.hpp"
+#include "tests/integration/chaos_support.hpp"
 #include "tests/integration/cluster.hpp"
 #include "tests/integration/flight_rules.hpp"
 #include "wire/client.hpp"
@@ -25,33 +25,6 @@ namespace {
 
 using json = nlohmann::json;
 using namespace std::chrono_literals;
-
-const char* flight_body = R"(
-supervision: {max-restarts: 100, within: 60, backoff-base: 0.05, backoff-cap: 0.2}
-services:
-  payment:
-    gateway: {declined-cards: ["4000000000000002"], default-limit: 10000}
-  seat:
-    flights:
-      TR100: {rows: 60, layout: "ABC DEF"}
-      TR200: {rows: 30, layout: "AB CD"}
-      TR300: {rows: 2, layout: "AB CD"}
-  notification:
-    maildir: mail
-    from: "troupe <bookings@troupe.test>"
-)";
-
-const std::vector<std::string> node_names = {"booking", "payment", "seat", "ticket", "notification"};
-
-/// The newest pid the launcher reported for `node`.
-pid_t pid_of(const cluster& c, const std::string& node) {
-  const auto log = c.launcher_output();
-  std::regex re("(started|restarted) node " + node + " \\(pid ([0-9]+)\\)");
-  pid_t pid = -1;
-  for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator(); ++it)
-    pid = std::stoi((*it)[2].str());
-  return pid;
-}
 
 TEST(chaos, bookings_survive_ten_kills_of_every_kind_of_node) {
   cluster c({{"booking", {"booking"}}, {"payment", {"payment"}}, {"seat", {"seat"}}, {"ticket", {"ticket"}},

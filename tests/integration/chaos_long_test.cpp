@@ -1,0 +1,289 @@
+// The long chaos suite (meson suite 'long', outside the default run): the
+// five-node flight cluster under `troupe launch`, 20,000 bookings put while
+// random nodes are killed with SIGKILL 100 times (the launcher restarting
+// them) and paused with SIGSTOP for 1-5 s 30 times. Then `troupe audit`
+// must pass: every booking exactly one outcome, nothing lost, no effect
+// doubled.
+//
+// TROUPE_CHAOS_BOOKINGS, TROUPE_CHAOS_KILLS, TROUPE_CHAOS_PAUSES and
+// TROUPE_CHAOS_SEED change the defaults (20000, 100, 30, 20240601).
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <regex>
+#include <stdexcept>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "launcher/common.hpp"
+#include "tests/integration/chaos_support.hpp"
+#include "tests/integration/cluster.hpp"
+#include "tests/integration/flight_rules.hpp"
+#include "wire/client.hpp"
+
+namespace troupe::test {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+// As flight_body, but supervision allows a hundred kills and more, and the
+// cabins are larger so that thousands of bookings are confirmed; the rest
+// are cancelled for want of a seat (or declined), which is as valid.
+const char* long_flight_body = R"(
+supervision: {max-restarts: 1000, within: 60, backoff-base: 0.05, backoff-cap: 0.2}
+services:
+  payment:
+    gateway: {declined-cards: ["4000000000000002"], default-limit: 10000}
+  seat:
+    flights:
+      TR100: {rows: 200, layout: "ABCDEF GHJKLM"}
+      TR200: {rows: 200, layout: "ABC DEF"}
+      TR300: {rows: 2, layout: "AB CD"}
+  notification:
+    maildir: mail
+    from: "troupe <bookings@troupe.test>"
+)";
+
+/// A non-negative integer from the environment, or `fallback` when unset.
+std::uint64_t env_number(const char* name, std::uint64_t fallback) {
+  const char* v = std::getenv(name);
+  if (!v || !*v)
+    return fallback;
+  char* end = nullptr;
+  errno = 0;
+  const auto n = std::strtoull(v, &end, 10);
+  if (errno || *end || *v == '-')
+    throw std::invalid_argument(std::string(name) + "=" + v + " is not a non-negative integer");
+  return n;
+}
+
+/// Runs `f` when the scope ends, however it ends.
+template <class F>
+struct scope_exit {
+  F f;
+  ~scope_exit() { f(); }
+};
+template <class F>
+scope_exit(F) -> scope_exit<F>;
+
+struct disruption {
+  std::string node;
+  bool pause = false;                   // SIGSTOP then SIGCONT, else SIGKILL
+  std::chrono::milliseconds length{0};  // how long a pause lasts
+};
+
+std::size_t count_matches(const std::string& text, const std::regex& re) {
+  return static_cast<std::size_t>(
+      std::distance(std::sregex_iterator(text.begin(), text.end(), re), std::sregex_iterator()));
+}
+
+std::string tail(const std::string& s, std::size_t n) { return s.size() <= n ? s : s.substr(s.size() - n); }
+
+TEST(chaos_long, bookings_survive_a_hundred_kills_and_pauses) {
+  const auto target = env_number("TROUPE_CHAOS_BOOKINGS", 20000);
+  const auto kills = env_number("TROUPE_CHAOS_KILLS", 100);
+  const auto pauses = env_number("TROUPE_CHAOS_PAUSES", 30);
+  const auto seed = env_number("TROUPE_CHAOS_SEED", 20240601);
+  ASSERT_GT(target, 0u);
+  std::mt19937_64 rng(seed);
+
+  // The disruptions, in a random order: the kills spread evenly over the
+  // nodes, the pauses on random nodes for 1-5 s.
+  std::vector<disruption> plan;
+  for (std::uint64_t i = 0; i < kills; ++i)
+    plan.push_back({node_names[i % node_names.size()], false, {}});
+  for (std::uint64_t i = 0; i < pauses; ++i)
+    plan.push_back({node_names[rng() % node_names.size()], true, std::chrono::milliseconds(1000 + rng() % 4001)});
+  std::shuffle(plan.begin(), plan.end(), rng);
+  // Between disruptions, 0.5-1.5 s of bookings only.
+  std::vector<std::chrono::milliseconds> gaps;
+  for (std::size_t i = 0; i < plan.size(); ++i)
+    gaps.emplace_back(500 + rng() % 1001);
+
+  const auto t0 = steady::now();
+  cluster c({{"booking", {"booking"}}, {"payment", {"payment"}}, {"seat", {"seat"}}, {"ticket", {"ticket"}},
+             {"notification", {"notification"}}},
+            std::string(long_flight_body) + flight_rules);
+  c.start();
+  auto cfg = cli::load_config(c.config_path());
+  ASSERT_TRUE(cfg);
+
+  // A node left stopped would outlive the cluster's SIGTERM: whatever
+  // happens, it gets SIGCONT before the cluster is torn down (this guard
+  // is destroyed before `c`).
+  std::atomic<pid_t> paused{-1};
+  scope_exit resume_paused{[&] {
+    if (const pid_t p = paused.exchange(-1); p > 0)
+      kill(p, SIGCONT);
+  }};
+
+  // The bookings are spread over the whole run: they come in slices, one
+  // before each disruption and one after the last. Disruption i waits until
+  // i+1 slices are acknowledged, and the producer never gets more than half
+  // a slice ahead of the disruptions made, so every disruption happens
+  // while bookings flow and the last slice only goes in after the last
+  // disruption. Within that, the producer aims at a rate that ends with the
+  // last disruption. Only bookings whose PutEvents was acknowledged are
+  // counted as certainly made.
+  const double slice = static_cast<double>(target) / static_cast<double>(plan.size() + 1);
+  const auto batch = std::clamp<std::size_t>(static_cast<std::size_t>(slice / 2), 1, 50);
+  auto expected = std::chrono::milliseconds(0);
+  for (std::size_t i = 0; i < plan.size(); ++i)
+    expected += gaps[i] + (plan[i].pause ? plan[i].length + 300ms : 500ms);
+  const double per_second = static_cast<double>(target) / std::max(10.0, expected.count() / 1000.0);
+  std::atomic<std::size_t> sent{0}, acked{0}, done{0}, failed_puts{0};
+  std::atomic<bool> stop{false};
+  std::thread producer([&] {
+    const auto start = steady::now();
+    std::size_t i = 0;
+    while (!stop && acked < target) {
+      const double allowed = slice * (static_cast<double>(done.load()) + 1.5);
+      const auto due = start + std::chrono::duration_cast<steady::duration>(
+                                   std::chrono::duration<double>(static_cast<double>(i) / per_second));
+      if (static_cast<double>(acked.load() + batch) > allowed || steady::now() < due) {
+        std::this_thread::sleep_for(5ms);
+        continue;
+      }
+      wire::client client(c.control("booking"));
+      wire::control_request req;
+      req.verb = "put";
+      for (std::size_t k = 0; k < batch; ++k, ++i) {
+        json d{{"customer", "C" + std::to_string(i)}, {"email", "c" + std::to_string(i) + "@example.com"},
+               {"flight", i % 3 == 0 ? "TR100" : i % 3 == 1 ? "TR200" : "TR300"},
+               {"seat_preference", i % 5 == 0 ? "window" : i % 5 == 1 ? "aisle" : "any"},
+               {"amount", i % 17 == 0 ? 20000 : 100 + i % 50},
+               {"card", i % 13 == 0 ? "4000000000000002" : "4111111111111111"}};
+        std::string detail;
+        json::to_msgpack(d, detail);
+        req.entries.push_back({"chaos", "BookingRequested", detail, "", {}});
+      }
+      sent += batch;
+      auto rep = client.call(req, 2s);
+      if (rep && rep->ok)
+        acked += static_cast<std::size_t>(std::count_if(rep->results.begin(), rep->results.end(),
+                                                        [](const wire::put_result& r) { return !r.id.empty(); }));
+      else
+        ++failed_puts;
+    }
+  });
+  scope_exit join_producer{[&] {
+    stop = true;
+    if (producer.joinable())
+      producer.join();
+  }};
+
+  // The disruptions, one after another, each once its share of bookings is
+  // in. A failure is noted and asserted after the producer is joined.
+  std::string failure;
+  std::size_t killed = 0, pauses_made = 0, acked_at_last_disruption = 0;
+  for (std::size_t i = 0; i < plan.size() && failure.empty(); ++i) {
+    const auto& d = plan[i];
+    std::this_thread::sleep_for(gaps[i]);
+    const auto need = static_cast<std::size_t>(slice * static_cast<double>(i + 1));
+    if (!wait_until([&] { return acked.load() >= need; }, 120s)) {
+      failure = "bookings stalled at " + std::to_string(acked.load()) + " (wanted " + std::to_string(need)
+                + ") before disruption " + std::to_string(i);
+      break;
+    }
+    const pid_t pid = pid_of(c, d.node);
+    if (pid <= 0) {
+      failure = "no pid for " + d.node;
+      break;
+    }
+    acked_at_last_disruption = acked.load();
+    std::printf("disruption %zu: %s %s (pid %d) at %zu acked, %zu failed puts\n", i + 1,
+                d.pause ? ("pause " + std::to_string(d.length.count()) + " ms of").c_str() : "kill", d.node.c_str(),
+                static_cast<int>(pid), acked_at_last_disruption, failed_puts.load());
+    std::fflush(stdout);
+    if (d.pause) {
+      paused = pid;
+      if (kill(pid, SIGSTOP) != 0) {
+        failure = "cannot stop " + d.node + " (pid " + std::to_string(pid) + ")";
+        break;
+      }
+      std::this_thread::sleep_for(d.length);
+      paused = -1;
+      kill(pid, SIGCONT);
+      ++pauses_made;
+      if (!c.node_answers(d.node, 20s))
+        failure = d.node + " does not answer after a pause of " + std::to_string(d.length.count()) + " ms";
+    } else {
+      if (kill(pid, SIGKILL) != 0) {
+        failure = "cannot kill " + d.node + " (pid " + std::to_string(pid) + ")";
+        break;
+      }
+      ++killed;
+      if (!wait_until([&] { return pid_of(c, d.node) != pid; }, 20s) || !c.node_answers(d.node, 20s))
+        failure = d.node + " was not restarted after kill " + std::to_string(killed);
+    }
+    done = i + 1;
+  }
+  if (failure.empty() && !wait_until([&] { return acked.load() >= target; }, 300s))
+    failure = "only " + std::to_string(acked.load()) + " bookings were acknowledged";
+  stop = true;
+  producer.join();
+  ASSERT_TRUE(failure.empty()) << failure << "\n" << tail(c.launcher_output(), 20000);
+  // Bookings were still to come when the last disruption was made.
+  if (!plan.empty()) {
+    EXPECT_LT(acked_at_last_disruption, target);
+  }
+
+  // Every booking settles, and the audit finds nothing wrong.
+  auto audit = run_command({troupe_bin(), "audit", c.config_path(), "--format", "json", "--wait", "600"}, 660s);
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(steady::now() - t0).count();
+  ASSERT_EQ(audit.code, 0) << audit.output.substr(0, 20000) << "\n" << tail(c.launcher_output(), 20000);
+  auto report = json::parse(audit.output.substr(audit.output.find('{')));
+  const auto& by_state = report["bookings"];
+  const auto confirmed = by_state["CONFIRMED"].get<std::size_t>();
+  const auto cancelled = by_state["CANCELLED"].get<std::size_t>();
+  const auto pending = by_state["PENDING"].get<std::size_t>();
+  EXPECT_GE(confirmed + cancelled, acked.load());
+  EXPECT_LE(confirmed + cancelled + pending, sent.load()) << "more bookings than were requested";
+  EXPECT_EQ(pending, 0u);
+  EXPECT_TRUE(report["violations"].empty()) << report.dump(2);
+
+  // The launcher saw every kill, restarted every node it killed, and no
+  // node died of anything but those kills (a pause is no death) or was
+  // given up on.
+  const auto log = c.launcher_output();
+  const auto restarts = count_matches(log, std::regex("restarted node [a-z]+ \\(pid [0-9]+\\)"));
+  const auto deaths = count_matches(log, std::regex("node [a-z]+ [^;\n]*; restart [0-9]+ in"));
+  const auto sigkill_deaths = count_matches(log, std::regex("node [a-z]+ killed by signal 9 [^;\n]*; restart [0-9]+ in"));
+  EXPECT_EQ(killed, kills);
+  EXPECT_EQ(pauses_made, pauses);
+  EXPECT_EQ(sigkill_deaths, killed) << tail(log, 20000);
+  EXPECT_EQ(deaths, sigkill_deaths) << "a node died other than by the test's SIGKILL\n" << tail(log, 20000);
+  EXPECT_EQ(restarts, killed) << tail(log, 20000);
+  EXPECT_EQ(count_matches(log, std::regex("node [a-z]+ FAILED")), 0u) << tail(log, 20000);
+  if (kills >= node_names.size()) {
+    for (const auto& node : node_names)
+      EXPECT_NE(log.find("restarted node " + node), std::string::npos) << node;
+  }
+
+  std::printf("chaos-long: bookings=%zu acked=%zu confirmed=%zu cancelled=%zu kills=%zu pauses=%zu restarts=%zu "
+              "failed_puts=%zu seconds=%lld seed=%llu audit=%s\n",
+              sent.load(), acked.load(), confirmed, cancelled, killed, pauses_made, restarts, failed_puts.load(),
+              static_cast<long long>(seconds), static_cast<unsigned long long>(seed),
+              report["ok"].get<bool>() ? "pass" : "FAIL");
+  EXPECT_EQ(c.stop(), 0) << tail(c.launcher_output(), 20000);
+  EXPECT_FALSE(c.any_process_left());
+
+  // The stopped cluster's stores audit clean too; its summary in words.
+  auto summary = run_command({troupe_bin(), "audit", c.config_path()}, 120s);
+  std::printf("%s", summary.output.c_str());
+  std::fflush(stdout);
+  EXPECT_EQ(summary.code, 0) << summary.output;
+}
+
+} // namespace
+} // namespace troupe::test
