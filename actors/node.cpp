@@ -1,5 +1,7 @@
 #include "actors/node.hpp"
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <deque>
 #include <map>
@@ -698,6 +700,11 @@ void answer(bus_actor* self, const std::string& identity, const std::string& ver
   self->state.endpoint->reply(identity, wire::encode_reply(rep, verb));
 }
 
+long peak_rss_kib() {
+  rusage u{};
+  return getrusage(RUSAGE_SELF, &u) == 0 ? u.ru_maxrss : -1;  // Linux: kilobytes
+}
+
 nlohmann::json bus_status(const bus_state& st) {
   const auto& ws = st.endpoint->stats();
   const auto& c = st.counters;
@@ -735,6 +742,7 @@ nlohmann::json bus_status(const bus_state& st) {
         {"held", st.held_count},
         {"unacked_inbound", lag}}},
       {"store", {{"commits", st.store->commits()}, {"jobs", st.store->jobs()}}},
+      {"process", {{"peak_rss_kib", peak_rss_kib()}}},
       {"services", nlohmann::json::object()}};
 }
 

@@ -3,7 +3,7 @@
 //   2. troupe single hop: PutEvents on one node process, published, routed
 //      by the other node's bus to a service handler (the built-in sink);
 //   3. end to end: bookings/s through the five-service flight cluster.
-// Usage: troupe_bench [--events N] [--bookings N] [--only raw|hop|e2e|latency]
+// Usage: troupe_bench [--events N] [--bookings N] [--only raw|hop|hop-latency|e2e|latency]
 #include <cstdio>
 #include <cstring>
 #include <thread>
@@ -137,6 +137,54 @@ hop_result single_hop(std::size_t n, const std::string& durability) {
   return {total / s, total};
 }
 
+/// Per-hop latency at a steady `rate`: events carry their send time, the
+/// sink on the other node measures to its handler (PutEvents, the origin's
+/// commit, the wire, the gate, the handler).
+json hop_latency(double rate, double seconds) {
+  troupe::test::cluster c({{"source", {"ticket"}}, {"target", {"sink"}}},
+                          "rules:\n  - {name: pings, pattern: {\"detail-type\": [\"Ping\"]}, target: sink}\n", "os");
+  c.start();
+  auto cfg = troupe::cli::load_config(c.config_path());
+  troupe::wire::client client(c.control("source"));
+  const auto total = static_cast<std::size_t>(rate * seconds);
+  const auto start = clock_type::now();
+  std::size_t sent = 0;
+  while (sent < total) {
+    const auto due = std::min({total, static_cast<std::size_t>(seconds_since(start) * rate) + 1, sent + 1000});
+    if (due <= sent) {
+      std::this_thread::sleep_for(200us);
+      continue;
+    }
+    troupe::wire::control_request req;
+    req.verb = "put";
+    for (; sent < due; ++sent) {
+      auto d = sample_detail();
+      d["sent_us"] = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+      std::string detail;
+      json::to_msgpack(d, detail);
+      req.entries.push_back({"bench", "Ping", detail, "", {}});
+    }
+    auto rep = client.call(req, 30s);
+    if (!rep || !rep->ok) {
+      std::fprintf(stderr, "put failed: %s\n", rep ? rep->body.c_str() : rep.err().message.c_str());
+      std::exit(1);
+    }
+  }
+  json lat;
+  for (int i = 0; i < 1000; ++i) {
+    auto r = troupe::cli::query(*cfg, "sink", "latency", json::object(), 10s);
+    if (r && (*r)["count"].get<std::size_t>() >= total) {
+      lat = *r;
+      break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  c.stop();
+  return lat;
+}
+
 json end_to_end(std::size_t n, double rate, const std::string& durability) {
   troupe::test::cluster c(
       {{"booking", {"booking"}}, {"payment", {"payment"}}, {"seat", {"seat"}}, {"ticket", {"ticket"}},
@@ -152,6 +200,12 @@ services:
   auto r = troupe::test::run_command({troupe::test::troupe_bin(), "book", c.config_path(), "--count",
                                       std::to_string(n), "--rate", std::to_string(rate), "--json", "--quiet", "--wait", "120"},
                                      300s);
+  // Memory: each node's peak resident set over the run.
+  json rss = json::object();
+  if (auto cfg = troupe::cli::load_config(c.config_path()))
+    for (const auto& node : cfg->nodes)
+      if (auto s = troupe::cli::status(node, 10s))
+        rss[node.name] = (*s)["process"]["peak_rss_kib"];
   c.stop();
   // The summary is the last line.
   auto out = r.output;
@@ -164,6 +218,7 @@ services:
     std::fprintf(stderr, "book failed: %s\n", r.output.c_str());
     std::exit(1);
   }
+  j["peak_rss_kib"] = rss;
   return j;
 }
 
@@ -188,19 +243,38 @@ int main(int argc, char** argv) {
   const double raw = runs("raw") || runs("hop") ? raw_zmq(1000000, size) : 0;
   if (raw > 0)
     std::printf("%-58s %12.0f msg/s\n", "raw libzmq PUB/SUB, tcp loopback, 1M messages", raw);
+  double hop_os = 0;
   if (runs("hop"))
     for (const char* d : {"os", "none"}) {
       const auto hop = single_hop(events, d);
+      if (std::string(d) == "os")
+        hop_os = hop.events_per_s;
       std::printf("%-58s %12.0f events/s  (%llu of %zu delivered; %.1f%% of raw)\n",
                   (std::string("troupe single hop, durability ") + d + ": PutEvents -> A -> B handler").c_str(),
                   hop.events_per_s, static_cast<unsigned long long>(hop.delivered), events,
                   100.0 * hop.events_per_s / raw);
     }
+  if (runs("hop") || runs("hop-latency")) {
+    // Half the maximum rate (measured above, or 40,000/s when run alone),
+    // then lower rates for the shape of the curve.
+    const double half = (hop_os > 0 ? hop_os : 40000) / 2;
+    for (double rate : {half, 5000.0, 2000.0}) {
+      const auto lat = hop_latency(rate, 5);
+      std::printf("%-58s %12.0f events/s  (p50 %.2f ms, p99 %.2f ms, max %.2f ms over %zu events)\n",
+                  rate == half ? "troupe single hop latency, os, at half the max rate"
+                               : "troupe single hop latency, os",
+                  rate, lat.value("p50_us", 0) / 1000.0, lat.value("p99_us", 0) / 1000.0,
+                  lat.value("max_us", 0) / 1000.0, lat.value("count", std::size_t{0}));
+    }
+  }
   const auto report = [&](const char* what, const json& e2e, std::size_t n) {
-    std::printf("%-58s %12.0f bookings/s (%s of %zu final; p50 %.1f ms, p99 %.1f ms)\n", what,
+    std::string rss;
+    for (const auto& [node, kib] : e2e["peak_rss_kib"].items())
+      rss += (rss.empty() ? "" : ", ") + node + " " + std::to_string(kib.get<long>() / 1024) + " MiB";
+    std::printf("%-58s %12.0f bookings/s (%s of %zu final; p50 %.1f ms, p99 %.1f ms)\n%-58s peak RSS: %s\n", what,
                 e2e["bookings_per_second"].get<double>(),
                 std::to_string(e2e["confirmed"].get<int>() + e2e["cancelled"].get<int>()).c_str(), n,
-                e2e["latency_ms_p50"].get<double>(), e2e["latency_ms_p99"].get<double>());
+                e2e["latency_ms_p50"].get<double>(), e2e["latency_ms_p99"].get<double>(), "", rss.c_str());
   };
   // All at once measures throughput; at 500/s it measures latency.
   if (runs("e2e"))

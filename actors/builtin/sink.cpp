@@ -1,5 +1,8 @@
 #include "actors/builtin/sink.hpp"
 
+#include <algorithm>
+#include <chrono>
+
 #include <yaml-cpp/yaml.h>
 
 namespace troupe::builtin {
@@ -17,6 +20,12 @@ handled sink::handle(const event_in& ev) {
     return handled::ok();
   }
   ++by_type_[e.detail_type];
+  if (auto sent = ev.detail.find("sent_us"); sent != ev.detail.end() && sent->is_number_integer()) {
+    const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    latencies_us_.push_back(now_us - sent->get<std::int64_t>());
+  }
   ev.state.put("events", e.id, {{"type", e.detail_type}, {"origin", e.origin}, {"seq", e.seq}});
   return handled::ok();
 }
@@ -31,6 +40,15 @@ void sink::restore(const std::string& table, const std::string& key, const nlohm
 }
 
 nlohmann::json sink::query(const std::string& what, const nlohmann::json&) const {
+  if (what == "latency") {
+    auto sorted = latencies_us_;
+    std::sort(sorted.begin(), sorted.end());
+    const auto at = [&](double p) -> std::int64_t {
+      return sorted.empty() ? 0 : sorted[std::min(sorted.size() - 1, static_cast<std::size_t>(p * sorted.size()))];
+    };
+    return {{"count", sorted.size()}, {"p50_us", at(0.50)}, {"p99_us", at(0.99)},
+            {"max_us", sorted.empty() ? 0 : sorted.back()}};
+  }
   if (what != "count")
     return nullptr;
   return {{"distinct", ids_.size()}, {"duplicates", duplicates_}, {"by_type", by_type_},

@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 #include "actors/service.hpp"
 
@@ -20,6 +21,9 @@ class sink : public service {
   /// "count" → {"distinct": ids handled, "duplicates": ids handled again,
   ///            "by_type": {...}, "first_ms": t, "last_ms": t}
   /// (times are wall clock at handling, this incarnation only)
+  /// "latency" → {"count": n, "p50_us": x, "p99_us": x, "max_us": x} over
+  ///   the events whose detail carries "sent_us" (wall clock microseconds
+  ///   when the sender made it): from then to the handler, this incarnation.
   nlohmann::json query(const std::string& what, const nlohmann::json& args) const override;
 
  private:
@@ -27,6 +31,7 @@ class sink : public service {
   std::uint64_t duplicates_ = 0;
   std::map<std::string, std::uint64_t> by_type_;
   std::int64_t first_ms_ = 0, last_ms_ = 0;
+  std::vector<std::int64_t> latencies_us_;
 };
 
 /// Registers the built-in services ("sink").
