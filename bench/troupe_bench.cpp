@@ -6,6 +6,7 @@
 // Usage: troupe_bench [--events N] [--bookings N] [--only raw|hop|hop-latency|e2e|latency]
 #include <cstdio>
 #include <cstring>
+#include <stdexcept>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -113,8 +114,7 @@ hop_result single_hop(std::size_t n, const std::string& durability) {
       req.entries.push_back({"bench", "Ping", detail, "", {}});
     auto rep = client.call(req, 30s);
     if (!rep || !rep->ok) {
-      std::fprintf(stderr, "put failed\n");
-      std::exit(1);
+      throw std::runtime_error("put failed");
     }
   }
   std::uint64_t total = 0, last_total = 0;
@@ -168,8 +168,7 @@ json hop_latency(double rate, double seconds) {
     }
     auto rep = client.call(req, 30s);
     if (!rep || !rep->ok) {
-      std::fprintf(stderr, "put failed: %s\n", rep ? rep->body.c_str() : rep.err().message.c_str());
-      std::exit(1);
+      throw std::runtime_error(std::string("put failed: ") + (rep ? rep->body : rep.err().message));
     }
   }
   json lat;
@@ -215,8 +214,7 @@ services:
   const auto brace = out.find('{', line_start == std::string::npos ? 0 : line_start);
   auto j = brace == std::string::npos ? json() : json::parse(out.substr(brace), nullptr, false);
   if (!j.is_object()) {
-    std::fprintf(stderr, "book failed: %s\n", r.output.c_str());
-    std::exit(1);
+    throw std::runtime_error("book failed: " + r.output);
   }
   j["peak_rss_kib"] = rss;
   return j;
@@ -224,7 +222,7 @@ services:
 
 } // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   std::size_t events = 200000, bookings = 5000;
   std::string only;
@@ -285,4 +283,15 @@ int main(int argc, char** argv) {
     report("end to end, durability os: five-service saga, 500 bookings/s", end_to_end(bookings / 2, 500, "os"),
            bookings / 2);
   return 0;
+}
+
+// A failure throws, so that every cluster a bench started is stopped by its
+// destructor on the way out: no node outlives the bench.
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "troupe_bench: %s\n", e.what());
+    return 1;
+  }
 }

@@ -87,7 +87,28 @@ std::size_t count_matches(const std::string& text, const std::regex& re) {
       std::distance(std::sregex_iterator(text.begin(), text.end(), re), std::sregex_iterator()));
 }
 
+/// The launcher's own lines ("launch | ...") of its output, without the
+/// nodes' lines it passes on.
+std::string launcher_lines(const std::string& output) {
+  std::string out;
+  std::size_t at = 0;
+  while (at < output.size()) {
+    auto end = output.find('\n', at);
+    end = end == std::string::npos ? output.size() : end + 1;
+    if (output.compare(at, 9, "launch | ") == 0)
+      out.append(output, at, end - at);
+    at = end;
+  }
+  return out;
+}
+
 std::string tail(const std::string& s, std::size_t n) { return s.size() <= n ? s : s.substr(s.size() - n); }
+
+/// For a failure: the launcher's last lines, then the last of everything.
+std::string diagnostics(const cluster& c) {
+  const auto out = c.launcher_output();
+  return "launcher lines:\n" + tail(launcher_lines(out), 12000) + "\nlast output:\n" + tail(out, 8000);
+}
 
 TEST(chaos_long, bookings_survive_a_hundred_kills_and_pauses) {
   const auto target = env_number("TROUPE_CHAOS_BOOKINGS", 20000);
@@ -253,8 +274,16 @@ TEST(chaos_long, bookings_survive_a_hundred_kills_and_pauses) {
         break;
       }
       ++killed;
-      if (!wait_until([&] { return pid_of(c, d.node) != pid; }, 20s) || !c.node_answers(d.node, 20s))
+      const auto t_kill = steady::now();
+      const bool restarted = wait_until([&] { return pid_of(c, d.node) != pid; }, 20s);
+      const auto t_restarted = steady::now();
+      if (!restarted || !c.node_answers(d.node, 20s))
         failure = d.node + " was not restarted after kill " + std::to_string(killed);
+      const auto ms = [](steady::duration x) {
+        return static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(x).count());
+      };
+      std::printf("         restarted after %lld ms, answering after %lld ms\n", ms(t_restarted - t_kill),
+                  ms(steady::now() - t_kill));
     }
     if (put_under_way || puts_started.load() != puts_at_start)
       ++overlapped;
@@ -266,7 +295,7 @@ TEST(chaos_long, bookings_survive_a_hundred_kills_and_pauses) {
     failure = "only " + std::to_string(acked.load()) + " bookings were acknowledged";
   stop = true;
   producer.join();
-  ASSERT_TRUE(failure.empty()) << failure << "\n" << tail(c.launcher_output(), 20000);
+  ASSERT_TRUE(failure.empty()) << failure << "\n" << diagnostics(c);
   // Bookings were still to come when the last disruption was made.
   if (!plan.empty()) {
     EXPECT_LT(acked_at_last_disruption, target);
@@ -275,7 +304,7 @@ TEST(chaos_long, bookings_survive_a_hundred_kills_and_pauses) {
   // Every booking settles, and the audit finds nothing wrong.
   auto audit = run_command({troupe_bin(), "audit", c.config_path(), "--format", "json", "--wait", "600"}, 660s);
   const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(steady::now() - t0).count();
-  ASSERT_EQ(audit.code, 0) << audit.output.substr(0, 20000) << "\n" << tail(c.launcher_output(), 20000);
+  ASSERT_EQ(audit.code, 0) << audit.output.substr(0, 20000) << "\n" << diagnostics(c);
   auto report = json::parse(audit.output.substr(audit.output.find('{')));
   const auto& by_state = report["bookings"];
   const auto confirmed = by_state["CONFIRMED"].get<std::size_t>();
@@ -289,16 +318,16 @@ TEST(chaos_long, bookings_survive_a_hundred_kills_and_pauses) {
   // The launcher saw every kill, restarted every node it killed, and no
   // node died of anything but those kills (a pause is no death) or was
   // given up on.
-  const auto log = c.launcher_output();
+  const auto log = launcher_lines(c.launcher_output());
   const auto restarts = count_matches(log, std::regex("restarted node [a-z]+ \\(pid [0-9]+\\)"));
   const auto deaths = count_matches(log, std::regex("node [a-z]+ [^;\n]*; restart [0-9]+ in"));
   const auto sigkill_deaths = count_matches(log, std::regex("node [a-z]+ killed by signal 9 [^;\n]*; restart [0-9]+ in"));
   EXPECT_EQ(killed, kills);
   EXPECT_EQ(pauses_made, pauses);
-  EXPECT_EQ(sigkill_deaths, killed) << tail(log, 20000);
-  EXPECT_EQ(deaths, sigkill_deaths) << "a node died other than by the test's SIGKILL\n" << tail(log, 20000);
-  EXPECT_EQ(restarts, killed) << tail(log, 20000);
-  EXPECT_EQ(count_matches(log, std::regex("node [a-z]+ FAILED")), 0u) << tail(log, 20000);
+  EXPECT_EQ(sigkill_deaths, killed) << log;
+  EXPECT_EQ(deaths, sigkill_deaths) << "a node died other than by the test's SIGKILL\n" << log;
+  EXPECT_EQ(restarts, killed) << log;
+  EXPECT_EQ(count_matches(log, std::regex("node [a-z]+ FAILED")), 0u) << log;
   if (kills >= node_names.size()) {
     for (const auto& node : node_names)
       EXPECT_NE(log.find("restarted node " + node), std::string::npos) << node;
@@ -310,8 +339,12 @@ TEST(chaos_long, bookings_survive_a_hundred_kills_and_pauses) {
               overlapped, plan.size(),
               static_cast<long long>(seconds), static_cast<unsigned long long>(seed),
               report["ok"].get<bool>() ? "pass" : "FAIL");
-  EXPECT_EQ(c.stop(), 0) << tail(c.launcher_output(), 20000);
+  EXPECT_EQ(c.stop(), 0) << diagnostics(c);
   EXPECT_FALSE(c.any_process_left());
+  // How the launcher stopped the cluster.
+  const auto lines = launcher_lines(c.launcher_output());
+  if (const auto at = lines.rfind("launch | stopping all nodes"); at != std::string::npos)
+    std::printf("%s", lines.substr(at).c_str());
 
   // The stopped cluster's stores audit clean too; its summary in words.
   auto summary = run_command({troupe_bin(), "audit", c.config_path()}, 120s);

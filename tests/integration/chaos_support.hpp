@@ -4,7 +4,7 @@
 
 #include <sys/types.h>
 
-#include <regex>
+#include <cctype>
 #include <string>
 #include <vector>
 
@@ -32,14 +32,21 @@ services:
 /// One node per service, named after it.
 inline const std::vector<std::string> node_names = {"booking", "payment", "seat", "ticket", "notification"};
 
-/// The newest pid the launcher reported for `node`.
+/// The newest pid the launcher reported for `node` ("started node NAME (pid
+/// N)" or "restarted ..."), -1 if none. A plain search from the end: the
+/// log holds every node's output too and grows to megabytes in a long run.
 inline pid_t pid_of(const cluster& c, const std::string& node) {
   const auto log = c.launcher_output();
-  std::regex re("(started|restarted) node " + node + " \\(pid ([0-9]+)\\)");
-  pid_t pid = -1;
-  for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator(); ++it)
-    pid = std::stoi((*it)[2].str());
-  return pid;
+  const std::string key = "started node " + node + " (pid ";
+  for (auto at = log.rfind(key); at != std::string::npos; at = at == 0 ? std::string::npos : log.rfind(key, at - 1)) {
+    const auto from = at + key.size();
+    auto to = from;
+    while (to < log.size() && std::isdigit(static_cast<unsigned char>(log[to])))
+      ++to;
+    if (to > from && to < log.size() && log[to] == ')')
+      return static_cast<pid_t>(std::stol(log.substr(from, to - from)));
+  }
+  return -1;
 }
 
 } // namespace troupe::test
