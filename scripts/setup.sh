@@ -8,6 +8,7 @@ packages=(
   build-essential pkg-config meson ninja-build python3
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libcaf-dev
   libgtest-dev libsqlite3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
+  libgoogle-perftools-dev
   iproute2 iptables procps
 )
 missing=()

@@ -18,9 +18,11 @@ struct sqlite3_stmt;
 
 namespace troupe::store {
 
-/// How hard a commit tries to survive: `fsync` survives power loss, `os`
-/// (WAL, synchronous=NORMAL) survives `kill -9` of the process, `none`
-/// keeps everything in memory (benchmarks).
+/// How hard a commit tries to survive: `fsync` (WAL, synchronous=FULL)
+/// survives power loss; `os` (WAL, synchronous=OFF: a commit is in the
+/// page cache when it returns, nothing is ever fsynced) survives `kill -9`
+/// of the process but not a crash of the machine; `none` keeps everything
+/// in memory (benchmarks).
 enum class durability { fsync, os, none };
 
 std::optional<durability> parse_durability(std::string_view s);
