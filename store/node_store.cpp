@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <future>
 #include <mutex>
 #include <stdexcept>
@@ -22,7 +23,7 @@ CREATE TABLE IF NOT EXISTS streams (stream TEXT PRIMARY KEY, head INTEGER NOT NU
 CREATE TABLE IF NOT EXISTS outbox (
   stream TEXT NOT NULL, seq INTEGER NOT NULL, time_ms INTEGER NOT NULL, bytes BLOB NOT NULL,
   PRIMARY KEY (stream, seq)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS outbox_time ON outbox (time_ms);
+DROP INDEX IF EXISTS outbox_time;
 CREATE TABLE IF NOT EXISTS inbox (
   id INTEGER PRIMARY KEY, target TEXT NOT NULL, rule TEXT NOT NULL, bytes BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS cursors (
@@ -166,6 +167,8 @@ struct node_store::impl {
   std::mutex mtx;
   std::condition_variable cv;
   std::vector<std::pair<job, completion>> queue;
+  std::deque<job> chores;
+  job chore;
   bool stopping = false;
   std::thread thread;
   std::atomic<std::uint64_t> commits{0}, jobs{0};
@@ -221,10 +224,16 @@ struct node_store::impl {
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(mtx);
-        cv.wait(lock, [&] { return stopping || !queue.empty(); });
-        if (queue.empty() && stopping)
+        cv.wait(lock, [&] { return stopping || !queue.empty() || !chores.empty(); });
+        if (queue.empty() && chores.empty() && stopping)
           return;
         batch.swap(queue);
+        // At most one chore a transaction: it never holds up much else.
+        chore = nullptr;
+        if (!chores.empty()) {
+          chore = std::move(chores.front());
+          chores.pop_front();
+        }
       }
       txn t(db);
       t.cache_ = &cache;
@@ -232,6 +241,9 @@ struct node_store::impl {
         fail("store: cannot begin a transaction: " + r.err().message);
       for (auto& [work, done] : batch)
         if (auto r = work(t); !r)
+          fail("store: " + r.err().message);
+      if (chore)
+        if (auto r = chore(t); !r)
           fail("store: " + r.err().message);
       if (auto r = db.commit(); !r)
         fail("store: commit failed: " + r.err().message);
@@ -261,6 +273,14 @@ void node_store::stop() {
   impl_->thread.join();
   if (impl_->checkpointer.joinable())
     impl_->checkpointer.join();
+}
+
+void node_store::submit_chore(job work) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mtx);
+    impl_->chores.push_back(std::move(work));
+  }
+  impl_->cv.notify_one();
 }
 
 void node_store::submit(job work, completion done) {

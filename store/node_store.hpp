@@ -101,6 +101,12 @@ class node_store {
   /// (set before the first submit) is called with the reason.
   void submit(job work, completion done = nullptr);
 
+  /// Queues background work (pruning, say) that may wait: it runs in the
+  /// transaction of some later commit, one chore per transaction, so that
+  /// it never adds more than one chore's time to the jobs committed with it.
+  /// A failing chore is fatal, as a job is.
+  void submit_chore(job work);
+
   /// Rows of every service's state, in (service, table, key) order.
   void for_each_state(const std::function<void(const std::string& service, const std::string& table,
                                                const std::string& key, const std::string& json)>& fn);

@@ -5,13 +5,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <mutex>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <thread>
 
 namespace troupe::test {
 
-int free_port() {
+namespace {
+
+int any_free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0)
     throw std::runtime_error("socket");
@@ -27,6 +31,21 @@ int free_port() {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   ::close(fd);
   return ntohs(addr.sin_port);
+}
+
+} // namespace
+
+// The kernel may hand out a port again once it is closed: never give the
+// same one twice in a process, or two endpoints of one config could clash.
+int free_port() {
+  static std::mutex mtx;
+  static std::set<int> given;
+  std::lock_guard<std::mutex> lock(mtx);
+  for (;;) {
+    const int port = any_free_port();
+    if (given.insert(port).second)
+      return port;
+  }
 }
 
 std::string free_endpoint() { return "tcp://127.0.0.1:" + std::to_string(free_port()); }
