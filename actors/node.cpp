@@ -13,6 +13,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/event_view.hpp"
+#include "actors/faults.hpp"
 #include "rules/matcher.hpp"
 #include "store/node_store.hpp"
 #include "wire/stream.hpp"
@@ -305,15 +307,8 @@ std::int64_t wall_ms() { return wire::now_ms(); }
 /// Local targets of `ev`: (service, rule) pairs.
 std::vector<std::pair<std::string, std::string>> local_targets(bus_actor* self, const wire::envelope& ev) {
   auto& st = self->state;
-  rules::event_view view;
-  view.id = ev.id;
-  view.source = ev.source;
-  view.detail_type = ev.detail_type;
-  view.time_ms = ev.time_ms;
-  view.resources = &ev.resources;
-  view.detail = ev.detail;
   st.scratch.clear();
-  st.matcher->match(view, st.scratch);
+  st.matcher->match(view_of(ev), st.scratch);
   std::vector<std::pair<std::string, std::string>> out;
   for (auto i : st.scratch)
     if (st.services.count(st.rule_targets[i]))
@@ -1166,6 +1161,13 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
     if (!s) {
       log->error("cannot create service {}: {}", sname, diag.to_string());
       return 2;
+    }
+    if (auto f = cfg.faults.find(sname); f != cfg.faults.end()) {
+      const auto& spec = f->second;
+      log->warn("service {}: injecting faults (transient {}, crash {}, poison {}, outage {} s after start for {} s)",
+                sname, spec.transient, spec.crash, spec.poison_json.empty() ? "none" : spec.poison_json,
+                spec.outage_after.count() / 1000.0, spec.outage_for.count() / 1000.0);
+      s = std::make_unique<faulty_service>(std::move(s), spec, std::random_device{}());
     }
     services.emplace_back(sname, std::move(s));
   }

@@ -217,6 +217,18 @@ class validator {
 
   // A duration in seconds, more than 0 and at most `max`; rounded up to
   // whole milliseconds so that a tiny positive value never becomes zero.
+  /// A probability: a number from 0 to 1.
+  std::optional<double> probability(const YAML::Node& n, const std::string& where) {
+    static const std::regex float_re(R"(^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$)");
+    if (n.IsScalar() && plain(n) && std::regex_match(n.Scalar(), float_re)) {
+      const double d = std::strtod(n.Scalar().c_str(), nullptr);
+      if (d >= 0 && d <= 1)
+        return d;
+    }
+    diag_.add(n, where + ": must be a probability, a number from 0 to 1");
+    return std::nullopt;
+  }
+
   /// A number of seconds in (0, max], or in [min, max] when min > 0.
   std::optional<std::chrono::milliseconds> seconds(const YAML::Node& n, const std::string& where, double max,
                                                    double min = 0) {
@@ -243,6 +255,55 @@ std::string in_seconds(std::chrono::milliseconds d) {
   std::ostringstream s;
   s << static_cast<double>(d.count()) / 1000 << " s";
   return s.str();
+}
+
+// The optional `faults` section: service name -> what to inject.
+std::map<std::string, fault_spec> read_faults(const YAML::Node& faults, const std::map<std::string, std::string>& owner,
+                                              validator& v, diagnostics& diag) {
+  std::map<std::string, fault_spec> out;
+  if (!faults.IsDefined() || faults.IsNull())
+    return out;
+  if (!faults.IsMap()) {
+    diag.add(faults, "faults: must be a map from service name to the faults to inject");
+    return out;
+  }
+  for (const auto& kv : faults) {
+    const auto name = kv.first.Scalar();
+    const auto where = "faults." + name;
+    if (!owner.count(name)) {
+      diag.add(kv.first, where + ": no node runs this service");
+      continue;
+    }
+    const YAML::Node& f = kv.second;
+    if (!f.IsMap()) {
+      diag.add(f, where + ": must be a map with 'transient', 'crash', 'poison' or 'outage'");
+      continue;
+    }
+    v.keys(f, {"transient", "crash", "poison", "outage"}, where);
+    fault_spec spec;
+    if (const YAML::Node n = f["transient"])
+      spec.transient = v.probability(n, where + ".transient").value_or(0);
+    if (const YAML::Node n = f["crash"])
+      spec.crash = v.probability(n, where + ".crash").value_or(0);
+    if (const YAML::Node p = f["poison"]) {
+      spec.poison_json = p.IsScalar() && !plain(p) ? p.Scalar() : yaml_to_json(p);
+      if (auto err = rules::validate(spec.poison_json)) {
+        diag.add(p.IsScalar() ? p : locate(p, err->path), where + ".poison: " + err->to_string());
+        spec.poison_json.clear();
+      }
+    }
+    if (const YAML::Node o = f["outage"]) {
+      if (!o.IsMap() || !o["after"] || !o["for"]) {
+        diag.add(o, where + ".outage: must be a map with 'after' and 'for' (seconds)");
+      } else {
+        v.keys(o, {"after", "for"}, where + ".outage");
+        spec.outage_after = v.seconds(o["after"], where + ".outage.after", 86400).value_or(spec.outage_after);
+        spec.outage_for = v.seconds(o["for"], where + ".outage.for", 86400).value_or(spec.outage_for);
+      }
+    }
+    out[name] = std::move(spec);
+  }
+  return out;
 }
 
 // `backoff-base` and `backoff-cap` of the map `m`, each at most 300 s, and
@@ -321,7 +382,7 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
     diag.add(root, "the config must be a map with 'cluster', 'nodes' and 'rules'");
     return std::nullopt;
   }
-  v.keys(root, {"cluster", "data-dir", "nodes", "services", "rules", "supervision"}, "config");
+  v.keys(root, {"cluster", "data-dir", "nodes", "services", "rules", "supervision", "faults"}, "config");
   cfg.cluster = v.string(root, "cluster", "config", true).value_or("");
   if (!cfg.cluster.empty() && !std::regex_match(cfg.cluster, std::regex("^[A-Za-z0-9_.\\-]+$")))
     diag.add(root["cluster"], "cluster: only letters, digits, '.', '_' and '-' are allowed");
@@ -410,6 +471,7 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
     for (const auto& kv : services)
       if (!service_owner.count(kv.first.Scalar()))
         diag.add(kv.first, "services." + kv.first.Scalar() + ": no node runs this service");
+  cfg.faults = read_faults(root["faults"], service_owner, v, diag);
 
   // Rules.
   auto rules = root["rules"];

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <random>
 #include <string>
@@ -71,6 +72,19 @@ struct supervision_spec {
   std::chrono::milliseconds backoff_cap{5000};
 };
 
+// Faults injected into one service's handler, to exercise the failure
+// paths: each delivery fails transiently with probability `transient`,
+// makes the handler throw with probability `crash`, fails permanently when
+// the event matches the EventBridge pattern `poison`, and fails
+// transiently during the outage (from `outage_after` to `outage_after +
+// outage_for` after the node started).
+struct fault_spec {
+  double transient = 0;
+  double crash = 0;
+  std::string poison_json;  // empty: no poison
+  std::chrono::milliseconds outage_after{0}, outage_for{0};
+};
+
 struct config {
   std::string file;                 // as given
   std::filesystem::path dir;        // directory of the file, absolute
@@ -80,6 +94,7 @@ struct config {
   std::vector<rule_spec> rules;
   YAML::Node services;              // settings per service name (a map, may be null)
   supervision_spec supervision;     // defaults when the file has no `supervision`
+  std::map<std::string, fault_spec> faults;  // by service; none unless the file has `faults`
 
   const node_spec* find_node(const std::string& name) const;
   /// The node hosting `service`, or null.

@@ -77,6 +77,18 @@ struct bad_case {
   std::vector<std::string> expected;  // each a problem line, "line:col: reason" fragment
 };
 
+// Each case's config is refused, and every expected fragment is among the
+// problems reported.
+void expect_refused(const std::vector<bad_case>& cases) {
+  for (const auto& c : cases) {
+    diagnostics diag("test.yaml");
+    EXPECT_FALSE(load(c.yaml, diag)) << c.name;
+    const auto all = diag.to_string();
+    for (const auto& want : c.expected)
+      EXPECT_NE(all.find(want), std::string::npos) << c.name << ": wanted '" << want << "' in:\n" << all;
+  }
+}
+
 std::string replace(std::string s, const std::string& from, const std::string& to) {
   auto at = s.find(from);
   EXPECT_NE(at, std::string::npos) << from;
@@ -114,14 +126,7 @@ TEST(config, every_problem_is_reported_with_its_position) {
       {"pattern leaf not an array", replace(good, R"("detail-type": ["A", "B"])", R"("detail-type": "A")"),
        {"test.yaml:15:", "rules[0].pattern: detail-type"}},
   };
-  for (const auto& c : cases) {
-    diagnostics diag("test.yaml");
-    auto cfg = load(c.yaml, diag);
-    EXPECT_FALSE(cfg) << c.name;
-    const auto all = diag.to_string();
-    for (const auto& want : c.expected)
-      EXPECT_NE(all.find(want), std::string::npos) << c.name << ": wanted '" << want << "' in:\n" << all;
-  }
+  expect_refused(cases);
 }
 
 TEST(config, all_problems_are_collected_not_just_the_first) {
@@ -225,14 +230,7 @@ TEST(config, bad_supervision_is_reported_with_its_position) {
       {"cap below the default base", std::string(good) + "supervision:\n  backoff-cap: 0.05\n",
        {"test.yaml:21:16: supervision.backoff-cap: 0.05 s is less than backoff-base (0.1 s)"}},
   };
-  for (const auto& c : cases) {
-    diagnostics diag("test.yaml");
-    auto cfg = load(c.yaml, diag);
-    EXPECT_FALSE(cfg) << c.name;
-    const auto all = diag.to_string();
-    for (const auto& want : c.expected)
-      EXPECT_NE(all.find(want), std::string::npos) << c.name << ": wanted '" << want << "' in:\n" << all;
-  }
+  expect_refused(cases);
 }
 
 TEST(config, every_bad_supervision_setting_is_reported) {
@@ -294,13 +292,7 @@ TEST(config, bad_retry_policy_is_reported_with_its_position) {
        {"test.yaml:23:20: rules[2].retry-policy: unknown key 'maximum-retries'"}},
       {"not a map", with_policy("[1]"), {"test.yaml:23:19: rules[2].retry-policy: must be a map"}},
   };
-  for (const auto& c : cases) {
-    diagnostics diag("test.yaml");
-    EXPECT_FALSE(load(c.yaml, diag)) << c.name;
-    const auto all = diag.to_string();
-    for (const auto& want : c.expected)
-      EXPECT_NE(all.find(want), std::string::npos) << c.name << ": wanted '" << want << "' in:\n" << all;
-  }
+  expect_refused(cases);
 }
 
 TEST(config, event_age_is_the_longest_of_the_rules_that_may_route_it) {
@@ -320,6 +312,42 @@ TEST(config, event_age_is_the_longest_of_the_rules_that_may_route_it) {
   EXPECT_EQ(cfg->event_age_of("C"), std::chrono::seconds(120));
   EXPECT_EQ(cfg->event_age_of("A"), std::chrono::hours(24));
   EXPECT_EQ(cfg->event_age_of("nobody-routes-this"), std::chrono::hours(24));
+}
+
+TEST(config, faults_are_read) {
+  diagnostics diag("test.yaml");
+  auto cfg = load(std::string(good) + "faults:\n  alpha: {transient: 0.3, crash: 0, outage: {after: 10, for: 20}}\n"
+                                      "  beta:\n    poison: {\"detail\": {\"card\": [\"4000\"]}}\n",
+                  diag);
+  ASSERT_TRUE(cfg) << diag.to_string();
+  ASSERT_EQ(cfg->faults.size(), 2u);
+  const auto& a = cfg->faults.at("alpha");
+  EXPECT_DOUBLE_EQ(a.transient, 0.3);
+  EXPECT_DOUBLE_EQ(a.crash, 0);
+  EXPECT_EQ(a.outage_after, std::chrono::seconds(10));
+  EXPECT_EQ(a.outage_for, std::chrono::seconds(20));
+  EXPECT_TRUE(a.poison_json.empty());
+  EXPECT_EQ(cfg->faults.at("beta").poison_json, R"({"detail":{"card":["4000"]}})");
+  diagnostics none("test.yaml");
+  EXPECT_TRUE(load(good, none)->faults.empty());
+}
+
+TEST(config, bad_faults_are_reported_with_their_position) {
+  const std::vector<bad_case> cases = {
+      {"probability over 1", std::string(good) + "faults:\n  alpha: {transient: 1.5}\n",
+       {"test.yaml:21:22: faults.alpha.transient: must be a probability, a number from 0 to 1"}},
+      {"negative probability", std::string(good) + "faults:\n  alpha: {crash: -0.1}\n",
+       {"test.yaml:21:18: faults.alpha.crash: must be a probability"}},
+      {"unknown service", std::string(good) + "faults:\n  gamma: {transient: 0.1}\n",
+       {"test.yaml:21:3: faults.gamma: no node runs this service"}},
+      {"unknown key", std::string(good) + "faults:\n  alpha: {transiant: 0.1}\n",
+       {"test.yaml:21:11: faults.alpha: unknown key 'transiant'"}},
+      {"bad poison", std::string(good) + "faults:\n  alpha:\n    poison: {\"detail\": {\"card\": \"x\"}}\n",
+       {"test.yaml:22:", "faults.alpha.poison:"}},
+      {"outage without for", std::string(good) + "faults:\n  alpha: {outage: {after: 3}}\n",
+       {"test.yaml:21:19: faults.alpha.outage: must be a map with 'after' and 'for' (seconds)"}},
+  };
+  expect_refused(cases);
 }
 
 TEST(full_jitter, stays_within_zero_and_the_grown_ceiling) {

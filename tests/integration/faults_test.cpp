@@ -1,0 +1,167 @@
+// Injected faults on the real cluster: the payment service fails 30% of its
+// deliveries transiently and refuses "poison" bookings permanently. Every
+// other booking must still reach its outcome through retries under the
+// rule's retry policy, the poison ones must not be retried, and the counts
+// of injected faults, retries and permanent failures must agree.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "launcher/common.hpp"
+#include "tests/integration/cluster.hpp"
+#include "wire/client.hpp"
+
+namespace troupe::test {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+const char* body = R"(
+services:
+  payment:
+    gateway: {declined-cards: ["4000000000000002"], default-limit: 10000}
+  seat:
+    flights:
+      BIG: {rows: 60, layout: "ABC DEF"}
+  notification:
+    maildir: mail
+    from: "troupe <bookings@troupe.test>"
+faults:
+  payment:
+    transient: 0.3
+    poison: {"detail-type": ["BookingCreated"], "detail": {"customer": [{"prefix": "Poison"}]}}
+rules:
+  - {name: requests, pattern: {"detail-type": ["BookingRequested"]}, target: booking}
+  - name: charge
+    pattern: {"source": ["troupe.booking"], "detail-type": ["BookingCreated"]}
+    target: payment
+    retry-policy: {maximum-retry-attempts: 185, backoff-base: 0.01, backoff-cap: 0.05}
+  - {name: seat, pattern: {"detail-type": ["PaymentConfirmed"]}, target: seat}
+  - name: refund
+    pattern: {"detail-type": ["SeatUnavailable"]}
+    target: payment
+    retry-policy: {backoff-base: 0.01, backoff-cap: 0.05}
+  - {name: ticket, pattern: {"detail-type": ["SeatAssigned"]}, target: ticket}
+  - {name: outcomes, pattern: {"detail-type": ["TicketIssued", "PaymentFailed", "PaymentRefunded"]}, target: booking}
+  - {name: confirmation, pattern: {"detail-type": ["TicketIssued"]}, target: notification}
+  - {name: cancellation, pattern: {"detail-type": ["BookingCancelled"]}, target: notification}
+)";
+
+/// The five flight nodes, one service each, with `config_body`.
+cluster flight_cluster(const std::string& config_body) {
+  return cluster({{"booking", {"booking"}}, {"payment", {"payment"}}, {"seat", {"seat"}}, {"ticket", {"ticket"}},
+                  {"notification", {"notification"}}},
+                 config_body);
+}
+
+/// Puts one booking per customer name; returns their ids, in order.
+std::vector<std::string> book(cluster& c, const std::vector<std::string>& customers) {
+  wire::client client(c.control("booking"));
+  wire::control_request req;
+  req.verb = "put";
+  for (std::size_t i = 0; i < customers.size(); ++i) {
+    json d{{"customer", customers[i]},       {"email", "c" + std::to_string(i) + "@example.com"},
+           {"flight", "BIG"},                {"seat_preference", "any"},
+           {"amount", 100 + static_cast<int>(i)}, {"card", "4111111111111111"}};
+    std::string detail;
+    json::to_msgpack(d, detail);
+    req.entries.push_back({"test", "BookingRequested", detail, "", {}});
+  }
+  auto rep = client.call(req, 10s);
+  std::vector<std::string> ids;
+  if (rep && rep->ok)
+    for (const auto& r : rep->results)
+      ids.push_back(r.id);
+  return ids;
+}
+
+TEST(faults, transient_failures_are_retried_and_poison_is_not) {
+  auto c = flight_cluster(body);
+  c.start();
+  auto cfg = cli::load_config(c.config_path());
+  ASSERT_TRUE(cfg);
+
+  constexpr int total = 100, poison_every = 10;  // bookings 0, 10, 20, ... are poison
+  std::vector<std::string> customers;
+  for (int i = 0; i < total; ++i)
+    customers.push_back((i % poison_every == 0 ? "Poison " : "Customer ") + std::to_string(i));
+  const auto ids = book(c, customers);
+  ASSERT_EQ(ids.size(), customers.size());
+  std::vector<std::string> poison_ids, good_ids;
+  for (int i = 0; i < total; ++i)
+    (i % poison_every == 0 ? poison_ids : good_ids).push_back(ids[static_cast<std::size_t>(i)]);
+
+  // Every good booking is confirmed despite the transient failures.
+  json rows;
+  const bool settled = wait_until(
+      [&] {
+        auto r = cli::query(*cfg, "booking", "bookings", json{{"ids", good_ids}}, 5s);
+        if (!r)
+          return false;
+        rows = *r;
+        std::size_t confirmed = 0;
+        for (const auto& row : rows)
+          confirmed += row.value("state", "") == "CONFIRMED";
+        return confirmed == good_ids.size();
+      },
+      60s);
+  ASSERT_TRUE(settled) << rows.dump(1) << "\n" << c.launcher_output().substr(0, 20000);
+
+  // The poison bookings failed permanently once each and were never retried:
+  // with no dead-letter queue yet they stay PENDING, their failure counted.
+  auto poison_rows = cli::query(*cfg, "booking", "bookings", json{{"ids", poison_ids}}, 5s);
+  ASSERT_TRUE(poison_rows);
+  for (const auto& row : *poison_rows)
+    EXPECT_EQ(row.value("state", ""), "PENDING") << row.dump();
+  auto faults = cli::query(*cfg, "payment", "faults", json::object(), 5s);
+  ASSERT_TRUE(faults);
+  EXPECT_EQ((*faults)["poison"], poison_ids.size()) << faults->dump();
+  EXPECT_GT((*faults)["transient"].get<int>(), 5) << faults->dump();
+
+  auto status = cli::status(*cfg->find_node("payment"), 5s);
+  ASSERT_TRUE(status);
+  const auto& bus = (*status)["bus"];
+  EXPECT_EQ(bus["permanent_dropped"], poison_ids.size()) << status->dump(1);
+  // Every injected transient failure was retried, none given up.
+  EXPECT_EQ(bus["retries"], (*faults)["transient"]) << status->dump(1);
+  EXPECT_EQ(bus["retries_exhausted"], 0) << status->dump(1);
+  const auto& svc = (*status)["services"]["payment"];
+  EXPECT_EQ(svc["transient"], (*faults)["transient"]) << status->dump(1);
+  EXPECT_EQ(svc["permanent"], poison_ids.size()) << status->dump(1);
+
+  EXPECT_EQ(c.stop(), 0) << c.launcher_output();
+}
+
+TEST(faults, an_exhausted_retry_budget_gives_up_and_counts_it) {
+  // Every delivery to payment fails; the charge rule allows 2 retries.
+  std::string b = body;
+  b.replace(b.find("transient: 0.3"), 14, "transient: 1.0");
+  b.replace(b.find("maximum-retry-attempts: 185"), 27, "maximum-retry-attempts: 2");
+  auto c = flight_cluster(b);
+  c.start();
+  auto cfg = cli::load_config(c.config_path());
+  ASSERT_TRUE(cfg);
+  constexpr int total = 5;
+  ASSERT_EQ(book(c, {"A", "B", "C", "D", "E"}).size(), static_cast<std::size_t>(total));
+  json bus;
+  // Each booking: the first attempt and exactly two retries, then given up.
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto s = cli::status(*cfg->find_node("payment"), 5s);
+        if (!s)
+          return false;
+        bus = (*s)["bus"];
+        return bus["retries_exhausted"] == total;
+      },
+      30s))
+      << bus.dump(1);
+  auto faults = cli::query(*cfg, "payment", "faults", json::object(), 5s);
+  ASSERT_TRUE(faults);
+  EXPECT_EQ((*faults)["transient"], 3 * total) << faults->dump();
+  EXPECT_EQ(bus["retries"], 2 * total) << bus.dump(1);
+  EXPECT_EQ(c.stop(), 0) << c.launcher_output();
+}
+
+} // namespace
+} // namespace troupe::test
