@@ -37,6 +37,7 @@ struct delivery {
   event_ptr ev;
   int attempt = 1;
   std::shared_ptr<held_event> hold;
+  std::int64_t due_ms = 0;  // wall clock; for a retry, when it is due
 };
 
 /// What a service did with a delivery.
@@ -89,9 +90,10 @@ struct after_commit {
   std::string reply_to;                                     // control identity, for PutEvents
   std::string reply;
   std::vector<accepted_mark> accepted;
-  // Held deliveries that failed transiently, now parked in the inbox (their
-  // ids filled in by the transaction): retried after a backoff.
-  std::shared_ptr<std::vector<delivery>> parked;
+  // Deliveries that failed transiently, their retry now recorded in the
+  // inbox (held ones get their row and id in the transaction): retried
+  // when due.
+  std::shared_ptr<std::vector<delivery>> parked, rescheduled;
 };
 
 /// A control request and the identity to answer.
@@ -426,8 +428,11 @@ struct bus_work {
   std::vector<std::shared_ptr<wire::envelope>> events;
   std::vector<finished> done;
   std::map<stream_key, store::cursor> cursors;
-  std::vector<delivery> parked;
-  bool empty() const { return events.empty() && done.empty() && cursors.empty() && parked.empty(); }
+  std::vector<delivery> parked;       // held deliveries to retry: into the inbox
+  std::vector<delivery> rescheduled;  // inbox deliveries to retry: their row updated
+  bool empty() const {
+    return events.empty() && done.empty() && cursors.empty() && parked.empty() && rescheduled.empty();
+  }
 };
 
 std::shared_ptr<wire::envelope> new_event(std::string source, std::string detail_type, std::string detail,
@@ -458,14 +463,10 @@ std::optional<std::chrono::milliseconds> next_retry(bus_state& st, const deliver
   return delay;
 }
 
-/// Sends `d` (whose attempt was just counted up) to its service again after
-/// its rule's backoff.
+/// Sends `d` to its service again when it is due.
 void retry_later(bus_actor* self, delivery d) {
-  auto& st = self->state;
-  const auto& p = policy_of(st, d.rule);
-  ++st.counters.retries;
-  const auto delay = cluster::full_jitter(p.backoff_base, p.backoff_cap, d.attempt - 2, st.rng);
-  self->delayed_send(self, delay, retry_atom::value, std::move(d));
+  const auto wait = std::max<std::int64_t>(0, d.due_ms - wall_ms());
+  self->delayed_send(self, std::chrono::milliseconds(wait), retry_atom::value, std::move(d));
 }
 
 /// Folds one answer of a service into `w`: an ok brings its state changes
@@ -475,7 +476,8 @@ void resolve(bus_actor* self, emission& em, bus_work& w) {
   auto& st = self->state;
   if (em.status == outcome::transient) {
     std::string why;
-    if (!next_retry(st, em.d, why)) {
+    const auto delay = next_retry(st, em.d, why);
+    if (!delay) {
       // Dead letters arrive with the DLQ; until then they are counted and logged.
       ++st.counters.retries_exhausted;
       st.log->error("[service={} rule={} corr={} event={}] gave up after {} attempts ({}): {}", em.d.target,
@@ -484,15 +486,17 @@ void resolve(bus_actor* self, emission& em, bus_work& w) {
         w.done.push_back({em.d.inbox_id, em.d.target, {}});
       return;
     }
+    // The retry is recorded in the inbox (attempt, due time) before it is
+    // scheduled: a node that dies meanwhile still retries it when due.
     auto d = std::move(em.d);
     ++d.attempt;
-    if (d.hold) {
-      // Out of memory and into the inbox, so that the stream moves on.
-      d.hold = nullptr;
-      w.parked.push_back(std::move(d));
-      return;
-    }
-    retry_later(self, std::move(d));
+    ++st.counters.retries;
+    d.due_ms = wall_ms() + delay->count();
+    d.hold = nullptr;
+    if (d.inbox_id == 0)
+      w.parked.push_back(std::move(d));  // a held event's: into the inbox, so that its stream moves on
+    else
+      w.rescheduled.push_back(std::move(d));
     return;
   }
   if (em.status == outcome::permanent) {
@@ -551,8 +555,11 @@ void commit(bus_actor* self, bus_work&& w) {
   for (const auto& [key, cur] : w.cursors)
     ac.accepted.push_back({key.first, key.second, cur.epoch, cur.seq});
   auto parked = std::make_shared<std::vector<delivery>>(std::move(w.parked));
+  auto rescheduled = std::make_shared<std::vector<delivery>>(std::move(w.rescheduled));
   if (!parked->empty())
     ac.parked = parked;
+  if (!rescheduled->empty())
+    ac.rescheduled = rescheduled;
   auto done = std::make_shared<std::vector<bus_work::finished>>(std::move(w.done));
   auto cursors = std::make_shared<std::map<stream_key, store::cursor>>(std::move(w.cursors));
   originate(self, std::move(w.events),
@@ -572,11 +579,14 @@ void commit(bus_actor* self, bus_work&& w) {
                 std::string bytes;
                 if (auto r = wire::encode(*d.ev, bytes); !r)
                   return r;
-                auto id = t.inbox_add(d.target, d.rule, bytes);
+                auto id = t.inbox_add(d.target, d.rule, bytes, d.attempt, d.due_ms);
                 if (!id)
                   return id.err();
                 d.inbox_id = *id;
               }
+              for (const auto& d : *rescheduled)
+                if (auto r = t.inbox_retry(d.inbox_id, d.attempt, d.due_ms); !r)
+                  return r;
               for (const auto& [key, cur] : *cursors)
                 if (auto r = t.cursor_set(key.first, key.second, cur); !r)
                   return r;
@@ -1047,9 +1057,10 @@ caf::behavior running_bus(bus_actor* self) {
         }
         st.endpoint->publish(std::move(ac.frames));
         dispatch(self, ac.deliveries);
-        if (ac.parked)
-          for (auto& d : *ac.parked)
-            retry_later(self, std::move(d));
+        for (const auto& retries : {ac.parked, ac.rescheduled})
+          if (retries)
+            for (auto& d : *retries)
+              retry_later(self, std::move(d));
         if (!ac.reply_to.empty())
           st.endpoint->reply(ac.reply_to, std::move(ac.reply));
       },
@@ -1095,7 +1106,15 @@ caf::behavior bus(bus_actor* self, bus_state init) {
         self->state.endpoint = ref.ep;
         self->set_default_handler(caf::drop);
         self->become(running_bus(self));
-        dispatch(self, self->state.recovered);
+        // What the inbox held: due now, or retried when due.
+        std::vector<delivery> now;
+        for (auto& d : self->state.recovered) {
+          if (d.due_ms > wall_ms())
+            retry_later(self, std::move(d));
+          else
+            now.push_back(std::move(d));
+        }
+        dispatch(self, now);
         self->state.recovered.clear();
         publish_heartbeat(self);
         self->send(self, tick_atom::value);
@@ -1306,7 +1325,8 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
       continue;
     }
     init.recovered.push_back(delivery{row.id, row.target, row.rule,
-                                      std::make_shared<wire::envelope>(std::move(*ev)), 1, nullptr});
+                                      std::make_shared<wire::envelope>(std::move(*ev)), row.attempt, nullptr,
+                                      row.due_ms});
   }
   const auto epoch = init.epoch;
   const auto recovered = init.recovered.size();

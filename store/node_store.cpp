@@ -15,7 +15,14 @@ namespace troupe::store {
 
 namespace {
 
-constexpr int schema_version = 1;
+constexpr int schema_version = 2;
+
+// Version 1 had no retry state in the inbox.
+const char* upgrade_from_1 = R"(
+ALTER TABLE inbox ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE inbox ADD COLUMN due_ms INTEGER NOT NULL DEFAULT 0;
+UPDATE meta SET value = '2' WHERE key = 'schema';
+)";
 
 const char* schema = R"(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -25,7 +32,8 @@ CREATE TABLE IF NOT EXISTS outbox (
   PRIMARY KEY (stream, seq)) WITHOUT ROWID;
 DROP INDEX IF EXISTS outbox_time;
 CREATE TABLE IF NOT EXISTS inbox (
-  id INTEGER PRIMARY KEY, target TEXT NOT NULL, rule TEXT NOT NULL, bytes BLOB NOT NULL);
+  id INTEGER PRIMARY KEY, target TEXT NOT NULL, rule TEXT NOT NULL, bytes BLOB NOT NULL,
+  attempt INTEGER NOT NULL DEFAULT 1, due_ms INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS cursors (
   origin TEXT NOT NULL, stream TEXT NOT NULL, epoch INTEGER NOT NULL, seq INTEGER NOT NULL,
   PRIMARY KEY (origin, stream)) WITHOUT ROWID;
@@ -79,11 +87,18 @@ result<void> txn::stream_head(const std::string& stream, std::uint64_t seq) {
   return s.run();
 }
 
-result<std::int64_t> txn::inbox_add(const std::string& target, const std::string& rule, std::string_view bytes) {
-  auto& s = stmt(3, "INSERT INTO inbox (target, rule, bytes) VALUES (?, ?, ?)");
-  s.bind(1, target).bind(2, rule).bind_blob(3, bytes);
+result<std::int64_t> txn::inbox_add(const std::string& target, const std::string& rule, std::string_view bytes,
+                                    int attempt, std::int64_t due_ms) {
+  auto& s = stmt(3, "INSERT INTO inbox (target, rule, bytes, attempt, due_ms) VALUES (?, ?, ?, ?, ?)");
+  s.bind(1, target).bind(2, rule).bind_blob(3, bytes).bind(4, static_cast<std::int64_t>(attempt)).bind(5, due_ms);
   TRY(s.run());
   return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_.handle()));
+}
+
+result<void> txn::inbox_retry(std::int64_t id, int attempt, std::int64_t due_ms) {
+  auto& s = stmt(12, "UPDATE inbox SET attempt = ?, due_ms = ? WHERE id = ?");
+  s.bind(1, static_cast<std::int64_t>(attempt)).bind(2, due_ms).bind(3, id);
+  return s.run();
 }
 
 result<void> txn::inbox_done(std::int64_t id) {
@@ -362,8 +377,9 @@ result<void> read_snapshot(database& db, snapshot& out) {
   }));
   TRY(each("SELECT peer, stream, seq FROM acks",
            [&](statement& s) { out.acks[{s.text(0), s.text(1)}] = static_cast<std::uint64_t>(s.int64(2)); }));
-  TRY(each("SELECT id, target, rule, bytes FROM inbox ORDER BY id", [&](statement& s) {
-    out.inbox.push_back(inbox_row{s.int64(0), s.text(1), s.text(2), std::string(s.blob(3))});
+  TRY(each("SELECT id, target, rule, bytes, attempt, due_ms FROM inbox ORDER BY id", [&](statement& s) {
+    out.inbox.push_back(inbox_row{s.int64(0), s.text(1), s.text(2), std::string(s.blob(3)),
+                                  static_cast<int>(s.int64(4)), s.int64(5)});
   }));
   TRY(each("SELECT stream, min(seq) FROM outbox GROUP BY stream",
            [&](statement& s) { out.outbox_min[s.text(0)] = static_cast<std::uint64_t>(s.int64(1)); }));
@@ -378,6 +394,17 @@ result<std::unique_ptr<node_store>> node_store::open(const std::string& path, du
   if (auto r = db->check_integrity(); !r)
     return error{errc::io, path + " is damaged: " + r.err().message};
   TRY(db->exec(schema));
+  {
+    // A store written by the previous schema is upgraded in place.
+    auto s = db->prepare("SELECT value FROM meta WHERE key = 'schema'");
+    TRY(s);
+    auto row = s->step();
+    TRY(row);
+    const bool v1 = *row && s->text(0) == "1";
+    s->reset();
+    if (v1)
+      TRY(db->exec(upgrade_from_1));
+  }
   if (auto r = read_snapshot(*db, out); !r)
     return error{r.err().code, path + ": " + r.err().message};
   auto p = std::make_unique<impl>();

@@ -36,6 +36,8 @@ struct inbox_row {
   std::string target;   // service
   std::string rule;
   std::string bytes;    // encoded envelope
+  int attempt = 1;      // the attempt it is due for
+  std::int64_t due_ms = 0;  // wall clock; 0: at once
 };
 
 /// A job's view of the open transaction. Statements are prepared once.
@@ -47,8 +49,12 @@ class txn {
   result<void> outbox_append(const std::string& stream, std::uint64_t seq, std::int64_t time_ms,
                              std::string_view bytes);
   result<void> stream_head(const std::string& stream, std::uint64_t seq);
-  /// Returns the new row's id.
-  result<std::int64_t> inbox_add(const std::string& target, const std::string& rule, std::string_view bytes);
+  /// Returns the new row's id. `attempt` is the attempt the delivery is due
+  /// for, at `due_ms` (wall clock; 0: at once).
+  result<std::int64_t> inbox_add(const std::string& target, const std::string& rule, std::string_view bytes,
+                                 int attempt = 1, std::int64_t due_ms = 0);
+  /// Records that delivery `id` is due for `attempt` at `due_ms`.
+  result<void> inbox_retry(std::int64_t id, int attempt, std::int64_t due_ms);
   result<void> inbox_done(std::int64_t id);
   result<void> cursor_set(const std::string& origin, const std::string& stream, const cursor& c);
   result<void> ack_set(const std::string& peer, const std::string& stream, std::uint64_t seq);

@@ -7,7 +7,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
+
 #include "launcher/common.hpp"
+#include "store/sqlite.hpp"
+#include "tests/integration/chaos_support.hpp"
 #include "tests/integration/cluster.hpp"
 #include "wire/client.hpp"
 
@@ -160,6 +164,83 @@ TEST(faults, an_exhausted_retry_budget_gives_up_and_counts_it) {
   ASSERT_TRUE(faults);
   EXPECT_EQ((*faults)["transient"], 3 * total) << faults->dump();
   EXPECT_EQ(bus["retries"], 2 * total) << bus.dump(1);
+  EXPECT_EQ(c.stop(), 0) << c.launcher_output();
+}
+
+/// (attempt, due_ms) of each inbox row of `node`, read from its database.
+std::vector<std::pair<std::int64_t, std::int64_t>> inbox_retries(const cluster& c, const std::string& node) {
+  std::vector<std::pair<std::int64_t, std::int64_t>> rows;
+  auto db = store::database::open_read_only((c.node_data_dir(node) / "node.db").string());
+  if (!db) {
+    ADD_FAILURE() << db.err().message;
+    return rows;
+  }
+  auto s = db->prepare("SELECT attempt, due_ms FROM inbox ORDER BY id");
+  if (!s) {
+    ADD_FAILURE() << s.err().message;
+    return rows;
+  }
+  for (auto row = s->step(); row && *row; row = s->step())
+    rows.emplace_back(s->int64(0), s->int64(1));
+  return rows;
+}
+
+TEST(faults, a_retry_that_is_due_later_is_still_due_after_kill_9) {
+  // Every delivery to payment fails; one retry allowed, 0-8 s away.
+  std::string b = body;
+  b.replace(b.find("transient: 0.3"), 14, "transient: 1.0");
+  b.replace(b.find("maximum-retry-attempts: 185, backoff-base: 0.01, backoff-cap: 0.05"), 66,
+            "maximum-retry-attempts: 1, backoff-base: 8, backoff-cap: 8");
+  auto c = flight_cluster(b);
+  c.start();
+  auto cfg = cli::load_config(c.config_path());
+  ASSERT_TRUE(cfg);
+  ASSERT_EQ(book(c, {"A"}).size(), 1u);
+
+  // The first attempt failed: the retry is in payment's inbox, attempt 2.
+  std::vector<std::pair<std::int64_t, std::int64_t>> rows;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        rows = inbox_retries(c, "payment");
+        return rows.size() == 1 && rows[0].first == 2;
+      },
+      10s))
+      << rows.size() << " rows; first attempt " << (rows.empty() ? 0 : rows[0].first) << "\n"
+      << c.launcher_output().substr(c.launcher_output().size() > 3000 ? c.launcher_output().size() - 3000 : 0);
+  const auto due_ms = rows[0].second;
+
+  const pid_t pid = pid_of(c, "payment");
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(wait_until([&] { return pid_of(c, "payment") != pid; }, 20s)) << c.launcher_output();
+  ASSERT_TRUE(c.node_answers("payment", 20s));
+
+  // The restarted node kept the retry, and does not run it before its time.
+  rows = inbox_retries(c, "payment");
+  const auto now = wire::now_ms();
+  if (now < due_ms - 300) {
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0], std::make_pair(std::int64_t{2}, due_ms));
+    auto faults = cli::query(*cfg, "payment", "faults", json::object(), 5s);
+    ASSERT_TRUE(faults);
+    EXPECT_EQ((*faults)["transient"], 0) << "retried " << due_ms - now << " ms early";
+  }
+  // When due it runs once more, fails, and the budget is spent.
+  json bus;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto s = cli::status(*cfg->find_node("payment"), 5s);
+        if (s)
+          bus = (*s)["bus"];
+        return s && bus["retries_exhausted"] == 1;
+      },
+      20s))
+      << bus.dump(1);
+  EXPECT_GE(wire::now_ms(), due_ms);
+  auto faults = cli::query(*cfg, "payment", "faults", json::object(), 5s);
+  ASSERT_TRUE(faults);
+  EXPECT_EQ((*faults)["transient"], 1) << faults->dump();
+  EXPECT_TRUE(inbox_retries(c, "payment").empty());
   EXPECT_EQ(c.stop(), 0) << c.launcher_output();
 }
 

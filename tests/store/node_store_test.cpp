@@ -1,0 +1,120 @@
+// The node store on a real SQLite file: retry state in the inbox survives a
+// reopen, a store of the previous schema is upgraded in place, and chores
+// run, one per transaction, without holding up jobs.
+#include "store/node_store.hpp"
+
+#include <gtest/gtest.h>
+
+#include <future>
+
+#include "tests/support/support.hpp"
+
+namespace troupe::store {
+namespace {
+
+std::unique_ptr<node_store> open_store(const std::string& path, snapshot& snap) {
+  auto s = node_store::open(path, durability::os, snap);
+  EXPECT_TRUE(s) << (s ? "" : s.err().message);
+  if (!s)
+    return nullptr;
+  (*s)->fatal = [](const std::string& why) { FAIL() << why; };
+  return std::move(*s);
+}
+
+/// Runs `job` in a transaction of `s` and waits for its commit.
+void run(node_store& s, node_store::job job) {
+  std::promise<void> done;
+  s.submit(std::move(job), [&] { done.set_value(); });
+  done.get_future().wait();
+}
+
+TEST(node_store, retry_state_in_the_inbox_survives_a_reopen) {
+  test::temp_dir dir;
+  const auto path = (dir.path() / "node.db").string();
+  std::int64_t parked = 0, fresh = 0;
+  {
+    snapshot snap;
+    auto s = open_store(path, snap);
+    ASSERT_TRUE(s);
+    run(*s, [&](txn& t) -> result<void> {
+      auto a = t.inbox_add("payment", "charge", "bytes-a", 3, 1795000000123);
+      auto b = t.inbox_add("seat", "seat", "bytes-b");
+      if (!a || !b)
+        return error{errc::io, "insert failed"};
+      parked = *a;
+      fresh = *b;
+      return t.inbox_retry(parked, 4, 1795000009999);
+    });
+  }
+  snapshot snap;
+  auto s = open_store(path, snap);
+  ASSERT_TRUE(s);
+  ASSERT_EQ(snap.inbox.size(), 2u);
+  EXPECT_EQ(snap.inbox[0].id, parked);
+  EXPECT_EQ(snap.inbox[0].target, "payment");
+  EXPECT_EQ(snap.inbox[0].attempt, 4);
+  EXPECT_EQ(snap.inbox[0].due_ms, 1795000009999);
+  EXPECT_EQ(snap.inbox[1].id, fresh);
+  EXPECT_EQ(snap.inbox[1].attempt, 1);
+  EXPECT_EQ(snap.inbox[1].due_ms, 0);
+}
+
+TEST(node_store, a_store_of_the_first_schema_is_upgraded_in_place) {
+  test::temp_dir dir;
+  const auto path = (dir.path() / "node.db").string();
+  {
+    // What version 1 wrote: an inbox without retry state.
+    auto db = database::open(path, durability::os);
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(db->exec("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+                         "INSERT INTO meta VALUES ('epoch', '42'), ('schema', '1');"
+                         "CREATE TABLE inbox (id INTEGER PRIMARY KEY, target TEXT NOT NULL, rule TEXT NOT NULL,"
+                         " bytes BLOB NOT NULL);"
+                         "INSERT INTO inbox (target, rule, bytes) VALUES ('payment', 'charge', x'00');"));
+  }
+  snapshot snap;
+  auto s = open_store(path, snap);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(snap.epoch, 42u);  // the same store, not a new one
+  ASSERT_EQ(snap.inbox.size(), 1u);
+  EXPECT_EQ(snap.inbox[0].attempt, 1);
+  EXPECT_EQ(snap.inbox[0].due_ms, 0);
+  run(*s, [&](txn& t) { return t.inbox_retry(snap.inbox[0].id, 2, 7); });
+}
+
+TEST(node_store, a_store_of_an_unknown_schema_is_refused) {
+  test::temp_dir dir;
+  const auto path = (dir.path() / "node.db").string();
+  {
+    auto db = database::open(path, durability::os);
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(db->exec("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+                         "INSERT INTO meta VALUES ('epoch', '42'), ('schema', '99');"));
+  }
+  snapshot snap;
+  auto s = node_store::open(path, durability::os, snap);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.err().message.find("schema 99"), std::string::npos) << s.err().message;
+}
+
+TEST(node_store, chores_run_one_per_transaction_and_all_of_them_run) {
+  test::temp_dir dir;
+  snapshot snap;
+  auto s = open_store((dir.path() / "node.db").string(), snap);
+  ASSERT_TRUE(s);
+  std::atomic<int> chores{0};
+  const auto before = s->commits();
+  for (int i = 0; i < 5; ++i)
+    s->submit_chore([&](txn&) -> result<void> {
+      ++chores;
+      return {};
+    });
+  // Every chore runs, each in its own transaction.
+  test::wait_until([&] { return chores.load() == 5; }, std::chrono::seconds(5));
+  run(*s, [](txn&) -> result<void> { return {}; });
+  EXPECT_EQ(chores.load(), 5);
+  EXPECT_GE(s->commits() - before, 5u);
+}
+
+} // namespace
+} // namespace troupe::store
