@@ -257,6 +257,19 @@ struct bus_counters {
 
 using stream_key = std::pair<std::string, std::string>;  // (origin, stream)
 
+/// Per (rule, target), with EventBridge's metric names and meanings:
+/// Invocations counts deliveries that ended (succeeded, or failed for good),
+/// InvocationAttempts every try, RetryInvocationAttempts the tries after the
+/// first, FailedInvocations the deliveries that failed for good.
+/// IngestiontoInvocationStartLatency: from the event's time to the first
+/// attempt, in ms.
+struct target_metrics {
+  std::uint64_t matched = 0, invocations = 0, attempts = 0, successful_attempts = 0, retry_attempts = 0,
+                failed = 0;
+  std::uint64_t latency_count = 0;
+  std::int64_t latency_sum_ms = 0, latency_max_ms = 0;
+};
+
 /// Subscriber side, per (origin, stream).
 struct inbound_stream {
   store::cursor accepted;           // last seq accepted into the inbox (may not be committed yet)
@@ -293,6 +306,7 @@ struct bus_state {
   std::map<stream_key, std::deque<std::shared_ptr<held_event>>> held;  // per inbound stream, in seq order
   std::size_t held_count = 0;
   std::unordered_map<std::string, cluster::retry_policy> policies;  // per rule
+  std::map<std::pair<std::string, std::string>, target_metrics> metrics;  // (rule, target)
   std::mt19937_64 rng{std::random_device{}()};
   std::shared_ptr<store::node_store> store;
   wire::endpoint* endpoint = nullptr;
@@ -313,8 +327,10 @@ std::vector<std::pair<std::string, std::string>> local_targets(bus_actor* self, 
   st.matcher->match(view_of(ev), st.scratch);
   std::vector<std::pair<std::string, std::string>> out;
   for (auto i : st.scratch)
-    if (st.services.count(st.rule_targets[i]))
+    if (st.services.count(st.rule_targets[i])) {
       out.emplace_back(st.rule_targets[i], st.matcher->name(i));
+      ++st.metrics[{out.back().second, out.back().first}].matched;
+    }
   ++(out.empty() ? st.counters.unmatched : st.counters.matched);
   return out;
 }
@@ -350,9 +366,21 @@ void dispatch(bus_actor* self, const std::vector<delivery>& ds) {
   if (ds.empty())
     return;
   std::map<std::string, delivery_batch> by_target;
+  const auto now = wall_ms();
   for (const auto& d : ds)
-    if (st.services.count(d.target))
+    if (st.services.count(d.target)) {
+      auto& m = st.metrics[{d.rule, d.target}];
+      ++m.attempts;
+      if (d.attempt > 1) {
+        ++m.retry_attempts;
+      } else {
+        const auto latency = std::max<std::int64_t>(0, now - d.ev->time_ms);
+        ++m.latency_count;
+        m.latency_sum_ms += latency;
+        m.latency_max_ms = std::max(m.latency_max_ms, latency);
+      }
       by_target[d.target].items.push_back(d);
+    }
   for (auto& [target, batch] : by_target) {
     st.counters.deliveries += batch.items.size();
     self->send(st.services.at(target), deliver_atom::value, std::move(batch));
@@ -479,6 +507,9 @@ void resolve(bus_actor* self, emission& em, bus_work& w) {
     const auto delay = next_retry(st, em.d, why);
     if (!delay) {
       // Dead letters arrive with the DLQ; until then they are counted and logged.
+      auto& m = st.metrics[{em.d.rule, em.d.target}];
+      ++m.invocations;
+      ++m.failed;
       ++st.counters.retries_exhausted;
       st.log->error("[service={} rule={} corr={} event={}] gave up after {} attempts ({}): {}", em.d.target,
                     em.d.rule, em.d.ev->correlation_id, em.d.ev->id, em.d.attempt, why, em.error);
@@ -500,10 +531,18 @@ void resolve(bus_actor* self, emission& em, bus_work& w) {
     return;
   }
   if (em.status == outcome::permanent) {
+    auto& m = st.metrics[{em.d.rule, em.d.target}];
+    ++m.invocations;
+    ++m.failed;
     ++st.counters.permanent_dropped;
     if (em.d.inbox_id)
       w.done.push_back({em.d.inbox_id, em.d.target, {}});
     return;
+  }
+  {
+    auto& m = st.metrics[{em.d.rule, em.d.target}];
+    ++m.invocations;
+    ++m.successful_attempts;
   }
   for (auto& out : em.events) {
     if (!out.detail.is_object()) {
@@ -748,6 +787,23 @@ nlohmann::json bus_status(const bus_state& st) {
         {"unacked_inbound", lag}}},
       {"store", {{"commits", st.store->commits()}, {"jobs", st.store->jobs()}}},
       {"process", {{"peak_rss_kib", peak_rss_kib()}}},
+      {"metrics",
+       [&] {
+         auto rows = nlohmann::json::array();
+         for (const auto& [key, m] : st.metrics)
+           rows.push_back({{"rule", key.first},
+                           {"target", key.second},
+                           {"MatchedEvents", m.matched},
+                           {"Invocations", m.invocations},
+                           {"InvocationAttempts", m.attempts},
+                           {"SuccessfulInvocationAttempts", m.successful_attempts},
+                           {"RetryInvocationAttempts", m.retry_attempts},
+                           {"FailedInvocations", m.failed},
+                           {"IngestiontoInvocationStartLatency",
+                            {{"average_ms", m.latency_count ? static_cast<double>(m.latency_sum_ms) / m.latency_count : 0.0},
+                             {"maximum_ms", m.latency_max_ms}}}});
+         return rows;
+       }()},
       {"services", nlohmann::json::object()}};
 }
 

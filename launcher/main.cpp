@@ -52,6 +52,18 @@ int status_cmd(const troupe::cluster::config& cfg, bool json) {
         std::printf("  %-12s delivered %llu  ok %llu  transient %llu  permanent %llu  crashed %llu\n", svc.c_str(),
                     c.value("delivered", 0ULL), c.value("ok", 0ULL), c.value("transient", 0ULL),
                     c.value("permanent", 0ULL), c.value("crashed", 0ULL));
+    // Per rule and target, with EventBridge's metric names.
+    for (const auto& m : (*s).value("metrics", nlohmann::json::array())) {
+      const auto latency = m.value("IngestiontoInvocationStartLatency", nlohmann::json::object());
+      std::printf("  rule %s -> %s: MatchedEvents %llu  Invocations %llu  InvocationAttempts %llu  "
+                  "SuccessfulInvocationAttempts %llu  RetryInvocationAttempts %llu  FailedInvocations %llu  "
+                  "IngestiontoInvocationStartLatency avg %.1f ms, max %lld ms\n",
+                  m.value("rule", "").c_str(), m.value("target", "").c_str(), m.value("MatchedEvents", 0ULL),
+                  m.value("Invocations", 0ULL), m.value("InvocationAttempts", 0ULL),
+                  m.value("SuccessfulInvocationAttempts", 0ULL), m.value("RetryInvocationAttempts", 0ULL),
+                  m.value("FailedInvocations", 0ULL), latency.value("average_ms", 0.0),
+                  latency.value("maximum_ms", 0LL));
+    }
   }
   return rc;
 }

@@ -133,6 +133,22 @@ TEST(faults, transient_failures_are_retried_and_poison_is_not) {
   const auto& svc = (*status)["services"]["payment"];
   EXPECT_EQ(svc["transient"], (*faults)["transient"]) << status->dump(1);
   EXPECT_EQ(svc["permanent"], poison_ids.size()) << status->dump(1);
+  // EventBridge's metrics for the charge rule: every booking matched and
+  // ended once; the transient failures are the retries.
+  json charge;
+  for (const auto& m : (*status)["metrics"])
+    if (m["rule"] == "charge" && m["target"] == "payment")
+      charge = m;
+  ASSERT_TRUE(charge.is_object()) << status->dump(1);
+  const auto retried = (*faults)["transient"].get<std::size_t>();
+  EXPECT_EQ(charge["MatchedEvents"], total) << charge.dump();
+  EXPECT_EQ(charge["Invocations"], total) << charge.dump();
+  EXPECT_EQ(charge["InvocationAttempts"], total + retried) << charge.dump();
+  EXPECT_EQ(charge["RetryInvocationAttempts"], retried) << charge.dump();
+  EXPECT_EQ(charge["SuccessfulInvocationAttempts"], good_ids.size()) << charge.dump();
+  EXPECT_EQ(charge["FailedInvocations"], poison_ids.size()) << charge.dump();
+  EXPECT_GE(charge["IngestiontoInvocationStartLatency"]["maximum_ms"].get<double>(),
+            charge["IngestiontoInvocationStartLatency"]["average_ms"].get<double>());
 
   EXPECT_EQ(c.stop(), 0) << c.launcher_output();
 }
@@ -164,6 +180,19 @@ TEST(faults, an_exhausted_retry_budget_gives_up_and_counts_it) {
   ASSERT_TRUE(faults);
   EXPECT_EQ((*faults)["transient"], 3 * total) << faults->dump();
   EXPECT_EQ(bus["retries"], 2 * total) << bus.dump(1);
+  auto status = cli::status(*cfg->find_node("payment"), 5s);
+  ASSERT_TRUE(status);
+  std::size_t charge_rows = 0;
+  for (const auto& m : (*status)["metrics"])
+    if (m["rule"] == "charge") {
+      ++charge_rows;
+      EXPECT_EQ(m["Invocations"], total) << m.dump();
+      EXPECT_EQ(m["InvocationAttempts"], 3 * total) << m.dump();
+      EXPECT_EQ(m["RetryInvocationAttempts"], 2 * total) << m.dump();
+      EXPECT_EQ(m["SuccessfulInvocationAttempts"], 0) << m.dump();
+      EXPECT_EQ(m["FailedInvocations"], total) << m.dump();
+    }
+  EXPECT_EQ(charge_rows, 1u) << status->dump(1);
   EXPECT_EQ(c.stop(), 0) << c.launcher_output();
 }
 
