@@ -148,6 +148,7 @@ json hop_latency(double rate, double seconds) {
   auto cfg = troupe::cli::load_config(c.config_path());
   troupe::wire::client client(c.control("source"));
   const auto total = static_cast<std::size_t>(rate * seconds);
+  auto d = sample_detail();
   const auto start = clock_type::now();
   std::size_t sent = 0;
   while (sent < total) {
@@ -159,7 +160,8 @@ json hop_latency(double rate, double seconds) {
     troupe::wire::control_request req;
     req.verb = "put";
     for (; sent < due; ++sent) {
-      auto d = sample_detail();
+      // One booking-sized detail, stamped anew: the load generator should
+      // not compete for the two cores with what it measures more than it must.
       d["sent_us"] = std::chrono::duration_cast<std::chrono::microseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
