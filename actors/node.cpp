@@ -257,7 +257,7 @@ struct bus_counters {
 
 using stream_key = std::pair<std::string, std::string>;  // (origin, stream)
 
-/// Per (rule, target), with EventBridge's metric names and meanings:
+/// Per rule and its target, with EventBridge's metric names and meanings:
 /// Invocations counts deliveries that ended (succeeded, or failed for good),
 /// InvocationAttempts every try, RetryInvocationAttempts the tries after the
 /// first, FailedInvocations the deliveries that failed for good.
@@ -306,7 +306,9 @@ struct bus_state {
   std::map<stream_key, std::deque<std::shared_ptr<held_event>>> held;  // per inbound stream, in seq order
   std::size_t held_count = 0;
   std::unordered_map<std::string, cluster::retry_policy> policies;  // per rule
-  std::map<std::pair<std::string, std::string>, target_metrics> metrics;  // (rule, target)
+  // Per rule (a rule has one target); looked up on every delivery, so keyed
+  // by the rule name alone: no pair of strings built per event.
+  std::unordered_map<std::string, target_metrics> metrics;
   std::mt19937_64 rng{std::random_device{}()};
   std::shared_ptr<store::node_store> store;
   wire::endpoint* endpoint = nullptr;
@@ -329,7 +331,7 @@ std::vector<std::pair<std::string, std::string>> local_targets(bus_actor* self, 
   for (auto i : st.scratch)
     if (st.services.count(st.rule_targets[i])) {
       out.emplace_back(st.rule_targets[i], st.matcher->name(i));
-      ++st.metrics[{out.back().second, out.back().first}].matched;
+      ++st.metrics[out.back().second].matched;
     }
   ++(out.empty() ? st.counters.unmatched : st.counters.matched);
   return out;
@@ -369,7 +371,7 @@ void dispatch(bus_actor* self, const std::vector<delivery>& ds) {
   const auto now = wall_ms();
   for (const auto& d : ds)
     if (st.services.count(d.target)) {
-      auto& m = st.metrics[{d.rule, d.target}];
+      auto& m = st.metrics[d.rule];
       ++m.attempts;
       if (d.attempt > 1) {
         ++m.retry_attempts;
@@ -507,7 +509,7 @@ void resolve(bus_actor* self, emission& em, bus_work& w) {
     const auto delay = next_retry(st, em.d, why);
     if (!delay) {
       // Dead letters arrive with the DLQ; until then they are counted and logged.
-      auto& m = st.metrics[{em.d.rule, em.d.target}];
+      auto& m = st.metrics[em.d.rule];
       ++m.invocations;
       ++m.failed;
       ++st.counters.retries_exhausted;
@@ -531,7 +533,7 @@ void resolve(bus_actor* self, emission& em, bus_work& w) {
     return;
   }
   if (em.status == outcome::permanent) {
-    auto& m = st.metrics[{em.d.rule, em.d.target}];
+    auto& m = st.metrics[em.d.rule];
     ++m.invocations;
     ++m.failed;
     ++st.counters.permanent_dropped;
@@ -540,7 +542,7 @@ void resolve(bus_actor* self, emission& em, bus_work& w) {
     return;
   }
   {
-    auto& m = st.metrics[{em.d.rule, em.d.target}];
+    auto& m = st.metrics[em.d.rule];
     ++m.invocations;
     ++m.successful_attempts;
   }
@@ -790,9 +792,16 @@ nlohmann::json bus_status(const bus_state& st) {
       {"metrics",
        [&] {
          auto rows = nlohmann::json::array();
-         for (const auto& [key, m] : st.metrics)
-           rows.push_back({{"rule", key.first},
-                           {"target", key.second},
+         const std::map<std::string, target_metrics> sorted(st.metrics.begin(), st.metrics.end());
+         const auto target_of = [&](const std::string& rule) {
+           for (const auto& r : st.cfg->rules)
+             if (r.name == rule)
+               return r.target;
+           return std::string();
+         };
+         for (const auto& [rule, m] : sorted)
+           rows.push_back({{"rule", rule},
+                           {"target", target_of(rule)},
                            {"MatchedEvents", m.matched},
                            {"Invocations", m.invocations},
                            {"InvocationAttempts", m.attempts},

@@ -50,6 +50,15 @@ json sink_count(const troupe::cluster::config& cfg) {
   return r ? *r : json{{"distinct", 0}, {"duplicates", 0}};
 }
 
+/// Starts src and dst by themselves; their config once both answer.
+std::optional<troupe::cluster::config> start_pair(cluster& c) {
+  c.start_node("src");
+  c.start_node("dst");
+  if (!c.node_answers("src", 10s) || !c.node_answers("dst", 10s))
+    return std::nullopt;
+  return cli::load_config(c.config_path());
+}
+
 bool sink_reaches(const troupe::cluster::config& cfg, std::size_t n, std::chrono::seconds timeout) {
   return wait_until([&] { return sink_count(cfg)["distinct"].get<std::size_t>() >= n; }, timeout);
 }
@@ -70,10 +79,8 @@ TEST(durability, a_subscriber_started_long_after_the_publisher_gets_everything) 
 
 TEST(durability, a_stopped_subscriber_catches_up_and_the_publisher_keeps_going) {
   cluster c(pair_nodes, pair_rules);
-  c.start_node("src");
-  c.start_node("dst");
-  ASSERT_TRUE(c.node_answers("src", 10s) && c.node_answers("dst", 10s));
-  auto cfg = cli::load_config(c.config_path());
+  auto cfg = start_pair(c);
+  ASSERT_TRUE(cfg);
   ASSERT_EQ(put_pings(c, "src", 200), 200u);
   ASSERT_TRUE(sink_reaches(*cfg, 200, 30s));
   c.signal_node("dst", SIGSTOP);
@@ -92,10 +99,8 @@ class killed_mid_stream : public ::testing::TestWithParam<const char*> {};
 TEST_P(killed_mid_stream, nothing_acknowledged_is_lost_or_doubled) {
   const std::string victim = GetParam();
   cluster c(pair_nodes, pair_rules);
-  c.start_node("src");
-  c.start_node("dst");
-  ASSERT_TRUE(c.node_answers("src", 10s) && c.node_answers("dst", 10s));
-  auto cfg = cli::load_config(c.config_path());
+  auto cfg = start_pair(c);
+  ASSERT_TRUE(cfg);
   std::atomic<bool> done{false};
   std::atomic<std::size_t> acked{0};
   std::thread producer([&] {
@@ -125,10 +130,8 @@ INSTANTIATE_TEST_SUITE_P(durability, killed_mid_stream, ::testing::Values("src",
 
 TEST(durability, a_node_whose_database_is_deleted_is_a_new_epoch_and_peers_cope) {
   cluster c(pair_nodes, pair_rules);
-  c.start_node("src");
-  c.start_node("dst");
-  ASSERT_TRUE(c.node_answers("src", 10s) && c.node_answers("dst", 10s));
-  auto cfg = cli::load_config(c.config_path());
+  auto cfg = start_pair(c);
+  ASSERT_TRUE(cfg);
   ASSERT_EQ(put_pings(c, "src", 300), 300u);
   ASSERT_TRUE(sink_reaches(*cfg, 300, 30s));
   auto old_epoch = cli::status(*cfg->find_node("src"), 2s);
