@@ -18,7 +18,8 @@ faulty_service::faulty_service(std::unique_ptr<service> inner, cluster::fault_sp
 }
 
 void faulty_service::start() {
-  started_ = std::chrono::steady_clock::now();
+  if (started_ == std::chrono::steady_clock::time_point{})
+    started_ = std::chrono::steady_clock::now();
   inner_->start();
 }
 
@@ -52,6 +53,16 @@ handled faulty_service::handle(const event_in& ev) {
   return inner_->handle(ev);
 }
 
+std::chrono::milliseconds faulty_service::delay_before(const wire::envelope& ev) {
+  if (spec_.delay.count() == 0)
+    return inner_->delay_before(ev);
+  std::uniform_real_distribution<double> draw(0.0, 1.0);
+  if (spec_.delay_probability < 1 && draw(rng_) >= spec_.delay_probability)
+    return inner_->delay_before(ev);
+  ++delayed_;
+  return spec_.delay + inner_->delay_before(ev);
+}
+
 nlohmann::json faulty_service::query(const std::string& what, const nlohmann::json& args) const {
   if (what == "faults")
     return injected();
@@ -59,7 +70,7 @@ nlohmann::json faulty_service::query(const std::string& what, const nlohmann::js
 }
 
 nlohmann::json faulty_service::injected() const {
-  return {{"transient", transient_}, {"crash", crashes_}, {"poison", poisoned_}, {"outage", outage_}};
+  return {{"transient", transient_}, {"crash", crashes_}, {"poison", poisoned_}, {"outage", outage_}, {"delayed", delayed_}};
 }
 
 } // namespace troupe

@@ -13,6 +13,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/dead_letter.hpp"
 #include "actors/event_view.hpp"
 #include "actors/faults.hpp"
 #include "rules/matcher.hpp"
@@ -35,18 +36,25 @@ struct delivery {
   std::string target;
   std::string rule;
   event_ptr ev;
-  int attempt = 1;
   std::shared_ptr<held_event> hold;
-  std::int64_t due_ms = 0;  // wall clock; for a retry, when it is due
+  store::retry_state retry;     // attempt, when due, first tried, where its age starts
+  std::int64_t deadline_ms = 0;  // wall clock; set when handed to the service
 };
 
 /// What a service did with a delivery.
 struct emission {
   delivery d;
   outcome status = outcome::ok;
+  std::string error_code;  // when not ok: TIMEOUT, HANDLER_ERROR, PERMANENT_ERROR, CRASH, ...
   std::string error;
+  std::int64_t at_ms = 0;  // when the attempt ended
   std::vector<event_out> events;
   std::vector<state_changes::change> changes;
+};
+
+/// A service's rows, read back to rebuild it after a crash.
+struct state_rows {
+  std::vector<store::state_row> rows;
 };
 
 /// An event accepted from a peer's stream whose handling has not committed
@@ -127,6 +135,8 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::after_commit)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::control_call)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::peer_message)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::endpoint_ref)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::state_rows)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<troupe::store::expired_event>)
 
 namespace troupe {
 
@@ -145,8 +155,13 @@ using beat_atom = caf::atom_constant<caf::atom("heartbeat")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using expired_atom = caf::atom_constant<caf::atom("expired")>;
+using run_atom = caf::atom_constant<caf::atom("run")>;
+using crashed_atom = caf::atom_constant<caf::atom("crashed")>;
+using restore_atom = caf::atom_constant<caf::atom("restore")>;
 
 constexpr auto query_timeout = std::chrono::seconds(10);
+
+std::int64_t wall_now() { return wire::now_ms(); }
 constexpr auto tick_interval = std::chrono::milliseconds(50);
 constexpr int heartbeat_every_ticks = 10;  // 500 ms
 constexpr int expire_every_ticks = 100;    // 5 s
@@ -156,15 +171,39 @@ constexpr std::int64_t replay_timeout_ms = 2000;
 // -- service actor -------------------------------------------------------------
 
 struct service_counters {
-  std::uint64_t delivered = 0, ok = 0, transient = 0, permanent = 0, crashed = 0;
+  std::uint64_t delivered = 0, ok = 0, transient = 0, permanent = 0, crashed = 0, timeouts = 0, restarts = 0;
 };
+
+/// Makes a service anew for a restart, from the one that crashed (fault
+/// injection keeps its wrapper, so that its dice and clock go on).
+using service_maker = std::function<std::shared_ptr<service>(std::shared_ptr<service> crashed)>;
+
+/// A service actor is its own supervisor's child: a handler that throws or
+/// overruns its timeout leaves the service's memory in doubt, so the actor
+/// stops handling, and once the bus has committed every answer it gave
+/// before, rebuilds the service from its stored state. More than
+/// `max_restarts` restarts within `within` and the service is failed: it
+/// handles nothing more, and status says so (OTP's restart intensity).
+///
+///   running ──(crash)──▶ restarting ──(restore)──▶ running
+///                 └──(past the intensity)──▶ failed
+enum class service_mode { running, restarting, failed };
 
 struct service_state {
   static inline const char* name = "service";
   std::string service_name;
   std::shared_ptr<spdlog::logger> log;
+  std::shared_ptr<service> impl;
+  service_maker remake;
+  cluster::supervision_spec intensity;
+  service_mode mode = service_mode::running;
+  std::deque<std::chrono::steady_clock::time_point> restarts;  // within the intensity window
+  caf::actor bus;
+  bool crash_untold = false;  // the bus hears of a crash after the answers before it
   service_counters counters;
 };
+
+using service_actor_t = caf::stateful_actor<service_state>;
 
 handled invoke(service& impl, const wire::envelope& ev, state_changes& changes) {
   nlohmann::json detail;
@@ -176,63 +215,169 @@ handled invoke(service& impl, const wire::envelope& ev, state_changes& changes) 
   return impl.handle(event_in{ev, detail, changes});
 }
 
-caf::behavior service_actor(caf::stateful_actor<service_state>* self, std::string name,
-                            std::shared_ptr<service> impl_shared, std::shared_ptr<spdlog::logger> log) {
-  self->state.service_name = name;
-  self->state.log = log;
-  // One delivery: the handler's outcome, its state changes and its events.
-  auto handle_one = [=](const delivery& d) {
-    auto& st = self->state;
-    ++st.counters.delivered;
-    const auto& ev = *d.ev;
-    emission em;
-    em.d = d;
+/// The service's memory is in doubt: stop handling and have the bus read
+/// its state back once every earlier answer is committed; or, past the
+/// restart intensity, fail it.
+void crash(service_actor_t* self, const std::string& why) {
+  auto& st = self->state;
+  if (st.mode != service_mode::running)
+    return;
+  const auto now = std::chrono::steady_clock::now();
+  while (!st.restarts.empty() && now - st.restarts.front() > st.intensity.within)
+    st.restarts.pop_front();
+  if (static_cast<int>(st.restarts.size()) >= st.intensity.max_restarts) {
+    st.mode = service_mode::failed;
+    st.log->critical("[service={}] failed: {} restarts within {} s is its limit; it handles nothing more "
+                     "(its deliveries fail and go to their DLQ) until the node restarts. Last crash: {}",
+                     st.service_name, st.intensity.max_restarts, st.intensity.within.count() / 1000.0, why);
+    return;
+  }
+  st.restarts.push_back(now);
+  st.mode = service_mode::restarting;
+  st.crash_untold = true;
+  st.log->error("[service={}] crashed ({}); restarting it from its stored state", st.service_name, why);
+}
+
+/// Sends the bus `out`, then news of a crash: the bus must have every
+/// answer given before the crash when it hears of it, since it rebuilds the
+/// service once those have committed.
+void answer_bus(service_actor_t* self, emission_batch&& out) {
+  auto& st = self->state;
+  if (!out.items.empty())
+    self->send(st.bus, emit_atom::value, std::move(out));
+  if (st.crash_untold) {
+    st.crash_untold = false;
+    self->send(st.bus, crashed_atom::value, st.service_name);
+  }
+}
+
+/// One delivery: the handler's outcome, its state changes and its events.
+emission handle_one(service_actor_t* self, const delivery& d) {
+  auto& st = self->state;
+  ++st.counters.delivered;
+  const auto& ev = *d.ev;
+  emission em;
+  em.d = d;
+  const auto fail = [&](const char* code, std::string why) {
+    em.status = outcome::transient;
+    em.error_code = code;
+    em.error = std::move(why);
+  };
+  if (st.mode == service_mode::restarting) {
+    fail(error_code::crash, "not run: the service is restarting after a crash");
+  } else if (st.mode == service_mode::failed) {
+    fail(error_code::service_failed, "not run: the service failed (past its restart intensity)");
+  } else if (wall_now() > d.deadline_ms) {
+    ++st.counters.timeouts;
+    fail(error_code::timeout, "not started within the handler timeout");
+  } else {
     state_changes changes;
     try {
-      auto h = invoke(*impl_shared, ev, changes);
+      auto h = invoke(*st.impl, ev, changes);
       em.status = h.status;
       em.error = std::move(h.error);
       em.events = std::move(h.emitted);
-    } catch (const std::exception& e) {
-      // Supervised restarts arrive with the retry issue; until then a
-      // throwing handler counts as a transient failure and is retried.
-      ++st.counters.crashed;
-      em.status = outcome::transient;
-      em.error = std::string("handler crashed: ") + e.what();
-    }
-    switch (em.status) {
-      case outcome::ok:
-        ++st.counters.ok;
+      em.error_code = h.status == outcome::permanent ? error_code::permanent_error : error_code::handler_error;
+      if (wall_now() > d.deadline_ms) {
+        // Its answer came too late to count, and what it did to the
+        // service's memory will not commit: rebuild the service.
+        ++st.counters.timeouts;
+        em.events.clear();
+        fail(error_code::timeout, "the handler overran its timeout; its result was dropped");
+        crash(self, "handler overran its timeout");
+      } else if (em.status == outcome::ok) {
         em.changes = changes.take();
-        break;
-      case outcome::transient:
-        ++st.counters.transient;
-        st.log->warn("[service={} rule={} corr={} event={} attempt={}] transient failure: {}", st.service_name,
-                     d.rule, ev.correlation_id, ev.id, d.attempt, em.error);
-        break;
-      case outcome::permanent:
-        ++st.counters.permanent;
-        st.log->warn("[service={} rule={} corr={} event={}] permanent failure: {}", st.service_name, d.rule,
-                     ev.correlation_id, ev.id, em.error);
-        break;
+      }
+    } catch (const std::exception& e) {
+      ++st.counters.crashed;
+      fail(error_code::crash, std::string("handler threw: ") + e.what());
+      crash(self, e.what());
     }
-    return em;
-  };
+  }
+  em.at_ms = wall_now();
+  switch (em.status) {
+    case outcome::ok:
+      ++st.counters.ok;
+      em.error_code.clear();
+      break;
+    case outcome::transient:
+      ++st.counters.transient;
+      st.log->warn("[service={} rule={} corr={} event={} attempt={}] {}: {}", st.service_name, d.rule,
+                   ev.correlation_id, ev.id, d.retry.attempt, em.error_code, em.error);
+      break;
+    case outcome::permanent:
+      ++st.counters.permanent;
+      st.log->warn("[service={} rule={} corr={} event={}] permanent failure: {}", st.service_name, d.rule,
+                   ev.correlation_id, ev.id, em.error);
+      break;
+  }
+  return em;
+}
+
+const char* to_string(service_mode m) {
+  switch (m) {
+    case service_mode::running: return "running";
+    case service_mode::restarting: return "restarting";
+    case service_mode::failed: return "failed";
+  }
+  return "?";
+}
+
+caf::behavior service_actor(service_actor_t* self, std::string name, std::shared_ptr<service> impl,
+                            service_maker remake, cluster::supervision_spec intensity,
+                            std::shared_ptr<spdlog::logger> log) {
+  auto& st = self->state;
+  st.service_name = std::move(name);
+  st.log = std::move(log);
+  st.impl = std::move(impl);
+  st.remake = std::move(remake);
+  st.intensity = intensity;
   return {
       [=](deliver_atom, const delivery_batch& batch) {
+        auto& st = self->state;
+        st.bus = caf::actor_cast<caf::actor>(self->current_sender());
         emission_batch out;
         out.items.reserve(batch.items.size());
-        for (const auto& d : batch.items)
-          out.items.push_back(handle_one(d));
-        // The bus delivered them; the outcomes go back to the bus, together.
-        self->send(caf::actor_cast<caf::actor>(self->current_sender()), emit_atom::value, std::move(out));
+        for (const auto& d : batch.items) {
+          // A slow handler (injected) waits on a timer, not on the thread.
+          const auto wait = st.mode == service_mode::running ? st.impl->delay_before(*d.ev)
+                                                              : std::chrono::milliseconds(0);
+          if (wait.count() > 0)
+            self->delayed_send(self, wait, run_atom::value, d);
+          else
+            out.items.push_back(handle_one(self, d));
+        }
+        // The outcomes go back to the bus together.
+        answer_bus(self, std::move(out));
+      },
+      [=](run_atom, const delivery& d) {
+        emission_batch out;
+        out.items.push_back(handle_one(self, d));
+        answer_bus(self, std::move(out));
+      },
+      [=](restore_atom, const state_rows& rows) {
+        auto& st = self->state;
+        try {
+          auto fresh = st.remake(st.impl);
+          for (const auto& r : rows.rows)
+            fresh->restore(r.table, r.key, nlohmann::json::parse(r.json, nullptr, false));
+          fresh->start();
+          st.impl = std::move(fresh);
+          st.mode = service_mode::running;
+          ++st.counters.restarts;
+          st.log->warn("[service={}] restarted from {} stored rows", st.service_name, rows.rows.size());
+        } catch (const std::exception& e) {
+          st.mode = service_mode::failed;
+          st.log->critical("[service={}] failed: cannot rebuild it from its stored state: {}", st.service_name,
+                           e.what());
+        }
       },
       [=](query_atom, const std::string& what, const std::string& args) -> std::string {
         nlohmann::json a = nlohmann::json::parse(args, nullptr, false);
         if (a.is_discarded())
           a = nlohmann::json::object();
         try {
-          auto rows = impl_shared->query(what, a);
+          auto rows = self->state.impl->query(what, a);
           return rows.dump();
         } catch (const std::exception& e) {
           return nlohmann::json{{"error", e.what()}}.dump();
@@ -240,8 +385,14 @@ caf::behavior service_actor(caf::stateful_actor<service_state>* self, std::strin
       },
       [=](stats_atom) -> std::string {
         const auto& c = self->state.counters;
-        return nlohmann::json{{"delivered", c.delivered}, {"ok", c.ok},           {"transient", c.transient},
-                              {"permanent", c.permanent}, {"crashed", c.crashed}}
+        return nlohmann::json{{"state", to_string(self->state.mode)},
+                              {"delivered", c.delivered},
+                              {"ok", c.ok},
+                              {"transient", c.transient},
+                              {"permanent", c.permanent},
+                              {"crashed", c.crashed},
+                              {"timeouts", c.timeouts},
+                              {"restarts", c.restarts}}
             .dump();
       },
   };
@@ -253,6 +404,7 @@ struct bus_counters {
   std::uint64_t from_wire = 0, emitted = 0, put = 0, matched = 0, unmatched = 0, deliveries = 0;
   std::uint64_t duplicates = 0, stale = 0, gaps = 0, replays_asked = 0, replays_served = 0, replayed_in = 0;
   std::uint64_t expired = 0, permanent_dropped = 0, deferred = 0, retries = 0, retries_exhausted = 0;
+  std::uint64_t dead_lettered = 0, redriven = 0, redrives_refused = 0;
 };
 
 using stream_key = std::pair<std::string, std::string>;  // (origin, stream)
@@ -262,10 +414,11 @@ using stream_key = std::pair<std::string, std::string>;  // (origin, stream)
 /// InvocationAttempts every try, RetryInvocationAttempts the tries after the
 /// first, FailedInvocations the deliveries that failed for good.
 /// IngestiontoInvocationStartLatency: from the event's time to the first
-/// attempt, in ms.
+/// attempt, in ms. InvocationsSentToDlq counts the dead letters committed
+/// for the DLQ, InvocationsFailedToBeSentToDlq those that could not be.
 struct target_metrics {
   std::uint64_t matched = 0, invocations = 0, attempts = 0, successful_attempts = 0, retry_attempts = 0,
-                failed = 0;
+                failed = 0, sent_to_dlq = 0, failed_to_dlq = 0;
   std::uint64_t latency_count = 0;
   std::int64_t latency_sum_ms = 0, latency_max_ms = 0;
 };
@@ -285,6 +438,7 @@ struct outbound_stream {
   std::uint64_t pruned = 0;   // every seq up to here is gone from the outbox
   std::vector<std::string> consumers;  // peers that must ack it
   std::int64_t max_age_ms = 24LL * 3600 * 1000;  // kept at most this long for them
+  std::uint64_t expired_upto = 0;  // expired events up to here are dropped or being dropped
 };
 
 struct bus_state {
@@ -306,6 +460,12 @@ struct bus_state {
   std::map<stream_key, std::deque<std::shared_ptr<held_event>>> held;  // per inbound stream, in seq order
   std::size_t held_count = 0;
   std::unordered_map<std::string, cluster::retry_policy> policies;  // per rule
+  std::unordered_map<std::string, std::string> dead_letter_queues;  // per rule that has one
+  // Answers of each service held until their stream commits, and the
+  // services that crashed: a crashed one is rebuilt from its state once
+  // none of its answers is held (all have gone to the writer).
+  std::unordered_map<std::string, std::size_t> held_answers;
+  std::set<std::string> restarting;
   // Per rule (a rule has one target); looked up on every delivery, so keyed
   // by the rule name alone: no pair of strings built per event.
   std::unordered_map<std::string, target_metrics> metrics;
@@ -320,7 +480,6 @@ struct bus_state {
 
 using bus_actor = caf::stateful_actor<bus_state>;
 
-std::int64_t wall_ms() { return wire::now_ms(); }
 
 /// Local targets of `ev`: (service, rule) pairs.
 std::vector<std::pair<std::string, std::string>> local_targets(bus_actor* self, const wire::envelope& ev) {
@@ -361,19 +520,31 @@ outbound_stream& out_stream(bus_state& st, const std::string& stream) {
   return it->second;
 }
 
+const cluster::retry_policy& policy_of(const bus_state& st, const std::string& rule) {
+  static const cluster::retry_policy fallback;
+  auto it = st.policies.find(rule);
+  return it == st.policies.end() ? fallback : it->second;
+}
+
 /// Hands deliveries to their services: one message per service, however
-/// many deliveries it gets.
+/// many deliveries it gets. Each gets its deadline (the rule's handler
+/// timeout) and, on its first attempt, that attempt's time.
 void dispatch(bus_actor* self, const std::vector<delivery>& ds) {
   auto& st = self->state;
   if (ds.empty())
     return;
   std::map<std::string, delivery_batch> by_target;
-  const auto now = wall_ms();
+  const auto now = wall_now();
   for (const auto& d : ds)
     if (st.services.count(d.target)) {
       auto& m = st.metrics[d.rule];
       ++m.attempts;
-      if (d.attempt > 1) {
+      auto& out = by_target[d.target].items;
+      out.push_back(d);
+      if (out.back().retry.first_ms == 0)
+        out.back().retry.first_ms = now;
+      out.back().deadline_ms = now + policy_of(st, d.rule).handler_timeout.count();
+      if (d.retry.attempt > 1) {
         ++m.retry_attempts;
       } else {
         const auto latency = std::max<std::int64_t>(0, now - d.ev->time_ms);
@@ -381,7 +552,6 @@ void dispatch(bus_actor* self, const std::vector<delivery>& ds) {
         m.latency_sum_ms += latency;
         m.latency_max_ms = std::max(m.latency_max_ms, latency);
       }
-      by_target[d.target].items.push_back(d);
     }
   for (auto& [target, batch] : by_target) {
     st.counters.deliveries += batch.items.size();
@@ -390,7 +560,7 @@ void dispatch(bus_actor* self, const std::vector<delivery>& ds) {
 }
 
 void ask_replay(bus_actor* self, const stream_key& key, inbound_stream& s, std::uint64_t epoch, std::uint64_t from) {
-  const auto now = wall_ms();
+  const auto now = wall_now();
   if (s.replay_asked_ms && now - s.replay_asked_ms < replay_timeout_ms)
     return;
   s.replay_asked_ms = now;
@@ -398,6 +568,45 @@ void ask_replay(bus_actor* self, const stream_key& key, inbound_stream& s, std::
   self->state.endpoint->send_peer(key.first,
                                   wire::encode(wire::replay_request{self->state.node, key.second, epoch, from,
                                                                     replay_batch_size}));
+}
+
+const std::string redrive_source = std::string("troupe.") + cluster::dlq_service;
+
+/// The delivery a DLQ's DeadLetterRedriven event asks of this node: the
+/// original event, to its original rule's target, with a fresh retry
+/// budget whose age counts from the redrive. Nothing when the target runs
+/// on another node, or when its rule is gone or targets another service.
+std::optional<delivery> redriven(bus_actor* self, const wire::envelope& ev) {
+  auto& st = self->state;
+  nlohmann::json detail;
+  try {
+    detail = nlohmann::json::from_msgpack(ev.detail);
+  } catch (const std::exception&) {
+    detail = nullptr;
+  }
+  if (!detail.is_object())
+    return std::nullopt;
+  const auto rule = detail.value("RULE_ARN", "");
+  const auto target = detail.value("TARGET_ARN", "");
+  if (!st.services.count(target))
+    return std::nullopt;  // its target runs elsewhere (it may have moved since it failed)
+  auto original = detail.contains("event") ? event_from_json(detail["event"]) : error{errc::invalid_field, "event: missing"};
+  const auto r = std::find_if(st.cfg->rules.begin(), st.cfg->rules.end(),
+                              [&](const cluster::rule_spec& x) { return x.name == rule; });
+  if (!original || r == st.cfg->rules.end() || r->target != target) {
+    ++st.counters.redrives_refused;
+    st.log->error("[corr={}] redrive of dead letter {} refused: {}", ev.correlation_id,
+                  detail.value("dead-letter-id", "?"),
+                  !original ? original.err().message
+                            : "rule '" + rule + "' with target '" + target + "' no longer exists on this node");
+    return std::nullopt;
+  }
+  ++st.counters.redriven;
+  st.log->info("[rule={} corr={} event={}] redriven from the DLQ (dead letter {})", rule, ev.correlation_id,
+               original->id, detail.value("dead-letter-id", "?"));
+  delivery d{0, target, rule, std::make_shared<wire::envelope>(std::move(*original)), nullptr, {}, 0};
+  d.retry.age_from_ms = ev.time_ms;
+  return d;
 }
 
 /// Held events beyond which the gate takes no more: a service that stalls
@@ -442,8 +651,14 @@ void accept(bus_actor* self, const event_ptr& ev, std::vector<delivery>& out) {
   h->seq = ev->seq;
   for (auto& [target, rule] : local_targets(self, *ev)) {
     ++h->remaining;
-    out.push_back(delivery{0, std::move(target), std::move(rule), ev, 1, h});
+    out.push_back(delivery{0, std::move(target), std::move(rule), ev, h, {}, 0});
   }
+  if (ev->detail_type == cluster::redrive_type && ev->source == redrive_source)
+    if (auto d = redriven(self, *ev)) {
+      ++h->remaining;
+      d->hold = h;
+      out.push_back(std::move(*d));
+    }
   st.held[key].push_back(std::move(h));
   ++st.held_count;
 }
@@ -469,24 +684,19 @@ std::shared_ptr<wire::envelope> new_event(std::string source, std::string detail
                                           std::string correlation_id, std::string causation_id,
                                           std::vector<std::string> resources);
 
-const cluster::retry_policy& policy_of(const bus_state& st, const std::string& rule) {
-  static const cluster::retry_policy fallback;
-  auto it = st.policies.find(rule);
-  return it == st.policies.end() ? fallback : it->second;
-}
-
 /// When the delivery `d`, which just failed on attempt `d.attempt`, is
 /// tried again under its rule's policy; nullopt when the policy allows no
 /// more (attempts or event age exhausted: `why` says which).
 std::optional<std::chrono::milliseconds> next_retry(bus_state& st, const delivery& d, std::string& why) {
   const auto& p = policy_of(st, d.rule);
-  const auto retries_done = d.attempt - 1;
+  const auto retries_done = d.retry.attempt - 1;
   if (retries_done >= p.maximum_retry_attempts) {
     why = "MaximumRetryAttempts";
     return std::nullopt;
   }
   const auto delay = cluster::full_jitter(p.backoff_base, p.backoff_cap, retries_done, st.rng);
-  if (wall_ms() + delay.count() - d.ev->time_ms > p.maximum_event_age.count()) {
+  const auto born = d.retry.age_from_ms ? d.retry.age_from_ms : d.ev->time_ms;
+  if (wall_now() + delay.count() - born > p.maximum_event_age.count()) {
     why = "MaximumEventAgeInSeconds";
     return std::nullopt;
   }
@@ -495,26 +705,74 @@ std::optional<std::chrono::milliseconds> next_retry(bus_state& st, const deliver
 
 /// Sends `d` to its service again when it is due.
 void retry_later(bus_actor* self, delivery d) {
-  const auto wait = std::max<std::int64_t>(0, d.due_ms - wall_ms());
+  const auto wait = std::max<std::int64_t>(0, d.retry.due_ms - wall_now());
   self->delayed_send(self, std::chrono::milliseconds(wait), retry_atom::value, std::move(d));
 }
 
+/// Dead letters bigger than this cannot be sent: the original event and
+/// the attributes must fit in one envelope.
+constexpr std::size_t max_dead_letter_detail = wire::max_envelope_bytes - 8 * 1024;
+
+/// The DeadLetter event for `d`, which failed for good, when its rule has a
+/// DLQ; it commits with the delivery's completion, so the DLQ gets it
+/// exactly when the delivery is given up. Without a DLQ the failure is only
+/// counted and logged, as EventBridge drops it.
+void dead_letter_out(bus_actor* self, const dead_letter& dl, bus_work& w) {
+  auto& st = self->state;
+  auto& m = st.metrics[dl.rule];
+  const auto& ev = dl.event;
+  st.log->error("[service={} rule={} corr={} event={}] failed for good after {} attempt(s): {} ({}){}", dl.target,
+                dl.rule, ev.correlation_id, ev.id, dl.retry_attempts + 1, dl.error_code,
+                dl.exhausted_retry_condition.empty() ? "not retried" : dl.exhausted_retry_condition,
+                dl.dlq.empty() ? "; no DLQ, dropped" : "; to the DLQ");
+  if (dl.dlq.empty())
+    return;
+  std::string detail;
+  nlohmann::json::to_msgpack(to_detail(dl), detail);
+  if (detail.size() > max_dead_letter_detail) {
+    ++m.failed_to_dlq;
+    st.log->error("[rule={} event={}] the dead letter is {} bytes, more than an envelope holds; dropped", dl.rule,
+                  ev.id, detail.size());
+    return;
+  }
+  ++m.sent_to_dlq;
+  ++st.counters.dead_lettered;
+  w.events.push_back(new_event(cluster::dead_letter_source, cluster::dead_letter_type, std::move(detail),
+                               ev.correlation_id, ev.id, {}));
+}
+
+/// The dead letter of an answer that failed for good.
+dead_letter dead_letter_of(const bus_state& st, const emission& em, std::string exhausted) {
+  auto dlq = st.dead_letter_queues.find(em.d.rule);
+  dead_letter dl;
+  dl.dlq = dlq == st.dead_letter_queues.end() ? "" : dlq->second;
+  dl.rule = em.d.rule;
+  dl.target = em.d.target;
+  dl.node = st.node;
+  dl.error_code = em.error_code;
+  dl.error_message = em.error;
+  dl.exhausted_retry_condition = std::move(exhausted);
+  dl.retry_attempts = em.d.retry.attempt - 1;
+  dl.first_attempt_ms = em.d.retry.first_ms;
+  dl.last_attempt_ms = em.at_ms;
+  dl.event = *em.d.ev;
+  return dl;
+}
+
 /// Folds one answer of a service into `w`: an ok brings its state changes
-/// and events, a permanent failure is dropped, a transient one is retried
-/// as its rule's policy says.
+/// and events; a transient failure is retried as its rule's policy says;
+/// a permanent one, or one out of retries, becomes a dead letter.
 void resolve(bus_actor* self, emission& em, bus_work& w) {
   auto& st = self->state;
-  if (em.status == outcome::transient) {
+  if (em.status != outcome::ok) {
     std::string why;
-    const auto delay = next_retry(st, em.d, why);
+    const auto delay = em.status == outcome::transient ? next_retry(st, em.d, why) : std::nullopt;
     if (!delay) {
-      // Dead letters arrive with the DLQ; until then they are counted and logged.
       auto& m = st.metrics[em.d.rule];
       ++m.invocations;
       ++m.failed;
-      ++st.counters.retries_exhausted;
-      st.log->error("[service={} rule={} corr={} event={}] gave up after {} attempts ({}): {}", em.d.target,
-                    em.d.rule, em.d.ev->correlation_id, em.d.ev->id, em.d.attempt, why, em.error);
+      ++(em.status == outcome::permanent ? st.counters.permanent_dropped : st.counters.retries_exhausted);
+      dead_letter_out(self, dead_letter_of(st, em, why), w);
       if (em.d.inbox_id)
         w.done.push_back({em.d.inbox_id, em.d.target, {}});
       return;
@@ -522,23 +780,14 @@ void resolve(bus_actor* self, emission& em, bus_work& w) {
     // The retry is recorded in the inbox (attempt, due time) before it is
     // scheduled: a node that dies meanwhile still retries it when due.
     auto d = std::move(em.d);
-    ++d.attempt;
+    ++d.retry.attempt;
     ++st.counters.retries;
-    d.due_ms = wall_ms() + delay->count();
+    d.retry.due_ms = wall_now() + delay->count();
     d.hold = nullptr;
     if (d.inbox_id == 0)
       w.parked.push_back(std::move(d));  // a held event's: into the inbox, so that its stream moves on
     else
       w.rescheduled.push_back(std::move(d));
-    return;
-  }
-  if (em.status == outcome::permanent) {
-    auto& m = st.metrics[em.d.rule];
-    ++m.invocations;
-    ++m.failed;
-    ++st.counters.permanent_dropped;
-    if (em.d.inbox_id)
-      w.done.push_back({em.d.inbox_id, em.d.target, {}});
     return;
   }
   {
@@ -575,8 +824,10 @@ void release(bus_actor* self, const stream_key& key, bus_work& w) {
     auto h = std::move(q.front());
     q.pop_front();
     --st.held_count;
-    for (auto& em : h->answers)
+    for (auto& em : h->answers) {
+      --st.held_answers[em.d.target];
       resolve(self, em, w);
+    }
     w.cursors[key] = store::cursor{h->epoch, h->seq};
   }
   if (q.empty())
@@ -620,13 +871,13 @@ void commit(bus_actor* self, bus_work&& w) {
                 std::string bytes;
                 if (auto r = wire::encode(*d.ev, bytes); !r)
                   return r;
-                auto id = t.inbox_add(d.target, d.rule, bytes, d.attempt, d.due_ms);
+                auto id = t.inbox_add(d.target, d.rule, bytes, d.retry);
                 if (!id)
                   return id.err();
                 d.inbox_id = *id;
               }
               for (const auto& d : *rescheduled)
-                if (auto r = t.inbox_retry(d.inbox_id, d.attempt, d.due_ms); !r)
+                if (auto r = t.inbox_retry(d.inbox_id, d.retry); !r)
                   return r;
               for (const auto& [key, cur] : *cursors)
                 if (auto r = t.cursor_set(key.first, key.second, cur); !r)
@@ -717,7 +968,8 @@ void originate(bus_actor* self, std::vector<std::shared_ptr<wire::envelope>> eve
           auto& sg = (*work)[i];
           ac.frames.emplace_back(wire::topic_of(sg.stream), std::move(sg.bytes));
           for (std::size_t k = 0; k < sg.targets.size(); ++k)
-            ac.deliveries.push_back(delivery{(*ids)[i][k], sg.targets[k].first, sg.targets[k].second, sg.ev, 1, nullptr});
+            ac.deliveries.push_back(
+                delivery{(*ids)[i][k], sg.targets[k].first, sg.targets[k].second, sg.ev, nullptr, {}, 0});
         }
         caf::anon_send(bus, commit_atom::value, std::move(ac));
       });
@@ -785,6 +1037,9 @@ nlohmann::json bus_status(const bus_state& st) {
         {"deferred", c.deferred},
         {"retries", c.retries},
         {"retries_exhausted", c.retries_exhausted},
+        {"dead_lettered", c.dead_lettered},
+        {"redriven", c.redriven},
+        {"redrives_refused", c.redrives_refused},
         {"held", st.held_count},
         {"unacked_inbound", lag}}},
       {"store", {{"commits", st.store->commits()}, {"jobs", st.store->jobs()}}},
@@ -808,6 +1063,8 @@ nlohmann::json bus_status(const bus_state& st) {
                            {"SuccessfulInvocationAttempts", m.successful_attempts},
                            {"RetryInvocationAttempts", m.retry_attempts},
                            {"FailedInvocations", m.failed},
+                           {"InvocationsSentToDlq", m.sent_to_dlq},
+                           {"InvocationsFailedToBeSentToDlq", m.failed_to_dlq},
                            {"IngestiontoInvocationStartLatency",
                             {{"average_ms", m.latency_count ? static_cast<double>(m.latency_sum_ms) / m.latency_count : 0.0},
                              {"maximum_ms", m.latency_max_ms}}}});
@@ -950,38 +1207,94 @@ void prune(bus_actor* self) {
   }
 }
 
-/// Drops the events of this node's streams that some consumer has not
-/// acked within the stream's maximum event age.
+/// Finds the events of this node's streams that some consumer has not
+/// acked within the stream's maximum event age; `dead_letter_expired`
+/// drops them.
+constexpr std::size_t expire_batch = 1000;
+
 void expire(bus_actor* self) {
   auto& st = self->state;
   std::vector<std::pair<std::string, std::int64_t>> cutoffs;  // stream, oldest time kept
-  const auto now = wall_ms();
+  const auto now = wall_now();
   for (const auto& [stream, os] : st.out)
     if (os.head > os.pruned)
       cutoffs.emplace_back(stream, now - os.max_age_ms);
   if (cutoffs.empty())
     return;
-  auto log = st.log;
   auto bus = caf::actor_cast<caf::actor>(self);
-  auto expired = std::make_shared<std::vector<std::pair<std::string, std::uint64_t>>>();
+  auto expired = std::make_shared<std::vector<store::expired_event>>();
   st.store->submit(
       [=](store::txn& t) -> result<void> {
         for (const auto& [stream, before] : cutoffs) {
-          auto r = t.outbox_expire(stream, before);
+          auto r = t.outbox_older(stream, before, expire_batch);
           if (!r)
             return r.err();
-          expired->insert(expired->end(), r->begin(), r->end());
+          expired->insert(expired->end(), std::make_move_iterator(r->begin()), std::make_move_iterator(r->end()));
         }
         return {};
       },
       [=] {
         if (!expired->empty())
-          caf::anon_send(bus, expired_atom::value, static_cast<std::uint64_t>(expired->size()));
-        // Dead letters arrive with the DLQ; until then they are counted and logged.
-        for (std::size_t i = 0; i < expired->size() && i < 10; ++i)
-          log->error("event {}#{} was not acked by every consumer within the maximum event age; dropped",
-                     (*expired)[i].first, (*expired)[i].second);
+          caf::anon_send(bus, expired_atom::value, std::move(*expired));
       });
+}
+
+/// Drops events that a consumer did not ack within their maximum age. Each
+/// becomes a dead letter (MAX_EVENT_AGE) for every rule with a DLQ that
+/// routes it to a service on a node that had not acked it; the deletion and
+/// the dead letters commit together.
+void dead_letter_expired(bus_actor* self, std::vector<store::expired_event>& expired) {
+  auto& st = self->state;
+  bus_work w;
+  auto gone = std::make_shared<std::vector<std::pair<std::string, std::uint64_t>>>();
+  for (auto& x : expired) {
+    auto& os = out_stream(st, x.stream);
+    if (x.seq <= os.expired_upto)
+      continue;  // already being dropped
+    os.expired_upto = x.seq;
+    gone->emplace_back(x.stream, x.seq);
+    ++st.counters.expired;
+    auto ev = wire::decode(x.bytes);
+    if (!ev)
+      continue;
+    std::vector<std::size_t> hits;
+    st.matcher->match(view_of(*ev), hits);
+    bool lettered = false;
+    for (const auto& peer : os.consumers) {
+      auto acked = st.peer_acks.find({peer, x.stream});
+      if (acked != st.peer_acks.end() && acked->second >= x.seq)
+        continue;
+      for (auto i : hits) {
+        const auto& target = st.rule_targets[i];
+        const auto* host = st.cfg->node_hosting(target);
+        if (!host || host->name != peer)
+          continue;
+        emission em;
+        em.d = delivery{0, target, st.matcher->name(i), std::make_shared<wire::envelope>(*ev), nullptr, {}, 0};
+        em.status = outcome::transient;
+        em.error_code = error_code::max_event_age;
+        em.error = "node " + peer + " did not take the event within its maximum age";
+        auto& m = st.metrics[em.d.rule];
+        ++m.invocations;
+        ++m.failed;
+        dead_letter_out(self, dead_letter_of(st, em, "MaximumEventAgeInSeconds"), w);
+        lettered = true;
+      }
+    }
+    if (!lettered)
+      st.log->error("event {}#{} was not acked by every consumer within the maximum event age; dropped", x.stream,
+                    x.seq);
+  }
+  if (gone->empty())
+    return;
+  originate(self, std::move(w.events),
+            [gone](store::txn& t) -> result<void> {
+              for (const auto& [stream, seq] : *gone)
+                if (auto r = t.outbox_delete(stream, seq); !r)
+                  return r;
+              return {};
+            },
+            after_commit{});
 }
 
 void control(bus_actor* self, const control_call& call) {
@@ -1078,6 +1391,8 @@ void control(bus_actor* self, const control_call& call) {
   }
 }
 
+void restart_ready(bus_actor* self);
+
 /// A service's answers. An answer for an inbox delivery commits now; one
 /// for a held event waits for the events before it in its stream. All that
 /// is ready commits in one transaction.
@@ -1089,6 +1404,7 @@ void complete(bus_actor* self, emission_batch& batch) {
       auto h = std::move(em.d.hold);  // the answer must not own its holder: no cycle
       --h->remaining;
       touched.insert(h->key);
+      ++self->state.held_answers[em.d.target];
       h->answers.push_back(std::move(em));
       continue;
     }
@@ -1097,6 +1413,32 @@ void complete(bus_actor* self, emission_batch& batch) {
   for (const auto& key : touched)
     release(self, key, w);
   commit(self, std::move(w));
+  restart_ready(self);
+}
+
+/// Rebuilds each crashed service whose answers have all gone to the writer:
+/// the read queues behind their commits, so it sees every one of them.
+void restart_ready(bus_actor* self) {
+  auto& st = self->state;
+  for (auto it = st.restarting.begin(); it != st.restarting.end();) {
+    if (st.held_answers[*it] > 0) {
+      ++it;
+      continue;
+    }
+    auto service = *it;
+    auto actor = st.services.at(service);
+    auto rows = std::make_shared<state_rows>();
+    st.store->submit(
+        [=](store::txn& t) -> result<void> {
+          auto r = t.state_rows(service);
+          if (!r)
+            return r.err();
+          rows->rows = std::move(*r);
+          return {};
+        },
+        [=] { caf::anon_send(actor, restore_atom::value, std::move(*rows)); });
+    it = st.restarting.erase(it);
+  }
 }
 
 void publish_heartbeat(bus_actor* self) {
@@ -1130,8 +1472,12 @@ caf::behavior running_bus(bus_actor* self) {
           st.endpoint->reply(ac.reply_to, std::move(ac.reply));
       },
       [=](emit_atom, emission_batch& batch) { complete(self, batch); },
+      [=](crashed_atom, const std::string& service) {
+        self->state.restarting.insert(service);
+        restart_ready(self);
+      },
       [=](retry_atom, const delivery& d) { dispatch(self, {d}); },
-      [=](expired_atom, std::uint64_t n) { self->state.counters.expired += n; },
+      [=](expired_atom, std::vector<store::expired_event>& expired) { dead_letter_expired(self, expired); },
       [=](control_atom, const control_call& call) { control(self, call); },
       [=](peer_atom, const peer_message& m) {
         if (wire::peer_verb(m.body) != "events")
@@ -1174,7 +1520,7 @@ caf::behavior bus(bus_actor* self, bus_state init) {
         // What the inbox held: due now, or retried when due.
         std::vector<delivery> now;
         for (auto& d : self->state.recovered) {
-          if (d.due_ms > wall_ms())
+          if (d.retry.due_ms > wall_now())
             retry_later(self, std::move(d));
           else
             now.push_back(std::move(d));
@@ -1237,6 +1583,7 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
 
   // Services: built, given back their state, then started.
   std::vector<std::pair<std::string, std::shared_ptr<service>>> services;
+  std::map<std::string, service_maker> makers;
   for (const auto& sname : spec->services) {
     cluster::diagnostics diag(cfg.file);
     service_context ctx{name, spec->data_dir, cfg.dir, durability == store::durability::fsync};
@@ -1246,11 +1593,28 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
       log->error("cannot create service {}: {}", sname, diag.to_string());
       return 2;
     }
-    if (auto f = cfg.faults.find(sname); f != cfg.faults.end()) {
+    const auto f = cfg.faults.find(sname);
+    // A restart builds the service anew from its settings; injected faults
+    // keep their wrapper (its dice, counts and outage clock).
+    makers[sname] = [factory = *factory, settings = cfg.settings_of(sname), ctx,
+                     faulty = f != cfg.faults.end()](std::shared_ptr<service> crashed) -> std::shared_ptr<service> {
+      cluster::diagnostics d("restart");
+      auto fresh = factory(settings, ctx, d);
+      if (!fresh)
+        throw std::runtime_error(d.to_string());
+      if (!faulty)
+        return std::shared_ptr<service>(std::move(fresh));
+      auto wrapper = std::static_pointer_cast<faulty_service>(crashed);
+      wrapper->replace(std::move(fresh));
+      return wrapper;
+    };
+    if (f != cfg.faults.end()) {
       const auto& spec = f->second;
-      log->warn("service {}: injecting faults (transient {}, crash {}, poison {}, outage {} s after start for {} s)",
+      log->warn("service {}: injecting faults (transient {}, crash {}, poison {}, delay {} s with probability {}, "
+                "outage {} s after start for {} s)",
                 sname, spec.transient, spec.crash, spec.poison_json.empty() ? "none" : spec.poison_json,
-                spec.outage_after.count() / 1000.0, spec.outage_for.count() / 1000.0);
+                spec.delay.count() / 1000.0, spec.delay_probability, spec.outage_after.count() / 1000.0,
+                spec.outage_for.count() / 1000.0);
       s = std::make_unique<faulty_service>(std::move(s), spec, std::random_device{}());
     }
     services.emplace_back(sname, std::move(s));
@@ -1301,6 +1665,8 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
     if (!host)
       continue;
     auto& set = consumes[host->name];
+    if (!r.dead_letter_queue.empty())
+      set.insert(cluster::redrive_type);  // what its DLQ sends back
     if (auto pinned = matcher->pinned_values(index, "detail-type"))
       set.insert(pinned->begin(), pinned->end());
     else
@@ -1345,12 +1711,15 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
 
   std::unordered_map<std::string, caf::actor> actors;
   for (auto& [sname, impl] : services)
-    actors[sname] = sys.spawn(service_actor, sname, impl, log);
+    actors[sname] = sys.spawn(service_actor, sname, impl, makers.at(sname), cfg.supervision, log);
   bus_state init;
   init.node = name;
   init.cfg = &cfg;
-  for (const auto& r : cfg.rules)
+  for (const auto& r : cfg.rules) {
     init.policies[r.name] = r.retry;
+    if (!r.dead_letter_queue.empty())
+      init.dead_letter_queues[r.name] = r.dead_letter_queue;
+  }
   // The epoch tells this store's streams from those of an earlier store
   // that was lost: it is made once, with the database.
   init.epoch = snap.epoch;
@@ -1390,8 +1759,7 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
       continue;
     }
     init.recovered.push_back(delivery{row.id, row.target, row.rule,
-                                      std::make_shared<wire::envelope>(std::move(*ev)), row.attempt, nullptr,
-                                      row.due_ms});
+                                      std::make_shared<wire::envelope>(std::move(*ev)), nullptr, row.retry, 0});
   }
   const auto epoch = init.epoch;
   const auto recovered = init.recovered.size();

@@ -8,6 +8,7 @@
 // another service, and the runtime never knows what the service is about.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -112,6 +113,15 @@ class service {
   /// Reacts to one event. Must be idempotent per event id: the runtime
   /// delivers at least once.
   virtual handled handle(const event_in& ev) = 0;
+
+  /// How long the runtime waits before handing `ev` to handle(): zero for
+  /// real services. Fault injection uses it to play a slow handler without
+  /// blocking the node's other actors; the wait counts against the rule's
+  /// handler timeout.
+  virtual std::chrono::milliseconds delay_before(const wire::envelope& ev) {
+    (void)ev;
+    return {};
+  }
 
   /// Answers a read-only query from the control socket (e.g. "bookings"),
   /// as a JSON array of rows. Unknown queries return null.

@@ -230,16 +230,20 @@ class validator {
   }
 
   /// A number of seconds in (0, max], or in [min, max] when min > 0.
+  /// A number of seconds in (0, max], or [min, max] when `min` is set;
+  /// `min` 0 with `zero_ok` allows 0 too.
   std::optional<std::chrono::milliseconds> seconds(const YAML::Node& n, const std::string& where, double max,
-                                                   double min = 0) {
+                                                   double min = 0, bool zero_ok = false) {
     static const std::regex float_re(R"(^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$)");
     if (n.IsScalar() && plain(n) && std::regex_match(n.Scalar(), float_re)) {
       const double d = std::strtod(n.Scalar().c_str(), nullptr);  // HUGE_VAL when too big: out of range
-      if (d > 0 && d >= min && d <= max)
+      if ((d > 0 || (zero_ok && d == 0)) && d >= min && d <= max)
         return std::chrono::milliseconds(static_cast<long long>(std::ceil(d * 1000)));
     }
     std::ostringstream m;
-    if (min > 0)
+    if (zero_ok)
+      m << "from 0 to " << max;
+    else if (min > 0)
       m << "from " << min << " to " << max;
     else
       m << "more than 0 and at most " << max;
@@ -276,10 +280,10 @@ std::map<std::string, fault_spec> read_faults(const YAML::Node& faults, const st
     }
     const YAML::Node& f = kv.second;
     if (!f.IsMap()) {
-      diag.add(f, where + ": must be a map with 'transient', 'crash', 'poison' or 'outage'");
+      diag.add(f, where + ": must be a map with 'transient', 'crash', 'poison', 'delay' or 'outage'");
       continue;
     }
-    v.keys(f, {"transient", "crash", "poison", "outage"}, where);
+    v.keys(f, {"transient", "crash", "poison", "delay", "delay-probability", "outage"}, where);
     fault_spec spec;
     if (const YAML::Node n = f["transient"])
       spec.transient = v.probability(n, where + ".transient").value_or(0);
@@ -292,12 +296,16 @@ std::map<std::string, fault_spec> read_faults(const YAML::Node& faults, const st
         spec.poison_json.clear();
       }
     }
+    if (const YAML::Node n = f["delay"])
+      spec.delay = v.seconds(n, where + ".delay", 3600).value_or(spec.delay);
+    if (const YAML::Node n = f["delay-probability"])
+      spec.delay_probability = v.probability(n, where + ".delay-probability").value_or(1);
     if (const YAML::Node o = f["outage"]) {
       if (!o.IsMap() || !o["after"] || !o["for"]) {
         diag.add(o, where + ".outage: must be a map with 'after' and 'for' (seconds)");
       } else {
         v.keys(o, {"after", "for"}, where + ".outage");
-        spec.outage_after = v.seconds(o["after"], where + ".outage.after", 86400).value_or(spec.outage_after);
+        spec.outage_after = v.seconds(o["after"], where + ".outage.after", 86400, 0, true).value_or(spec.outage_after);
         spec.outage_for = v.seconds(o["for"], where + ".outage.for", 86400).value_or(spec.outage_for);
       }
     }
@@ -360,11 +368,14 @@ retry_policy read_retry_policy(const YAML::Node& rp, const std::string& where, v
     return p;
   const auto at = where + ".retry-policy";
   if (!rp.IsMap()) {
-    diag.add(rp, at + ": must be a map with 'maximum-retry-attempts', 'maximum-event-age', 'backoff-base' or "
-                      "'backoff-cap'");
+    diag.add(rp, at + ": must be a map with 'maximum-retry-attempts', 'maximum-event-age', 'backoff-base', "
+                      "'backoff-cap' or 'handler-timeout'");
     return p;
   }
-  v.keys(rp, {"maximum-retry-attempts", "maximum-event-age", "backoff-base", "backoff-cap"}, at);
+  v.keys(rp, {"maximum-retry-attempts", "maximum-event-age", "backoff-base", "backoff-cap", "handler-timeout"}, at);
+  if (const YAML::Node n = rp["handler-timeout"])
+    if (auto d = v.seconds(n, at + ".handler-timeout", 900))
+      p.handler_timeout = *d;
   if (const YAML::Node n = rp["maximum-retry-attempts"])
     if (auto i = v.integer(n, at + ".maximum-retry-attempts", 0, 185))
       p.maximum_retry_attempts = static_cast<int>(*i);
@@ -373,6 +384,36 @@ retry_policy read_retry_policy(const YAML::Node& rp, const std::string& where, v
       p.maximum_event_age = *d;
   read_backoff(rp, at, v, diag, p.backoff_base, p.backoff_cap);
   return p;
+}
+
+// The runtime's own routes for each DLQ that some rule names: dead letters
+// to it, and the CLI's commands (redrive, purge) to it. The dead-letter
+// route keeps trying for as long as EventBridge allows.
+void add_dead_letter_rules(config& cfg) {
+  std::set<std::string> dlqs;
+  for (const auto& r : cfg.rules)
+    if (!r.dead_letter_queue.empty())
+      dlqs.insert(r.dead_letter_queue);
+  for (const auto& dlq : dlqs) {
+    const nlohmann::json which = {{"dead-letter-queue", {dlq}}};
+    rule_spec letters;
+    letters.name = "troupe.dead-letters." + dlq;
+    letters.pattern_json = nlohmann::json{{"source", {dead_letter_source}},
+                                          {"detail-type", {dead_letter_type}},
+                                          {"detail", which}}.dump();
+    letters.target = dlq;
+    letters.detail_types = std::vector<std::string>{dead_letter_type};
+    letters.internal = true;
+    rule_spec commands = letters;
+    commands.name = "troupe.dlq-commands." + dlq;
+    commands.pattern_json = nlohmann::json{{"source", {dlq_command_source}},
+                                           {"detail-type", {"DeadLetterRedriveRequested", "DeadLetterPurgeRequested"}},
+                                           {"detail", which}}.dump();
+    commands.detail_types = std::vector<std::string>{"DeadLetterRedriveRequested", "DeadLetterPurgeRequested"};
+    commands.retry.maximum_retry_attempts = 10;
+    cfg.rules.push_back(std::move(letters));
+    cfg.rules.push_back(std::move(commands));
+  }
 }
 
 std::optional<config> validate(const YAML::Node& root, config cfg, const service_check& check,
@@ -488,15 +529,30 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
         diag.add(r, where + ": must be a map with 'name', 'pattern' and 'target'");
         continue;
       }
-      v.keys(r, {"name", "pattern", "target", "retry-policy"}, where);
+      v.keys(r, {"name", "pattern", "target", "retry-policy", "dead-letter-queue"}, where);
       rule_spec rule;
       rule.line = r.Mark().line + 1;
       rule.name = v.string(r, "name", where, true).value_or("");
       if (!rule.name.empty() && !rule_names.insert(rule.name).second)
         diag.add(r["name"], where + ".name: another rule is already named '" + rule.name + "'");
+      if (rule.name.rfind("troupe.", 0) == 0)
+        diag.add(r["name"], where + ".name: names starting with 'troupe.' are the runtime's own");
       rule.target = v.string(r, "target", where, true).value_or("");
       if (!rule.target.empty() && !service_owner.count(rule.target))
         diag.add(r["target"], where + ".target: no node runs a service named '" + rule.target + "'");
+      if (r["dead-letter-queue"]) {
+        rule.dead_letter_queue = v.string(r, "dead-letter-queue", where, false).value_or("");
+        const auto& dlq = rule.dead_letter_queue;
+        const auto at = where + ".dead-letter-queue";
+        if (dlq != dlq_service)
+          diag.add(r["dead-letter-queue"], at + ": '" + dlq + "' is not a dead-letter queue (the service is '"
+                                               + dlq_service + "')");
+        else if (!service_owner.count(dlq))
+          diag.add(r["dead-letter-queue"], at + ": no node runs the '" + dlq + "' service");
+        else if (service_owner.count(rule.target) && service_owner.at(rule.target) == service_owner.at(dlq))
+          diag.add(r["dead-letter-queue"], at + ": '" + dlq + "' runs on node '" + service_owner.at(dlq)
+                                               + "' with the target; a DLQ needs a node of its own");
+      }
       auto p = r["pattern"];
       if (!p) {
         diag.add(r, where + ": missing 'pattern'");
@@ -521,6 +577,7 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
     }
   if (!diag.empty())
     return std::nullopt;
+  add_dead_letter_rules(cfg);
   return cfg;
 }
 

@@ -38,12 +38,24 @@ struct node_spec {
 // each after an exponential backoff with full jitter between base and cap,
 // and never past `maximum_event_age` since the event was made. The age also
 // bounds how long the origin keeps an event that a consumer has not acked.
+// A handler that has not answered within `handler_timeout` of being handed
+// the delivery failed transiently (TIMEOUT).
 struct retry_policy {
   int maximum_retry_attempts = 185;                          // 0 to 185
   std::chrono::milliseconds maximum_event_age{86400 * 1000};  // 60 s to 24 h
   std::chrono::milliseconds backoff_base{1000};
   std::chrono::milliseconds backoff_cap{60000};
+  std::chrono::milliseconds handler_timeout{30000};          // up to 900 s
 };
+
+/// The event a node emits for a delivery that failed for good, and the
+/// event a DLQ emits to send one back to its target. Their routing is the
+/// runtime's own (rules named `troupe.*`, made from `dead-letter-queue`).
+inline constexpr const char* dead_letter_source = "troupe.runtime";
+inline constexpr const char* dead_letter_type = "DeadLetter";
+inline constexpr const char* redrive_type = "DeadLetterRedriven";
+inline constexpr const char* dlq_command_source = "troupe.cli";
+inline constexpr const char* dlq_service = "dlq";
 
 /// Exponential backoff with full jitter: uniform in
 /// [0, min(cap, base * 2^attempt)], attempt counting from 0.
@@ -55,6 +67,10 @@ struct rule_spec {
   std::string pattern_json;  // the EventBridge pattern as JSON text
   std::string target;        // service name
   retry_policy retry;
+  // The DLQ service that gets this target's dead letters; empty: none, a
+  // delivery that failed for good is dropped (and counted).
+  std::string dead_letter_queue;
+  bool internal = false;     // made by the runtime, not written in the file
   // The detail-types the pattern pins (it matches no other); nullopt when
   // it may match any.
   std::optional<std::vector<std::string>> detail_types;
@@ -77,10 +93,13 @@ struct supervision_spec {
 // makes the handler throw with probability `crash`, fails permanently when
 // the event matches the EventBridge pattern `poison`, and fails
 // transiently during the outage (from `outage_after` to `outage_after +
-// outage_for` after the node started).
+// outage_for` after the node started), and waits `delay` before handling a
+// delivery with probability `delay_probability`.
 struct fault_spec {
   double transient = 0;
   double crash = 0;
+  std::chrono::milliseconds delay{0};
+  double delay_probability = 1;
   std::string poison_json;  // empty: no poison
   std::chrono::milliseconds outage_after{0}, outage_for{0};
 };

@@ -2,6 +2,7 @@
 // doing anything, and no error ever reaches the user as a stack trace.
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <iostream>
@@ -10,6 +11,7 @@
 
 #include "actors/node.hpp"
 #include "launcher/common.hpp"
+#include "launcher/dlq.hpp"
 #include "launcher/flight_audit.hpp"
 #include "launcher/flight_client.hpp"
 #include "launcher/launch.hpp"
@@ -49,19 +51,23 @@ int status_cmd(const troupe::cluster::config& cfg, bool json) {
                 b.value("matched", 0ULL));
     for (const auto& [svc, c] : (*s)["services"].items())
       if (c.is_object())
-        std::printf("  %-12s delivered %llu  ok %llu  transient %llu  permanent %llu  crashed %llu\n", svc.c_str(),
-                    c.value("delivered", 0ULL), c.value("ok", 0ULL), c.value("transient", 0ULL),
-                    c.value("permanent", 0ULL), c.value("crashed", 0ULL));
+        std::printf("  %-12s %-10s delivered %llu  ok %llu  transient %llu  permanent %llu  crashed %llu  "
+                    "timeouts %llu  restarts %llu\n",
+                    svc.c_str(), c.value("state", "").c_str(), c.value("delivered", 0ULL), c.value("ok", 0ULL),
+                    c.value("transient", 0ULL), c.value("permanent", 0ULL), c.value("crashed", 0ULL),
+                    c.value("timeouts", 0ULL), c.value("restarts", 0ULL));
     // Per rule and target, with EventBridge's metric names.
     for (const auto& m : (*s).value("metrics", nlohmann::json::array())) {
       const auto latency = m.value("IngestiontoInvocationStartLatency", nlohmann::json::object());
       std::printf("  rule %s -> %s: MatchedEvents %llu  Invocations %llu  InvocationAttempts %llu  "
                   "SuccessfulInvocationAttempts %llu  RetryInvocationAttempts %llu  FailedInvocations %llu  "
+                  "InvocationsSentToDlq %llu  InvocationsFailedToBeSentToDlq %llu  "
                   "IngestiontoInvocationStartLatency avg %.1f ms, max %lld ms\n",
                   m.value("rule", "").c_str(), m.value("target", "").c_str(), m.value("MatchedEvents", 0ULL),
                   m.value("Invocations", 0ULL), m.value("InvocationAttempts", 0ULL),
                   m.value("SuccessfulInvocationAttempts", 0ULL), m.value("RetryInvocationAttempts", 0ULL),
-                  m.value("FailedInvocations", 0ULL), latency.value("average_ms", 0.0),
+                  m.value("FailedInvocations", 0ULL), m.value("InvocationsSentToDlq", 0ULL),
+                  m.value("InvocationsFailedToBeSentToDlq", 0ULL), latency.value("average_ms", 0.0),
                   latency.value("maximum_ms", 0LL));
     }
   }
@@ -123,6 +129,39 @@ int run(int argc, char** argv) {
   audit->add_option("--wait", ao.wait_s, "Seconds to keep looking until the audit passes (a cluster finishing its sagas)")
       ->check(CLI::NonNegativeNumber);
 
+  troupe::cli::dlq_options dq;
+  auto* dlq = app.add_subcommand("dlq", "Operate a dead-letter queue: list, show, redrive, purge");
+  dlq->require_subcommand(1);
+  const auto dlq_common = [&](CLI::App* sub, bool filters) {
+    sub->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
+    sub->add_option("--dlq", dq.dlq, "The DLQ service")->capture_default_str();
+    sub->add_option("--format", format, "table or json (one object per line)")
+        ->check(CLI::IsMember({"table", "json"}));
+    if (filters) {
+      sub->add_option("--rule", dq.rule, "Only dead letters of this rule");
+      sub->add_option("--target", dq.target, "Only dead letters of this target");
+      sub->add_option("--error-code", dq.error_code, "Only dead letters with this ERROR_CODE");
+    }
+  };
+  auto* dlq_list = dlq->add_subcommand("list", "List the dead letters, oldest first");
+  dlq_common(dlq_list, true);
+  auto* dlq_show = dlq->add_subcommand("show", "Show dead letters in full, with the original event");
+  dlq_common(dlq_show, false);
+  dlq_show->add_option("id", dq.ids, "Dead-letter id")->required();
+  auto* dlq_redrive = dlq->add_subcommand(
+      "redrive", "Deliver dead letters to their original target again, with a fresh retry budget");
+  auto* dlq_purge = dlq->add_subcommand("purge", "Delete dead letters");
+  for (auto* sub : {dlq_redrive, dlq_purge}) {
+    dlq_common(sub, true);
+    auto* ids = sub->add_option("id", dq.ids, "Dead-letter ids");
+    auto* all = sub->add_flag("--all", dq.all, "Every dead letter the filters select");
+    ids->excludes(all);
+    sub->callback([sub, ids, all] {
+      if (ids->count() == 0 && all->count() == 0)
+        throw CLI::RequiredError(sub->get_name() + ": give dead-letter ids or --all");
+    });
+  }
+
   std::string pattern, event;
   auto* tp = app.add_subcommand("test-pattern", "Test an EventBridge event pattern against an event");
   tp->add_option("--pattern", pattern, "Pattern as JSON, or @file")->required();
@@ -141,8 +180,17 @@ int run(int argc, char** argv) {
   if (!cfg)
     return 2;
   if (*check) {
-    std::printf("%s: ok (%zu nodes, %zu rules)\n", config.c_str(), cfg->nodes.size(), cfg->rules.size());
+    const auto own = std::count_if(cfg->rules.begin(), cfg->rules.end(), [](const auto& r) { return !r.internal; });
+    std::printf("%s: ok (%zu nodes, %zu rules)\n", config.c_str(), cfg->nodes.size(), static_cast<std::size_t>(own));
     return 0;
+  }
+  if (*dlq) {
+    dq.json = format == "json";
+    if (*dlq_list)
+      return troupe::cli::dlq_list(*cfg, dq);
+    if (*dlq_show)
+      return troupe::cli::dlq_show(*cfg, dq);
+    return troupe::cli::dlq_move(*cfg, dq, !*dlq_redrive);
   }
   if (*node)
     return troupe::run_node(*cfg, node_name, troupe::cli::registry());

@@ -15,13 +15,21 @@ namespace troupe::store {
 
 namespace {
 
-constexpr int schema_version = 2;
+constexpr int schema_version = 3;
 
 // Version 1 had no retry state in the inbox.
 const char* upgrade_from_1 = R"(
 ALTER TABLE inbox ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE inbox ADD COLUMN due_ms INTEGER NOT NULL DEFAULT 0;
 UPDATE meta SET value = '2' WHERE key = 'schema';
+)";
+
+// Version 2 did not keep when a delivery was first tried, nor where a
+// redriven delivery's age starts.
+const char* upgrade_from_2 = R"(
+ALTER TABLE inbox ADD COLUMN first_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE inbox ADD COLUMN age_from_ms INTEGER NOT NULL DEFAULT 0;
+UPDATE meta SET value = '3' WHERE key = 'schema';
 )";
 
 const char* schema = R"(
@@ -33,7 +41,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 DROP INDEX IF EXISTS outbox_time;
 CREATE TABLE IF NOT EXISTS inbox (
   id INTEGER PRIMARY KEY, target TEXT NOT NULL, rule TEXT NOT NULL, bytes BLOB NOT NULL,
-  attempt INTEGER NOT NULL DEFAULT 1, due_ms INTEGER NOT NULL DEFAULT 0);
+  attempt INTEGER NOT NULL DEFAULT 1, due_ms INTEGER NOT NULL DEFAULT 0,
+  first_ms INTEGER NOT NULL DEFAULT 0, age_from_ms INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS cursors (
   origin TEXT NOT NULL, stream TEXT NOT NULL, epoch INTEGER NOT NULL, seq INTEGER NOT NULL,
   PRIMARY KEY (origin, stream)) WITHOUT ROWID;
@@ -88,16 +97,19 @@ result<void> txn::stream_head(const std::string& stream, std::uint64_t seq) {
 }
 
 result<std::int64_t> txn::inbox_add(const std::string& target, const std::string& rule, std::string_view bytes,
-                                    int attempt, std::int64_t due_ms) {
-  auto& s = stmt(3, "INSERT INTO inbox (target, rule, bytes, attempt, due_ms) VALUES (?, ?, ?, ?, ?)");
-  s.bind(1, target).bind(2, rule).bind_blob(3, bytes).bind(4, static_cast<std::int64_t>(attempt)).bind(5, due_ms);
+                                    const retry_state& r) {
+  auto& s = stmt(3, "INSERT INTO inbox (target, rule, bytes, attempt, due_ms, first_ms, age_from_ms) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  s.bind(1, target).bind(2, rule).bind_blob(3, bytes).bind(4, static_cast<std::int64_t>(r.attempt));
+  s.bind(5, r.due_ms).bind(6, r.first_ms).bind(7, r.age_from_ms);
   TRY(s.run());
   return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_.handle()));
 }
 
-result<void> txn::inbox_retry(std::int64_t id, int attempt, std::int64_t due_ms) {
-  auto& s = stmt(12, "UPDATE inbox SET attempt = ?, due_ms = ? WHERE id = ?");
-  s.bind(1, static_cast<std::int64_t>(attempt)).bind(2, due_ms).bind(3, id);
+result<void> txn::inbox_retry(std::int64_t id, const retry_state& r) {
+  auto& s = stmt(12, "UPDATE inbox SET attempt = ?, due_ms = ?, first_ms = ?, age_from_ms = ? WHERE id = ?");
+  s.bind(1, static_cast<std::int64_t>(r.attempt)).bind(2, r.due_ms).bind(3, r.first_ms).bind(4, r.age_from_ms);
+  s.bind(5, id);
   return s.run();
 }
 
@@ -158,17 +170,38 @@ result<std::int64_t> txn::outbox_prune(const std::string& stream, std::uint64_t 
   return static_cast<std::int64_t>(sqlite3_changes(db_.handle()));
 }
 
-result<std::vector<std::pair<std::string, std::uint64_t>>> txn::outbox_expire(const std::string& stream,
-                                                                               std::int64_t before_ms) {
-  auto& s = stmt(11, "DELETE FROM outbox WHERE stream = ? AND time_ms < ? RETURNING stream, seq");
-  s.bind(1, stream).bind(2, before_ms);
-  std::vector<std::pair<std::string, std::uint64_t>> out;
+result<std::vector<expired_event>> txn::outbox_older(const std::string& stream, std::int64_t before_ms,
+                                                     std::size_t limit) {
+  auto& s = stmt(11, "SELECT seq, bytes FROM outbox WHERE stream = ? AND time_ms < ? ORDER BY seq LIMIT ?");
+  s.bind(1, stream).bind(2, before_ms).bind(3, static_cast<std::int64_t>(limit));
+  std::vector<expired_event> out;
   for (;;) {
     auto row = s.step();
     TRY(row);
     if (!*row)
       break;
-    out.emplace_back(s.text(0), static_cast<std::uint64_t>(s.int64(1)));
+    out.push_back({stream, static_cast<std::uint64_t>(s.int64(0)), std::string(s.blob(1))});
+  }
+  s.reset();
+  return out;
+}
+
+result<void> txn::outbox_delete(const std::string& stream, std::uint64_t seq) {
+  auto& s = stmt(14, "DELETE FROM outbox WHERE stream = ? AND seq = ?");
+  s.bind(1, stream).bind(2, static_cast<std::int64_t>(seq));
+  return s.run();
+}
+
+result<std::vector<state_row>> txn::state_rows(const std::string& service) {
+  auto& s = stmt(13, "SELECT tbl, key, value FROM state WHERE service = ? ORDER BY tbl, key");
+  s.bind(1, service);
+  std::vector<state_row> out;
+  for (;;) {
+    auto row = s.step();
+    TRY(row);
+    if (!*row)
+      break;
+    out.push_back({s.text(0), s.text(1), s.text(2)});
   }
   s.reset();
   return out;
@@ -377,9 +410,11 @@ result<void> read_snapshot(database& db, snapshot& out) {
   }));
   TRY(each("SELECT peer, stream, seq FROM acks",
            [&](statement& s) { out.acks[{s.text(0), s.text(1)}] = static_cast<std::uint64_t>(s.int64(2)); }));
-  TRY(each("SELECT id, target, rule, bytes, attempt, due_ms FROM inbox ORDER BY id", [&](statement& s) {
-    out.inbox.push_back(inbox_row{s.int64(0), s.text(1), s.text(2), std::string(s.blob(3)),
-                                  static_cast<int>(s.int64(4)), s.int64(5)});
+  TRY(each("SELECT id, target, rule, bytes, attempt, due_ms, first_ms, age_from_ms FROM inbox ORDER BY id",
+           [&](statement& s) {
+             out.inbox.push_back(inbox_row{s.int64(0), s.text(1), s.text(2), std::string(s.blob(3)),
+                                           retry_state{static_cast<int>(s.int64(4)), s.int64(5), s.int64(6),
+                                                       s.int64(7)}});
   }));
   TRY(each("SELECT stream, min(seq) FROM outbox GROUP BY stream",
            [&](statement& s) { out.outbox_min[s.text(0)] = static_cast<std::uint64_t>(s.int64(1)); }));
@@ -400,10 +435,12 @@ result<std::unique_ptr<node_store>> node_store::open(const std::string& path, du
     TRY(s);
     auto row = s->step();
     TRY(row);
-    const bool v1 = *row && s->text(0) == "1";
+    const auto version = *row ? s->text(0) : std::string();
     s->reset();
-    if (v1)
+    if (version == "1")
       TRY(db->exec(upgrade_from_1));
+    if (version == "1" || version == "2")
+      TRY(db->exec(upgrade_from_2));
   }
   if (auto r = read_snapshot(*db, out); !r)
     return error{r.err().code, path + ": " + r.err().message};

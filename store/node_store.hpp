@@ -31,13 +31,32 @@ struct cursor {
   std::uint64_t seq = 0;  // last accepted
 };
 
+/// Where a delivery stands with its retry policy. Times are wall clock ms.
+struct retry_state {
+  int attempt = 1;             // the attempt it is due for
+  std::int64_t due_ms = 0;     // 0: at once
+  std::int64_t first_ms = 0;   // its first attempt; 0: not tried yet
+  std::int64_t age_from_ms = 0;  // its age counts from here; 0: from the event's time
+};
+
 struct inbox_row {
   std::int64_t id = 0;  // rowid
   std::string target;   // service
   std::string rule;
   std::string bytes;    // encoded envelope
-  int attempt = 1;      // the attempt it is due for
-  std::int64_t due_ms = 0;  // wall clock; 0: at once
+  retry_state retry;
+};
+
+/// An event of this node's that a consumer did not ack in time.
+struct expired_event {
+  std::string stream;
+  std::uint64_t seq = 0;
+  std::string bytes;  // encoded envelope
+};
+
+/// One row of a service's state.
+struct state_row {
+  std::string table, key, json;
 };
 
 /// A job's view of the open transaction. Statements are prepared once.
@@ -49,12 +68,11 @@ class txn {
   result<void> outbox_append(const std::string& stream, std::uint64_t seq, std::int64_t time_ms,
                              std::string_view bytes);
   result<void> stream_head(const std::string& stream, std::uint64_t seq);
-  /// Returns the new row's id. `attempt` is the attempt the delivery is due
-  /// for, at `due_ms` (wall clock; 0: at once).
+  /// Returns the new row's id.
   result<std::int64_t> inbox_add(const std::string& target, const std::string& rule, std::string_view bytes,
-                                 int attempt = 1, std::int64_t due_ms = 0);
-  /// Records that delivery `id` is due for `attempt` at `due_ms`.
-  result<void> inbox_retry(std::int64_t id, int attempt, std::int64_t due_ms);
+                                 const retry_state& r = {});
+  /// Records where delivery `id` stands now: due for `r.attempt` at `r.due_ms`.
+  result<void> inbox_retry(std::int64_t id, const retry_state& r);
   result<void> inbox_done(std::int64_t id);
   result<void> cursor_set(const std::string& origin, const std::string& stream, const cursor& c);
   result<void> ack_set(const std::string& peer, const std::string& stream, std::uint64_t seq);
@@ -66,9 +84,13 @@ class txn {
                                                                           std::uint64_t from, std::size_t limit);
   /// Deletes events of `stream` with seq <= upto; returns how many.
   result<std::int64_t> outbox_prune(const std::string& stream, std::uint64_t upto);
-  /// Deletes events of `stream` older than `before_ms`; returns (stream, seq) of each.
-  result<std::vector<std::pair<std::string, std::uint64_t>>> outbox_expire(const std::string& stream,
-                                                                            std::int64_t before_ms);
+  /// Events of `stream` older than `before_ms`, oldest first, at most `limit`.
+  result<std::vector<expired_event>> outbox_older(const std::string& stream, std::int64_t before_ms,
+                                                  std::size_t limit);
+  result<void> outbox_delete(const std::string& stream, std::uint64_t seq);
+  /// The rows of `service`'s state, in (table, key) order: what a restarted
+  /// service is rebuilt from.
+  result<std::vector<state_row>> state_rows(const std::string& service);
 
  private:
   friend class node_store;

@@ -1,5 +1,7 @@
 #include "actors/builtin/sink.hpp"
 
+#include "actors/builtin/dlq.hpp"
+
 #include <algorithm>
 #include <chrono>
 
@@ -64,6 +66,7 @@ void register_builtin(service_registry& registry) {
     }
     return std::make_unique<sink>();
   });
+  register_dlq(registry);
 }
 
 } // namespace troupe::builtin

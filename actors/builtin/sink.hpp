@@ -34,7 +34,7 @@ class sink : public service {
   std::vector<std::int64_t> latencies_us_;
 };
 
-/// Registers the built-in services ("sink").
+/// Registers the built-in services ("sink", "dlq").
 void register_builtin(service_registry& registry);
 
 } // namespace troupe::builtin

@@ -37,13 +37,13 @@ TEST(node_store, retry_state_in_the_inbox_survives_a_reopen) {
     auto s = open_store(path, snap);
     ASSERT_TRUE(s);
     run(*s, [&](txn& t) -> result<void> {
-      auto a = t.inbox_add("payment", "charge", "bytes-a", 3, 1795000000123);
+      auto a = t.inbox_add("payment", "charge", "bytes-a", retry_state{3, 1795000000123, 0, 0});
       auto b = t.inbox_add("seat", "seat", "bytes-b");
       if (!a || !b)
         return error{errc::io, "insert failed"};
       parked = *a;
       fresh = *b;
-      return t.inbox_retry(parked, 4, 1795000009999);
+      return t.inbox_retry(parked, retry_state{4, 1795000009999, 1795000000001, 1795000000000});
     });
   }
   snapshot snap;
@@ -52,11 +52,14 @@ TEST(node_store, retry_state_in_the_inbox_survives_a_reopen) {
   ASSERT_EQ(snap.inbox.size(), 2u);
   EXPECT_EQ(snap.inbox[0].id, parked);
   EXPECT_EQ(snap.inbox[0].target, "payment");
-  EXPECT_EQ(snap.inbox[0].attempt, 4);
-  EXPECT_EQ(snap.inbox[0].due_ms, 1795000009999);
+  EXPECT_EQ(snap.inbox[0].retry.attempt, 4);
+  EXPECT_EQ(snap.inbox[0].retry.due_ms, 1795000009999);
+  EXPECT_EQ(snap.inbox[0].retry.first_ms, 1795000000001);
+  EXPECT_EQ(snap.inbox[0].retry.age_from_ms, 1795000000000);
   EXPECT_EQ(snap.inbox[1].id, fresh);
-  EXPECT_EQ(snap.inbox[1].attempt, 1);
-  EXPECT_EQ(snap.inbox[1].due_ms, 0);
+  EXPECT_EQ(snap.inbox[1].retry.attempt, 1);
+  EXPECT_EQ(snap.inbox[1].retry.due_ms, 0);
+  EXPECT_EQ(snap.inbox[1].retry.first_ms, 0);
 }
 
 TEST(node_store, a_store_of_the_first_schema_is_upgraded_in_place) {
@@ -77,9 +80,35 @@ TEST(node_store, a_store_of_the_first_schema_is_upgraded_in_place) {
   ASSERT_TRUE(s);
   EXPECT_EQ(snap.epoch, 42u);  // the same store, not a new one
   ASSERT_EQ(snap.inbox.size(), 1u);
-  EXPECT_EQ(snap.inbox[0].attempt, 1);
-  EXPECT_EQ(snap.inbox[0].due_ms, 0);
-  run(*s, [&](txn& t) { return t.inbox_retry(snap.inbox[0].id, 2, 7); });
+  EXPECT_EQ(snap.inbox[0].retry.attempt, 1);
+  EXPECT_EQ(snap.inbox[0].retry.due_ms, 0);
+  run(*s, [&](txn& t) { return t.inbox_retry(snap.inbox[0].id, retry_state{2, 7, 5, 0}); });
+}
+
+TEST(node_store, a_store_of_the_second_schema_is_upgraded_in_place) {
+  test::temp_dir dir;
+  const auto path = (dir.path() / "node.db").string();
+  {
+    // What version 2 wrote: retry state without first attempt or age start.
+    auto db = database::open(path, durability::os);
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(db->exec("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+                         "INSERT INTO meta VALUES ('epoch', '43'), ('schema', '2');"
+                         "CREATE TABLE inbox (id INTEGER PRIMARY KEY, target TEXT NOT NULL, rule TEXT NOT NULL,"
+                         " bytes BLOB NOT NULL, attempt INTEGER NOT NULL DEFAULT 1,"
+                         " due_ms INTEGER NOT NULL DEFAULT 0);"
+                         "INSERT INTO inbox (target, rule, bytes, attempt, due_ms)"
+                         " VALUES ('payment', 'charge', x'00', 3, 99);"));
+  }
+  snapshot snap;
+  auto s = open_store(path, snap);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(snap.epoch, 43u);
+  ASSERT_EQ(snap.inbox.size(), 1u);
+  EXPECT_EQ(snap.inbox[0].retry.attempt, 3);
+  EXPECT_EQ(snap.inbox[0].retry.due_ms, 99);
+  EXPECT_EQ(snap.inbox[0].retry.first_ms, 0);
+  run(*s, [&](txn& t) { return t.inbox_retry(snap.inbox[0].id, retry_state{4, 7, 5, 0}); });
 }
 
 TEST(node_store, a_store_of_an_unknown_schema_is_refused) {

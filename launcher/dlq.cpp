@@ -1,0 +1,200 @@
+#include "launcher/dlq.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <set>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "launcher/common.hpp"
+#include "wire/client.hpp"
+#include "wire/envelope.hpp"
+
+namespace troupe::cli {
+
+namespace {
+
+using json = nlohmann::json;
+constexpr auto request_timeout = std::chrono::seconds(10);
+constexpr auto settle_timeout = std::chrono::seconds(15);
+
+result<json> list(const cluster::config& cfg, const dlq_options& opts) {
+  return query(cfg, opts.dlq, "list",
+               {{"rule", opts.rule}, {"target", opts.target}, {"error_code", opts.error_code}}, request_timeout);
+}
+
+std::string when(const json& r, const char* field) {
+  const auto ms = r.value(field, std::int64_t{0});
+  return ms ? wire::format_time(ms) : "-";
+}
+
+std::string clip(std::string s, std::size_t n) {
+  if (s.size() > n)
+    s = s.substr(0, n - 3) + "...";
+  return s;
+}
+
+/// Why the record cannot be redriven now, or empty.
+std::string unredrivable(const cluster::config& cfg, const json& r) {
+  const auto rule = r.value("RULE_ARN", "");
+  const auto target = r.value("TARGET_ARN", "");
+  auto it = std::find_if(cfg.rules.begin(), cfg.rules.end(), [&](const auto& x) { return x.name == rule; });
+  if (it == cfg.rules.end())
+    return "rule '" + rule + "' no longer exists in " + cfg.file;
+  if (it->target != target)
+    return "target '" + target + "' no longer exists: rule '" + rule + "' now targets '" + it->target + "'";
+  if (!cfg.node_hosting(target))
+    return "target '" + target + "' no longer exists: no node runs it";
+  return {};
+}
+
+} // namespace
+
+int dlq_list(const cluster::config& cfg, const dlq_options& opts) {
+  auto rows = list(cfg, opts);
+  if (!rows) {
+    std::fprintf(stderr, "troupe: cannot read the DLQ: %s\n", rows.err().message.c_str());
+    return 1;
+  }
+  if (opts.json) {
+    for (const auto& r : *rows)
+      std::printf("%s\n", r.dump().c_str());
+    return 0;
+  }
+  std::printf("%-36s  %-20s  %-12s  %-15s  %-24s  %7s  %-20s  %s\n", "ID", "RULE", "TARGET", "ERROR_CODE",
+              "EXHAUSTED_RETRY_COND", "RETRIES", "LAST_ATTEMPT", "EVENT");
+  for (const auto& r : *rows) {
+    const auto ev = r.value("event", json::object());
+    std::printf("%-36s  %-20s  %-12s  %-15s  %-24s  %7d  %-20s  %s %s\n", r.value("id", "").c_str(),
+                clip(r.value("RULE_ARN", ""), 20).c_str(), clip(r.value("TARGET_ARN", ""), 12).c_str(),
+                r.value("ERROR_CODE", "").c_str(), r.value("EXHAUSTED_RETRY_CONDITION", "").c_str(),
+                r.value("RETRY_ATTEMPTS", 0), when(r, "LAST_ATTEMPT_MS").c_str(),
+                ev.value("detail-type", "").c_str(), ev.value("id", "").c_str());
+  }
+  std::printf("%zu dead letter%s\n", rows->size(), rows->size() == 1 ? "" : "s");
+  return 0;
+}
+
+int dlq_show(const cluster::config& cfg, const dlq_options& opts) {
+  int rc = 0;
+  for (const auto& id : opts.ids) {
+    auto r = query(cfg, opts.dlq, "show", {{"id", id}}, request_timeout);
+    if (!r) {
+      std::fprintf(stderr, "troupe: cannot read the DLQ: %s\n", r.err().message.c_str());
+      return 1;
+    }
+    if (r->is_null()) {
+      std::fprintf(stderr, "troupe: no dead letter %s in the DLQ\n", id.c_str());
+      rc = 1;
+      continue;
+    }
+    if (opts.json) {
+      std::printf("%s\n", r->dump().c_str());
+      continue;
+    }
+    std::printf("ID                         %s\n", id.c_str());
+    for (const char* k : {"RULE_ARN", "TARGET_ARN", "NODE", "ERROR_CODE", "ERROR_MESSAGE",
+                          "EXHAUSTED_RETRY_CONDITION"})
+      std::printf("%-26s %s\n", k, r->value(k, "").c_str());
+    std::printf("%-26s %d\n", "RETRY_ATTEMPTS", r->value("RETRY_ATTEMPTS", 0));
+    std::printf("%-26s %s\n", "FIRST_ATTEMPT", when(*r, "FIRST_ATTEMPT_MS").c_str());
+    std::printf("%-26s %s\n", "LAST_ATTEMPT", when(*r, "LAST_ATTEMPT_MS").c_str());
+    std::printf("%-26s %s\n", "RECEIVED", when(*r, "RECEIVED_MS").c_str());
+    std::printf("event:\n%s\n", r->value("event", json::object()).dump(2).c_str());
+  }
+  return rc;
+}
+
+int dlq_move(const cluster::config& cfg, const dlq_options& opts, bool purge) {
+  const char* verb = purge ? "purge" : "redrive";
+  const auto* node = cfg.node_hosting(opts.dlq);
+  if (!node) {
+    std::fprintf(stderr, "troupe: no node runs the DLQ service '%s'\n", opts.dlq.c_str());
+    return 2;
+  }
+  auto rows = list(cfg, opts);
+  if (!rows) {
+    std::fprintf(stderr, "troupe: cannot read the DLQ: %s\n", rows.err().message.c_str());
+    return 1;
+  }
+  std::map<std::string, json> by_id;
+  for (auto& r : *rows)
+    by_id[r.value("id", "")] = r;
+  // The selection, every record checked before anything is sent.
+  std::vector<std::string> ids;
+  std::vector<std::string> problems;
+  if (opts.all) {
+    for (const auto& [id, r] : by_id)
+      ids.push_back(id);
+  } else {
+    for (const auto& id : opts.ids) {
+      if (!by_id.count(id))
+        problems.push_back("no dead letter " + id + " in the DLQ"
+                           + (opts.rule.empty() && opts.target.empty() && opts.error_code.empty()
+                                  ? std::string()
+                                  : std::string(" that the filters select")));
+      else
+        ids.push_back(id);
+    }
+  }
+  if (!purge)
+    for (const auto& id : ids)
+      if (auto why = unredrivable(cfg, by_id[id]); !why.empty())
+        problems.push_back("dead letter " + id + ": " + why);
+  if (!problems.empty()) {
+    for (const auto& p : problems)
+      std::fprintf(stderr, "troupe: %s\n", p.c_str());
+    std::fprintf(stderr, "troupe: nothing was %s\n", purge ? "purged" : "redriven");
+    return 1;
+  }
+  if (ids.empty()) {
+    std::printf("no dead letters to %s\n", verb);
+    return 0;
+  }
+  wire::control_request req;
+  req.verb = "put";
+  std::string detail;
+  json::to_msgpack(json{{"dead-letter-queue", opts.dlq}, {"ids", ids}}, detail);
+  req.entries.push_back({cluster::dlq_command_source,
+                         purge ? "DeadLetterPurgeRequested" : "DeadLetterRedriveRequested", std::move(detail), "",
+                         {}});
+  wire::client c(node->control);
+  auto rep = c.call(req, request_timeout);
+  if (!rep || !rep->ok || rep->results.size() != 1 || !rep->results[0].error.empty()) {
+    std::fprintf(stderr, "troupe: the DLQ on node %s did not take the %s: %s\n", node->name.c_str(), verb,
+                 !rep ? rep.err().message.c_str() : !rep->ok ? rep->body.c_str() : "refused");
+    return 1;
+  }
+  // The command is durable on the DLQ's node; wait until it has been done.
+  const std::set<std::string> wanted(ids.begin(), ids.end());
+  const auto deadline = std::chrono::steady_clock::now() + settle_timeout;
+  std::size_t left = wanted.size();
+  while (std::chrono::steady_clock::now() < deadline) {
+    dlq_options all = opts;
+    all.rule = all.target = all.error_code = "";
+    auto now = list(cfg, all);
+    if (now) {
+      left = 0;
+      for (const auto& r : *now)
+        left += wanted.count(r.value("id", ""));
+      if (left == 0)
+        break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (opts.json) {
+    for (const auto& id : ids)
+      std::printf("%s\n", json{{"id", id}, {purge ? "purged" : "redriven", true}}.dump().c_str());
+  } else {
+    std::printf("%s %zu dead letter%s\n", purge ? "purged" : "redriven", ids.size(), ids.size() == 1 ? "" : "s");
+  }
+  if (left > 0) {
+    std::fprintf(stderr, "troupe: the %s is recorded, but %zu of them are still in the DLQ after %lld s\n", verb,
+                 left, static_cast<long long>(settle_timeout.count()));
+    return 1;
+  }
+  return 0;
+}
+
+} // namespace troupe::cli

@@ -1,0 +1,421 @@
+// The dead-letter queue on the real cluster: the flight nodes plus a `dlq`
+// node, faults injected into one service. Deliveries that fail for good
+// reach the DLQ over the reliable wire with every EventBridge attribute;
+// `troupe dlq` lists, shows, redrives and purges them; the DLQ keeps them
+// across a kill -9; handler timeouts, crashes and bad details end where
+// they should.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "launcher/common.hpp"
+#include "tests/integration/chaos_support.hpp"
+#include "tests/integration/cluster.hpp"
+#include "wire/client.hpp"
+
+namespace troupe::test {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+const char* settings = R"(
+services:
+  payment:
+    gateway: {declined-cards: ["4000000000000002"], default-limit: 10000}
+  seat:
+    flights:
+      BIG: {rows: 60, layout: "ABC DEF"}
+  notification:
+    maildir: mail
+    from: "troupe <bookings@troupe.test>"
+)";
+
+/// The saga's rules, each with the DLQ; `charge` and `confirmation` take
+/// the retry policies given.
+std::string rules(const std::string& charge_policy, const std::string& confirmation_policy) {
+  return std::string(R"(rules:
+  - {name: requests, pattern: {"detail-type": ["BookingRequested"]}, target: booking, dead-letter-queue: dlq}
+  - name: charge
+    pattern: {"source": ["troupe.booking"], "detail-type": ["BookingCreated"]}
+    target: payment
+    dead-letter-queue: dlq
+    retry-policy: )") + charge_policy + R"(
+  - {name: seat, pattern: {"detail-type": ["PaymentConfirmed"]}, target: seat, dead-letter-queue: dlq}
+  - {name: ticket, pattern: {"detail-type": ["SeatAssigned"]}, target: ticket, dead-letter-queue: dlq}
+  - {name: outcomes, pattern: {"detail-type": ["TicketIssued", "PaymentFailed"]}, target: booking, dead-letter-queue: dlq}
+  - name: confirmation
+    pattern: {"detail-type": ["TicketIssued"]}
+    target: notification
+    dead-letter-queue: dlq
+    retry-policy: )" + confirmation_policy + "\n";
+}
+
+const char* quick = "{maximum-retry-attempts: 2, backoff-base: 0.01, backoff-cap: 0.05}";
+
+const char* lenient = "{max-restarts: 100, within: 60, backoff-base: 0.05, backoff-cap: 0.2}";
+
+/// The flight nodes and a DLQ node; `supervision` restarts nodes (by the
+/// launcher) and service actors (by their node) alike.
+cluster dlq_cluster(const std::string& faults, const std::string& charge = quick,
+                    const std::string& confirmation = quick, const std::string& supervision = lenient) {
+  return cluster({{"booking", {"booking"}}, {"payment", {"payment"}}, {"seat", {"seat"}}, {"ticket", {"ticket"}},
+                  {"notification", {"notification"}}, {"dlq", {"dlq"}}},
+                 "supervision: " + supervision + settings + faults + rules(charge, confirmation));
+}
+
+/// Puts one booking per customer; returns the ids.
+std::vector<std::string> book(cluster& c, const std::vector<std::string>& customers) {
+  wire::client client(c.control("booking"));
+  wire::control_request req;
+  req.verb = "put";
+  for (std::size_t i = 0; i < customers.size(); ++i) {
+    json d{{"customer", customers[i]}, {"email", "c" + std::to_string(i) + "@example.com"},
+           {"flight", "BIG"},          {"seat_preference", "any"},
+           {"amount", 100},            {"card", "4111111111111111"}};
+    std::string detail;
+    json::to_msgpack(d, detail);
+    req.entries.push_back({"test", "BookingRequested", detail, "", {}});
+  }
+  auto rep = client.call(req, 10s);
+  std::vector<std::string> ids;
+  if (rep && rep->ok)
+    for (const auto& r : rep->results)
+      ids.push_back(r.id);
+  return ids;
+}
+
+/// `troupe dlq VERB CONFIG ARGS... --format json`: its records, one per line.
+std::vector<json> dlq_json(const cluster& c, std::vector<std::string> args) {
+  std::vector<std::string> argv{troupe_bin(), "dlq", args.at(0), c.config_path()};
+  argv.insert(argv.end(), args.begin() + 1, args.end());
+  argv.insert(argv.end(), {"--format", "json"});
+  auto r = run_command(argv, 30s);
+  EXPECT_EQ(r.code, 0) << r.output;
+  std::vector<json> out;
+  std::istringstream lines(r.output);
+  for (std::string line; std::getline(lines, line);)
+    if (!line.empty() && line[0] == '{')
+      out.push_back(json::parse(line));
+  return out;
+}
+
+std::vector<json> wait_for_letters(const cluster& c, std::size_t n, std::chrono::seconds timeout = 30s) {
+  std::vector<json> letters;
+  wait_until(
+      [&] {
+        letters = dlq_json(c, {"list"});
+        return letters.size() >= n;
+      },
+      timeout);
+  return letters;
+}
+
+json metric(const troupe::cluster::config& cfg, const std::string& node, const std::string& rule) {
+  auto s = cli::status(*cfg.find_node(node), 5s);
+  if (s)
+    for (const auto& m : (*s)["metrics"])
+      if (m["rule"] == rule)
+        return m;
+  return json::object();
+}
+
+std::string tail(const std::string& s) { return s.substr(s.size() > 6000 ? s.size() - 6000 : 0); }
+
+TEST(dlq, a_dead_letter_carries_every_attribute) {
+  // Poison fails permanently at payment; notification is down for good and
+  // gets 2 retries.
+  auto c = dlq_cluster(R"(faults:
+  payment: {poison: {"detail": {"customer": [{"prefix": "Poison"}]}}}
+  notification: {transient: 1.0}
+)");
+  c.start();
+  auto cfg = cli::load_config(c.config_path());
+  ASSERT_TRUE(cfg);
+  const auto ids = book(c, {"Poison P", "Good G"});
+  ASSERT_EQ(ids.size(), 2u);
+
+  auto letters = wait_for_letters(c, 2);
+  ASSERT_EQ(letters.size(), 2u) << tail(c.launcher_output());
+  std::map<std::string, json> by_rule;
+  for (const auto& l : letters)
+    by_rule[l["RULE_ARN"]] = l;
+  ASSERT_TRUE(by_rule.count("charge") && by_rule.count("confirmation")) << json(letters).dump(1);
+
+  const auto& poison = by_rule["charge"];
+  EXPECT_EQ(poison["TARGET_ARN"], "payment");
+  EXPECT_EQ(poison["NODE"], "payment");
+  EXPECT_EQ(poison["ERROR_CODE"], "PERMANENT_ERROR");
+  EXPECT_NE(poison["ERROR_MESSAGE"].get<std::string>().find("poison"), std::string::npos) << poison.dump();
+  EXPECT_EQ(poison["EXHAUSTED_RETRY_CONDITION"], "none");
+  EXPECT_EQ(poison["RETRY_ATTEMPTS"], 0);
+  EXPECT_EQ(poison["FIRST_ATTEMPT_MS"], poison["LAST_ATTEMPT_MS"]);
+  EXPECT_EQ(poison["event"]["detail-type"], "BookingCreated");
+  EXPECT_EQ(poison["event"]["detail"]["customer"], "Poison P");
+  EXPECT_EQ(poison["event"]["correlation_id"], ids[0]);
+
+  const auto& mail = by_rule["confirmation"];
+  EXPECT_EQ(mail["TARGET_ARN"], "notification");
+  EXPECT_EQ(mail["NODE"], "notification");
+  EXPECT_EQ(mail["ERROR_CODE"], "HANDLER_ERROR");
+  EXPECT_EQ(mail["EXHAUSTED_RETRY_CONDITION"], "MaximumRetryAttempts");
+  EXPECT_EQ(mail["RETRY_ATTEMPTS"], 2);
+  EXPECT_GT(mail["LAST_ATTEMPT_MS"].get<std::int64_t>(), mail["FIRST_ATTEMPT_MS"].get<std::int64_t>());
+  EXPECT_GE(mail["FIRST_ATTEMPT_MS"].get<std::int64_t>(), mail["event"]["time_ms"].get<std::int64_t>());
+  EXPECT_EQ(mail["event"]["detail-type"], "TicketIssued");
+  for (const auto& l : letters)
+    for (const char* key : {"id", "RULE_ARN", "TARGET_ARN", "NODE", "ERROR_CODE", "ERROR_MESSAGE",
+                            "EXHAUSTED_RETRY_CONDITION", "RETRY_ATTEMPTS", "FIRST_ATTEMPT_MS", "LAST_ATTEMPT_MS",
+                            "RECEIVED_MS", "event"})
+      EXPECT_TRUE(l.contains(key)) << key << " missing in " << l.dump();
+
+  // show, filters and the metrics agree.
+  auto shown = dlq_json(c, {"show", poison["id"]});
+  ASSERT_EQ(shown.size(), 1u);
+  EXPECT_EQ(shown[0], poison);
+  EXPECT_EQ(dlq_json(c, {"list", "--error-code", "PERMANENT_ERROR"}).size(), 1u);
+  EXPECT_EQ(dlq_json(c, {"list", "--target", "notification"}).size(), 1u);
+  EXPECT_EQ(dlq_json(c, {"list", "--rule", "seat"}).size(), 0u);
+  EXPECT_EQ(metric(*cfg, "payment", "charge")["InvocationsSentToDlq"], 1);
+  EXPECT_EQ(metric(*cfg, "notification", "confirmation")["InvocationsSentToDlq"], 1);
+  EXPECT_EQ(metric(*cfg, "notification", "confirmation")["InvocationAttempts"], 3);
+
+  // The table names them too; a purge empties the queue.
+  auto table = run_command({troupe_bin(), "dlq", "list", c.config_path()}, 30s);
+  EXPECT_EQ(table.code, 0) << table.output;
+  EXPECT_NE(table.output.find("2 dead letters"), std::string::npos) << table.output;
+  EXPECT_NE(table.output.find("PERMANENT_ERROR"), std::string::npos) << table.output;
+  auto purge = run_command({troupe_bin(), "dlq", "purge", c.config_path(), "--all"}, 30s);
+  EXPECT_EQ(purge.code, 0) << purge.output;
+  EXPECT_NE(purge.output.find("purged 2 dead letters"), std::string::npos) << purge.output;
+  EXPECT_TRUE(dlq_json(c, {"list"}).empty());
+  EXPECT_EQ(c.stop(), 0) << tail(c.launcher_output());
+}
+
+TEST(dlq, redrive_delivers_again_and_a_new_failure_comes_back_counted) {
+  // The email server is down for the first 8 s.
+  auto c = dlq_cluster(R"(faults:
+  notification: {outage: {after: 0, for: 8}}
+)");
+  c.start();
+  auto cfg = cli::load_config(c.config_path());
+  ASSERT_TRUE(cfg);
+  const auto ids = book(c, {"Ann", "Bob"});
+  ASSERT_EQ(ids.size(), 2u);
+  auto letters = wait_for_letters(c, 2);
+  ASSERT_EQ(letters.size(), 2u) << tail(c.launcher_output());
+  for (const auto& l : letters)
+    EXPECT_EQ(l["RULE_ARN"], "confirmation") << l.dump();
+
+  // Redriven during the outage: it fails again and comes back as a new
+  // dead letter with a fresh budget's attempts.
+  const std::string first = letters[0]["id"];
+  auto r = run_command({troupe_bin(), "dlq", "redrive", c.config_path(), first}, 30s);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("redriven 1 dead letter"), std::string::npos) << r.output;
+  std::vector<json> now;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        now = dlq_json(c, {"list"});
+        return now.size() == 2 && now[0]["id"] != first && now[1]["id"] != first;
+      },
+      20s))
+      << json(now).dump(1);
+  for (const auto& l : now) {
+    EXPECT_EQ(l["RETRY_ATTEMPTS"], 2) << l.dump();
+    EXPECT_EQ(l["ERROR_CODE"], "HANDLER_ERROR") << l.dump();
+  }
+
+  // After the outage (timed from the node's start, before the bookings)
+  // a redrive of all delivers both emails, once each.
+  std::this_thread::sleep_for(std::chrono::milliseconds(
+      std::max<std::int64_t>(0, letters[0]["event"]["time_ms"].get<std::int64_t>() + 9000 - wire::now_ms())));
+  r = run_command({troupe_bin(), "dlq", "redrive", c.config_path(), "--all"}, 30s);
+  ASSERT_EQ(r.code, 0) << r.output;
+  json emails;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto e = cli::query(*cfg, "notification", "emails", json::object(), 5s);
+        if (e)
+          emails = *e;
+        return e && emails.size() == 2;
+      },
+      20s))
+      << emails.dump(1) << tail(c.launcher_output());
+  EXPECT_TRUE(dlq_json(c, {"list"}).empty());
+  auto s = cli::status(*cfg->find_node("notification"), 5s);
+  ASSERT_TRUE(s);
+  EXPECT_EQ((*s)["bus"]["redriven"], 3) << s->dump(1);
+  EXPECT_EQ(c.stop(), 0) << tail(c.launcher_output());
+}
+
+TEST(dlq, a_redrive_of_an_unknown_id_or_a_vanished_target_changes_nothing) {
+  auto c = dlq_cluster(R"(faults:
+  payment: {poison: {"detail": {"customer": [{"prefix": "Poison"}]}}}
+)");
+  c.start();
+  ASSERT_EQ(book(c, {"Poison A"}).size(), 1u);
+  auto letters = wait_for_letters(c, 1);
+  ASSERT_EQ(letters.size(), 1u);
+
+  auto r = run_command({troupe_bin(), "dlq", "redrive", c.config_path(), "0190aaaa-0000-7000-8000-000000000000"}, 30s);
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("no dead letter 0190aaaa-0000-7000-8000-000000000000"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("nothing was redriven"), std::string::npos) << r.output;
+
+  // The same cluster, but its config no longer has the charge rule.
+  std::ifstream in(c.config_path());
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  text = std::regex_replace(text, std::regex("name: charge"), "name: charge-v2");
+  const auto changed = (c.dir() / "changed.yaml").string();
+  std::ofstream(changed) << text;
+  r = run_command({troupe_bin(), "dlq", "redrive", changed, "--all"}, 30s);
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("rule 'charge' no longer exists"), std::string::npos) << r.output;
+  auto after = dlq_json(c, {"list"});
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0], letters[0]);
+  EXPECT_EQ(c.stop(), 0) << tail(c.launcher_output());
+}
+
+TEST(dlq, dead_letters_survive_kill_9_of_the_dlq_node_and_wait_for_it) {
+  auto c = dlq_cluster(R"(faults:
+  payment: {poison: {"detail": {"customer": [{"prefix": "Poison"}]}}}
+)");
+  c.start();
+  ASSERT_EQ(book(c, {"Poison 1"}).size(), 1u);
+  ASSERT_EQ(wait_for_letters(c, 1).size(), 1u);
+
+  // Killed with one dead letter stored; another is made while it is down.
+  const pid_t pid = pid_of(c, "dlq");
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  ASSERT_EQ(book(c, {"Poison 2"}).size(), 1u);
+  ASSERT_TRUE(wait_until([&] { return pid_of(c, "dlq") != pid; }, 20s)) << c.launcher_output();
+  ASSERT_TRUE(c.node_answers("dlq", 20s));
+  auto letters = wait_for_letters(c, 2);
+  ASSERT_EQ(letters.size(), 2u) << tail(c.launcher_output());
+  std::set<std::string> customers;
+  for (const auto& l : letters)
+    customers.insert(l["event"]["detail"]["customer"].get<std::string>());
+  EXPECT_EQ(customers, (std::set<std::string>{"Poison 1", "Poison 2"}));
+  EXPECT_EQ(c.stop(), 0) << tail(c.launcher_output());
+}
+
+TEST(dlq, a_handler_that_overruns_its_timeout_fails_with_timeout) {
+  // Payment takes 1 s; the charge rule allows 0.2 s and one retry.
+  auto c = dlq_cluster("faults:\n  payment: {delay: 1}\n",
+                       "{maximum-retry-attempts: 1, backoff-base: 0.01, backoff-cap: 0.05, handler-timeout: 0.2}");
+  c.start();
+  ASSERT_EQ(book(c, {"Slow"}).size(), 1u);
+  auto letters = wait_for_letters(c, 1);
+  ASSERT_EQ(letters.size(), 1u) << tail(c.launcher_output());
+  EXPECT_EQ(letters[0]["RULE_ARN"], "charge");
+  EXPECT_EQ(letters[0]["ERROR_CODE"], "TIMEOUT");
+  EXPECT_EQ(letters[0]["EXHAUSTED_RETRY_CONDITION"], "MaximumRetryAttempts");
+  EXPECT_EQ(letters[0]["RETRY_ATTEMPTS"], 1);
+  EXPECT_EQ(c.stop(), 0) << tail(c.launcher_output());
+}
+
+TEST(dlq, a_crashing_service_is_restarted_until_its_intensity_limit) {
+  // Payment throws on 30% of deliveries: restarted each time, every booking
+  // still confirmed.
+  {
+    auto c = dlq_cluster("faults:\n  payment: {crash: 0.3}\n",
+                         "{maximum-retry-attempts: 185, backoff-base: 0.01, backoff-cap: 0.05}");
+    c.start();
+    auto cfg = cli::load_config(c.config_path());
+    ASSERT_TRUE(cfg);
+    std::vector<std::string> names;
+    for (int i = 0; i < 20; ++i)
+      names.push_back("C" + std::to_string(i));
+    const auto ids = book(c, names);
+    ASSERT_EQ(ids.size(), names.size());
+    json rows;
+    EXPECT_TRUE(wait_until(
+        [&] {
+          auto r = cli::query(*cfg, "booking", "bookings", json{{"ids", ids}}, 5s);
+          if (!r)
+            return false;
+          rows = *r;
+          std::size_t confirmed = 0;
+          for (const auto& row : rows)
+            confirmed += row.value("state", "") == "CONFIRMED";
+          return confirmed == ids.size();
+        },
+        60s))
+        << rows.dump(1) << tail(c.launcher_output());
+    auto s = cli::status(*cfg->find_node("payment"), 5s);
+    ASSERT_TRUE(s);
+    const auto& svc = (*s)["services"]["payment"];
+    EXPECT_EQ(svc["state"], "running") << s->dump(1);
+    EXPECT_GE(svc["restarts"].get<int>(), 1) << s->dump(1);
+    EXPECT_EQ(svc["restarts"], svc["crashed"]) << s->dump(1);
+    // No charge was lost or doubled by the restarts.
+    auto payments = cli::query(*cfg, "payment", "payments", json::object(), 5s);
+    ASSERT_TRUE(payments && payments->is_array());
+    EXPECT_EQ(payments->size(), ids.size()) << payments->dump(1);
+    EXPECT_TRUE(dlq_json(c, {"list"}).empty());
+    EXPECT_EQ(c.stop(), 0) << tail(c.launcher_output());
+  }
+  // Always throwing, with at most 3 restarts in 60 s: the fourth crash
+  // fails the service, status says so, and its deliveries go to the DLQ.
+  auto c = dlq_cluster("faults:\n  payment: {crash: 1.0}\n", quick, quick,
+                       "{max-restarts: 3, within: 60, backoff-base: 0.05, backoff-cap: 0.2}");
+  c.start();
+  auto cfg = cli::load_config(c.config_path());
+  ASSERT_TRUE(cfg);
+  ASSERT_EQ(book(c, {"A", "B", "C", "D", "E"}).size(), 5u);
+  json svc;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto s = cli::status(*cfg->find_node("payment"), 5s);
+        if (s)
+          svc = (*s)["services"]["payment"];
+        return s && svc["state"] == "failed";
+      },
+      30s))
+      << svc.dump(1);
+  auto letters = wait_for_letters(c, 5);
+  ASSERT_EQ(letters.size(), 5u) << tail(c.launcher_output());
+  for (const auto& l : letters) {
+    EXPECT_EQ(l["RULE_ARN"], "charge");
+    const auto code = l["ERROR_CODE"].get<std::string>();
+    EXPECT_TRUE(code == "SERVICE_FAILED" || code == "CRASH") << l.dump();
+  }
+  EXPECT_NE(c.launcher_output().find("[service=payment] failed"), std::string::npos);
+  EXPECT_EQ(c.stop(), 0) << tail(c.launcher_output());
+}
+
+TEST(dlq, a_detail_that_does_not_fit_is_a_permanent_error_naming_the_field) {
+  auto c = dlq_cluster("");
+  c.start();
+  wire::client client(c.control("booking"));
+  wire::control_request req;
+  req.verb = "put";
+  std::string detail;
+  json::to_msgpack(json{{"customer", "No Email"}, {"flight", "BIG"}, {"amount", 100}, {"card", "4111111111111111"},
+                        {"seat_preference", "any"}},
+                   detail);
+  req.entries.push_back({"test", "BookingRequested", detail, "", {}});
+  auto rep = client.call(req, 10s);
+  ASSERT_TRUE(rep && rep->ok);
+  auto letters = wait_for_letters(c, 1);
+  ASSERT_EQ(letters.size(), 1u) << tail(c.launcher_output());
+  EXPECT_EQ(letters[0]["RULE_ARN"], "requests");
+  EXPECT_EQ(letters[0]["ERROR_CODE"], "PERMANENT_ERROR");
+  EXPECT_NE(letters[0]["ERROR_MESSAGE"].get<std::string>().find("detail.email"), std::string::npos)
+      << letters[0].dump();
+  EXPECT_EQ(c.stop(), 0) << tail(c.launcher_output());
+}
+
+} // namespace
+} // namespace troupe::test
