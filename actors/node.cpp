@@ -1277,7 +1277,9 @@ void dead_letter_expired(bus_actor* self, std::vector<store::expired_event>& exp
         auto& m = st.metrics[em.d.rule];
         ++m.invocations;
         ++m.failed;
-        dead_letter_out(self, dead_letter_of(st, em, "MaximumEventAgeInSeconds"), w);
+        auto dl = dead_letter_of(st, em, "MaximumEventAgeInSeconds");
+        dl.node = peer;  // where the target runs, which never took it
+        dead_letter_out(self, dl, w);
         lettered = true;
       }
     }

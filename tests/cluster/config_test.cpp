@@ -8,7 +8,7 @@ namespace {
 // Known services for these tests: "alpha" takes any settings, "beta"
 // needs `size` to be an integer.
 bool check(const std::string& name, const YAML::Node& settings, diagnostics& diag) {
-  if (name == "alpha")
+  if (name == "alpha" || name == "dlq")
     return true;
   if (name == "beta") {
     if (!settings["size"] || !settings["size"].IsScalar())
@@ -346,6 +346,69 @@ TEST(config, bad_faults_are_reported_with_their_position) {
        {"test.yaml:22:", "faults.alpha.poison:"}},
       {"outage without for", std::string(good) + "faults:\n  alpha: {outage: {after: 3}}\n",
        {"test.yaml:21:19: faults.alpha.outage: must be a map with 'after' and 'for' (seconds)"}},
+  };
+  expect_refused(cases);
+}
+
+TEST(config, handler_timeout_and_delay_are_read) {
+  diagnostics diag("test.yaml");
+  auto cfg = load(with_policy("{handler-timeout: 0.25}") + "faults:\n  alpha: {delay: 1.5, delay-probability: 0.1}\n",
+                  diag);
+  ASSERT_TRUE(cfg) << diag.to_string();
+  EXPECT_EQ(cfg->rules.at(2).retry.handler_timeout, std::chrono::milliseconds(250));
+  EXPECT_EQ(cfg->rules.at(0).retry.handler_timeout, std::chrono::seconds(30));  // the default
+  EXPECT_EQ(cfg->faults.at("alpha").delay, std::chrono::milliseconds(1500));
+  EXPECT_DOUBLE_EQ(cfg->faults.at("alpha").delay_probability, 0.1);
+  const std::vector<bad_case> cases = {
+      {"timeout zero", with_policy("{handler-timeout: 0}"),
+       {"test.yaml:23:37: rules[2].retry-policy.handler-timeout: must be a number of seconds, more than 0 and at "
+        "most 900"}},
+      {"timeout too long", with_policy("{handler-timeout: 901}"), {"handler-timeout: must be a number of seconds"}},
+      {"bad delay", std::string(good) + "faults:\n  alpha: {delay: -1}\n",
+       {"test.yaml:21:18: faults.alpha.delay: must be a number of seconds"}},
+  };
+  expect_refused(cases);
+}
+
+/// `good` with a third node running the DLQ, and r1 sending it dead letters.
+std::string with_dlq(const std::string& dlq_line = "    dead-letter-queue: dlq\n") {
+  std::string s = replace(good, "services:\n  beta:",
+                          "  three:\n    endpoints: {pub: \"tcp://127.0.0.1:5005\", control: "
+                          "\"tcp://127.0.0.1:5006\"}\n    services: [dlq]\nservices:\n  beta:");
+  return replace(s, "    target: alpha\n", "    target: alpha\n" + dlq_line);
+}
+
+TEST(config, a_dead_letter_queue_gets_the_runtimes_own_routes) {
+  diagnostics diag("test.yaml");
+  auto cfg = load(with_dlq(), diag);
+  ASSERT_TRUE(cfg) << diag.to_string();
+  ASSERT_EQ(cfg->rules.size(), 4u);
+  EXPECT_EQ(cfg->rules[0].dead_letter_queue, "dlq");
+  EXPECT_TRUE(cfg->rules[1].dead_letter_queue.empty());
+  EXPECT_FALSE(cfg->rules[0].internal);
+  const auto& letters = cfg->rules[2];
+  EXPECT_EQ(letters.name, "troupe.dead-letters.dlq");
+  EXPECT_TRUE(letters.internal);
+  EXPECT_EQ(letters.target, "dlq");
+  EXPECT_EQ(letters.detail_types, (std::vector<std::string>{"DeadLetter"}));
+  EXPECT_NE(letters.pattern_json.find(R"("dead-letter-queue":["dlq"])"), std::string::npos) << letters.pattern_json;
+  EXPECT_EQ(cfg->rules[3].name, "troupe.dlq-commands.dlq");
+  EXPECT_EQ(cfg->rules[3].target, "dlq");
+}
+
+TEST(config, a_bad_dead_letter_queue_is_reported_with_its_position) {
+  std::string same_node = with_dlq();
+  same_node = replace(same_node, "services: [dlq]", "services: [gamma]");
+  same_node = replace(same_node, "services: [alpha]", "services: [alpha, dlq]");
+  const std::vector<bad_case> cases = {
+      {"not a dlq", with_dlq("    dead-letter-queue: beta\n"),
+       {"test.yaml:20:24: rules[0].dead-letter-queue: 'beta' is not a dead-letter queue"}},
+      {"nobody runs it", replace(with_dlq(), "services: [dlq]", "services: [alpha2]"),
+       {"rules[0].dead-letter-queue: no node runs the 'dlq' service"}},
+      {"beside its target", same_node,
+       {"rules[0].dead-letter-queue: 'dlq' runs on node 'one' with the target; a DLQ needs a node of its own"}},
+      {"a runtime name", replace(good, "name: r1", "name: troupe.r1"),
+       {"test.yaml:14:11: rules[0].name: names starting with 'troupe.' are the runtime's own"}},
   };
   expect_refused(cases);
 }

@@ -417,5 +417,58 @@ TEST(dlq, a_detail_that_does_not_fit_is_a_permanent_error_naming_the_field) {
   EXPECT_EQ(c.stop(), 0) << tail(c.launcher_output());
 }
 
+TEST(dlq, events_past_their_maximum_age_are_dead_lettered_on_both_sides) {
+  // Seat is down for longer than the seat rule's maximum age (60 s): the
+  // delivery gives up on the age. The notification node never starts: the
+  // booking node keeps the cancellation for it for 60 s, then dead-letters
+  // it for the node that never took it.
+  std::string body = std::string("supervision: ") + lenient + settings
+                     + "faults:\n  seat: {outage: {after: 0, for: 600}}\n"
+                     + rules(quick, quick)
+                     + "  - name: cancellation\n    pattern: {\"detail-type\": [\"BookingCancelled\"]}\n"
+                       "    target: notification\n    dead-letter-queue: dlq\n"
+                       "    retry-policy: {maximum-event-age: 60}\n";
+  body = std::regex_replace(body, std::regex("(name: seat, pattern: [^}]*\\}, target: seat, dead-letter-queue: dlq)"),
+                            "$1, retry-policy: {maximum-event-age: 60, backoff-base: 5, backoff-cap: 10}");
+  cluster c({{"booking", {"booking"}}, {"payment", {"payment"}}, {"seat", {"seat"}}, {"ticket", {"ticket"}},
+             {"notification", {"notification"}}, {"dlq", {"dlq"}}},
+            body);
+  for (const auto* n : {"booking", "payment", "seat", "ticket", "dlq"})
+    c.start_node(n);
+  for (const auto* n : {"booking", "payment", "seat", "ticket", "dlq"})
+    ASSERT_TRUE(c.node_answers(n, 10s)) << n;
+  // One booking paid (then stuck at seat), one declined (then cancelled).
+  wire::client client(c.control("booking"));
+  wire::control_request req;
+  req.verb = "put";
+  for (const char* card : {"4111111111111111", "4000000000000002"}) {
+    std::string detail;
+    json::to_msgpack(json{{"customer", card}, {"email", "x@example.com"}, {"flight", "BIG"},
+                          {"seat_preference", "any"}, {"amount", 100}, {"card", card}},
+                     detail);
+    req.entries.push_back({"test", "BookingRequested", detail, "", {}});
+  }
+  auto rep = client.call(req, 10s);
+  ASSERT_TRUE(rep && rep->ok);
+
+  auto letters = wait_for_letters(c, 2, 120s);
+  ASSERT_EQ(letters.size(), 2u) << c.node_output("booking") << c.node_output("seat");
+  std::map<std::string, json> by_rule;
+  for (const auto& l : letters)
+    by_rule[l["RULE_ARN"]] = l;
+  const auto& seat = by_rule["seat"];
+  EXPECT_EQ(seat["NODE"], "seat");
+  EXPECT_EQ(seat["ERROR_CODE"], "HANDLER_ERROR");
+  EXPECT_EQ(seat["EXHAUSTED_RETRY_CONDITION"], "MaximumEventAgeInSeconds");
+  EXPECT_GE(seat["RETRY_ATTEMPTS"].get<int>(), 4);  // backoff at most 10 s: at least 5 tries in 60 s
+  EXPECT_GE(seat["LAST_ATTEMPT_MS"].get<std::int64_t>() - seat["event"]["time_ms"].get<std::int64_t>(), 50000);
+  const auto& mail = by_rule["cancellation"];
+  EXPECT_EQ(mail["NODE"], "notification");
+  EXPECT_EQ(mail["TARGET_ARN"], "notification");
+  EXPECT_EQ(mail["ERROR_CODE"], "MAX_EVENT_AGE");
+  EXPECT_EQ(mail["EXHAUSTED_RETRY_CONDITION"], "MaximumEventAgeInSeconds");
+  EXPECT_EQ(mail["event"]["detail-type"], "BookingCancelled");
+}
+
 } // namespace
 } // namespace troupe::test
