@@ -14,16 +14,20 @@ rm -rf data/flight && mkdir -p data
 "$troupe" check "$config"
 
 # The cluster runs in its own process group, stopped on any exit.
-setsid "$troupe" launch "$config" > data/launch.log 2>&1 &
-launcher=$!
-cleanup() {
-  kill -TERM "$launcher" 2>/dev/null || true
-  wait "$launcher" 2>/dev/null || true
-  echo
-  echo "== the launcher's log (last lines; all of it in data/launch.log)"
-  tail -n 8 data/launch.log
+launcher=""
+start_cluster() {
+  setsid "$troupe" launch "$1" > "$2" 2>&1 &
+  launcher=$!
 }
-trap cleanup EXIT
+stop_cluster() {
+  if [ -n "$launcher" ]; then
+    kill -TERM "$launcher" 2>/dev/null || true
+    wait "$launcher" 2>/dev/null || true
+    launcher=""
+  fi
+}
+trap stop_cluster EXIT
+start_cluster "$config" data/launch.log
 
 echo "== booking $count flights at $rate/s through five nodes (Booking, Payment, Seat, Ticket, Notification)"
 "$troupe" book "$config" --count "$count" --rate "$rate"
@@ -49,3 +53,52 @@ mail=$(ls -t data/flight/mail/new | sed -n 1p)
 echo
 echo "== the newest email, data/flight/mail/new/$mail ($(ls data/flight/mail/new | wc -l) in the Maildir)"
 tr -d '\r' < "data/flight/mail/new/$mail"
+
+stop_cluster
+echo
+echo "== the launcher's log (last lines; all of it in data/launch.log)"
+tail -n 8 data/launch.log
+
+# The failure paths, on purpose: the same cluster with configs/faults.yaml
+# (payment fails 30% of calls and refuses "Mallory", seat crashes 2% of the
+# time, the email server is down for 10 s).
+echo
+echo "== again with faults injected (configs/faults.yaml)"
+rm -rf data/flight
+faulty=data/flight-faults.yaml   # beside configs/ in depth: the same data-dir
+cat "$config" configs/faults.yaml > "$faulty"
+start_cluster "$faulty" data/launch-faults.log
+"$troupe" book "$faulty" --count 100 --rate 100 --seed 7 --quiet --wait 60
+for who in "Mallory Smith" "Mallory Jones"; do
+  "$troupe" book "$faulty" --customer "$who" --email mallory@example.com --flight TR200 --wait 0 > /dev/null
+done
+echo "(two bookings by Mallory, whom payment always refuses; waiting for the email outage to pass)"
+sleep 12
+
+echo
+echo "== retries, restarts and dead letters per node (EventBridge's metric names)"
+"$troupe" status "$faulty" | grep -E "UP|DOWN|rule (charge-new-bookings|confirmation-email)|  (payment|seat|notification) "
+
+echo
+echo "== troupe dlq list: the deliveries that failed for good"
+"$troupe" dlq list "$faulty"
+first=$("$troupe" dlq list "$faulty" --format json | sed -n 's/.*"id":"\([^"]*\)".*/\1/p' | head -n 1)
+if [ -n "$first" ]; then
+  echo
+  echo "== troupe dlq show $first"
+  "$troupe" dlq show "$faulty" "$first" | head -n 24
+  echo
+  echo "== troupe dlq redrive --all: delivered again with a fresh retry budget (Mallory is refused again,"
+  echo "   so the letters come back with new ids)"
+  "$troupe" dlq redrive "$faulty" --all
+  sleep 1
+  "$troupe" dlq list "$faulty"
+fi
+
+echo
+echo "== troupe audit: every other booking has its outcome; Mallory's wait in the DLQ"
+"$troupe" audit "$faulty" --wait 30 || true
+stop_cluster
+echo
+echo "== the launcher's log with faults (last lines; all of it in data/launch-faults.log)"
+grep -E "restart|failed for good" data/launch-faults.log | tail -n 6
