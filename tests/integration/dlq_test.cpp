@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "launcher/common.hpp"
+#include "tests/integration/bookings.hpp"
 #include "tests/integration/chaos_support.hpp"
 #include "tests/integration/cluster.hpp"
 #include "wire/client.hpp"
@@ -72,26 +73,6 @@ cluster dlq_cluster(const std::string& faults, const std::string& charge = quick
                  "supervision: " + supervision + settings + faults + rules(charge, confirmation));
 }
 
-/// Puts one booking per customer; returns the ids.
-std::vector<std::string> book(cluster& c, const std::vector<std::string>& customers) {
-  wire::client client(c.control("booking"));
-  wire::control_request req;
-  req.verb = "put";
-  for (std::size_t i = 0; i < customers.size(); ++i) {
-    json d{{"customer", customers[i]}, {"email", "c" + std::to_string(i) + "@example.com"},
-           {"flight", "BIG"},          {"seat_preference", "any"},
-           {"amount", 100},            {"card", "4111111111111111"}};
-    std::string detail;
-    json::to_msgpack(d, detail);
-    req.entries.push_back({"test", "BookingRequested", detail, "", {}});
-  }
-  auto rep = client.call(req, 10s);
-  std::vector<std::string> ids;
-  if (rep && rep->ok)
-    for (const auto& r : rep->results)
-      ids.push_back(r.id);
-  return ids;
-}
 
 /// `troupe dlq VERB CONFIG ARGS... --format json`: its records, one per line.
 std::vector<json> dlq_json(const cluster& c, std::vector<std::string> args) {

@@ -11,6 +11,7 @@
 
 #include "launcher/common.hpp"
 #include "store/sqlite.hpp"
+#include "tests/integration/bookings.hpp"
 #include "tests/integration/chaos_support.hpp"
 #include "tests/integration/cluster.hpp"
 #include "wire/client.hpp"
@@ -59,26 +60,6 @@ cluster flight_cluster(const std::string& config_body) {
                  config_body);
 }
 
-/// Puts one booking per customer name; returns their ids, in order.
-std::vector<std::string> book(cluster& c, const std::vector<std::string>& customers) {
-  wire::client client(c.control("booking"));
-  wire::control_request req;
-  req.verb = "put";
-  for (std::size_t i = 0; i < customers.size(); ++i) {
-    json d{{"customer", customers[i]},       {"email", "c" + std::to_string(i) + "@example.com"},
-           {"flight", "BIG"},                {"seat_preference", "any"},
-           {"amount", 100 + static_cast<int>(i)}, {"card", "4111111111111111"}};
-    std::string detail;
-    json::to_msgpack(d, detail);
-    req.entries.push_back({"test", "BookingRequested", detail, "", {}});
-  }
-  auto rep = client.call(req, 10s);
-  std::vector<std::string> ids;
-  if (rep && rep->ok)
-    for (const auto& r : rep->results)
-      ids.push_back(r.id);
-  return ids;
-}
 
 TEST(faults, transient_failures_are_retried_and_poison_is_not) {
   auto c = flight_cluster(body);

@@ -1,0 +1,39 @@
+// Puts bookings straight on the booking node's control socket, as the
+// fault and DLQ tests do: one per customer name, on flight BIG.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/integration/cluster.hpp"
+#include "wire/client.hpp"
+
+namespace troupe::test {
+
+/// One booking per customer name; returns their ids, in order (none when
+/// the PutEvents call failed).
+inline std::vector<std::string> book(cluster& c, const std::vector<std::string>& customers) {
+  using json = nlohmann::json;
+  wire::client client(c.control("booking"));
+  wire::control_request req;
+  req.verb = "put";
+  for (std::size_t i = 0; i < customers.size(); ++i) {
+    json d{{"customer", customers[i]},       {"email", "c" + std::to_string(i) + "@example.com"},
+           {"flight", "BIG"},                {"seat_preference", "any"},
+           {"amount", 100 + static_cast<int>(i)}, {"card", "4111111111111111"}};
+    std::string detail;
+    json::to_msgpack(d, detail);
+    req.entries.push_back({"test", "BookingRequested", detail, "", {}});
+  }
+  auto rep = client.call(req, std::chrono::seconds(10));
+  std::vector<std::string> ids;
+  if (rep && rep->ok)
+    for (const auto& r : rep->results)
+      ids.push_back(r.id);
+  return ids;
+}
+
+} // namespace troupe::test
