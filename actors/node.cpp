@@ -461,10 +461,12 @@ struct bus_state {
   std::size_t held_count = 0;
   std::unordered_map<std::string, cluster::retry_policy> policies;  // per rule
   std::unordered_map<std::string, std::string> dead_letter_queues;  // per rule that has one
-  // Answers of each service held until their stream commits, and the
-  // services that crashed: a crashed one is rebuilt from its state once
-  // none of its answers is held (all have gone to the writer).
-  std::unordered_map<std::string, std::size_t> held_answers;
+  // Successful answers of each service held until their stream commits,
+  // and the services that crashed: a crashed one is rebuilt from its state
+  // once none of its successes is held (all have gone to the writer). Its
+  // answers while it is down are failures, with nothing to wait for, so a
+  // steady flow of events cannot hold the rebuild off.
+  std::unordered_map<std::string, std::size_t> held_successes;
   std::set<std::string> restarting;
   // Per rule (a rule has one target); looked up on every delivery, so keyed
   // by the rule name alone: no pair of strings built per event.
@@ -825,7 +827,8 @@ void release(bus_actor* self, const stream_key& key, bus_work& w) {
     q.pop_front();
     --st.held_count;
     for (auto& em : h->answers) {
-      --st.held_answers[em.d.target];
+      if (em.status == outcome::ok)
+        --st.held_successes[em.d.target];
       resolve(self, em, w);
     }
     w.cursors[key] = store::cursor{h->epoch, h->seq};
@@ -1339,6 +1342,11 @@ void control(bus_actor* self, const control_call& call) {
         results.push_back({"", "InvalidArgument: source and detail-type are required"});
         continue;
       }
+      if (e.source == cluster::dead_letter_source || e.source == redrive_source) {
+        // The runtime's own, as EventBridge keeps "aws." sources to itself.
+        results.push_back({"", "InvalidArgument: source " + e.source + " is reserved for the runtime"});
+        continue;
+      }
       ++st.counters.put;
       events.push_back(new_event(std::move(e.source), std::move(e.detail_type), std::move(e.detail),
                                  std::move(e.correlation_id), "", std::move(e.resources)));
@@ -1406,7 +1414,8 @@ void complete(bus_actor* self, emission_batch& batch) {
       auto h = std::move(em.d.hold);  // the answer must not own its holder: no cycle
       --h->remaining;
       touched.insert(h->key);
-      ++self->state.held_answers[em.d.target];
+      if (em.status == outcome::ok)
+        ++self->state.held_successes[em.d.target];
       h->answers.push_back(std::move(em));
       continue;
     }
@@ -1418,12 +1427,12 @@ void complete(bus_actor* self, emission_batch& batch) {
   restart_ready(self);
 }
 
-/// Rebuilds each crashed service whose answers have all gone to the writer:
-/// the read queues behind their commits, so it sees every one of them.
+/// Rebuilds each crashed service whose successful answers have all gone to
+/// the writer: the read queues behind their commits, so it sees every one.
 void restart_ready(bus_actor* self) {
   auto& st = self->state;
   for (auto it = st.restarting.begin(); it != st.restarting.end();) {
-    if (st.held_answers[*it] > 0) {
+    if (st.held_successes[*it] > 0) {
       ++it;
       continue;
     }

@@ -395,6 +395,17 @@ TEST(dlq, a_detail_that_does_not_fit_is_a_permanent_error_naming_the_field) {
   EXPECT_EQ(letters[0]["ERROR_CODE"], "PERMANENT_ERROR");
   EXPECT_NE(letters[0]["ERROR_MESSAGE"].get<std::string>().find("detail.email"), std::string::npos)
       << letters[0].dump();
+
+  // Nobody may put what only the runtime sends: a forged redrive is refused.
+  req.entries.clear();
+  req.entries.push_back({"troupe.dlq", "DeadLetterRedriven", detail, "", {}});
+  req.entries.push_back({"troupe.runtime", "DeadLetter", detail, "", {}});
+  rep = client.call(req, 10s);
+  ASSERT_TRUE(rep && rep->ok && rep->results.size() == 2);
+  for (const auto& r : rep->results) {
+    EXPECT_TRUE(r.id.empty());
+    EXPECT_NE(r.error.find("is reserved for the runtime"), std::string::npos) << r.error;
+  }
   EXPECT_EQ(c.stop(), 0) << tail(c.launcher_output());
 }
 
