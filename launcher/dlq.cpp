@@ -19,9 +19,28 @@ using json = nlohmann::json;
 constexpr auto request_timeout = std::chrono::seconds(10);
 constexpr auto settle_timeout = std::chrono::seconds(15);
 
+constexpr std::size_t page = 1000;          // records per query (the DLQ's largest page)
+constexpr std::size_t ids_per_command = 2000;  // about 80 KB of ids per command event
+
+/// Every record the filters select, oldest first, read a page at a time.
 result<json> list(const cluster::config& cfg, const dlq_options& opts) {
-  return query(cfg, opts.dlq, "list",
-               {{"rule", opts.rule}, {"target", opts.target}, {"error_code", opts.error_code}}, request_timeout);
+  json all = json::array();
+  std::string after;
+  for (;;) {
+    auto rows = query(cfg, opts.dlq, "list",
+                      {{"rule", opts.rule}, {"target", opts.target}, {"error_code", opts.error_code},
+                       {"after", after}, {"limit", page}},
+                      request_timeout);
+    if (!rows)
+      return rows.err();
+    if (!rows->is_array())
+      return error{errc::wrong_shape, "the DLQ answered with something other than a list"};
+    for (auto& r : *rows)
+      all.push_back(std::move(r));
+    if (rows->size() < page)
+      return all;
+    after = all.back().value("id", "");
+  }
 }
 
 std::string when(const json& r, const char* field) {
@@ -152,19 +171,30 @@ int dlq_move(const cluster::config& cfg, const dlq_options& opts, bool purge) {
     std::printf("no dead letters to %s\n", verb);
     return 0;
   }
-  wire::control_request req;
-  req.verb = "put";
-  std::string detail;
-  json::to_msgpack(json{{"dead-letter-queue", opts.dlq}, {"ids", ids}}, detail);
-  req.entries.push_back({cluster::dlq_command_source,
-                         purge ? "DeadLetterPurgeRequested" : "DeadLetterRedriveRequested", std::move(detail), "",
-                         {}});
+  // One command event per chunk of ids, all in one PutEvents call when they fit.
   wire::client c(node->control);
-  auto rep = c.call(req, request_timeout);
-  if (!rep || !rep->ok || rep->results.size() != 1 || !rep->results[0].error.empty()) {
-    std::fprintf(stderr, "troupe: the DLQ on node %s did not take the %s: %s\n", node->name.c_str(), verb,
-                 !rep ? rep.err().message.c_str() : !rep->ok ? rep->body.c_str() : "refused");
-    return 1;
+  for (std::size_t from = 0; from < ids.size();) {
+    wire::control_request req;
+    req.verb = "put";
+    for (; from < ids.size() && req.entries.size() < wire::max_put_entries; from += ids_per_command) {
+      const auto to = std::min(ids.size(), from + ids_per_command);
+      std::string detail;
+      json::to_msgpack(json{{"dead-letter-queue", opts.dlq},
+                            {"ids", std::vector<std::string>(ids.begin() + from, ids.begin() + to)}},
+                       detail);
+      req.entries.push_back({cluster::dlq_command_source,
+                             purge ? "DeadLetterPurgeRequested" : "DeadLetterRedriveRequested", std::move(detail),
+                             "", {}});
+    }
+    auto rep = c.call(req, request_timeout);
+    bool refused = !rep || !rep->ok || rep->results.size() != req.entries.size();
+    for (std::size_t i = 0; !refused && i < rep->results.size(); ++i)
+      refused = !rep->results[i].error.empty();
+    if (refused) {
+      std::fprintf(stderr, "troupe: the DLQ on node %s did not take the %s: %s\n", node->name.c_str(), verb,
+                   !rep ? rep.err().message.c_str() : !rep->ok ? rep->body.c_str() : "refused");
+      return 1;
+    }
   }
   // The command is durable on the DLQ's node; wait until it has been done.
   const std::set<std::string> wanted(ids.begin(), ids.end());

@@ -1,5 +1,7 @@
 #include "actors/builtin/dlq.hpp"
 
+#include <algorithm>
+
 #include <yaml-cpp/yaml.h>
 
 #include "actors/dead_letter.hpp"
@@ -69,7 +71,8 @@ void dlq::restore(const std::string& table, const std::string& key, const json& 
     letters_[key] = value;
 }
 
-json dlq::query(const std::string& what, const json& args) const {
+json dlq::query(const std::string& what, const json& given) const {
+  const json args = given.is_object() ? given : json::object();
   if (what == "count")
     return {{"letters", letters_.size()}};
   if (what == "show") {
@@ -82,10 +85,16 @@ json dlq::query(const std::string& what, const json& args) const {
     const auto a = args.find(arg);
     return a == args.end() || !a->is_string() || a->get<std::string>().empty() || r.value(field, "") == *a;
   };
+  // A page at a time: a reply must stay well under the control socket's limit.
+  const auto limit = std::clamp<std::int64_t>(args.value("limit", max_page), 1, max_page);
+  const auto after = args.value("after", std::string());
   auto rows = json::array();
-  for (const auto& [id, r] : letters_)
+  for (auto it = after.empty() ? letters_.begin() : letters_.upper_bound(after);
+       it != letters_.end() && static_cast<std::int64_t>(rows.size()) < limit; ++it) {
+    const auto& r = it->second;
     if (want(r, "rule", "RULE_ARN") && want(r, "target", "TARGET_ARN") && want(r, "error_code", "ERROR_CODE"))
       rows.push_back(r);
+  }
   return rows;
 }
 

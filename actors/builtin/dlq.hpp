@@ -20,10 +20,14 @@ namespace troupe::builtin {
 
 class dlq : public service {
  public:
+  static constexpr std::int64_t max_page = 1000;
+
   handled handle(const event_in& ev) override;
   void restore(const std::string& table, const std::string& key, const nlohmann::json& value) override;
-  /// "list" {rule?, target?, error_code?} → the records, oldest first;
-  /// "show" {id} → one record, or null; "count" → {"letters": n}.
+  /// "list" {rule?, target?, error_code?, after?, limit?} → the records,
+  /// oldest first, from just after the id `after`, at most `limit` (and at
+  /// most max_page); "show" {id} → one record, or null; "count" →
+  /// {"letters": n}.
   nlohmann::json query(const std::string& what, const nlohmann::json& args) const override;
 
  private:
