@@ -72,7 +72,9 @@ json event_to_json(const wire::envelope& ev) {
             {"correlation_id", ev.correlation_id},
             {"causation_id", ev.causation_id}};
   try {
-    j["detail"] = json::from_msgpack(ev.detail);
+    auto detail = json::from_msgpack(ev.detail);
+    (void)detail.dump();  // MessagePack strings need not be UTF-8; JSON's must
+    j["detail"] = std::move(detail);
   } catch (const std::exception&) {
     static const char* digits = "0123456789abcdef";
     std::string hex;

@@ -22,6 +22,7 @@ inline constexpr const char* crash = "CRASH";                      // the handle
 inline constexpr const char* timeout = "TIMEOUT";                  // no answer within the handler timeout
 inline constexpr const char* service_failed = "SERVICE_FAILED";    // past its restart intensity
 inline constexpr const char* max_event_age = "MAX_EVENT_AGE";      // a consumer never acked it in time
+inline constexpr const char* redrive_refused = "REDRIVE_REFUSED";  // its rule or target is gone
 }  // namespace error_code
 
 /// One delivery that failed for good.
@@ -39,7 +40,8 @@ struct dead_letter {
 };
 
 /// The envelope as JSON, with its detail decoded (null when it is not
-/// decodable; the bytes then travel as `detail-msgpack-hex`).
+/// decodable, or not valid UTF-8; the bytes then travel as
+/// `detail-msgpack-hex`).
 nlohmann::json event_to_json(const wire::envelope& ev);
 
 /// Rebuilds an envelope from `event_to_json`'s form. Fails naming the field

@@ -38,7 +38,10 @@ struct delivery {
   event_ptr ev;
   std::shared_ptr<held_event> hold;
   store::retry_state retry;     // attempt, when due, first tried, where its age starts
-  std::int64_t deadline_ms = 0;  // wall clock; set when handed to the service
+  // Set when handed to the service: it must start by `deadline` and run
+  // for at most `timeout` (the rule's handler timeout). Monotonic time.
+  std::chrono::steady_clock::time_point deadline{};
+  std::chrono::milliseconds timeout{0};
 };
 
 /// What a service did with a delivery.
@@ -50,6 +53,8 @@ struct emission {
   std::int64_t at_ms = 0;  // when the attempt ended
   std::vector<event_out> events;
   std::vector<state_changes::change> changes;
+  bool not_run = false;  // the service was down: retried without spending an attempt
+  std::string dead_letter_queue;  // where its dead letter goes; empty: its rule's DLQ
 };
 
 /// A service's rows, read back to rebuild it after a crash.
@@ -263,11 +268,13 @@ emission handle_one(service_actor_t* self, const delivery& d) {
     em.error_code = code;
     em.error = std::move(why);
   };
+  const auto started = std::chrono::steady_clock::now();
   if (st.mode == service_mode::restarting) {
     fail(error_code::crash, "not run: the service is restarting after a crash");
+    em.not_run = true;
   } else if (st.mode == service_mode::failed) {
     fail(error_code::service_failed, "not run: the service failed (past its restart intensity)");
-  } else if (wall_now() > d.deadline_ms) {
+  } else if (started > d.deadline) {
     ++st.counters.timeouts;
     fail(error_code::timeout, "not started within the handler timeout");
   } else {
@@ -278,9 +285,9 @@ emission handle_one(service_actor_t* self, const delivery& d) {
       em.error = std::move(h.error);
       em.events = std::move(h.emitted);
       em.error_code = h.status == outcome::permanent ? error_code::permanent_error : error_code::handler_error;
-      if (wall_now() > d.deadline_ms) {
-        // Its answer came too late to count, and what it did to the
-        // service's memory will not commit: rebuild the service.
+      if (std::chrono::steady_clock::now() - started > d.timeout) {
+        // It ran longer than it may: its answer does not count, and what
+        // it did to the service's memory will not commit. Rebuild it.
         ++st.counters.timeouts;
         em.events.clear();
         fail(error_code::timeout, "the handler overran its timeout; its result was dropped");
@@ -292,6 +299,10 @@ emission handle_one(service_actor_t* self, const delivery& d) {
       ++st.counters.crashed;
       fail(error_code::crash, std::string("handler threw: ") + e.what());
       crash(self, e.what());
+    } catch (...) {
+      ++st.counters.crashed;
+      fail(error_code::crash, "handler threw something that is not a std::exception");
+      crash(self, "a non-standard exception");
     }
   }
   em.at_ms = wall_now();
@@ -378,7 +389,7 @@ caf::behavior service_actor(service_actor_t* self, std::string name, std::shared
           a = nlohmann::json::object();
         try {
           auto rows = self->state.impl->query(what, a);
-          return rows.dump();
+          return rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         } catch (const std::exception& e) {
           return nlohmann::json{{"error", e.what()}}.dump();
         }
@@ -477,6 +488,7 @@ struct bus_state {
   std::shared_ptr<spdlog::logger> log;
   std::vector<std::size_t> scratch;
   std::uint64_t ticks = 0;
+  bool expire_soon = false;  // the last expiry found a full batch
   bus_counters counters;
 };
 
@@ -537,6 +549,7 @@ void dispatch(bus_actor* self, const std::vector<delivery>& ds) {
     return;
   std::map<std::string, delivery_batch> by_target;
   const auto now = wall_now();
+  const auto steady = std::chrono::steady_clock::now();
   for (const auto& d : ds)
     if (st.services.count(d.target)) {
       auto& m = st.metrics[d.rule];
@@ -545,11 +558,14 @@ void dispatch(bus_actor* self, const std::vector<delivery>& ds) {
       out.push_back(d);
       if (out.back().retry.first_ms == 0)
         out.back().retry.first_ms = now;
-      out.back().deadline_ms = now + policy_of(st, d.rule).handler_timeout.count();
+      out.back().timeout = policy_of(st, d.rule).handler_timeout;
+      out.back().deadline = steady + out.back().timeout;
       if (d.retry.attempt > 1) {
         ++m.retry_attempts;
       } else {
-        const auto latency = std::max<std::int64_t>(0, now - d.ev->time_ms);
+        // A redriven delivery's latency counts from its redrive.
+        const auto born = d.retry.age_from_ms ? d.retry.age_from_ms : d.ev->time_ms;
+        const auto latency = std::max<std::int64_t>(0, now - born);
         ++m.latency_count;
         m.latency_sum_ms += latency;
         m.latency_max_ms = std::max(m.latency_max_ms, latency);
@@ -576,9 +592,12 @@ const std::string redrive_source = std::string("troupe.") + cluster::dlq_service
 
 /// The delivery a DLQ's DeadLetterRedriven event asks of this node: the
 /// original event, to its original rule's target, with a fresh retry
-/// budget whose age counts from the redrive. Nothing when the target runs
-/// on another node, or when its rule is gone or targets another service.
-std::optional<delivery> redriven(bus_actor* self, const wire::envelope& ev) {
+/// budget whose age counts from the redrive; appended to `out`. Nothing
+/// when the target runs on another node. When its rule is gone or targets
+/// another service, the letter goes back to the DLQ (REDRIVE_REFUSED) as
+/// an answer of `h`, so it is not lost.
+void redriven(bus_actor* self, const wire::envelope& ev, const std::shared_ptr<held_event>& h,
+              std::vector<delivery>& out) {
   auto& st = self->state;
   nlohmann::json detail;
   try {
@@ -586,29 +605,40 @@ std::optional<delivery> redriven(bus_actor* self, const wire::envelope& ev) {
   } catch (const std::exception&) {
     detail = nullptr;
   }
-  if (!detail.is_object())
-    return std::nullopt;
+  if (!detail.is_object() || !detail["RULE_ARN"].is_string() || !detail["TARGET_ARN"].is_string())
+    return;
   const auto rule = detail.value("RULE_ARN", "");
   const auto target = detail.value("TARGET_ARN", "");
   if (!st.services.count(target))
-    return std::nullopt;  // its target runs elsewhere (it may have moved since it failed)
+    return;  // its target runs elsewhere (it may have moved since it failed)
   auto original = detail.contains("event") ? event_from_json(detail["event"]) : error{errc::invalid_field, "event: missing"};
   const auto r = std::find_if(st.cfg->rules.begin(), st.cfg->rules.end(),
                               [&](const cluster::rule_spec& x) { return x.name == rule; });
   if (!original || r == st.cfg->rules.end() || r->target != target) {
     ++st.counters.redrives_refused;
+    const auto why = !original ? "its event is unreadable: " + original.err().message
+                               : "rule '" + rule + "' with target '" + target + "' no longer exists on this node";
     st.log->error("[corr={}] redrive of dead letter {} refused: {}", ev.correlation_id,
-                  detail.value("dead-letter-id", "?"),
-                  !original ? original.err().message
-                            : "rule '" + rule + "' with target '" + target + "' no longer exists on this node");
-    return std::nullopt;
+                  detail.value("dead-letter-id", "?"), why);
+    if (!original)
+      return;  // nothing to send back that the DLQ could read
+    emission em;
+    em.d = delivery{0, target, rule, std::make_shared<wire::envelope>(std::move(*original)), nullptr, {}};
+    em.status = outcome::permanent;
+    em.error_code = error_code::redrive_refused;
+    em.error = "redrive refused: " + why;
+    em.at_ms = wall_now();
+    em.dead_letter_queue = cluster::dlq_service;
+    h->answers.push_back(std::move(em));
+    return;
   }
   ++st.counters.redriven;
   st.log->info("[rule={} corr={} event={}] redriven from the DLQ (dead letter {})", rule, ev.correlation_id,
                original->id, detail.value("dead-letter-id", "?"));
-  delivery d{0, target, rule, std::make_shared<wire::envelope>(std::move(*original)), nullptr, {}, 0};
+  delivery d{0, target, rule, std::make_shared<wire::envelope>(std::move(*original)), h, {}};
   d.retry.age_from_ms = ev.time_ms;
-  return d;
+  ++h->remaining;
+  out.push_back(std::move(d));
 }
 
 /// Held events beyond which the gate takes no more: a service that stalls
@@ -653,14 +683,10 @@ void accept(bus_actor* self, const event_ptr& ev, std::vector<delivery>& out) {
   h->seq = ev->seq;
   for (auto& [target, rule] : local_targets(self, *ev)) {
     ++h->remaining;
-    out.push_back(delivery{0, std::move(target), std::move(rule), ev, h, {}, 0});
+    out.push_back(delivery{0, std::move(target), std::move(rule), ev, h, {}});
   }
   if (ev->detail_type == cluster::redrive_type && ev->source == redrive_source)
-    if (auto d = redriven(self, *ev)) {
-      ++h->remaining;
-      d->hold = h;
-      out.push_back(std::move(*d));
-    }
+    redriven(self, *ev, h, out);
   st.held[key].push_back(std::move(h));
   ++st.held_count;
 }
@@ -688,11 +714,13 @@ std::shared_ptr<wire::envelope> new_event(std::string source, std::string detail
 
 /// When the delivery `d`, which just failed on attempt `d.attempt`, is
 /// tried again under its rule's policy; nullopt when the policy allows no
-/// more (attempts or event age exhausted: `why` says which).
-std::optional<std::chrono::milliseconds> next_retry(bus_state& st, const delivery& d, std::string& why) {
+/// more (attempts or event age exhausted: `why` says which). A delivery
+/// that was not run (`spent` false) is bound by the age alone.
+std::optional<std::chrono::milliseconds> next_retry(bus_state& st, const delivery& d, std::string& why,
+                                                    bool spent) {
   const auto& p = policy_of(st, d.rule);
   const auto retries_done = d.retry.attempt - 1;
-  if (retries_done >= p.maximum_retry_attempts) {
+  if (spent && retries_done >= p.maximum_retry_attempts) {
     why = "MaximumRetryAttempts";
     return std::nullopt;
   }
@@ -747,7 +775,9 @@ void dead_letter_out(bus_actor* self, const dead_letter& dl, bus_work& w) {
 dead_letter dead_letter_of(const bus_state& st, const emission& em, std::string exhausted) {
   auto dlq = st.dead_letter_queues.find(em.d.rule);
   dead_letter dl;
-  dl.dlq = dlq == st.dead_letter_queues.end() ? "" : dlq->second;
+  dl.dlq = !em.dead_letter_queue.empty() ? em.dead_letter_queue
+           : dlq == st.dead_letter_queues.end() ? ""
+                                                : dlq->second;
   dl.rule = em.d.rule;
   dl.target = em.d.target;
   dl.node = st.node;
@@ -768,7 +798,7 @@ void resolve(bus_actor* self, emission& em, bus_work& w) {
   auto& st = self->state;
   if (em.status != outcome::ok) {
     std::string why;
-    const auto delay = em.status == outcome::transient ? next_retry(st, em.d, why) : std::nullopt;
+    const auto delay = em.status == outcome::transient ? next_retry(st, em.d, why, !em.not_run) : std::nullopt;
     if (!delay) {
       auto& m = st.metrics[em.d.rule];
       ++m.invocations;
@@ -780,9 +810,11 @@ void resolve(bus_actor* self, emission& em, bus_work& w) {
       return;
     }
     // The retry is recorded in the inbox (attempt, due time) before it is
-    // scheduled: a node that dies meanwhile still retries it when due.
+    // scheduled: a node that dies meanwhile still retries it when due. A
+    // delivery its restarting service never ran keeps its attempt.
     auto d = std::move(em.d);
-    ++d.retry.attempt;
+    if (!em.not_run)
+      ++d.retry.attempt;
     ++st.counters.retries;
     d.retry.due_ms = wall_now() + delay->count();
     d.hold = nullptr;
@@ -864,7 +896,10 @@ void commit(bus_actor* self, bus_work&& w) {
                   if (auto r = t.inbox_done(f.inbox_id); !r)
                     return r;
                 for (const auto& c : f.changes) {
-                  auto r = c.value ? t.state_put(f.service, c.table, c.key, c.value->dump())
+                  // A service may keep strings from untrusted input, which
+                  // need not be UTF-8: replaced, not thrown on.
+                  auto r = c.value ? t.state_put(f.service, c.table, c.key,
+                                                 c.value->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
                                    : t.state_erase(f.service, c.table, c.key);
                   if (!r)
                     return r;
@@ -972,7 +1007,7 @@ void originate(bus_actor* self, std::vector<std::shared_ptr<wire::envelope>> eve
           ac.frames.emplace_back(wire::topic_of(sg.stream), std::move(sg.bytes));
           for (std::size_t k = 0; k < sg.targets.size(); ++k)
             ac.deliveries.push_back(
-                delivery{(*ids)[i][k], sg.targets[k].first, sg.targets[k].second, sg.ev, nullptr, {}, 0});
+                delivery{(*ids)[i][k], sg.targets[k].first, sg.targets[k].second, sg.ev, nullptr, {}});
         }
         caf::anon_send(bus, commit_atom::value, std::move(ac));
       });
@@ -1091,7 +1126,6 @@ void serve_replay(bus_actor* self, const std::string& identity, const wire::repl
   auto bus = caf::actor_cast<caf::actor>(self);
   auto ep = st.endpoint;
   auto rows = std::make_shared<std::vector<std::pair<std::uint64_t, std::string>>>();
-  const auto pruned = it->second.pruned;
   st.store->submit(
       [=](store::txn& t) -> result<void> {
         auto r = t.outbox_read(req.stream, from, max);
@@ -1101,7 +1135,9 @@ void serve_replay(bus_actor* self, const std::string& identity, const wire::repl
         return {};
       },
       [=]() mutable {
-        batch.first_kept = rows->empty() ? pruned + 1 : rows->front().first;
+        // Nothing kept from `from` on: every event up to the head is gone
+        // (acked by all, or expired), so the peer may resume after it.
+        batch.first_kept = rows->empty() ? batch.head + 1 : rows->front().first;
         for (auto& [seq, bytes] : *rows)
           batch.events.push_back(std::move(bytes));
         ep->reply(identity, wire::encode(batch));
@@ -1155,11 +1191,14 @@ void take_heartbeat(bus_actor* self, const wire::heartbeat& hb) {
   }
 }
 
-void flush_acks(bus_actor* self) {
+/// Acks what committed since the last time; with `again`, every stream's
+/// position anew, so that an origin that lost acks (it persists them
+/// lazily) learns them again before it could take an event for unacked.
+void flush_acks(bus_actor* self, bool again) {
   auto& st = self->state;
   std::map<std::string, wire::ack> by_origin;
   for (auto& [key, s] : st.in)
-    if (s.committed > s.acked.seq || s.accepted.epoch != s.acked.epoch) {
+    if (again || s.committed > s.acked.seq || s.accepted.epoch != s.acked.epoch) {
       if (s.committed == 0)
         continue;
       auto& a = by_origin[key.first];
@@ -1217,19 +1256,24 @@ constexpr std::size_t expire_batch = 1000;
 
 void expire(bus_actor* self) {
   auto& st = self->state;
-  std::vector<std::pair<std::string, std::int64_t>> cutoffs;  // stream, oldest time kept
+  struct cutoff {
+    std::string stream;
+    std::uint64_t after;   // seqs up to here are dropped or being dropped
+    std::int64_t before;   // oldest time kept
+  };
+  std::vector<cutoff> cutoffs;
   const auto now = wall_now();
   for (const auto& [stream, os] : st.out)
-    if (os.head > os.pruned)
-      cutoffs.emplace_back(stream, now - os.max_age_ms);
+    if (os.head > std::max(os.pruned, os.expired_upto))
+      cutoffs.push_back({stream, os.expired_upto, now - os.max_age_ms});
   if (cutoffs.empty())
     return;
   auto bus = caf::actor_cast<caf::actor>(self);
   auto expired = std::make_shared<std::vector<store::expired_event>>();
   st.store->submit(
       [=](store::txn& t) -> result<void> {
-        for (const auto& [stream, before] : cutoffs) {
-          auto r = t.outbox_older(stream, before, expire_batch);
+        for (const auto& c : cutoffs) {
+          auto r = t.outbox_older(c.stream, c.after, c.before, expire_batch);
           if (!r)
             return r.err();
           expired->insert(expired->end(), std::make_move_iterator(r->begin()), std::make_move_iterator(r->end()));
@@ -1240,6 +1284,36 @@ void expire(bus_actor* self) {
         if (!expired->empty())
           caf::anon_send(bus, expired_atom::value, std::move(*expired));
       });
+}
+
+/// A DeadLetterRedriven event of this node's DLQ that `peer` did not take
+/// within its age goes back to the DLQ as a dead letter (MAX_EVENT_AGE), if
+/// `peer` runs its target. True when it did.
+bool redrive_expired(bus_actor* self, const wire::envelope& ev, const std::string& peer, bus_work& w) {
+  auto& st = self->state;
+  nlohmann::json detail;
+  try {
+    detail = nlohmann::json::from_msgpack(ev.detail);
+  } catch (const std::exception&) {
+    return false;
+  }
+  if (!detail.is_object() || !detail["TARGET_ARN"].is_string() || !detail["RULE_ARN"].is_string())
+    return false;
+  const auto* host = st.cfg->node_hosting(detail["TARGET_ARN"].get<std::string>());
+  auto original = detail.contains("event") ? event_from_json(detail["event"]) : error{errc::invalid_field, "event"};
+  if (!host || host->name != peer || !original)
+    return false;
+  emission em;
+  em.d = delivery{0, detail["TARGET_ARN"], detail["RULE_ARN"], std::make_shared<wire::envelope>(std::move(*original)),
+                  nullptr, {}};
+  em.status = outcome::transient;
+  em.error_code = error_code::max_event_age;
+  em.error = "node " + peer + " did not take the redrive within its maximum age";
+  em.dead_letter_queue = cluster::dlq_service;
+  auto dl = dead_letter_of(st, em, "MaximumEventAgeInSeconds");
+  dl.node = peer;
+  dead_letter_out(self, dl, w);
+  return true;
 }
 
 /// Drops events that a consumer did not ack within their maximum age. Each
@@ -1267,13 +1341,18 @@ void dead_letter_expired(bus_actor* self, std::vector<store::expired_event>& exp
       auto acked = st.peer_acks.find({peer, x.stream});
       if (acked != st.peer_acks.end() && acked->second >= x.seq)
         continue;
+      if (x.stream == cluster::redrive_type && ev->source == redrive_source) {
+        // A redrive its target's node never took: the letter comes back.
+        lettered |= redrive_expired(self, *ev, peer, w);
+        continue;
+      }
       for (auto i : hits) {
         const auto& target = st.rule_targets[i];
         const auto* host = st.cfg->node_hosting(target);
         if (!host || host->name != peer)
           continue;
         emission em;
-        em.d = delivery{0, target, st.matcher->name(i), std::make_shared<wire::envelope>(*ev), nullptr, {}, 0};
+        em.d = delivery{0, target, st.matcher->name(i), std::make_shared<wire::envelope>(*ev), nullptr, {}};
         em.status = outcome::transient;
         em.error_code = error_code::max_event_age;
         em.error = "node " + peer + " did not take the event within its maximum age";
@@ -1290,6 +1369,8 @@ void dead_letter_expired(bus_actor* self, std::vector<store::expired_event>& exp
       st.log->error("event {}#{} was not acked by every consumer within the maximum event age; dropped", x.stream,
                     x.seq);
   }
+  // A full batch may have more behind it: look again at the next tick.
+  st.expire_soon = expired.size() >= expire_batch;
   if (gone->empty())
     return;
   originate(self, std::move(w.events),
@@ -1505,12 +1586,14 @@ caf::behavior running_bus(bus_actor* self) {
       [=](tick_atom) {
         auto& st = self->state;
         ++st.ticks;
-        flush_acks(self);
+        flush_acks(self, st.ticks % heartbeat_every_ticks == 0);
         prune(self);
         if (st.ticks % heartbeat_every_ticks == 0)
           publish_heartbeat(self);
-        if (st.ticks % expire_every_ticks == 0)
+        if (st.ticks % expire_every_ticks == 0 || st.expire_soon) {
+          st.expire_soon = false;
           expire(self);
+        }
         self->delayed_send(self, tick_interval, tick_atom::value);
       },
   };
@@ -1676,14 +1759,20 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
     if (!host)
       continue;
     auto& set = consumes[host->name];
-    if (!r.dead_letter_queue.empty())
-      set.insert(cluster::redrive_type);  // what its DLQ sends back
     if (auto pinned = matcher->pinned_values(index, "detail-type"))
       set.insert(pinned->begin(), pinned->end());
     else
       set.insert("");
   }
   matcher->compile();
+  // Where a DLQ runs, every other node with services takes what it sends
+  // back: a redrive goes to the target's node wherever it runs now.
+  if (const auto* dlq_host = cfg.node_hosting(cluster::dlq_service))
+    for (const auto& n : cfg.nodes)
+      if (n.name != dlq_host->name && std::any_of(cfg.rules.begin(), cfg.rules.end(), [](const auto& r) {
+            return !r.dead_letter_queue.empty();
+          }))
+        consumes[n.name].insert(cluster::redrive_type);
   std::set<std::string> topics;
   bool everything = consumes[name].count("") > 0;
   for (const auto& t : consumes[name])
@@ -1770,7 +1859,7 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
       continue;
     }
     init.recovered.push_back(delivery{row.id, row.target, row.rule,
-                                      std::make_shared<wire::envelope>(std::move(*ev)), nullptr, row.retry, 0});
+                                      std::make_shared<wire::envelope>(std::move(*ev)), nullptr, row.retry});
   }
   const auto epoch = init.epoch;
   const auto recovered = init.recovered.size();

@@ -17,19 +17,24 @@ namespace {
 
 constexpr int schema_version = 3;
 
+// Each upgrade is one transaction: a kill halfway leaves the old schema.
 // Version 1 had no retry state in the inbox.
 const char* upgrade_from_1 = R"(
+BEGIN IMMEDIATE;
 ALTER TABLE inbox ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE inbox ADD COLUMN due_ms INTEGER NOT NULL DEFAULT 0;
 UPDATE meta SET value = '2' WHERE key = 'schema';
+COMMIT;
 )";
 
 // Version 2 did not keep when a delivery was first tried, nor where a
 // redriven delivery's age starts.
 const char* upgrade_from_2 = R"(
+BEGIN IMMEDIATE;
 ALTER TABLE inbox ADD COLUMN first_ms INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE inbox ADD COLUMN age_from_ms INTEGER NOT NULL DEFAULT 0;
 UPDATE meta SET value = '3' WHERE key = 'schema';
+COMMIT;
 )";
 
 const char* schema = R"(
@@ -170,10 +175,11 @@ result<std::int64_t> txn::outbox_prune(const std::string& stream, std::uint64_t 
   return static_cast<std::int64_t>(sqlite3_changes(db_.handle()));
 }
 
-result<std::vector<expired_event>> txn::outbox_older(const std::string& stream, std::int64_t before_ms,
-                                                     std::size_t limit) {
-  auto& s = stmt(11, "SELECT seq, bytes FROM outbox WHERE stream = ? AND time_ms < ? ORDER BY seq LIMIT ?");
-  s.bind(1, stream).bind(2, before_ms).bind(3, static_cast<std::int64_t>(limit));
+result<std::vector<expired_event>> txn::outbox_older(const std::string& stream, std::uint64_t after_seq,
+                                                     std::int64_t before_ms, std::size_t limit) {
+  auto& s = stmt(11, "SELECT seq, bytes FROM outbox WHERE stream = ? AND seq > ? AND time_ms < ? ORDER BY seq LIMIT ?");
+  s.bind(1, stream).bind(2, static_cast<std::int64_t>(after_seq)).bind(3, before_ms);
+  s.bind(4, static_cast<std::int64_t>(limit));
   std::vector<expired_event> out;
   for (;;) {
     auto row = s.step();
@@ -287,12 +293,20 @@ struct node_store::impl {
       t.cache_ = &cache;
       if (auto r = db.begin(); !r)
         fail("store: cannot begin a transaction: " + r.err().message);
+      // A job that throws is a failed job: fatal, with its reason, never
+      // std::terminate on the writer thread.
+      const auto attempt = [&](const job& work) {
+        try {
+          if (auto r = work(t); !r)
+            fail("store: " + r.err().message);
+        } catch (const std::exception& e) {
+          fail(std::string("store: a job threw: ") + e.what());
+        }
+      };
       for (auto& [work, done] : batch)
-        if (auto r = work(t); !r)
-          fail("store: " + r.err().message);
+        attempt(work);
       if (chore)
-        if (auto r = chore(t); !r)
-          fail("store: " + r.err().message);
+        attempt(chore);
       if (auto r = db.commit(); !r)
         fail("store: commit failed: " + r.err().message);
       commits.fetch_add(1, std::memory_order_relaxed);

@@ -84,9 +84,10 @@ class txn {
                                                                           std::uint64_t from, std::size_t limit);
   /// Deletes events of `stream` with seq <= upto; returns how many.
   result<std::int64_t> outbox_prune(const std::string& stream, std::uint64_t upto);
-  /// Events of `stream` older than `before_ms`, oldest first, at most `limit`.
-  result<std::vector<expired_event>> outbox_older(const std::string& stream, std::int64_t before_ms,
-                                                  std::size_t limit);
+  /// Events of `stream` after seq `after_seq` older than `before_ms`, in
+  /// seq order, at most `limit`.
+  result<std::vector<expired_event>> outbox_older(const std::string& stream, std::uint64_t after_seq,
+                                                  std::int64_t before_ms, std::size_t limit);
   result<void> outbox_delete(const std::string& stream, std::uint64_t seq);
   /// The rows of `service`'s state, in (table, key) order: what a restarted
   /// service is rebuilt from.
