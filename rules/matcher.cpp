@@ -969,10 +969,22 @@ class run {
     return !overflow_;
   }
 
-  // Ids from the index: rules to mark, and conditions of larger
-  // alternatives to remember. The arrays are held in locals: stores through
-  // them would otherwise force reloads of every vector's pointer per id.
+  // Ids from the index: rules that match, and conditions of larger
+  // alternatives to remember.
   void hit(id_span ids, std::uint32_t pos) {
+    // Spans are ascending and rule ids sort last, so one that opens with a
+    // rule holds only rules. The largest such span is kept whole, for
+    // decide() to merge with the marks, instead of marking its rules one by
+    // one: with few matching values per event, most matches come from it.
+    if (ids.size > pending_.size && (ids.data[0] & rule_tag))
+      std::swap(ids, pending_);
+    mark_all(ids, pos);
+  }
+
+  // Marks the rules of a span one by one and remembers its conditions. The
+  // arrays are held in locals: stores through them would otherwise force
+  // reloads of every vector's pointer per id.
+  void mark_all(id_span ids, std::uint32_t pos) {
     std::uint64_t* const bits = s_.rule_bits.data();
     std::uint64_t* const words = s_.rule_words.data();
     std::uint32_t* const list = s_.matched.data();
@@ -1065,11 +1077,23 @@ class run {
     std::uint32_t* m = s_.matched.data();
     const std::size_t n = s_.matched_count;
     s_.matched_count = 0;
+    sort_marks(m, n);
+    if (pending_.size == 0)
+      out.insert(out.end(), m, m + n);
+    else
+      merge_pending(m, n, out);
+  }
+
+ private:
+  bool marked(std::uint32_t rule) const { return s_.rule_bits[rule / 64] >> (rule % 64) & 1; }
+
+  // Sorts the marked rules m[0..n) and clears their marks. Sorting from the
+  // marks costs a few summary words plus one word per match; with many
+  // rules (summary longer than a few words) and few matches, sorting the
+  // short list is cheaper.
+  void sort_marks(std::uint32_t* m, std::size_t n) {
     if (n == 0)
       return;
-    // Sorted output from the marks costs a few summary words plus one word
-    // per match; with many rules (summary longer than a few words) and few
-    // matches, sorting the short list is cheaper.
     if (n <= 16 && s_.rule_words.size() > 4) {
       // A few matches per event is the norm: insertion sort.
       for (std::size_t i = 1; i < n; ++i) {
@@ -1079,37 +1103,58 @@ class run {
           m[j] = m[j - 1];
         m[j] = v;
       }
-      out.insert(out.end(), m, m + n);
       for (std::size_t k = 0; k < n; ++k) {
         s_.rule_bits[m[k] / 64] = 0;
         s_.rule_words[m[k] / 4096] = 0;
       }
-    } else {
-      // Many: the marks are the sorted set. Visit only the words that have
-      // marks (the summary says which), clearing as we go.
-      std::size_t at = out.size();
-      out.resize(at + n);
-      std::size_t* dst = out.data();
-      std::uint64_t* const bit_words = s_.rule_bits.data();
-      for (std::size_t sw = 0; sw < s_.rule_words.size(); ++sw) {
-        std::uint64_t words = s_.rule_words[sw];
-        s_.rule_words[sw] = 0;
-        while (words) {
-          const std::size_t w = sw * 64 + static_cast<std::size_t>(__builtin_ctzll(words));
-          words &= words - 1;
-          std::uint64_t bits = bit_words[w];
-          bit_words[w] = 0;
-          while (bits) {
-            dst[at++] = w * 64 + static_cast<std::size_t>(__builtin_ctzll(bits));
-            bits &= bits - 1;
-          }
+      return;
+    }
+    // Many: the marks are the sorted set. Visit only the words that have
+    // marks (the summary says which), clearing as we go.
+    std::size_t at = 0;
+    std::uint64_t* const bit_words = s_.rule_bits.data();
+    for (std::size_t sw = 0; sw < s_.rule_words.size(); ++sw) {
+      std::uint64_t words = s_.rule_words[sw];
+      s_.rule_words[sw] = 0;
+      while (words) {
+        const std::size_t w = sw * 64 + static_cast<std::size_t>(__builtin_ctzll(words));
+        words &= words - 1;
+        std::uint64_t bits = bit_words[w];
+        bit_words[w] = 0;
+        while (bits) {
+          m[at++] = static_cast<std::uint32_t>(w * 64 + static_cast<std::size_t>(__builtin_ctzll(bits)));
+          bits &= bits - 1;
         }
       }
     }
   }
 
- private:
-  bool marked(std::uint32_t rule) const { return s_.rule_bits[rule / 64] >> (rule % 64) & 1; }
+  // Appends to out the rules of the sorted marks m[0..n) and of the pending
+  // span, ascending and each once. No branch depends on which run holds the
+  // smaller head: rules are below 2^31, so the sign bit of a difference
+  // compares two, and stepping is arithmetic on it (written as conditions,
+  // the compiler turns it into a branch that mispredicts half the time).
+  void merge_pending(const std::uint32_t* m, std::size_t n, std::vector<std::size_t>& out) {
+    const std::uint32_t* a = m;
+    const std::uint32_t* const a_end = m + n;
+    const std::uint32_t* b = pending_.data;
+    const std::uint32_t* const b_end = b + pending_.size;
+    const std::size_t at = out.size();
+    out.resize(at + n + pending_.size);
+    std::size_t* to = out.data() + at;
+    while (a != a_end && b != b_end) {
+      const std::uint32_t x = *a, y = *b & ~rule_tag;
+      const std::uint32_t x_above = (y - x) >> 31, y_above = (x - y) >> 31;
+      *to++ = x_above ? y : x;
+      a += 1 - x_above;
+      b += 1 - y_above;
+    }
+    while (a != a_end)
+      *to++ = *a++;
+    while (b != b_end)
+      *to++ = *b++ & ~rule_tag;
+    out.resize(static_cast<std::size_t>(to - out.data()));
+  }
 
   // Marks a rule as matched, once per event.
   void mark(std::uint32_t r) {
@@ -1239,6 +1284,8 @@ class run {
   const compiled& c_;
   scratch& s_;
   bool overflow_ = false;
+  // The largest span of rules only seen so far (see hit()).
+  id_span pending_;
 };
 
 } // namespace

@@ -4,9 +4,9 @@
 // prefix, suffix, equals-ignore-case, anything-but, numeric, exists, cidr,
 // wildcard, $or). `matcher` compiles all of them into one structure: a trie
 // of field paths, and per field one index over every rule's values (hash
-// tables for exact and folded strings and numbers, tables per length for
-// prefixes and suffixes, a segment table for numeric ranges, per-prefix-
-// length tables for CIDR blocks). Matching walks the event's MessagePack
+// tables for exact and folded strings and numbers, a table probed once per
+// key length for prefixes and suffixes, a segment table for numeric
+// ranges, per-prefix-length tables for CIDR blocks). Matching walks the event's MessagePack
 // bytes once, skips every subtree no rule names, looks each relevant value
 // up once, and counts which rules have all their fields satisfied, so the
 // cost per event follows the event and the number of matches, not the

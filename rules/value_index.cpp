@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 
 namespace troupe::rules::detail {
 
@@ -19,13 +20,15 @@ constexpr std::size_t max_numeric_slot_ids = std::size_t{1} << 22;
 } // namespace
 
 void string_table::finish() {
-  // Slots are small: keep them at most half full for short probes.
-  std::size_t capacity = 8;
-  while (capacity < 2 * pending_.size())
-    capacity *= 2;
-  slots_.assign(pending_.empty() ? 0 : capacity, slot{});
-  mask_ = capacity - 1;
-  records_.assign(1, 0);
+  // Tags are a byte a slot: keep the groups at most half full, so that
+  // probes end in their first group.
+  std::size_t groups = 1;
+  while (8 * groups < 2 * pending_.size())
+    groups *= 2;
+  tags_.assign(pending_.empty() ? 0 : groups, empty_tag * ones);
+  offsets_.assign(pending_.empty() ? 0 : 8 * groups, 0);
+  mask_ = groups - 1;
+  records_.clear();
   for (auto& [key, ids] : pending_) {
     sort_unique(ids);
     const auto at = static_cast<std::uint32_t>(records_.size());
@@ -38,29 +41,61 @@ void string_table::finish() {
     if (!key.empty())
       std::memcpy(records_.data() + key_at, key.data(), key.size());
     const std::uint64_t h = hash(key);
-    std::size_t i = h & mask_;
-    while (slots_[i].record != 0)
-      i = (i + 1) & mask_;
-    slots_[i] = slot{static_cast<std::uint32_t>(h >> 32), at};
+    std::size_t g = h & mask_;
+    while (!(tags_[g] & highs))
+      g = (g + 1) & mask_;
+    const auto slot = static_cast<unsigned>(__builtin_ctzll(tags_[g] & highs) / 8);
+    tags_[g] = (tags_[g] & ~(std::uint64_t{0xFF} << (8 * slot))) | (tag_of(h) << (8 * slot));
+    offsets_[8 * g + slot] = at;
   }
   pending_.clear();
 }
 
-void length_tables::add(std::string_view key, std::uint32_t id) {
-  for (auto& [len, table] : tables_) {
-    if (len == key.size()) {
-      table.add(key, id);
-      return;
-    }
+void affix_table::finish() {
+  lengths_.clear();
+  std::size_t ids = 0;
+  for (auto& [key, list] : pending_) {
+    sort_unique(list);
+    lengths_.push_back(static_cast<std::uint32_t>(key.size()));
+    ids += list.size();
   }
-  tables_.emplace_back(key.size(), string_table{});
-  tables_.back().second.add(key, id);
-}
-
-void length_tables::finish() {
-  std::sort(tables_.begin(), tables_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (auto& t : tables_)
-    t.second.finish();
+  std::sort(lengths_.begin(), lengths_.end());
+  lengths_.erase(std::unique(lengths_.begin(), lengths_.end()), lengths_.end());
+  // Each key inherits the ids of the longest shorter key it starts (ends)
+  // with, which has inherited from its own: shortest keys first. The copies
+  // may not cost more than a few times the ids themselves.
+  std::vector<const std::string*> by_length;
+  for (const auto& entry : pending_)
+    by_length.push_back(&entry.first);
+  std::stable_sort(by_length.begin(), by_length.end(),
+                   [](const std::string* a, const std::string* b) { return a->size() < b->size(); });
+  std::map<std::string, std::vector<std::uint32_t>> inherited;
+  std::size_t inherited_ids = 0;
+  const std::size_t budget = 8 * ids + 1024;
+  for (const std::string* key : by_length) {
+    std::vector<std::uint32_t> list = pending_.at(*key);
+    for (auto len = std::lower_bound(lengths_.begin(), lengths_.end(), key->size()); len != lengths_.begin();) {
+      --len;
+      auto shorter = inherited.find(suffixes_ ? key->substr(key->size() - *len) : key->substr(0, *len));
+      if (shorter == inherited.end())
+        continue;
+      std::vector<std::uint32_t> merged;
+      std::set_union(list.begin(), list.end(), shorter->second.begin(), shorter->second.end(),
+                     std::back_inserter(merged));
+      list = std::move(merged);
+      break;
+    }
+    inherited_ids += list.size();
+    if (inherited_ids > budget)
+      break;
+    inherited.emplace(*key, std::move(list));
+  }
+  inherited_ = inherited_ids <= budget;
+  for (const auto& [key, list] : inherited_ ? inherited : pending_)
+    for (std::uint32_t id : list)
+      keys_.add(key, id);
+  keys_.finish();
+  pending_.clear();
 }
 
 bool numeric_index::contains(const range& r, const event_number& n) {
@@ -129,11 +164,20 @@ void numeric_index::finish() {
   slot_offsets_.assign(2 * m + 2, 0);
   for (std::size_t s = 0; s < 2 * m + 1; ++s)
     slot_offsets_[s + 1] = slot_offsets_[s] + counts[s];
-  slot_ids_.assign(slot_offsets_[2 * m + 1], 0);
+  std::vector<std::uint32_t> ids(slot_offsets_[2 * m + 1], 0);
   std::vector<std::uint32_t> fill(slot_offsets_.begin(), slot_offsets_.end() - 1);
   for (std::size_t k = 0; k < ranges_.size(); ++k)
     for (std::size_t s = spans[k].first; s <= spans[k].second && s <= 2 * m; ++s)
-      slot_ids_[fill[s]++] = ranges_[k].id;
+      ids[fill[s]++] = ranges_[k].id;
+  // Each slot's ids ascending and once, as every lookup reports them.
+  slot_ids_.clear();
+  for (std::size_t s = 0; s < 2 * m + 1; ++s) {
+    std::vector<std::uint32_t> slot(ids.begin() + slot_offsets_[s], ids.begin() + slot_offsets_[s + 1]);
+    sort_unique(slot);
+    slot_offsets_[s] = static_cast<std::uint32_t>(slot_ids_.size());
+    slot_ids_.insert(slot_ids_.end(), slot.begin(), slot.end());
+  }
+  slot_offsets_[2 * m + 1] = static_cast<std::uint32_t>(slot_ids_.size());
 }
 
 void cidr_index::add(const cidr_block& b, std::uint32_t id) {

@@ -3,15 +3,17 @@
 //
 // For one field path, all rules' values compile into one `value_index`:
 // exact strings, addresses, numbers and case-folded strings in hash tables;
-// prefixes and suffixes in one hash table per distinct length (so a value
-// costs one probe per length, whatever the number of rules); wildcards
-// filed under their literal prefix or suffix and confirmed by the glob;
-// numeric ranges cut into a sorted table of elementary segments, each with
-// the ranges covering it (binary search, then a ready list); CIDR blocks in
-// one table per prefix length. A lookup reports the ids whose test the
-// value passes (rules, conditions or anything-but groups: the ids mean what
-// rules/matcher.cpp files them as), possibly more than once; callers
-// deduplicate.
+// prefixes and suffixes in a hash table probed once per distinct length,
+// longest first, until a key that carries the ids of the shorter ones (so
+// a value costs at most one probe per length, whatever the number of
+// rules); wildcards filed under their literal prefix or suffix and
+// confirmed by the glob; numeric ranges cut into a sorted table of
+// elementary segments, each with the ranges covering it (binary search,
+// then a ready list); CIDR blocks in one table per prefix length. A lookup
+// reports the ids whose test the value passes (rules, conditions or
+// anything-but groups: the ids mean what rules/matcher.cpp files them as),
+// as spans each ascending and without repeats, though an id may come in
+// more than one span; callers deduplicate.
 #pragma once
 
 #include <cstdint>
@@ -117,108 +119,116 @@ struct id_span {
   std::uint32_t size = 0;
 };
 
-/// String → sorted ids, open addressing, built once. Probing reads 8-byte
-/// slots (a hash tag and a record offset), so a miss, the common case for
-/// many prefix tables, touches one small array; a record holds the ids and
-/// then the key, contiguous, so a hit reads one more place.
+/// String → sorted ids, open addressing, built once. Slots come in groups
+/// of 8 whose one-byte tags (7 bits of the key's hash, or `empty_tag`)
+/// share one word: a probe loads that word and compares all 8 tags at once
+/// (the has-zero-byte trick), so a miss, the common case for many prefix
+/// tables, touches one small array (a byte per slot) and takes no branch
+/// that depends on the data; the groups stay at most half full, so a probe
+/// nearly always ends in its first group. A record holds the ids and then
+/// the key, contiguous, so a hit reads one more place.
 class string_table {
  public:
   void add(std::string_view key, std::uint32_t id) { pending_[std::string(key)].push_back(id); }
   void finish();
-  bool empty() const { return slots_.empty(); }
+  bool empty() const { return tags_.empty(); }
 
   static std::uint64_t hash(std::string_view key) { return hash_bytes(key.data(), key.size(), 0); }
 
-  /// Starts loading the slot `h` probes first; lookups of one value into
+  /// Starts loading the group `h` probes first; lookups of one value into
   /// several tables then overlap their cache misses instead of queueing.
   void prefetch(std::uint64_t h) const {
-    if (!slots_.empty())
-      __builtin_prefetch(&slots_[h & mask_]);
+    if (!tags_.empty())
+      __builtin_prefetch(&tags_[h & mask_]);
   }
 
-  id_span find(std::string_view key) const { return slots_.empty() ? id_span{} : find(key, hash(key)); }
+  id_span find(std::string_view key) const { return tags_.empty() ? id_span{} : find(key, hash(key)); }
 
   id_span find(std::string_view key, std::uint64_t h) const {
-    if (slots_.empty())
+    if (tags_.empty())
       return {};
-    const auto tag = static_cast<std::uint32_t>(h >> 32);
-    for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
-      const slot s = slots_[i];
-      if (s.record == 0)
+    const std::uint64_t want = tag_of(h) * ones;
+    for (std::size_t g = h & mask_;; g = (g + 1) & mask_) {
+      const std::uint64_t tags = tags_[g];
+      // Bytes equal to the tag; a byte above a true match may show up too,
+      // which the key comparison sorts out. Empty bytes never do.
+      const std::uint64_t x = tags ^ want;
+      for (std::uint64_t match = (x - ones) & ~x & highs; match != 0; match &= match - 1) {
+        // Record: key length, id count, the ids, then the key bytes.
+        const std::uint32_t* r = records_.data() + offsets_[8 * g + __builtin_ctzll(match) / 8];
+        if (r[0] == key.size() && same_bytes(reinterpret_cast<const char*>(r + 2 + r[1]), key.data(), key.size()))
+          return {r + 2, r[1]};
+      }
+      // Keys fill the first group along their probe with room: one with an
+      // empty slot ends the search.
+      if (tags & highs)
         return {};
-      if (s.tag != tag)
-        continue;
-      // Record: key length, id count, the ids, then the key bytes.
-      const std::uint32_t* r = records_.data() + s.record;
-      if (r[0] != key.size())
-        continue;
-      if (same_bytes(reinterpret_cast<const char*>(r + 2 + r[1]), key.data(), key.size()))
-        return {r + 2, r[1]};
     }
   }
 
  private:
-  struct slot {
-    std::uint32_t tag = 0;     // high half of the key's hash
-    std::uint32_t record = 0;  // offset into records_; 0: empty (records_[0] is padding)
-  };
-  static_assert(sizeof(slot) == 8, "compact slots");
-  std::vector<slot> slots_;
+  static constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  static constexpr std::uint8_t empty_tag = 0x80;
+  static std::uint64_t tag_of(std::uint64_t h) { return h >> 57; }
+
+  std::vector<std::uint64_t> tags_;      // per group, 8 tag bytes, slot k of the group in byte k
+  std::vector<std::uint32_t> offsets_;   // per slot: its record's offset into records_
   std::vector<std::uint32_t> records_;
-  std::size_t mask_ = 0;
+  std::size_t mask_ = 0;                 // groups - 1
   std::map<std::string, std::vector<std::uint32_t>> pending_;
 };
 
-/// One string_table per key length, for prefixes and suffixes.
-class length_tables {
+/// Prefixes (or suffixes) of every length in one string_table, a key's
+/// length being part of its hash and of its record, with the distinct
+/// lengths listed apart: a value costs at most one probe per length,
+/// whatever the number of keys, and all the probes go to one table. A key's
+/// record lists its own ids and those of every shorter key it starts (or
+/// ends) with, so the longest key that fits the value reports them all and
+/// the probes stop there, unless that copying would multiply the ids (a
+/// short key under very many longer ones); then every length is probed.
+class affix_table {
  public:
-  explicit length_tables(bool suffixes = false) : suffixes_(suffixes) {}
-  void add(std::string_view key, std::uint32_t id);
+  explicit affix_table(bool suffixes = false) : suffixes_(suffixes) {}
+  void add(std::string_view key, std::uint32_t id) { pending_[std::string(key)].push_back(id); }
   void finish();
-  bool empty() const { return tables_.empty(); }
+  bool empty() const { return lengths_.empty(); }
 
   /// Calls f with the ids of every key that is a prefix of s (for a
   /// prefix table) or a suffix of s (for a suffix table).
   template <class F>
   void find(std::string_view s, F&& f) const {
-    if (tables_.empty())
-      return;
-    // Keys of up to 8 bytes hash from one word of s, masked per length (all
-    // lengths at once, slots prefetched), then the probes run with their
-    // cache misses overlapping; longer keys hash their substring.
-    constexpr std::size_t batch = 16;
-    std::uint64_t hashes[batch];
+    // Keys of up to 8 bytes hash from one word of s, masked per length;
+    // longer keys hash their substring. Longest first.
     const std::size_t m = s.size() < 8 ? s.size() : 8;
     const std::uint64_t word = load_upto8(suffixes_ ? s.data() + s.size() - m : s.data(), m);
-    std::size_t k = 0;
-    while (k < tables_.size() && tables_[k].first <= s.size()) {
-      const std::size_t first = k;
-      for (; k < tables_.size() && k - first < batch && tables_[k].first <= s.size(); ++k) {
-        const std::size_t len = tables_[k].first;
-        std::uint64_t h;
-        if (len <= 8) {
-          const std::uint64_t part = suffixes_ ? (len == 0 ? 0 : word >> (8 * (m - len)))
-                                               : (len == 8 ? word : word & ((std::uint64_t{1} << (8 * len)) - 1));
-          h = hash_word(part, len, 0);
-        } else {
-          h = string_table::hash(suffixes_ ? s.substr(s.size() - len) : s.substr(0, len));
-        }
-        hashes[k - first] = h;
-        tables_[k].second.prefetch(h);
+    for (auto it = lengths_.rbegin(); it != lengths_.rend(); ++it) {
+      const std::size_t len = *it;
+      if (len > s.size())
+        continue;
+      const std::string_view key(suffixes_ ? s.data() + s.size() - len : s.data(), len);
+      std::uint64_t h;
+      if (len <= 8) {
+        const std::uint64_t part = suffixes_ ? (len == 0 ? 0 : word >> (8 * (m - len)))
+                                             : (len == 8 ? word : word & ((std::uint64_t{1} << (8 * len)) - 1));
+        h = hash_word(part, len, 0);
+      } else {
+        h = string_table::hash(key);
       }
-      for (std::size_t j = first; j < k; ++j) {
-        const std::size_t len = tables_[j].first;
-        const id_span hit =
-            tables_[j].second.find(suffixes_ ? s.substr(s.size() - len) : s.substr(0, len), hashes[j - first]);
-        if (hit.size)
-          f(hit);
+      const id_span hit = keys_.find(key, h);
+      if (hit.size) {
+        f(hit);
+        if (inherited_)
+          return;
       }
     }
   }
 
  private:
   bool suffixes_;
-  std::vector<std::pair<std::size_t, string_table>> tables_;  // by length, ascending
+  bool inherited_ = false;              // records hold the ids of shorter keys too
+  std::vector<std::uint32_t> lengths_;  // distinct, ascending
+  string_table keys_;
+  std::map<std::string, std::vector<std::uint32_t>> pending_;
 };
 
 /// A number from an event: a float64, an integer of at most 2^53 in
@@ -348,7 +358,7 @@ class wildcard_index {
   };
   std::vector<entry> entries_;
   std::map<std::string, std::uint32_t> by_source_;  // build time: dedupe
-  length_tables by_prefix_, by_suffix_{true};        // ids are entry indices
+  affix_table by_prefix_, by_suffix_{true};          // ids are entry indices
   std::vector<std::uint32_t> floating_;             // "*x*": no literal end
 };
 
@@ -406,8 +416,12 @@ class value_index {
             cidrs_.find(*cache.ip, each);
           }
         }
-        prefixes_.find(v.text, each);
-        suffixes_.find(v.text, each);
+        // (Emptiness is tested here so that a field without prefixes or
+        // suffixes does not pay for a call.)
+        if (!prefixes_.empty())
+          prefixes_.find(v.text, each);
+        if (!suffixes_.empty())
+          suffixes_.find(v.text, each);
         if (fold_used_) {
           if (!cache.folded) {
             fold_utf8(v.text, cache.fold);
@@ -415,8 +429,10 @@ class value_index {
           }
           if (!folded_.empty())
             each(folded_.find(cache.fold));
-          folded_prefixes_.find(cache.fold, each);
-          folded_suffixes_.find(cache.fold, each);
+          if (!folded_prefixes_.empty())
+            folded_prefixes_.find(cache.fold, each);
+          if (!folded_suffixes_.empty())
+            folded_suffixes_.find(cache.fold, each);
         }
         if (!wildcards_.empty())
           wildcards_.find(v.text, each);
@@ -451,7 +467,7 @@ class value_index {
 
  private:
   string_table exact_, addresses_, numbers_, folded_;
-  length_tables prefixes_, suffixes_{true}, folded_prefixes_, folded_suffixes_{true};
+  affix_table prefixes_, suffixes_{true}, folded_prefixes_, folded_suffixes_{true};
   wildcard_index wildcards_;
   numeric_index numeric_;
   cidr_index cidrs_;

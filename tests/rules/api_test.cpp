@@ -43,6 +43,74 @@ TEST(matcher_api, match_appends_sorted_without_duplicates) {
     EXPECT_EQ(out[k], k - 1);
 }
 
+// Prefix and suffix keys that nest (a longer key carries the ids of the
+// shorter ones), the largest span merged with the marked rules, numeric
+// ranges of several conditions sharing segments: many rules together must
+// answer what each rule answers alone.
+TEST(matcher_api, many_rules_agree_with_each_rule_alone) {
+  std::uint64_t state = 42;  // a fixed LCG: the same cases on every run
+  auto next = [&] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<std::size_t>(state >> 33);
+  };
+  // Short words over three letters, so that keys and values nest and collide.
+  auto word = [&](std::size_t longest) {
+    std::string w;
+    for (std::size_t n = 1 + next() % longest; n > 0; --n)
+      w += "abc"[next() % 3];
+    return w;
+  };
+  auto range = [&] {
+    return R"({"numeric":[">",)" + std::to_string(next() % 10) + R"(,"<=",)" + std::to_string(10 + next() % 10) + "]}";
+  };
+  std::vector<std::string> patterns;
+  for (int k = 0; k < 400; ++k) {
+    switch (next() % 7) {
+      case 0: patterns.push_back(R"({"a":[")" + word(5) + R"("]})"); break;
+      case 1: patterns.push_back(R"({"a":[{"prefix":")" + word(5) + R"("}]})"); break;
+      case 2: patterns.push_back(R"({"a":[{"suffix":")" + word(5) + R"("}]})"); break;
+      case 3:
+        patterns.push_back(R"({"a":[{"prefix":")" + word(4) + R"("}],"b":[{"suffix":")" + word(2) + R"("}]})");
+        break;
+      case 4: patterns.push_back(R"({"b":[{"prefix":")" + word(4) + R"("},")" + word(3) + R"("]})"); break;
+      case 5: patterns.push_back(R"({"n":[)" + range() + "]}"); break;
+      case 6: patterns.push_back(R"({"n":[)" + range() + R"(],"a":[{"prefix":")" + word(2) + R"("}]})"); break;
+    }
+  }
+  matcher all;
+  std::vector<matcher> alone(patterns.size());
+  for (std::size_t k = 0; k < patterns.size(); ++k) {
+    ASSERT_TRUE(std::holds_alternative<std::size_t>(all.add("r", patterns[k]))) << patterns[k];
+    alone[k].add("r", patterns[k]);
+  }
+  for (int e = 0; e < 300; ++e) {
+    const std::string event = R"({"a":[")" + word(7) + R"(",")" + word(7) + R"("],"b":")" + word(6) +
+                              R"(","n":)" + std::to_string(next() % 25) + "}";
+    std::vector<std::size_t> expected;
+    for (std::size_t k = 0; k < patterns.size(); ++k)
+      if (!match_json(alone[k], event).empty())
+        expected.push_back(k);
+    EXPECT_EQ(match_json(all, event), expected) << event;
+  }
+}
+
+// When carrying shorter keys' ids would copy too many (a short prefix of
+// many rules under many longer ones), every length is probed instead.
+TEST(matcher_api, a_short_prefix_under_many_longer_ones) {
+  matcher m;
+  for (int k = 0; k < 100; ++k)
+    m.add("short", R"({"a":[{"prefix":"x"}]})");
+  for (int k = 0; k < 100; ++k)
+    m.add("long", R"({"a":[{"prefix":"x)" + std::to_string(1000 + k) + R"("}]})");
+  std::vector<std::size_t> expected;
+  for (std::size_t k = 0; k < 100; ++k)
+    expected.push_back(k);
+  expected.push_back(100 + 7);
+  EXPECT_EQ(match_json(m, R"({"a":"x1007y"})"), expected);
+  expected.pop_back();
+  EXPECT_EQ(match_json(m, R"({"a":"x9"})"), expected);
+}
+
 TEST(matcher_api, compiles_on_first_use_and_after_more_rules) {
   matcher m;
   EXPECT_TRUE(match_json(m, R"({"a":"1"})").empty());  // no rules yet
