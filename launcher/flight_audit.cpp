@@ -1,7 +1,9 @@
 #include "launcher/flight_audit.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -46,13 +48,34 @@ result<void> each_row(store::database& db, const char* sql, const std::function<
 
 namespace {
 
+/// The records of the DLQs, as the nodes running `dlq` stored them.
+struct dead_letters {
+  std::size_t count = 0;
+  std::map<std::string, std::size_t> by_error_code;
+  std::set<std::string> correlation_ids;  // of the original events
+
+  void add(const json& record) {
+    ++count;
+    const auto code = record.is_object() ? record.value("ERROR_CODE", json()) : json();
+    ++by_error_code[code.is_string() ? code.get<std::string>() : "?"];
+    if (record.is_object() && record.contains("event") && record["event"].is_object()) {
+      const auto corr = record["event"].value("correlation_id", json());
+      if (corr.is_string() && !corr.get<std::string>().empty())
+        correlation_ids.insert(corr.get<std::string>());
+    }
+  }
+};
+
 struct findings {
   flight::audit_report report;
   nlohmann::json nodes;
+  dead_letters letters;
+  std::vector<std::string> dead_lettered;  // bookings parked in a DLQ, sorted
 };
 
 findings collect(const cluster::config& cfg, const audit_options& opts) {
   flight::stored_rows rows;
+  dead_letters letters;
   std::vector<std::string> runtime_violations;
   json nodes = json::object();
   const auto now = wire::now_ms();
@@ -67,9 +90,15 @@ findings collect(const cluster::config& cfg, const audit_options& opts) {
       runtime_violations.push_back("node " + n.name + ": " + db.err().message);
       continue;
     }
+    const bool runs_dlq =
+        std::find(n.services.begin(), n.services.end(), cluster::dlq_service) != n.services.end();
     std::size_t inbox = 0, outbox = 0, expired = 0;
     auto r = each_row(*db, "SELECT service, tbl, key, value FROM state", [&](store::statement& s) {
-      rows.add(s.text(0), s.text(1), s.text(2), json::parse(s.text(3), nullptr, false));
+      auto value = json::parse(s.text(3), nullptr, false);
+      const auto service = s.text(0), table = s.text(1);
+      if (runs_dlq && service == cluster::dlq_service && table == "letters")
+        letters.add(value);
+      rows.add(service, table, s.text(2), std::move(value));
     });
     if (r)
       r = each_row(*db, "SELECT count(*) FROM inbox", [&](store::statement& s) { inbox = s.int64(0); });
@@ -100,10 +129,16 @@ findings collect(const cluster::config& cfg, const audit_options& opts) {
     else
       mails = std::move(*m);
   }
-  auto report = flight::audit(rows, mails, !opts.allow_in_flight);
+  // A PENDING booking whose event waits in a DLQ is DEAD_LETTERED: nothing
+  // moves it on until an operator redrives it, and it is not lost.
+  auto report = flight::audit(rows, mails, !opts.allow_in_flight, letters.correlation_ids);
+  std::vector<std::string> parked;
+  for (const auto& [id, booking] : rows.table("booking", "bookings"))
+    if (letters.correlation_ids.count(id) && booking.value("state", "") == "PENDING")
+      parked.push_back(id);
   for (auto& v : runtime_violations)
     report.violations.push_back(std::move(v));
-  return {std::move(report), std::move(nodes)};
+  return {std::move(report), std::move(nodes), std::move(letters), std::move(parked)};
 }
 
 } // namespace
@@ -122,16 +157,27 @@ int audit(const cluster::config& cfg, const audit_options& opts) {
   auto j = report.to_json();
   j["ok"] = report.ok();
   j["nodes"] = nodes;
+  j["dead_letters"] = f.letters.count;
+  j["dead_letters_by_error_code"] = f.letters.by_error_code;
+  j["dead_lettered"] = f.dead_lettered;
   if (opts.json) {
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("bookings: %zu confirmed, %zu cancelled, %zu pending\n", report.bookings_by_state["CONFIRMED"],
-                report.bookings_by_state["CANCELLED"], report.bookings_by_state["PENDING"]);
+    std::printf("bookings: %zu confirmed, %zu cancelled, %zu pending, %zu dead-lettered\n",
+                report.bookings_by_state["CONFIRMED"], report.bookings_by_state["CANCELLED"],
+                report.bookings_by_state["PENDING"], report.bookings_by_state["DEAD_LETTERED"]);
     for (const auto& [reason, count] : report.cancelled_by_reason)
       std::printf("  cancelled: %-40s %zu\n", reason.c_str(), count);
     std::printf("payments: %zu charged, %zu refunded, %zu declined; seats %zu; tickets %zu; emails %zu\n",
                 report.payments_by_state["CHARGED"], report.payments_by_state["REFUNDED"],
                 report.payments_by_state["DECLINED"], report.seats_assigned, report.tickets, report.emails);
+    std::printf("dead letters: %zu", f.letters.count);
+    const char* sep = " (";
+    for (const auto& [code, count] : f.letters.by_error_code) {
+      std::printf("%s%s %zu", sep, code.c_str(), count);
+      sep = ", ";
+    }
+    std::printf("%s\n", f.letters.count ? ")" : "");
     for (const auto& [name, n] : nodes.items())
       std::printf("node %-14s inbox %zu, outbox unacked %zu\n", name.c_str(), n["inbox"].get<std::size_t>(),
                   n["outbox_unacked"].get<std::size_t>());

@@ -97,7 +97,7 @@ fi
 
 echo
 echo "== troupe audit: every other booking has its outcome; Mallory's wait in the DLQ"
-"$troupe" audit "$faulty" --wait 30 || true
+"$troupe" audit "$faulty" --wait 30
 stop_cluster
 echo
 echo "== the launcher's log with faults (last lines; all of it in data/launch-faults.log)"

@@ -130,10 +130,11 @@ nlohmann::json audit_report::to_json() const {
   };
 }
 
-audit_report audit(const stored_rows& stored, const std::vector<mail_file>& mails, bool quiescent) {
+audit_report audit(const stored_rows& stored, const std::vector<mail_file>& mails, bool quiescent,
+                   const std::set<std::string>& dead_lettered) {
   audit_report r;
   auto violation = [&r](std::string s) { r.violations.push_back(std::move(s)); };
-  for (const char* s : {"PENDING", "CONFIRMED", "CANCELLED"})
+  for (const char* s : {"PENDING", "CONFIRMED", "CANCELLED", "DEAD_LETTERED"})
     r.bookings_by_state[s] = 0;
 
   // Every service's rows, grouped by booking.
@@ -194,7 +195,9 @@ audit_report audit(const stored_rows& stored, const std::vector<mail_file>& mail
     if (rows.size() > 1)
       violation("booking " + id + " is stored " + std::to_string(rows.size()) + " times");
 
-    if (state == "PENDING") {
+    if (state == "PENDING" && dead_lettered.count(id)) {
+      ++r.bookings_by_state["DEAD_LETTERED"];
+    } else if (state == "PENDING") {
       ++r.bookings_by_state[state];
       r.in_flight.push_back(id);
       if (quiescent)

@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -76,8 +77,11 @@ struct audit_report {
 /// too (a PENDING booking, a charge not refunded, an email not sent).
 /// Violations come in a stable order: those of each booking (by id), then
 /// those across bookings (a seat or ticket given twice, rows or messages of
-/// unknown bookings).
-audit_report audit(const stored_rows& rows, const std::vector<mail_file>& mails, bool quiescent);
+/// unknown bookings). A PENDING booking in `dead_lettered` (its saga's
+/// event waits in a DLQ for an operator) is counted as DEAD_LETTERED, not
+/// in flight and not a violation.
+audit_report audit(const stored_rows& rows, const std::vector<mail_file>& mails, bool quiescent,
+                   const std::set<std::string>& dead_lettered = {});
 
 /// The messages in a Maildir's new/ and cur/, each with the booking its
 /// name carries (see `mail_file_name`), else its X-Troupe-Booking header

@@ -103,7 +103,8 @@ TEST(audit, the_baseline_is_clean_with_its_counts) {
     const auto r = audit(w.rows, w.mails, quiescent);
     EXPECT_TRUE(r.ok()) << r.to_json().dump(2);
     EXPECT_EQ(r.bookings_by_state,
-              (std::map<std::string, std::size_t>{{"PENDING", 0}, {"CONFIRMED", 1}, {"CANCELLED", 2}}));
+              (std::map<std::string, std::size_t>{
+                  {"PENDING", 0}, {"CONFIRMED", 1}, {"CANCELLED", 2}, {"DEAD_LETTERED", 0}}));
     EXPECT_EQ(r.cancelled_by_reason,
               (std::map<std::string, std::size_t>{{"card declined", 1}, {"no seat left on TR100", 1}}));
     EXPECT_EQ(r.payments_by_state,
@@ -134,12 +135,26 @@ TEST(audit, in_flight_lists_pending_bookings) {
   EXPECT_EQ(r.bookings_by_state.at("PENDING"), 2u);
 }
 
+TEST(audit, a_pending_booking_whose_event_is_in_a_dlq_is_dead_lettered_not_a_violation) {
+  auto w = baseline();
+  w.add_booking("B-7", "PENDING");
+  w.add_booking("B-8", "PENDING");
+  const auto r = audit(w.rows, w.mails, true, {"B-7"});
+  EXPECT_EQ(r.bookings_by_state.at("DEAD_LETTERED"), 1u);
+  EXPECT_EQ(r.bookings_by_state.at("PENDING"), 1u);
+  EXPECT_EQ(r.in_flight, (std::vector<std::string>{"B-8"}));
+  ASSERT_EQ(r.violations.size(), 1u) << r.to_json().dump(2);
+  EXPECT_NE(r.violations[0].find("B-8"), std::string::npos);
+  // A booking that already ended is what it is, whatever a DLQ holds.
+  EXPECT_EQ(audit(w.rows, w.mails, true, {"B-1"}).bookings_by_state.at("DEAD_LETTERED"), 0u);
+}
+
 TEST(audit, report_as_json) {
   auto w = baseline();
   w.add_booking("B-4", "PENDING");
   const auto j = audit(w.rows, w.mails, true).to_json();
   EXPECT_EQ(j["ok"], false);
-  EXPECT_EQ(j["bookings"], (json{{"CANCELLED", 2}, {"CONFIRMED", 1}, {"PENDING", 1}}));
+  EXPECT_EQ(j["bookings"], (json{{"CANCELLED", 2}, {"CONFIRMED", 1}, {"DEAD_LETTERED", 0}, {"PENDING", 1}}));
   EXPECT_EQ(j["cancelled_by_reason"]["card declined"], 1);
   EXPECT_EQ(j["payments"]["REFUNDED"], 1);
   EXPECT_EQ(j["seats_assigned"], 1);
