@@ -4,6 +4,7 @@
 //      by the other node's bus to a service handler (the built-in sink);
 //   3. end to end: bookings/s through the five-service flight cluster.
 // Usage: troupe_bench [--events N] [--bookings N] [--only raw|hop|hop-latency|e2e|latency]
+//                     [--max-rate R] (hop-latency alone: the single hop's maximum, measured before)
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -229,6 +230,7 @@ int run(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   std::size_t events = 200000, bookings = 5000;
   std::string only;
+  double max_rate = 0;  // the single hop's maximum, when known without measuring it
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--events"))
       events = std::stoul(argv[i + 1]);
@@ -236,6 +238,8 @@ int run(int argc, char** argv) {
       bookings = std::stoul(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--only"))
       only = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--max-rate"))
+      max_rate = std::stod(argv[i + 1]);
   }
   const auto runs = [&](const char* part) { return only.empty() || only == part; };
   const auto size = envelope_size();
@@ -261,9 +265,9 @@ int run(int argc, char** argv) {
                   100.0 * hop.events_per_s / raw);
     }
   if (runs("hop") || runs("hop-latency")) {
-    // Half the maximum rate (measured above, or 40,000/s when run alone),
-    // then lower rates for the shape of the curve.
-    const double half = (hop_os > 0 ? hop_os : 40000) / 2;
+    // Half the maximum rate (measured above, else --max-rate, else
+    // 40,000/s), then lower rates for the shape of the curve.
+    const double half = (hop_os > 0 ? hop_os : max_rate > 0 ? max_rate : 40000) / 2;
     for (double rate : {half, 5000.0, 2000.0}) {
       const auto lat = hop_latency(rate, 5);
       std::printf("%-58s %12.0f events/s  (p50 %.2f ms, p99 %.2f ms, max %.2f ms over %zu events)\n",
