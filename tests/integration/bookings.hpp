@@ -13,6 +13,19 @@
 
 namespace troupe::test {
 
+/// The flight services' settings with one big flight, BIG, that never fills.
+inline const char* big_flight_services = R"(
+services:
+  payment:
+    gateway: {declined-cards: ["4000000000000002"], default-limit: 10000}
+  seat:
+    flights:
+      BIG: {rows: 60, layout: "ABC DEF"}
+  notification:
+    maildir: mail
+    from: "troupe <bookings@troupe.test>"
+)";
+
 /// One booking per customer name; returns their ids, in order (none when
 /// the PutEvents call failed).
 inline std::vector<std::string> book(cluster& c, const std::vector<std::string>& customers) {

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "tests/integration/cluster.hpp"
 
 namespace troupe::test {
@@ -28,6 +30,20 @@ services:
     maildir: mail
     from: "troupe <bookings@troupe.test>"
 )";
+
+/// The detail of the chaos tests' booking number `i`: a mix of flights,
+/// declined cards (1 in 13) and amounts over the limit (1 in 17).
+inline std::string chaos_booking(int i, const std::string& customer) {
+  const nlohmann::json d{{"customer", customer},
+                         {"email", "c" + std::to_string(i) + "@example.com"},
+                         {"flight", i % 3 == 0 ? "TR100" : i % 3 == 1 ? "TR200" : "TR300"},
+                         {"seat_preference", "any"},
+                         {"amount", i % 17 == 0 ? 20000 : 100 + i % 50},
+                         {"card", i % 13 == 0 ? "4000000000000002" : "4111111111111111"}};
+  std::string detail;
+  nlohmann::json::to_msgpack(d, detail);
+  return detail;
+}
 
 /// One node per service, named after it.
 inline const std::vector<std::string> node_names = {"booking", "payment", "seat", "ticket", "notification"};

@@ -53,13 +53,7 @@ TEST(chaos, bookings_survive_ten_kills_of_every_kind_of_node) {
       wire::control_request req;
       req.verb = "put";
       for (int k = 0; k < 10; ++k, ++i) {
-        json d{{"customer", "C" + std::to_string(i)}, {"email", "c" + std::to_string(i) + "@example.com"},
-               {"flight", i % 3 == 0 ? "TR100" : i % 3 == 1 ? "TR200" : "TR300"},
-               {"seat_preference", "any"}, {"amount", i % 17 == 0 ? 20000 : 100 + i % 50},
-               {"card", i % 13 == 0 ? "4000000000000002" : "4111111111111111"}};
-        std::string detail;
-        json::to_msgpack(d, detail);
-        req.entries.push_back({"chaos", "BookingRequested", detail, "", {}});
+        req.entries.push_back({"chaos", "BookingRequested", chaos_booking(i, "C" + std::to_string(i)), "", {}});
       }
       auto rep = client.call(req, 2s);
       if (rep && rep->ok)
@@ -186,14 +180,8 @@ TEST(chaos, poison_bookings_reach_the_dlq_once_through_kills_and_transient_fault
       std::vector<bool> poison;
       for (int k = 0; k < 10; ++k, ++i) {
         const bool p = i % 100 == 99;
-        json d{{"customer", (p ? "Poison " : "C") + std::to_string(i)},
-               {"email", "c" + std::to_string(i) + "@example.com"},
-               {"flight", i % 3 == 0 ? "TR100" : i % 3 == 1 ? "TR200" : "TR300"},
-               {"seat_preference", "any"}, {"amount", i % 17 == 0 ? 20000 : 100 + i % 50},
-               {"card", i % 13 == 0 ? "4000000000000002" : "4111111111111111"}};
-        std::string detail;
-        json::to_msgpack(d, detail);
-        req.entries.push_back({"chaos", "BookingRequested", detail, "", {}});
+        req.entries.push_back(
+            {"chaos", "BookingRequested", chaos_booking(i, (p ? "Poison " : "C") + std::to_string(i)), "", {}});
         poison.push_back(p);
       }
       auto rep = client.call(req, 2s);

@@ -29,17 +29,7 @@ namespace {
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-const char* settings = R"(
-services:
-  payment:
-    gateway: {declined-cards: ["4000000000000002"], default-limit: 10000}
-  seat:
-    flights:
-      BIG: {rows: 60, layout: "ABC DEF"}
-  notification:
-    maildir: mail
-    from: "troupe <bookings@troupe.test>"
-)";
+const char* settings = big_flight_services;
 
 /// The saga's rules, each with the DLQ; `charge` and `confirmation` take
 /// the retry policies given.

@@ -22,17 +22,7 @@ namespace {
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-const char* body = R"(
-services:
-  payment:
-    gateway: {declined-cards: ["4000000000000002"], default-limit: 10000}
-  seat:
-    flights:
-      BIG: {rows: 60, layout: "ABC DEF"}
-  notification:
-    maildir: mail
-    from: "troupe <bookings@troupe.test>"
-faults:
+const std::string body = std::string(big_flight_services) + R"(faults:
   payment:
     transient: 0.3
     poison: {"detail-type": ["BookingCreated"], "detail": {"customer": [{"prefix": "Poison"}]}}
