@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "launcher/common.hpp"
 #include "tests/integration/cluster.hpp"
 #include "wire/client.hpp"
 
@@ -47,6 +48,24 @@ inline std::vector<std::string> book(cluster& c, const std::vector<std::string>&
     for (const auto& r : rep->results)
       ids.push_back(r.id);
   return ids;
+}
+
+/// Waits until every booking of `ids` is CONFIRMED; false after `timeout`.
+/// `rows` keeps the last rows read, to show on failure.
+inline bool wait_confirmed(const troupe::cluster::config& cfg, const std::vector<std::string>& ids,
+                           std::chrono::seconds timeout, nlohmann::json& rows) {
+  return wait_until(
+      [&] {
+        auto r = cli::query(cfg, "booking", "bookings", nlohmann::json{{"ids", ids}}, std::chrono::seconds(5));
+        if (!r)
+          return false;
+        rows = *r;
+        std::size_t confirmed = 0;
+        for (const auto& row : rows)
+          confirmed += row.value("state", "") == "CONFIRMED";
+        return confirmed == ids.size();
+      },
+      timeout);
 }
 
 } // namespace troupe::test

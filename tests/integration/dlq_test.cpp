@@ -337,19 +337,7 @@ TEST(dlq, a_crashing_service_is_restarted_until_its_intensity_limit) {
     const auto ids = book(c, names);
     ASSERT_EQ(ids.size(), names.size());
     json rows;
-    EXPECT_TRUE(wait_until(
-        [&] {
-          auto r = cli::query(*cfg, "booking", "bookings", json{{"ids", ids}}, 5s);
-          if (!r)
-            return false;
-          rows = *r;
-          std::size_t confirmed = 0;
-          for (const auto& row : rows)
-            confirmed += row.value("state", "") == "CONFIRMED";
-          return confirmed == ids.size();
-        },
-        60s))
-        << rows.dump(1) << tail(c.launcher_output());
+    EXPECT_TRUE(wait_confirmed(*cfg, ids, 60s, rows)) << rows.dump(1) << tail(c.launcher_output());
     auto s = cli::status(*cfg->find_node("payment"), 5s);
     ASSERT_TRUE(s);
     const auto& svc = (*s)["services"]["payment"];

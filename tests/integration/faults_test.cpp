@@ -69,19 +69,8 @@ TEST(faults, transient_failures_are_retried_and_poison_is_not) {
 
   // Every good booking is confirmed despite the transient failures.
   json rows;
-  const bool settled = wait_until(
-      [&] {
-        auto r = cli::query(*cfg, "booking", "bookings", json{{"ids", good_ids}}, 5s);
-        if (!r)
-          return false;
-        rows = *r;
-        std::size_t confirmed = 0;
-        for (const auto& row : rows)
-          confirmed += row.value("state", "") == "CONFIRMED";
-        return confirmed == good_ids.size();
-      },
-      60s);
-  ASSERT_TRUE(settled) << rows.dump(1) << "\n" << c.launcher_output().substr(0, 20000);
+  ASSERT_TRUE(wait_confirmed(*cfg, good_ids, 60s, rows)) << rows.dump(1) << "\n"
+                                                          << c.launcher_output().substr(0, 20000);
 
   // The poison bookings failed permanently once each and were never retried:
   // with no dead-letter queue yet they stay PENDING, their failure counted.
