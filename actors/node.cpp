@@ -428,6 +428,7 @@ using stream_key = std::pair<std::string, std::string>;  // (origin, stream)
 /// attempt, in ms. InvocationsSentToDlq counts the dead letters committed
 /// for the DLQ, InvocationsFailedToBeSentToDlq those that could not be.
 struct target_metrics {
+  const cluster::retry_policy* policy = nullptr;  // the rule's, found once
   std::uint64_t matched = 0, invocations = 0, attempts = 0, successful_attempts = 0, retry_attempts = 0,
                 failed = 0, sent_to_dlq = 0, failed_to_dlq = 0;
   std::uint64_t latency_count = 0;
@@ -472,12 +473,12 @@ struct bus_state {
   std::size_t held_count = 0;
   std::unordered_map<std::string, cluster::retry_policy> policies;  // per rule
   std::unordered_map<std::string, std::string> dead_letter_queues;  // per rule that has one
-  // Successful answers of each service held until their stream commits,
-  // and the services that crashed: a crashed one is rebuilt from its state
-  // once none of its successes is held (all have gone to the writer). Its
-  // answers while it is down are failures, with nothing to wait for, so a
-  // steady flow of events cannot hold the rebuild off.
-  std::unordered_map<std::string, std::size_t> held_successes;
+  // The services that crashed: a crashed one is rebuilt from its state once
+  // none of its successful answers is held waiting for its stream (all have
+  // gone to the writer). Its answers while it is down are failures, with
+  // nothing to wait for, so a steady flow of events cannot hold the rebuild
+  // off. Crashes are rare: the held answers are searched then, not counted
+  // on every event.
   std::set<std::string> restarting;
   // Per rule (a rule has one target); looked up on every delivery, so keyed
   // by the rule name alone: no pair of strings built per event.
@@ -558,7 +559,9 @@ void dispatch(bus_actor* self, const std::vector<delivery>& ds) {
       out.push_back(d);
       if (out.back().retry.first_ms == 0)
         out.back().retry.first_ms = now;
-      out.back().timeout = policy_of(st, d.rule).handler_timeout;
+      if (!m.policy)
+        m.policy = &policy_of(st, d.rule);
+      out.back().timeout = m.policy->handler_timeout;
       out.back().deadline = steady + out.back().timeout;
       if (d.retry.attempt > 1) {
         ++m.retry_attempts;
@@ -859,8 +862,6 @@ void release(bus_actor* self, const stream_key& key, bus_work& w) {
     q.pop_front();
     --st.held_count;
     for (auto& em : h->answers) {
-      if (em.status == outcome::ok)
-        --st.held_successes[em.d.target];
       resolve(self, em, w);
     }
     w.cursors[key] = store::cursor{h->epoch, h->seq};
@@ -1495,8 +1496,6 @@ void complete(bus_actor* self, emission_batch& batch) {
       auto h = std::move(em.d.hold);  // the answer must not own its holder: no cycle
       --h->remaining;
       touched.insert(h->key);
-      if (em.status == outcome::ok)
-        ++self->state.held_successes[em.d.target];
       h->answers.push_back(std::move(em));
       continue;
     }
@@ -1508,12 +1507,22 @@ void complete(bus_actor* self, emission_batch& batch) {
   restart_ready(self);
 }
 
+/// Whether a successful answer of `service` waits in a held event.
+bool holds_success_of(const bus_state& st, const std::string& service) {
+  for (const auto& [key, q] : st.held)
+    for (const auto& h : q)
+      for (const auto& em : h->answers)
+        if (em.status == outcome::ok && em.d.target == service)
+          return true;
+  return false;
+}
+
 /// Rebuilds each crashed service whose successful answers have all gone to
 /// the writer: the read queues behind their commits, so it sees every one.
 void restart_ready(bus_actor* self) {
   auto& st = self->state;
   for (auto it = st.restarting.begin(); it != st.restarting.end();) {
-    if (st.held_successes[*it] > 0) {
+    if (holds_success_of(st, *it)) {
       ++it;
       continue;
     }
