@@ -61,7 +61,7 @@ tail -n 8 data/launch.log
 
 # The failure paths, on purpose: the same cluster with configs/faults.yaml
 # (payment fails 30% of calls and refuses "Mallory", seat crashes 2% of the
-# time, the email server is down for 10 s).
+# time, the email server is down for its first 8 s).
 echo
 echo "== again with faults injected (configs/faults.yaml)"
 rm -rf data/flight
