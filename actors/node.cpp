@@ -165,13 +165,13 @@ using crashed_atom = caf::atom_constant<caf::atom("crashed")>;
 using restore_atom = caf::atom_constant<caf::atom("restore")>;
 
 constexpr auto query_timeout = std::chrono::seconds(10);
-
-std::int64_t wall_now() { return wire::now_ms(); }
 constexpr auto tick_interval = std::chrono::milliseconds(50);
 constexpr int heartbeat_every_ticks = 10;  // 500 ms
 constexpr int expire_every_ticks = 100;    // 5 s
 constexpr std::uint32_t replay_batch_size = 2000;
 constexpr std::int64_t replay_timeout_ms = 2000;
+
+std::int64_t wall_now() { return wire::now_ms(); }
 
 // -- service actor -------------------------------------------------------------
 
@@ -471,8 +471,7 @@ struct bus_state {
   std::vector<delivery> recovered;                      // inbox rows found at start
   std::map<stream_key, std::deque<std::shared_ptr<held_event>>> held;  // per inbound stream, in seq order
   std::size_t held_count = 0;
-  std::unordered_map<std::string, cluster::retry_policy> policies;  // per rule
-  std::unordered_map<std::string, std::string> dead_letter_queues;  // per rule that has one
+  std::unordered_map<std::string, const cluster::rule_spec*> rules;  // by name, into *cfg
   // The services that crashed: a crashed one is rebuilt from its state once
   // none of its successful answers is held waiting for its stream (all have
   // gone to the writer). Its answers while it is down are failures, with
@@ -535,10 +534,16 @@ outbound_stream& out_stream(bus_state& st, const std::string& stream) {
   return it->second;
 }
 
+/// The rule named `name`, or null when the config has none.
+const cluster::rule_spec* rule_of(const bus_state& st, const std::string& name) {
+  auto it = st.rules.find(name);
+  return it == st.rules.end() ? nullptr : it->second;
+}
+
 const cluster::retry_policy& policy_of(const bus_state& st, const std::string& rule) {
   static const cluster::retry_policy fallback;
-  auto it = st.policies.find(rule);
-  return it == st.policies.end() ? fallback : it->second;
+  const auto* r = rule_of(st, rule);
+  return r ? r->retry : fallback;
 }
 
 /// Hands deliveries to their services: one message per service, however
@@ -593,6 +598,31 @@ void ask_replay(bus_actor* self, const stream_key& key, inbound_stream& s, std::
 
 const std::string redrive_source = std::string("troupe.") + cluster::dlq_service;
 
+/// What a DLQ's DeadLetterRedriven event asks: the original event again, to
+/// its rule's target. `event` fails when the event cannot be read back.
+struct redrive_order {
+  std::string rule, target, letter_id;
+  result<wire::envelope> event;
+};
+
+/// Reads a DeadLetterRedriven event; nothing when it is not one.
+std::optional<redrive_order> read_redrive(const wire::envelope& ev) {
+  if (ev.detail_type != cluster::redrive_type || ev.source != redrive_source)
+    return std::nullopt;
+  nlohmann::json detail;
+  try {
+    detail = nlohmann::json::from_msgpack(ev.detail);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  if (!detail.is_object() || !detail["RULE_ARN"].is_string() || !detail["TARGET_ARN"].is_string())
+    return std::nullopt;
+  return redrive_order{detail["RULE_ARN"].get<std::string>(), detail["TARGET_ARN"].get<std::string>(),
+                       detail.value("dead-letter-id", "?"),
+                       detail.contains("event") ? event_from_json(detail["event"])
+                                                : error{errc::invalid_field, "event: missing"}};
+}
+
 /// The delivery a DLQ's DeadLetterRedriven event asks of this node: the
 /// original event, to its original rule's target, with a fresh retry
 /// budget whose age counts from the redrive; appended to `out`. Nothing
@@ -602,31 +632,20 @@ const std::string redrive_source = std::string("troupe.") + cluster::dlq_service
 void redriven(bus_actor* self, const wire::envelope& ev, const std::shared_ptr<held_event>& h,
               std::vector<delivery>& out) {
   auto& st = self->state;
-  nlohmann::json detail;
-  try {
-    detail = nlohmann::json::from_msgpack(ev.detail);
-  } catch (const std::exception&) {
-    detail = nullptr;
-  }
-  if (!detail.is_object() || !detail["RULE_ARN"].is_string() || !detail["TARGET_ARN"].is_string())
-    return;
-  const auto rule = detail.value("RULE_ARN", "");
-  const auto target = detail.value("TARGET_ARN", "");
-  if (!st.services.count(target))
-    return;  // its target runs elsewhere (it may have moved since it failed)
-  auto original = detail.contains("event") ? event_from_json(detail["event"]) : error{errc::invalid_field, "event: missing"};
-  const auto r = std::find_if(st.cfg->rules.begin(), st.cfg->rules.end(),
-                              [&](const cluster::rule_spec& x) { return x.name == rule; });
-  if (!original || r == st.cfg->rules.end() || r->target != target) {
+  auto order = read_redrive(ev);
+  if (!order || !st.services.count(order->target))
+    return;  // not a redrive, or its target runs elsewhere (it may have moved since it failed)
+  const auto& [rule, target, letter_id, original] = *order;
+  const auto* r = rule_of(st, rule);
+  if (!original || !r || r->target != target) {
     ++st.counters.redrives_refused;
     const auto why = !original ? "its event is unreadable: " + original.err().message
                                : "rule '" + rule + "' with target '" + target + "' no longer exists on this node";
-    st.log->error("[corr={}] redrive of dead letter {} refused: {}", ev.correlation_id,
-                  detail.value("dead-letter-id", "?"), why);
+    st.log->error("[corr={}] redrive of dead letter {} refused: {}", ev.correlation_id, letter_id, why);
     if (!original)
       return;  // nothing to send back that the DLQ could read
     emission em;
-    em.d = delivery{0, target, rule, std::make_shared<wire::envelope>(std::move(*original)), nullptr, {}};
+    em.d = delivery{0, target, rule, std::make_shared<wire::envelope>(*original), nullptr, {}};
     em.status = outcome::permanent;
     em.error_code = error_code::redrive_refused;
     em.error = "redrive refused: " + why;
@@ -637,8 +656,8 @@ void redriven(bus_actor* self, const wire::envelope& ev, const std::shared_ptr<h
   }
   ++st.counters.redriven;
   st.log->info("[rule={} corr={} event={}] redriven from the DLQ (dead letter {})", rule, ev.correlation_id,
-               original->id, detail.value("dead-letter-id", "?"));
-  delivery d{0, target, rule, std::make_shared<wire::envelope>(std::move(*original)), h, {}};
+               original->id, letter_id);
+  delivery d{0, target, rule, std::make_shared<wire::envelope>(*original), h, {}};
   d.retry.age_from_ms = ev.time_ms;
   ++h->remaining;
   out.push_back(std::move(d));
@@ -688,8 +707,7 @@ void accept(bus_actor* self, const event_ptr& ev, std::vector<delivery>& out) {
     ++h->remaining;
     out.push_back(delivery{0, std::move(target), std::move(rule), ev, h, {}});
   }
-  if (ev->detail_type == cluster::redrive_type && ev->source == redrive_source)
-    redriven(self, *ev, h, out);
+  redriven(self, *ev, h, out);
   st.held[key].push_back(std::move(h));
   ++st.held_count;
 }
@@ -776,11 +794,9 @@ void dead_letter_out(bus_actor* self, const dead_letter& dl, bus_work& w) {
 
 /// The dead letter of an answer that failed for good.
 dead_letter dead_letter_of(const bus_state& st, const emission& em, std::string exhausted) {
-  auto dlq = st.dead_letter_queues.find(em.d.rule);
+  const auto* rule = rule_of(st, em.d.rule);
   dead_letter dl;
-  dl.dlq = !em.dead_letter_queue.empty() ? em.dead_letter_queue
-           : dlq == st.dead_letter_queues.end() ? ""
-                                                : dlq->second;
+  dl.dlq = !em.dead_letter_queue.empty() ? em.dead_letter_queue : rule ? rule->dead_letter_queue : "";
   dl.rule = em.d.rule;
   dl.target = em.d.target;
   dl.node = st.node;
@@ -861,9 +877,8 @@ void release(bus_actor* self, const stream_key& key, bus_work& w) {
     auto h = std::move(q.front());
     q.pop_front();
     --st.held_count;
-    for (auto& em : h->answers) {
+    for (auto& em : h->answers)
       resolve(self, em, w);
-    }
     w.cursors[key] = store::cursor{h->epoch, h->seq};
   }
   if (q.empty())
@@ -1087,15 +1102,9 @@ nlohmann::json bus_status(const bus_state& st) {
        [&] {
          auto rows = nlohmann::json::array();
          const std::map<std::string, target_metrics> sorted(st.metrics.begin(), st.metrics.end());
-         const auto target_of = [&](const std::string& rule) {
-           for (const auto& r : st.cfg->rules)
-             if (r.name == rule)
-               return r.target;
-           return std::string();
-         };
          for (const auto& [rule, m] : sorted)
            rows.push_back({{"rule", rule},
-                           {"target", target_of(rule)},
+                           {"target", rule_of(st, rule) ? rule_of(st, rule)->target : ""},
                            {"MatchedEvents", m.matched},
                            {"Invocations", m.invocations},
                            {"InvocationAttempts", m.attempts},
@@ -1287,33 +1296,37 @@ void expire(bus_actor* self) {
       });
 }
 
-/// A DeadLetterRedriven event of this node's DLQ that `peer` did not take
-/// within its age goes back to the DLQ as a dead letter (MAX_EVENT_AGE), if
-/// `peer` runs its target. True when it did.
-bool redrive_expired(bus_actor* self, const wire::envelope& ev, const std::string& peer, bus_work& w) {
+/// The dead letter (MAX_EVENT_AGE) of `ev`, which node `peer`, where
+/// `target` runs, did not take within its maximum age; `dlq` when not the
+/// rule's.
+void age_letter(bus_actor* self, const std::string& target, const std::string& rule, const wire::envelope& ev,
+                const std::string& peer, const char* what, const std::string& dlq, bus_work& w) {
   auto& st = self->state;
-  nlohmann::json detail;
-  try {
-    detail = nlohmann::json::from_msgpack(ev.detail);
-  } catch (const std::exception&) {
-    return false;
-  }
-  if (!detail.is_object() || !detail["TARGET_ARN"].is_string() || !detail["RULE_ARN"].is_string())
-    return false;
-  const auto* host = st.cfg->node_hosting(detail["TARGET_ARN"].get<std::string>());
-  auto original = detail.contains("event") ? event_from_json(detail["event"]) : error{errc::invalid_field, "event"};
-  if (!host || host->name != peer || !original)
-    return false;
   emission em;
-  em.d = delivery{0, detail["TARGET_ARN"], detail["RULE_ARN"], std::make_shared<wire::envelope>(std::move(*original)),
-                  nullptr, {}};
+  em.d = delivery{0, target, rule, std::make_shared<wire::envelope>(ev), nullptr, {}};
   em.status = outcome::transient;
   em.error_code = error_code::max_event_age;
-  em.error = "node " + peer + " did not take the redrive within its maximum age";
-  em.dead_letter_queue = cluster::dlq_service;
+  em.error = "node " + peer + " did not take the " + what + " within its maximum age";
+  em.dead_letter_queue = dlq;
+  auto& m = st.metrics[rule];
+  ++m.invocations;
+  ++m.failed;
   auto dl = dead_letter_of(st, em, "MaximumEventAgeInSeconds");
-  dl.node = peer;
+  dl.node = peer;  // where the target runs, which never took it
   dead_letter_out(self, dl, w);
+}
+
+/// A DeadLetterRedriven event of this node's DLQ that `peer` did not take
+/// within its age goes back to the DLQ, if `peer` runs its target. True
+/// when it did.
+bool redrive_expired(bus_actor* self, const wire::envelope& ev, const std::string& peer, bus_work& w) {
+  auto order = read_redrive(ev);
+  if (!order || !order->event)
+    return false;
+  const auto* host = self->state.cfg->node_hosting(order->target);
+  if (!host || host->name != peer)
+    return false;
+  age_letter(self, order->target, order->rule, *order->event, peer, "redrive", cluster::dlq_service, w);
   return true;
 }
 
@@ -1342,9 +1355,9 @@ void dead_letter_expired(bus_actor* self, std::vector<store::expired_event>& exp
       auto acked = st.peer_acks.find({peer, x.stream});
       if (acked != st.peer_acks.end() && acked->second >= x.seq)
         continue;
-      if (x.stream == cluster::redrive_type && ev->source == redrive_source) {
-        // A redrive its target's node never took: the letter comes back.
-        lettered |= redrive_expired(self, *ev, peer, w);
+      // A redrive its target's node never took: the letter comes back.
+      if (redrive_expired(self, *ev, peer, w)) {
+        lettered = true;
         continue;
       }
       for (auto i : hits) {
@@ -1352,17 +1365,7 @@ void dead_letter_expired(bus_actor* self, std::vector<store::expired_event>& exp
         const auto* host = st.cfg->node_hosting(target);
         if (!host || host->name != peer)
           continue;
-        emission em;
-        em.d = delivery{0, target, st.matcher->name(i), std::make_shared<wire::envelope>(*ev), nullptr, {}};
-        em.status = outcome::transient;
-        em.error_code = error_code::max_event_age;
-        em.error = "node " + peer + " did not take the event within its maximum age";
-        auto& m = st.metrics[em.d.rule];
-        ++m.invocations;
-        ++m.failed;
-        auto dl = dead_letter_of(st, em, "MaximumEventAgeInSeconds");
-        dl.node = peer;  // where the target runs, which never took it
-        dead_letter_out(self, dl, w);
+        age_letter(self, target, st.matcher->name(i), *ev, peer, "event", "", w);
         lettered = true;
       }
     }
@@ -1776,11 +1779,11 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
   matcher->compile();
   // Where a DLQ runs, every other node with services takes what it sends
   // back: a redrive goes to the target's node wherever it runs now.
-  if (const auto* dlq_host = cfg.node_hosting(cluster::dlq_service))
+  const bool any_dlq =
+      std::any_of(cfg.rules.begin(), cfg.rules.end(), [](const auto& r) { return !r.dead_letter_queue.empty(); });
+  if (const auto* dlq_host = cfg.node_hosting(cluster::dlq_service); dlq_host && any_dlq)
     for (const auto& n : cfg.nodes)
-      if (n.name != dlq_host->name && std::any_of(cfg.rules.begin(), cfg.rules.end(), [](const auto& r) {
-            return !r.dead_letter_queue.empty();
-          }))
+      if (n.name != dlq_host->name)
         consumes[n.name].insert(cluster::redrive_type);
   std::set<std::string> topics;
   bool everything = consumes[name].count("") > 0;
@@ -1824,11 +1827,8 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
   bus_state init;
   init.node = name;
   init.cfg = &cfg;
-  for (const auto& r : cfg.rules) {
-    init.policies[r.name] = r.retry;
-    if (!r.dead_letter_queue.empty())
-      init.dead_letter_queues[r.name] = r.dead_letter_queue;
-  }
+  for (const auto& r : cfg.rules)
+    init.rules[r.name] = &r;
   // The epoch tells this store's streams from those of an earlier store
   // that was lost: it is made once, with the database.
   init.epoch = snap.epoch;

@@ -62,19 +62,24 @@ TEST(node_store, retry_state_in_the_inbox_survives_a_reopen) {
   EXPECT_EQ(snap.inbox[1].retry.first_ms, 0);
 }
 
+/// A store as an older (or unknown) version wrote it: its meta table with
+/// `epoch` and `schema`, then `sql`.
+void write_store(const std::string& path, const std::string& epoch, const std::string& schema,
+                 const std::string& sql) {
+  auto db = database::open(path, durability::os);
+  ASSERT_TRUE(db);
+  ASSERT_TRUE(db->exec("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+                       "INSERT INTO meta VALUES ('epoch', '" + epoch + "'), ('schema', '" + schema + "');" + sql));
+}
+
 TEST(node_store, a_store_of_the_first_schema_is_upgraded_in_place) {
   test::temp_dir dir;
   const auto path = (dir.path() / "node.db").string();
-  {
-    // What version 1 wrote: an inbox without retry state.
-    auto db = database::open(path, durability::os);
-    ASSERT_TRUE(db);
-    ASSERT_TRUE(db->exec("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
-                         "INSERT INTO meta VALUES ('epoch', '42'), ('schema', '1');"
-                         "CREATE TABLE inbox (id INTEGER PRIMARY KEY, target TEXT NOT NULL, rule TEXT NOT NULL,"
-                         " bytes BLOB NOT NULL);"
-                         "INSERT INTO inbox (target, rule, bytes) VALUES ('payment', 'charge', x'00');"));
-  }
+  // What version 1 wrote: an inbox without retry state.
+  write_store(path, "42", "1",
+              "CREATE TABLE inbox (id INTEGER PRIMARY KEY, target TEXT NOT NULL, rule TEXT NOT NULL,"
+              " bytes BLOB NOT NULL);"
+              "INSERT INTO inbox (target, rule, bytes) VALUES ('payment', 'charge', x'00');");
   snapshot snap;
   auto s = open_store(path, snap);
   ASSERT_TRUE(s);
@@ -88,18 +93,11 @@ TEST(node_store, a_store_of_the_first_schema_is_upgraded_in_place) {
 TEST(node_store, a_store_of_the_second_schema_is_upgraded_in_place) {
   test::temp_dir dir;
   const auto path = (dir.path() / "node.db").string();
-  {
-    // What version 2 wrote: retry state without first attempt or age start.
-    auto db = database::open(path, durability::os);
-    ASSERT_TRUE(db);
-    ASSERT_TRUE(db->exec("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
-                         "INSERT INTO meta VALUES ('epoch', '43'), ('schema', '2');"
-                         "CREATE TABLE inbox (id INTEGER PRIMARY KEY, target TEXT NOT NULL, rule TEXT NOT NULL,"
-                         " bytes BLOB NOT NULL, attempt INTEGER NOT NULL DEFAULT 1,"
-                         " due_ms INTEGER NOT NULL DEFAULT 0);"
-                         "INSERT INTO inbox (target, rule, bytes, attempt, due_ms)"
-                         " VALUES ('payment', 'charge', x'00', 3, 99);"));
-  }
+  // What version 2 wrote: retry state without first attempt or age start.
+  write_store(path, "43", "2",
+              "CREATE TABLE inbox (id INTEGER PRIMARY KEY, target TEXT NOT NULL, rule TEXT NOT NULL,"
+              " bytes BLOB NOT NULL, attempt INTEGER NOT NULL DEFAULT 1, due_ms INTEGER NOT NULL DEFAULT 0);"
+              "INSERT INTO inbox (target, rule, bytes, attempt, due_ms) VALUES ('payment', 'charge', x'00', 3, 99);");
   snapshot snap;
   auto s = open_store(path, snap);
   ASSERT_TRUE(s);
@@ -114,12 +112,7 @@ TEST(node_store, a_store_of_the_second_schema_is_upgraded_in_place) {
 TEST(node_store, a_store_of_an_unknown_schema_is_refused) {
   test::temp_dir dir;
   const auto path = (dir.path() / "node.db").string();
-  {
-    auto db = database::open(path, durability::os);
-    ASSERT_TRUE(db);
-    ASSERT_TRUE(db->exec("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
-                         "INSERT INTO meta VALUES ('epoch', '42'), ('schema', '99');"));
-  }
+  write_store(path, "42", "99", "");
   snapshot snap;
   auto s = node_store::open(path, durability::os, snap);
   ASSERT_FALSE(s);
