@@ -15,7 +15,7 @@ namespace troupe::store {
 
 namespace {
 
-constexpr int schema_version = 3;
+constexpr int schema_version = 4;
 
 // Each upgrade is one transaction: a kill halfway leaves the old schema.
 // Version 1 had no retry state in the inbox.
@@ -37,12 +37,34 @@ UPDATE meta SET value = '3' WHERE key = 'schema';
 COMMIT;
 )";
 
+// Version 3 keyed the outbox by (stream, seq) in a WITHOUT ROWID table.
+// Its upgrade numbers the streams and moves the events to integer keys;
+// `open` runs only the parts a store still needs (a store that lacked the
+// tables got them in the new layout from `schema`).
+const char* upgrade_streams_from_3 = "ALTER TABLE streams ADD COLUMN num INTEGER;";
+const char* upgrade_outbox_from_3 = R"(
+INSERT OR IGNORE INTO streams (stream, head) SELECT stream, max(seq) FROM outbox GROUP BY stream;
+UPDATE streams SET num = (SELECT count(*) FROM streams s WHERE s.stream <= streams.stream);
+CREATE TABLE outbox_v4 (
+  k INTEGER PRIMARY KEY, stream TEXT NOT NULL, seq INTEGER NOT NULL, time_ms INTEGER NOT NULL,
+  bytes BLOB NOT NULL);
+INSERT INTO outbox_v4 (k, stream, seq, time_ms, bytes)
+  SELECT (s.num << 44) | o.seq, o.stream, o.seq, o.time_ms, o.bytes
+  FROM outbox o JOIN streams s ON s.stream = o.stream;
+DROP TABLE outbox;
+ALTER TABLE outbox_v4 RENAME TO outbox;
+)";
+
+constexpr int seq_bits = 44;  // 1.7e13 events a stream; 2^19 streams a node
+constexpr std::int64_t max_streams = (std::int64_t{1} << (63 - seq_bits)) - 1;
+constexpr std::int64_t max_seq = (std::int64_t{1} << seq_bits) - 1;
+
 const char* schema = R"(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS streams (stream TEXT PRIMARY KEY, head INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS streams (stream TEXT PRIMARY KEY, head INTEGER NOT NULL, num INTEGER) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox (
-  stream TEXT NOT NULL, seq INTEGER NOT NULL, time_ms INTEGER NOT NULL, bytes BLOB NOT NULL,
-  PRIMARY KEY (stream, seq)) WITHOUT ROWID;
+  k INTEGER PRIMARY KEY, stream TEXT NOT NULL, seq INTEGER NOT NULL, time_ms INTEGER NOT NULL,
+  bytes BLOB NOT NULL);
 DROP INDEX IF EXISTS outbox_time;
 CREATE TABLE IF NOT EXISTS inbox (
   id INTEGER PRIMARY KEY, target TEXT NOT NULL, rule TEXT NOT NULL, bytes BLOB NOT NULL,
@@ -87,10 +109,45 @@ statement& txn::stmt(int which, const char* sql) {
   return cache_->emplace(which, std::move(*s)).first->second;
 }
 
+result<std::optional<std::int64_t>> txn::stream_base(const std::string& stream, bool assign) {
+  auto it = stream_nums_->find(stream);
+  if (it == stream_nums_->end()) {
+    std::int64_t num = 0;
+    auto& q = stmt(15, "SELECT num FROM streams WHERE stream = ?");
+    q.bind(1, stream);
+    auto row = q.step();
+    TRY(row);
+    if (*row && !q.is_null(0))
+      num = q.int64(0);
+    q.reset();
+    if (num == 0) {
+      if (!assign)
+        return std::optional<std::int64_t>();
+      auto& top = stmt(16, "SELECT coalesce(max(num), 0) + 1 FROM streams");
+      auto r = top.step();
+      TRY(r);
+      num = top.int64(0);
+      top.reset();
+      if (num > max_streams)
+        return error{errc::too_large, "more than " + std::to_string(max_streams) + " streams"};
+      auto& add = stmt(17, "INSERT INTO streams (stream, head, num) VALUES (?, 0, ?) "
+                           "ON CONFLICT (stream) DO UPDATE SET num = excluded.num");
+      add.bind(1, stream).bind(2, num);
+      TRY(add.run());
+    }
+    it = stream_nums_->emplace(stream, num).first;
+  }
+  return std::optional<std::int64_t>(it->second << seq_bits);
+}
+
 result<void> txn::outbox_append(const std::string& stream, std::uint64_t seq, std::int64_t time_ms,
                                 std::string_view bytes) {
-  auto& s = stmt(1, "INSERT INTO outbox (stream, seq, time_ms, bytes) VALUES (?, ?, ?, ?)");
-  s.bind(1, stream).bind(2, static_cast<std::int64_t>(seq)).bind(3, time_ms).bind_blob(4, bytes);
+  if (seq > static_cast<std::uint64_t>(max_seq))
+    return error{errc::too_large, "stream " + stream + ": seq " + std::to_string(seq) + " is past the outbox's keys"};
+  auto base = stream_base(stream, true);
+  TRY(base);
+  auto& s = stmt(1, "INSERT INTO outbox (k, stream, seq, time_ms, bytes) VALUES (?, ?, ?, ?, ?)");
+  s.bind(1, **base | static_cast<std::int64_t>(seq)).bind(2, stream).bind(3, static_cast<std::int64_t>(seq)).bind(4, time_ms).bind_blob(5, bytes);
   return s.run();
 }
 
@@ -154,9 +211,14 @@ result<void> txn::state_erase(const std::string& service, const std::string& tab
 
 result<std::vector<std::pair<std::uint64_t, std::string>>> txn::outbox_read(const std::string& stream,
                                                                              std::uint64_t from, std::size_t limit) {
-  auto& s = stmt(9, "SELECT seq, bytes FROM outbox WHERE stream = ? AND seq >= ? ORDER BY seq LIMIT ?");
-  s.bind(1, stream).bind(2, static_cast<std::int64_t>(from)).bind(3, static_cast<std::int64_t>(limit));
   std::vector<std::pair<std::uint64_t, std::string>> out;
+  auto base = stream_base(stream, false);
+  TRY(base);
+  if (!*base || from > static_cast<std::uint64_t>(max_seq))
+    return out;
+  auto& s = stmt(9, "SELECT seq, bytes FROM outbox WHERE k >= ? AND k <= ? ORDER BY k LIMIT ?");
+  s.bind(1, **base | static_cast<std::int64_t>(from)).bind(2, **base | max_seq);
+  s.bind(3, static_cast<std::int64_t>(limit));
   for (;;) {
     auto row = s.step();
     TRY(row);
@@ -169,18 +231,26 @@ result<std::vector<std::pair<std::uint64_t, std::string>>> txn::outbox_read(cons
 }
 
 result<std::int64_t> txn::outbox_prune(const std::string& stream, std::uint64_t upto) {
-  auto& s = stmt(10, "DELETE FROM outbox WHERE stream = ? AND seq <= ?");
-  s.bind(1, stream).bind(2, static_cast<std::int64_t>(upto));
+  auto base = stream_base(stream, false);
+  TRY(base);
+  if (!*base)
+    return std::int64_t{0};
+  auto& s = stmt(10, "DELETE FROM outbox WHERE k >= ? AND k <= ?");
+  s.bind(1, **base).bind(2, **base | static_cast<std::int64_t>(std::min<std::uint64_t>(upto, max_seq)));
   TRY(s.run());
   return static_cast<std::int64_t>(sqlite3_changes(db_.handle()));
 }
 
 result<std::vector<expired_event>> txn::outbox_older(const std::string& stream, std::uint64_t after_seq,
                                                      std::int64_t before_ms, std::size_t limit) {
-  auto& s = stmt(11, "SELECT seq, bytes FROM outbox WHERE stream = ? AND seq > ? AND time_ms < ? ORDER BY seq LIMIT ?");
-  s.bind(1, stream).bind(2, static_cast<std::int64_t>(after_seq)).bind(3, before_ms);
-  s.bind(4, static_cast<std::int64_t>(limit));
   std::vector<expired_event> out;
+  auto base = stream_base(stream, false);
+  TRY(base);
+  if (!*base || after_seq >= static_cast<std::uint64_t>(max_seq))
+    return out;
+  auto& s = stmt(11, "SELECT seq, bytes FROM outbox WHERE k > ? AND k <= ? AND time_ms < ? ORDER BY k LIMIT ?");
+  s.bind(1, **base | static_cast<std::int64_t>(after_seq)).bind(2, **base | max_seq).bind(3, before_ms);
+  s.bind(4, static_cast<std::int64_t>(limit));
   for (;;) {
     auto row = s.step();
     TRY(row);
@@ -193,8 +263,12 @@ result<std::vector<expired_event>> txn::outbox_older(const std::string& stream, 
 }
 
 result<void> txn::outbox_delete(const std::string& stream, std::uint64_t seq) {
-  auto& s = stmt(14, "DELETE FROM outbox WHERE stream = ? AND seq = ?");
-  s.bind(1, stream).bind(2, static_cast<std::int64_t>(seq));
+  auto base = stream_base(stream, false);
+  TRY(base);
+  if (!*base || seq > static_cast<std::uint64_t>(max_seq))
+    return {};
+  auto& s = stmt(14, "DELETE FROM outbox WHERE k = ?");
+  s.bind(1, **base | static_cast<std::int64_t>(seq));
   return s.run();
 }
 
@@ -218,6 +292,7 @@ result<std::vector<state_row>> txn::state_rows(const std::string& service) {
 struct node_store::impl {
   database db;
   std::map<int, statement> cache;
+  std::map<std::string, std::int64_t> stream_nums;  // the outbox's stream numbers, as read or given
   std::mutex mtx;
   std::condition_variable cv;
   std::vector<std::pair<job, completion>> queue;
@@ -227,6 +302,9 @@ struct node_store::impl {
   std::thread thread;
   std::atomic<std::uint64_t> commits{0}, jobs{0};
   node_store* owner = nullptr;
+  // BEGIN and COMMIT are prepared once, like every other statement of the
+  // writer's (sqlite3_exec parsed them anew on every transaction).
+  static constexpr int begin_stmt = 100, commit_stmt = 101;
 
   // The checkpointer: copies the WAL into the database file on its own
   // connection and thread, so that the writer never stalls on it (with
@@ -291,7 +369,8 @@ struct node_store::impl {
       }
       txn t(db);
       t.cache_ = &cache;
-      if (auto r = db.begin(); !r)
+      t.stream_nums_ = &stream_nums;
+      if (auto r = t.stmt(begin_stmt, "BEGIN IMMEDIATE").run(); !r)
         fail("store: cannot begin a transaction: " + r.err().message);
       // A job that throws is a failed job: fatal, with its reason, never
       // std::terminate on the writer thread.
@@ -307,7 +386,7 @@ struct node_store::impl {
         attempt(work);
       if (chore)
         attempt(chore);
-      if (auto r = db.commit(); !r)
+      if (auto r = t.stmt(commit_stmt, "COMMIT").run(); !r)
         fail("store: commit failed: " + r.err().message);
       commits.fetch_add(1, std::memory_order_relaxed);
       jobs.fetch_add(batch.size(), std::memory_order_relaxed);
@@ -377,6 +456,39 @@ void node_store::for_each_state(const std::function<void(const std::string&, con
 }
 
 namespace {
+
+result<bool> has_column(database& db, const char* table, const char* column) {
+  auto s = db.prepare(std::string("SELECT count(*) FROM pragma_table_info('") + table + "') WHERE name = '" + column
+                      + "'");
+  TRY(s);
+  auto row = s->step();
+  TRY(row);
+  return *row && s->int64(0) > 0;
+}
+
+/// Schema 3 to 4, in one transaction.
+result<void> upgrade_from_3(database& db) {
+  TRY(db.exec("BEGIN IMMEDIATE"));
+  const auto undo = [&](error e) -> result<void> {
+    (void)db.exec("ROLLBACK");
+    return e;
+  };
+  auto streams_numbered = has_column(db, "streams", "num");
+  if (!streams_numbered)
+    return undo(streams_numbered.err());
+  if (!*streams_numbered)
+    if (auto r = db.exec(upgrade_streams_from_3); !r)
+      return undo(r.err());
+  auto outbox_keyed = has_column(db, "outbox", "k");
+  if (!outbox_keyed)
+    return undo(outbox_keyed.err());
+  if (!*outbox_keyed)
+    if (auto r = db.exec(upgrade_outbox_from_3); !r)
+      return undo(r.err());
+  if (auto r = db.exec("UPDATE meta SET value = '4' WHERE key = 'schema'"); !r)
+    return undo(r.err());
+  return db.exec("COMMIT");
+}
 
 result<void> read_snapshot(database& db, snapshot& out) {
   // Epoch: made once, when the database is created.
@@ -455,6 +567,8 @@ result<std::unique_ptr<node_store>> node_store::open(const std::string& path, du
       TRY(db->exec(upgrade_from_1));
     if (version == "1" || version == "2")
       TRY(db->exec(upgrade_from_2));
+    if (version == "1" || version == "2" || version == "3")
+      TRY(upgrade_from_3(*db));
   }
   if (auto r = read_snapshot(*db, out); !r)
     return error{r.err().code, path + ": " + r.err().message};

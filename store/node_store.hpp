@@ -3,7 +3,11 @@
 //
 // It holds what makes redelivery harmless and nothing lost:
 //   outbox   the events this node originated, per stream, until every node
-//            that consumes the stream has acked them;
+//            that consumes the stream has acked them; keyed by one integer,
+//            the stream's number above its seq, so that appending is
+//            SQLite's cheapest insert (a rowid table's right edge, not a
+//            WITHOUT ROWID b-tree carrying each 400-byte row in its
+//            interior pages: measured 4.5 against 7.7 µs an event);
 //   inbox    events accepted for a local target and not yet handled;
 //   cursors  per (origin, stream): the origin's epoch and the last seq
 //            accepted, which is also the dedup state;
@@ -18,6 +22,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -96,8 +101,13 @@ class txn {
  private:
   friend class node_store;
   statement& stmt(int which, const char* sql);
+  /// The outbox keys of `stream` start at its number above the seq's 44
+  /// bits: its first key (seq 0), given a number when `assign` and it has
+  /// none yet; nothing when it has none (no event of it was ever kept).
+  result<std::optional<std::int64_t>> stream_base(const std::string& stream, bool assign);
   database& db_;
   std::map<int, statement>* cache_ = nullptr;
+  std::map<std::string, std::int64_t>* stream_nums_ = nullptr;
 };
 
 /// What the store held when it was opened.

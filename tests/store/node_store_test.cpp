@@ -109,6 +109,108 @@ TEST(node_store, a_store_of_the_second_schema_is_upgraded_in_place) {
   run(*s, [&](txn& t) { return t.inbox_retry(snap.inbox[0].id, retry_state{4, 7, 5, 0}); });
 }
 
+/// The outbox's events of `stream` from `from` on, as "seq:bytes".
+std::vector<std::string> outbox_of(node_store& s, const std::string& stream, std::uint64_t from = 1) {
+  std::vector<std::string> out;
+  run(s, [&](txn& t) -> result<void> {
+    auto rows = t.outbox_read(stream, from, 100);
+    if (!rows)
+      return rows.err();
+    for (const auto& [seq, bytes] : *rows)
+      out.push_back(std::to_string(seq) + ":" + bytes);
+    return {};
+  });
+  return out;
+}
+
+TEST(node_store, a_store_of_the_third_schema_is_upgraded_in_place) {
+  test::temp_dir dir;
+  const auto path = (dir.path() / "node.db").string();
+  // What version 3 wrote: the outbox keyed by (stream, seq), streams
+  // without numbers.
+  write_store(path, "44", "3",
+              "CREATE TABLE streams (stream TEXT PRIMARY KEY, head INTEGER NOT NULL) WITHOUT ROWID;"
+              "CREATE TABLE outbox (stream TEXT NOT NULL, seq INTEGER NOT NULL, time_ms INTEGER NOT NULL,"
+              " bytes BLOB NOT NULL, PRIMARY KEY (stream, seq)) WITHOUT ROWID;"
+              "INSERT INTO streams VALUES ('PaymentConfirmed', 7), ('BookingCreated', 3);"
+              "INSERT INTO outbox VALUES ('PaymentConfirmed', 6, 100, 'p6'), ('PaymentConfirmed', 7, 101, 'p7'),"
+              " ('BookingCreated', 2, 102, 'b2'), ('BookingCreated', 3, 103, 'b3');");
+  snapshot snap;
+  auto s = open_store(path, snap);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(snap.epoch, 44u);
+  EXPECT_EQ(snap.heads, (std::map<std::string, std::uint64_t>{{"BookingCreated", 3}, {"PaymentConfirmed", 7}}));
+  EXPECT_EQ(snap.outbox_min, (std::map<std::string, std::uint64_t>{{"BookingCreated", 2}, {"PaymentConfirmed", 6}}));
+  EXPECT_EQ(outbox_of(*s, "PaymentConfirmed"), (std::vector<std::string>{"6:p6", "7:p7"}));
+  EXPECT_EQ(outbox_of(*s, "BookingCreated"), (std::vector<std::string>{"2:b2", "3:b3"}));
+  // Both streams go on, and a new one gets a number of its own.
+  run(*s, [&](txn& t) -> result<void> {
+    if (auto r = t.outbox_append("BookingCreated", 4, 104, "b4"); !r)
+      return r;
+    return t.outbox_append("SeatAssigned", 1, 105, "s1");
+  });
+  EXPECT_EQ(outbox_of(*s, "BookingCreated", 3), (std::vector<std::string>{"3:b3", "4:b4"}));
+  EXPECT_EQ(outbox_of(*s, "SeatAssigned"), (std::vector<std::string>{"1:s1"}));
+  EXPECT_EQ(outbox_of(*s, "PaymentConfirmed"), (std::vector<std::string>{"6:p6", "7:p7"}));
+}
+
+TEST(node_store, the_outbox_keeps_its_streams_apart) {
+  test::temp_dir dir;
+  const auto path = (dir.path() / "node.db").string();
+  {
+    snapshot snap;
+    auto s = open_store(path, snap);
+    ASSERT_TRUE(s);
+    run(*s, [&](txn& t) -> result<void> {
+      for (std::uint64_t seq = 1; seq <= 5; ++seq) {
+        if (auto r = t.outbox_append("A", seq, static_cast<std::int64_t>(seq), "a" + std::to_string(seq)); !r)
+          return r;
+        if (auto r = t.outbox_append("B", seq, static_cast<std::int64_t>(10 * seq), "b" + std::to_string(seq)); !r)
+          return r;
+      }
+      if (auto r = t.stream_head("A", 5); !r)
+        return r;
+      return t.stream_head("B", 5);
+    });
+    run(*s, [&](txn& t) -> result<void> {
+      auto pruned = t.outbox_prune("A", 3);
+      if (!pruned)
+        return pruned.err();
+      EXPECT_EQ(*pruned, 3);
+      if (auto r = t.outbox_delete("B", 2); !r)
+        return r;
+      // Older than 40 ms after seq 1: seq 3 (30); 2 is gone, 4 is 40.
+      auto old = t.outbox_older("B", 1, 40, 10);
+      if (!old)
+        return old.err();
+      EXPECT_EQ(old->size(), 1u);
+      EXPECT_EQ(old->front().seq, 3u);
+      // A stream never written has nothing, and is not made up.
+      auto none = t.outbox_read("C", 1, 10);
+      if (!none)
+        return none.err();
+      EXPECT_TRUE(none->empty());
+      auto pruned_none = t.outbox_prune("C", 10);
+      if (!pruned_none)
+        return pruned_none.err();
+      EXPECT_EQ(*pruned_none, 0);
+      return {};
+    });
+    EXPECT_EQ(outbox_of(*s, "A"), (std::vector<std::string>{"4:a4", "5:a5"}));
+    EXPECT_EQ(outbox_of(*s, "B"), (std::vector<std::string>{"1:b1", "3:b3", "4:b4", "5:b5"}));
+    EXPECT_EQ(outbox_of(*s, "B", 4), (std::vector<std::string>{"4:b4", "5:b5"}));
+  }
+  snapshot snap;
+  auto s = open_store(path, snap);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(snap.heads, (std::map<std::string, std::uint64_t>{{"A", 5}, {"B", 5}}));
+  EXPECT_EQ(snap.outbox_min, (std::map<std::string, std::uint64_t>{{"A", 4}, {"B", 1}}));
+  // After a reopen the streams keep their numbers.
+  run(*s, [&](txn& t) { return t.outbox_append("A", 6, 6, "a6"); });
+  EXPECT_EQ(outbox_of(*s, "A"), (std::vector<std::string>{"4:a4", "5:a5", "6:a6"}));
+  EXPECT_EQ(outbox_of(*s, "B", 5), (std::vector<std::string>{"5:b5"}));
+}
+
 TEST(node_store, a_store_of_an_unknown_schema_is_refused) {
   test::temp_dir dir;
   const auto path = (dir.path() / "node.db").string();
