@@ -1,5 +1,7 @@
 #include "actors/dead_letter.hpp"
 
+#include "actors/msgpack_json.hpp"
+
 namespace troupe {
 
 namespace {
@@ -72,7 +74,7 @@ json event_to_json(const wire::envelope& ev) {
             {"correlation_id", ev.correlation_id},
             {"causation_id", ev.causation_id}};
   try {
-    auto detail = json::from_msgpack(ev.detail);
+    auto detail = json_from_msgpack(ev.detail);
     (void)detail.dump();  // MessagePack strings need not be UTF-8; JSON's must
     j["detail"] = std::move(detail);
   } catch (const std::exception&) {

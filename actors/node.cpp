@@ -16,6 +16,7 @@
 #include "actors/dead_letter.hpp"
 #include "actors/event_view.hpp"
 #include "actors/faults.hpp"
+#include "actors/msgpack_json.hpp"
 #include "rules/matcher.hpp"
 #include "store/node_store.hpp"
 #include "wire/stream.hpp"
@@ -213,7 +214,7 @@ using service_actor_t = caf::stateful_actor<service_state>;
 handled invoke(service& impl, const wire::envelope& ev, state_changes& changes) {
   nlohmann::json detail;
   try {
-    detail = nlohmann::json::from_msgpack(ev.detail);
+    detail = json_from_msgpack(ev.detail);
   } catch (const std::exception& e) {
     return handled::permanent(std::string("detail: not decodable: ") + e.what());
   }
@@ -611,7 +612,7 @@ std::optional<redrive_order> read_redrive(const wire::envelope& ev) {
     return std::nullopt;
   nlohmann::json detail;
   try {
-    detail = nlohmann::json::from_msgpack(ev.detail);
+    detail = json_from_msgpack(ev.detail);
   } catch (const std::exception&) {
     return std::nullopt;
   }
