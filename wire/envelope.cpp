@@ -26,11 +26,11 @@ error field_error(errc code, const char* field, const std::string& what) {
 }
 
 result<std::string> read_string(std::string_view bytes, std::size_t& off, const char* field,
-                                bool required) {
-  auto oh = read_one(bytes, off, {1, max_string_bytes, 1}, field);
+                                bool required, msgpack::zone& zone) {
+  auto oh = read_one(bytes, off, {1, max_string_bytes, 1}, field, zone);
   if (!oh)
     return oh.err();
-  const auto& o = oh->get();
+  const auto& o = *oh;
   if (o.type != msgpack::type::STR)
     return field_error(errc::wrong_shape, field, "not a string");
   if (required && o.via.str.size == 0)
@@ -38,11 +38,12 @@ result<std::string> read_string(std::string_view bytes, std::size_t& off, const 
   return std::string(o.via.str.ptr, o.via.str.size);
 }
 
-result<std::uint64_t> read_uint(std::string_view bytes, std::size_t& off, const char* field) {
-  auto oh = read_one(bytes, off, {1, 1, 1}, field);
+result<std::uint64_t> read_uint(std::string_view bytes, std::size_t& off, const char* field,
+                               msgpack::zone& zone) {
+  auto oh = read_one(bytes, off, {1, 1, 1}, field, zone);
   if (!oh)
     return oh.err();
-  const auto& o = oh->get();
+  const auto& o = *oh;
   if (o.type != msgpack::type::POSITIVE_INTEGER)
     return field_error(errc::wrong_shape, field, "not a non-negative integer");
   return o.via.u64;
@@ -82,12 +83,13 @@ result<envelope> decode(std::string_view bytes) {
   if (bytes.size() > max_envelope_bytes)
     return error{errc::too_large, "envelope of " + std::to_string(bytes.size()) + " bytes"};
   std::size_t off = 0;
+  msgpack::zone zone;  // one for every field
   auto n = read_array_header(bytes, off, "envelope");
   if (!n)
     return n.err();
   if (*n == 0)
     return error{errc::wrong_shape, "envelope: empty array"};
-  auto version = read_uint(bytes, off, "version");
+  auto version = read_uint(bytes, off, "version", zone);
   if (!version)
     return version.err();
   if (*version != envelope_version)
@@ -98,7 +100,7 @@ result<envelope> decode(std::string_view bytes) {
                                         + std::to_string(field_count)};
   envelope e;
   auto str = [&](std::string& into, const char* field, bool required) -> result<void> {
-    auto s = read_string(bytes, off, field, required);
+    auto s = read_string(bytes, off, field, required, zone);
     if (!s)
       return s.err();
     into = std::move(*s);
@@ -114,9 +116,9 @@ result<envelope> decode(std::string_view bytes) {
   TROUPE_TRY(str(e.source, "source", true));
   TROUPE_TRY(str(e.detail_type, "detail-type", true));
   {
-    auto oh = read_one(bytes, off, {1, 1, 1}, "time");
+    auto oh = read_one(bytes, off, {1, 1, 1}, "time", zone);
     TROUPE_TRY(oh);
-    const auto& o = oh->get();
+    const auto& o = *oh;
     if (o.type == msgpack::type::POSITIVE_INTEGER && o.via.u64 <= INT64_MAX)
       e.time_ms = static_cast<std::int64_t>(o.via.u64);
     else if (o.type == msgpack::type::NEGATIVE_INTEGER)
@@ -125,9 +127,9 @@ result<envelope> decode(std::string_view bytes) {
       return field_error(errc::wrong_shape, "time", "not an integer");
   }
   {
-    auto oh = read_one(bytes, off, {max_resources, max_string_bytes, 2}, "resources");
+    auto oh = read_one(bytes, off, {max_resources, max_string_bytes, 2}, "resources", zone);
     TROUPE_TRY(oh);
-    const auto& o = oh->get();
+    const auto& o = *oh;
     if (o.type != msgpack::type::ARRAY)
       return field_error(errc::wrong_shape, "resources", "not an array");
     for (std::uint32_t i = 0; i < o.via.array.size; ++i) {
@@ -139,12 +141,12 @@ result<envelope> decode(std::string_view bytes) {
   }
   TROUPE_TRY(str(e.origin, "origin", true));
   {
-    auto v = read_uint(bytes, off, "epoch");
+    auto v = read_uint(bytes, off, "epoch", zone);
     TROUPE_TRY(v);
     e.epoch = *v;
   }
   {
-    auto v = read_uint(bytes, off, "seq");
+    auto v = read_uint(bytes, off, "seq", zone);
     TROUPE_TRY(v);
     e.seq = *v;
   }
@@ -152,9 +154,9 @@ result<envelope> decode(std::string_view bytes) {
   TROUPE_TRY(str(e.causation_id, "causation-id", false));
   const auto detail_begin = off;
   {
-    auto oh = read_one(bytes, off, {}, "detail");
+    auto oh = read_one(bytes, off, {}, "detail", zone);
     TROUPE_TRY(oh);
-    if (oh->get().type != msgpack::type::MAP)
+    if (oh->type != msgpack::type::MAP)
       return field_error(errc::wrong_shape, "detail", "not a map");
   }
 #undef TROUPE_TRY

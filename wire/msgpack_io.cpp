@@ -2,14 +2,14 @@
 
 namespace troupe::wire {
 
-result<msgpack::object_handle> read_one(std::string_view bytes, std::size_t& offset,
-                                        const read_limits& limits, const char* what) {
+result<msgpack::object> read_one(std::string_view bytes, std::size_t& offset, const read_limits& limits,
+                                 const char* what, msgpack::zone& zone) {
   if (offset >= bytes.size())
     return error{errc::truncated, std::string(what) + ": missing"};
   msgpack::unpack_limit lim(limits.items, limits.items, limits.bytes, limits.bytes,
                             limits.bytes, limits.depth);
   try {
-    return msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, lim);
+    return msgpack::unpack(zone, bytes.data(), bytes.size(), offset, nullptr, nullptr, lim);
   } catch (const msgpack::insufficient_bytes&) {
     return error{errc::truncated, std::string(what) + ": truncated"};
   } catch (const msgpack::depth_size_overflow&) {
@@ -19,6 +19,15 @@ result<msgpack::object_handle> read_one(std::string_view bytes, std::size_t& off
   } catch (const std::exception& e) {
     return error{errc::not_msgpack, std::string(what) + ": not MessagePack (" + e.what() + ")"};
   }
+}
+
+result<msgpack::object_handle> read_one(std::string_view bytes, std::size_t& offset,
+                                        const read_limits& limits, const char* what) {
+  auto zone = std::make_unique<msgpack::zone>();
+  auto o = read_one(bytes, offset, limits, what, *zone);
+  if (!o)
+    return o.err();
+  return msgpack::object_handle(*o, std::move(zone));
 }
 
 result<std::uint32_t> read_array_header(std::string_view bytes, std::size_t& offset,

@@ -34,6 +34,12 @@ struct read_limits {
 result<msgpack::object_handle> read_one(std::string_view bytes, std::size_t& offset,
                                         const read_limits& limits, const char* what);
 
+/// The same into `zone`, which the caller shares between the values it
+/// reads (one allocation for an envelope's twelve fields, not twelve); the
+/// object refers to `bytes` and to `zone`.
+result<msgpack::object> read_one(std::string_view bytes, std::size_t& offset, const read_limits& limits,
+                                 const char* what, msgpack::zone& zone);
+
 /// Reads an array header at `offset` (fixarray, array 16 or array 32) and
 /// advances past it. Fails with truncated or wrong_shape.
 result<std::uint32_t> read_array_header(std::string_view bytes, std::size_t& offset,
