@@ -10,6 +10,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 
 namespace troupe::store {
 
@@ -466,27 +467,24 @@ result<bool> has_column(database& db, const char* table, const char* column) {
   return *row && s->int64(0) > 0;
 }
 
-/// Schema 3 to 4, in one transaction.
+/// Schema 3 to 4, in one transaction: each part runs unless its table
+/// already has the new column.
 result<void> upgrade_from_3(database& db) {
   TRY(db.exec("BEGIN IMMEDIATE"));
-  const auto undo = [&](error e) -> result<void> {
-    (void)db.exec("ROLLBACK");
-    return e;
+  const auto steps = [&]() -> result<void> {
+    for (const auto& [table, column, sql] : {std::tuple{"streams", "num", upgrade_streams_from_3},
+                                             std::tuple{"outbox", "k", upgrade_outbox_from_3}}) {
+      auto done = has_column(db, table, column);
+      TRY(done);
+      if (!*done)
+        TRY(db.exec(sql));
+    }
+    return db.exec("UPDATE meta SET value = '4' WHERE key = 'schema'");
   };
-  auto streams_numbered = has_column(db, "streams", "num");
-  if (!streams_numbered)
-    return undo(streams_numbered.err());
-  if (!*streams_numbered)
-    if (auto r = db.exec(upgrade_streams_from_3); !r)
-      return undo(r.err());
-  auto outbox_keyed = has_column(db, "outbox", "k");
-  if (!outbox_keyed)
-    return undo(outbox_keyed.err());
-  if (!*outbox_keyed)
-    if (auto r = db.exec(upgrade_outbox_from_3); !r)
-      return undo(r.err());
-  if (auto r = db.exec("UPDATE meta SET value = '4' WHERE key = 'schema'"); !r)
-    return undo(r.err());
+  if (auto r = steps(); !r) {
+    (void)db.exec("ROLLBACK");
+    return r;
+  }
   return db.exec("COMMIT");
 }
 
