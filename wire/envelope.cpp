@@ -187,12 +187,25 @@ std::string make_uuid() {
   ms = last_ms;
   const std::uint64_t hi = (ms << 16) | 0x7000ULL | counter;
   const std::uint64_t lo = (rng() & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  char buf[37];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx",
-                static_cast<unsigned>(hi >> 32), static_cast<unsigned>(hi >> 16 & 0xffff),
-                static_cast<unsigned>(hi & 0xffff), static_cast<unsigned>(lo >> 48),
-                static_cast<unsigned long long>(lo & 0xffffffffffffULL));
-  return buf;
+  // 8-4-4-4-12 hex digits, written directly (snprintf was a tenth of
+  // making an event, perf on the single hop).
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out(36, '-');
+  int at = 0;
+  const auto put = [&](std::uint64_t v, int nibbles) {
+    for (int i = nibbles - 1; i >= 0; --i)
+      out[static_cast<std::size_t>(at++)] = digits[v >> (4 * i) & 0xf];
+  };
+  put(hi >> 32, 8);
+  ++at;
+  put(hi >> 16, 4);
+  ++at;
+  put(hi, 4);
+  ++at;
+  put(lo >> 48, 4);
+  ++at;
+  put(lo, 12);
+  return out;
 }
 
 std::int64_t now_ms() {

@@ -240,6 +240,11 @@ TEST(envelope, uuid_is_version_7_unique_and_time_ordered) {
   for (int i = 0; i < 20000; ++i) {
     auto u = make_uuid();
     ASSERT_EQ(u.size(), 36u);
+    for (std::size_t c = 0; c < u.size(); ++c)
+      if (c == 8 || c == 13 || c == 18 || c == 23)
+        ASSERT_EQ(u[c], '-') << u;
+      else
+        ASSERT_NE(std::string("0123456789abcdef").find(u[c]), std::string::npos) << u;
     EXPECT_EQ(u[14], '7');
     EXPECT_NE(std::string("89ab").find(u[19]), std::string::npos) << u;
     EXPECT_TRUE(seen.insert(u).second);
