@@ -476,8 +476,17 @@ result<void> upgrade_from_3(database& db) {
                                              std::tuple{"outbox", "k", upgrade_outbox_from_3}}) {
       auto done = has_column(db, table, column);
       TRY(done);
-      if (!*done)
-        TRY(db.exec(sql));
+      if (*done)
+        continue;
+      if (sql == upgrade_outbox_from_3) {
+        auto n = db.prepare("SELECT count(*) FROM (SELECT stream FROM streams UNION SELECT stream FROM outbox)");
+        TRY(n);
+        auto row = n->step();
+        TRY(row);
+        if (n->int64(0) > max_streams)
+          return error{errc::too_large, "more than " + std::to_string(max_streams) + " streams to number"};
+      }
+      TRY(db.exec(sql));
     }
     return db.exec("UPDATE meta SET value = '4' WHERE key = 'schema'");
   };
@@ -526,8 +535,12 @@ result<void> read_snapshot(database& db, snapshot& out) {
       fn(*s);
     }
   };
-  TRY(each("SELECT stream, head FROM streams",
-           [&](statement& s) { out.heads[s.text(0)] = static_cast<std::uint64_t>(s.int64(1)); }));
+  std::map<std::string, std::int64_t> nums;
+  TRY(each("SELECT stream, head, num FROM streams", [&](statement& s) {
+    out.heads[s.text(0)] = static_cast<std::uint64_t>(s.int64(1));
+    if (!s.is_null(2))
+      nums[s.text(0)] = s.int64(2);
+  }));
   TRY(each("SELECT origin, stream, epoch, seq FROM cursors", [&](statement& s) {
     out.cursors[{s.text(0), s.text(1)}] = cursor{static_cast<std::uint64_t>(s.int64(2)),
                                                  static_cast<std::uint64_t>(s.int64(3))};
@@ -540,8 +553,18 @@ result<void> read_snapshot(database& db, snapshot& out) {
                                            retry_state{static_cast<int>(s.int64(4)), s.int64(5), s.int64(6),
                                                        s.int64(7)}});
   }));
-  TRY(each("SELECT stream, min(seq) FROM outbox GROUP BY stream",
-           [&](statement& s) { out.outbox_min[s.text(0)] = static_cast<std::uint64_t>(s.int64(1)); }));
+  // Each stream's oldest kept event: one probe of its key range (a GROUP
+  // BY over the whole outbox would sort it, slow after a long outage).
+  auto first = db.prepare("SELECT seq FROM outbox WHERE k >= ? AND k <= ? ORDER BY k LIMIT 1");
+  TRY(first);
+  for (const auto& [stream, num] : nums) {
+    first->bind(1, num << seq_bits).bind(2, num << seq_bits | max_seq);
+    auto row = first->step();
+    TRY(row);
+    if (*row)
+      out.outbox_min[stream] = static_cast<std::uint64_t>(first->int64(0));
+    first->reset();
+  }
   return {};
 }
 
@@ -565,7 +588,10 @@ result<std::unique_ptr<node_store>> node_store::open(const std::string& path, du
       TRY(db->exec(upgrade_from_1));
     if (version == "1" || version == "2")
       TRY(db->exec(upgrade_from_2));
-    if (version == "1" || version == "2" || version == "3")
+    // Also with no version at all: an older binary killed between making
+    // its tables and writing `meta` left them in its own layout (the
+    // upgrade changes nothing where the new layout is already there).
+    if (version.empty() || version == "1" || version == "2" || version == "3")
       TRY(upgrade_from_3(*db));
   }
   if (auto r = read_snapshot(*db, out); !r)

@@ -154,6 +154,26 @@ TEST(node_store, a_store_of_the_third_schema_is_upgraded_in_place) {
   EXPECT_EQ(outbox_of(*s, "PaymentConfirmed"), (std::vector<std::string>{"6:p6", "7:p7"}));
 }
 
+TEST(node_store, tables_of_the_third_schema_without_a_version_are_upgraded) {
+  test::temp_dir dir;
+  const auto path = (dir.path() / "node.db").string();
+  // A version-3 node killed after making its tables, before writing meta.
+  {
+    auto db = database::open(path, durability::os);
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(db->exec("CREATE TABLE streams (stream TEXT PRIMARY KEY, head INTEGER NOT NULL) WITHOUT ROWID;"
+                         "CREATE TABLE outbox (stream TEXT NOT NULL, seq INTEGER NOT NULL, time_ms INTEGER NOT NULL,"
+                         " bytes BLOB NOT NULL, PRIMARY KEY (stream, seq)) WITHOUT ROWID;"
+                         "INSERT INTO outbox VALUES ('Ping', 1, 100, 'p1');"));
+  }
+  snapshot snap;
+  auto s = open_store(path, snap);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(snap.outbox_min, (std::map<std::string, std::uint64_t>{{"Ping", 1}}));
+  run(*s, [&](txn& t) { return t.outbox_append("Ping", 2, 101, "p2"); });
+  EXPECT_EQ(outbox_of(*s, "Ping"), (std::vector<std::string>{"1:p1", "2:p2"}));
+}
+
 TEST(node_store, the_outbox_keeps_its_streams_apart) {
   test::temp_dir dir;
   const auto path = (dir.path() / "node.db").string();
