@@ -316,6 +316,7 @@ int run(int argc, char** argv) {
     const double half = (hop_os > 0 ? hop_os : max_rate > 0 ? max_rate : 40000) / 2;
     auto rates = only_rate > 0 ? std::vector<double>{only_rate}
                                : std::vector<double>{half, half * 0.75, half / 2, 5000.0, 2000.0};
+    std::sort(rates.begin(), rates.end(), std::greater<>());  // highest first, whatever the half is
     for (double rate : rates) {
       const auto lat = hop_latency(rate, 5);
       std::printf("%-58s %12.0f events/s  (p50 %.2f ms, p99 %.2f ms, max %.2f ms over %zu events)\n",

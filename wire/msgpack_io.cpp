@@ -9,7 +9,10 @@ result<msgpack::object> read_one(std::string_view bytes, std::size_t& offset, co
   msgpack::unpack_limit lim(limits.items, limits.items, limits.bytes, limits.bytes,
                             limits.bytes, limits.depth);
   try {
-    return msgpack::unpack(zone, bytes.data(), bytes.size(), offset, nullptr, nullptr, lim);
+    // Strings, bin and ext point into `bytes` instead of being copied into
+    // the zone (the caller copies out what it keeps).
+    const auto refer = [](msgpack::type::object_type, std::size_t, void*) { return true; };
+    return msgpack::unpack(zone, bytes.data(), bytes.size(), offset, refer, nullptr, lim);
   } catch (const msgpack::insufficient_bytes&) {
     return error{errc::truncated, std::string(what) + ": truncated"};
   } catch (const msgpack::depth_size_overflow&) {

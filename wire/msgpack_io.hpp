@@ -35,8 +35,10 @@ result<msgpack::object_handle> read_one(std::string_view bytes, std::size_t& off
                                         const read_limits& limits, const char* what);
 
 /// The same into `zone`, which the caller shares between the values it
-/// reads (one allocation for an envelope's twelve fields, not twelve); the
-/// object refers to `bytes` and to `zone`.
+/// reads (one allocation for an envelope's twelve fields, not twelve). The
+/// object's strings, bin and ext point into `bytes`, its containers into
+/// `zone`: it is valid while both are. (The handle above copies everything
+/// into its own zone.)
 result<msgpack::object> read_one(std::string_view bytes, std::size_t& offset, const read_limits& limits,
                                  const char* what, msgpack::zone& zone);
 
