@@ -3,9 +3,11 @@
 #pragma once
 
 #include <chrono>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "launcher/common.hpp"
@@ -66,6 +68,21 @@ inline bool wait_confirmed(const troupe::cluster::config& cfg, const std::vector
         return confirmed == ids.size();
       },
       timeout);
+}
+
+/// `troupe dlq VERB CONFIG ARGS... --format json`: its records, one per line.
+inline std::vector<nlohmann::json> dlq_json(const cluster& c, std::vector<std::string> args) {
+  std::vector<std::string> argv{troupe_bin(), "dlq", args.at(0), c.config_path()};
+  argv.insert(argv.end(), args.begin() + 1, args.end());
+  argv.insert(argv.end(), {"--format", "json"});
+  auto r = run_command(argv, std::chrono::seconds(30));
+  EXPECT_EQ(r.code, 0) << r.output;
+  std::vector<nlohmann::json> out;
+  std::istringstream lines(r.output);
+  for (std::string line; std::getline(lines, line);)
+    if (!line.empty() && line[0] == '{')
+      out.push_back(nlohmann::json::parse(line));
+  return out;
 }
 
 } // namespace troupe::test

@@ -22,6 +22,7 @@
 
 #include "launcher/common.hpp"
 #include "store/node_store.hpp"
+#include "tests/integration/bookings.hpp"
 #include "tests/integration/chaos_support.hpp"
 #include "tests/integration/cluster.hpp"
 #include "tests/integration/flight_rules.hpp"
@@ -279,13 +280,7 @@ TEST(chaos, poison_bookings_reach_the_dlq_once_through_kills_and_transient_fault
 
   // The DLQ holds exactly their BookingCreated events, each once, none of
   // payment's transient failures.
-  auto list = run_command({troupe_bin(), "dlq", "list", c.config_path(), "--format", "json"}, 30s);
-  ASSERT_EQ(list.code, 0) << list.output;
-  std::vector<json> letters;
-  std::istringstream lines(list.output);
-  for (std::string line; std::getline(lines, line);)
-    if (!line.empty() && line[0] == '{')
-      letters.push_back(json::parse(line));
+  const auto letters = dlq_json(c, {"list"});
   std::set<std::string> lettered;
   for (const auto& l : letters) {
     EXPECT_EQ(l["RULE_ARN"], "charge") << l.dump();

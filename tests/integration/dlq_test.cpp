@@ -12,7 +12,6 @@
 #include <fstream>
 #include <regex>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -64,21 +63,6 @@ cluster dlq_cluster(const std::string& faults, const std::string& charge = quick
                  "supervision: " + supervision + settings + faults + rules(charge, confirmation));
 }
 
-
-/// `troupe dlq VERB CONFIG ARGS... --format json`: its records, one per line.
-std::vector<json> dlq_json(const cluster& c, std::vector<std::string> args) {
-  std::vector<std::string> argv{troupe_bin(), "dlq", args.at(0), c.config_path()};
-  argv.insert(argv.end(), args.begin() + 1, args.end());
-  argv.insert(argv.end(), {"--format", "json"});
-  auto r = run_command(argv, 30s);
-  EXPECT_EQ(r.code, 0) << r.output;
-  std::vector<json> out;
-  std::istringstream lines(r.output);
-  for (std::string line; std::getline(lines, line);)
-    if (!line.empty() && line[0] == '{')
-      out.push_back(json::parse(line));
-  return out;
-}
 
 std::vector<json> wait_for_letters(const cluster& c, std::size_t n, std::chrono::seconds timeout = 30s) {
   std::vector<json> letters;
