@@ -470,7 +470,7 @@ result<bool> has_column(database& db, const char* table, const char* column) {
 /// Schema 3 to 4, in one transaction: each part runs unless its table
 /// already has the new column.
 result<void> upgrade_from_3(database& db) {
-  TRY(db.exec("BEGIN IMMEDIATE"));
+  TRY(db.begin());
   const auto steps = [&]() -> result<void> {
     for (const auto& [table, column, sql] : {std::tuple{"streams", "num", upgrade_streams_from_3},
                                              std::tuple{"outbox", "k", upgrade_outbox_from_3}}) {
@@ -491,10 +491,10 @@ result<void> upgrade_from_3(database& db) {
     return db.exec("UPDATE meta SET value = '4' WHERE key = 'schema'");
   };
   if (auto r = steps(); !r) {
-    (void)db.exec("ROLLBACK");
+    (void)db.rollback();
     return r;
   }
-  return db.exec("COMMIT");
+  return db.commit();
 }
 
 result<void> read_snapshot(database& db, snapshot& out) {
