@@ -1,4 +1,4 @@
-// Every case of ../shared/conformance/patterns.jsonl, whose expected answers
+// Every case of tests/rules/conformance/patterns.jsonl, whose expected answers
 // come from AWS's event-ruler, must agree. One test reports every
 // disagreeing case by name; missing data is a failure, never a skip.
 #include <gtest/gtest.h>
@@ -16,7 +16,7 @@ std::vector<test::conformance_case> load_patterns() {
   const std::string dir = test::conformance_dir();
   if (dir.empty()) {
     ADD_FAILURE() << "TROUPE_CONFORMANCE_DIR is not set; run through `meson test`, or set it to "
-                     "the shared/conformance directory";
+                     "tests/rules/conformance";
     return {};
   }
   std::vector<test::conformance_case> cases;

@@ -1,4 +1,4 @@
-// ../shared/conformance/quirks.jsonl: 30 cases where event-ruler's answer
+// tests/rules/conformance/quirks.jsonl: 30 cases where event-ruler's answer
 // is an artefact of how it is built. troupe chooses the plain meaning of
 // the pattern; this test pins troupe's answer for each case, says why, and
 // marks where it differs from event-ruler. The code that decides carries a
