@@ -1,11 +1,11 @@
 #!/bin/sh
-# Runs the rules bench on the shared data set, on one core.
-# usage: run_bench.sh <rules_bench binary> <conformance dir> [rules_bench options...]
+# Runs the rules bench on its data set (bench/rules/data), on one core.
+# usage: run_bench.sh <rules_bench binary> <data dir> [rules_bench options...]
 # The events are gzip'd; decompress them into the bench's stdin rather than
 # linking zlib into the project for one benchmark.
 set -eu
 if [ $# -lt 2 ]; then
-  echo "usage: $0 <rules_bench binary> <conformance dir> [options]" >&2
+  echo "usage: $0 <rules_bench binary> <data dir> [options]" >&2
   exit 2
 fi
 bench=$1
