@@ -157,8 +157,8 @@ result<database> database::open(const std::string& path, durability d) {
     // `os` promises to survive the death of the process, which the page
     // cache does; it cannot promise to survive the machine's (after a power
     // loss an origin could reuse seqs its peers already saw, whatever the
-    // database kept), so it pays for no fsync. DESIGN asks for NORMAL,
-    // whose only fsyncs are at checkpoints: measured, they stalled commits
+    // database kept), so it pays for no fsync, not even NORMAL's, whose
+    // only fsyncs are at checkpoints: measured, they stalled commits
     // for up to 30 ms (single hop p99 at 5,000 events/s: 6 ms with NORMAL,
     // 1.1 ms with OFF).
     if (auto r = db.exec(d == durability::fsync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=OFF"); !r)
