@@ -1,5 +1,7 @@
 #include "actors/dead_letter.hpp"
 
+#include <stdexcept>
+
 #include "actors/msgpack_json.hpp"
 
 namespace troupe {
@@ -61,7 +63,7 @@ class fields {
 
 } // namespace
 
-json event_to_json(const wire::envelope& ev) {
+json event_to_json(const wire::envelope& ev, bool raw_detail) {
   json j = {{"id", ev.id},
             {"source", ev.source},
             {"detail-type", ev.detail_type},
@@ -74,6 +76,8 @@ json event_to_json(const wire::envelope& ev) {
             {"correlation_id", ev.correlation_id},
             {"causation_id", ev.causation_id}};
   try {
+    if (raw_detail)
+      throw std::runtime_error("kept as its bytes");
     auto detail = json_from_msgpack(ev.detail);
     (void)detail.dump();  // MessagePack strings need not be UTF-8; JSON's must
     j["detail"] = std::move(detail);
@@ -133,7 +137,7 @@ result<wire::envelope> event_from_json(const json& j) {
   return ev;
 }
 
-json to_detail(const dead_letter& d) {
+json to_detail(const dead_letter& d, bool raw_detail) {
   return {{"dead-letter-queue", d.dlq},
           {"RULE_ARN", d.rule},
           {"TARGET_ARN", d.target},
@@ -144,7 +148,7 @@ json to_detail(const dead_letter& d) {
           {"RETRY_ATTEMPTS", d.retry_attempts},
           {"FIRST_ATTEMPT_MS", d.first_attempt_ms},
           {"LAST_ATTEMPT_MS", d.last_attempt_ms},
-          {"event", event_to_json(d.event)}};
+          {"event", event_to_json(d.event, raw_detail)}};
 }
 
 result<dead_letter> dead_letter_from_detail(const json& detail) {

@@ -23,6 +23,7 @@ inline constexpr const char* timeout = "TIMEOUT";                  // no answer 
 inline constexpr const char* service_failed = "SERVICE_FAILED";    // past its restart intensity
 inline constexpr const char* max_event_age = "MAX_EVENT_AGE";      // a consumer never acked it in time
 inline constexpr const char* redrive_refused = "REDRIVE_REFUSED";  // its rule or target is gone
+inline constexpr const char* undecodable_event = "UNDECODABLE_EVENT";  // its bytes cannot be read here
 }  // namespace error_code
 
 /// One delivery that failed for good.
@@ -40,16 +41,16 @@ struct dead_letter {
 };
 
 /// The envelope as JSON, with its detail decoded (null when it is not
-/// decodable, or not valid UTF-8; the bytes then travel as
-/// `detail-msgpack-hex`).
-nlohmann::json event_to_json(const wire::envelope& ev);
+/// decodable, or not valid UTF-8, or `raw_detail` asks for it; the bytes
+/// then travel as `detail-msgpack-hex`).
+nlohmann::json event_to_json(const wire::envelope& ev, bool raw_detail = false);
 
 /// Rebuilds an envelope from `event_to_json`'s form. Fails naming the field
 /// that is missing or of the wrong type.
 result<wire::envelope> event_from_json(const nlohmann::json& j);
 
 /// The detail of a DeadLetter event.
-nlohmann::json to_detail(const dead_letter& d);
+nlohmann::json to_detail(const dead_letter& d, bool raw_detail = false);
 
 /// Reads a DeadLetter event's detail back; fails naming the field.
 result<dead_letter> dead_letter_from_detail(const nlohmann::json& detail);

@@ -59,7 +59,7 @@ nlohmann::json convert(const msgpack::object& o) {
 } // namespace
 
 nlohmann::json json_from_msgpack(std::string_view bytes) {
-  auto oh = wire::read_exactly_one(bytes, {}, "detail");
+  auto oh = wire::read_exactly_one(bytes, wire::detail_limits, "detail");
   if (!oh)
     throw std::runtime_error(oh.err().message);
   return convert(oh->get());

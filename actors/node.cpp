@@ -22,6 +22,7 @@
 #include "wire/stream.hpp"
 #include "wire/control.hpp"
 #include "wire/endpoint.hpp"
+#include "wire/log_limit.hpp"
 
 namespace troupe {
 
@@ -108,6 +109,17 @@ struct after_commit {
   // inbox (held ones get their row and id in the transaction): retried
   // when due.
   std::shared_ptr<std::vector<delivery>> parked, rescheduled;
+  std::vector<std::string> idempotency_keys;  // now durable
+};
+
+/// A PutEvents call whose idempotency keys are being looked up in the store.
+struct put_call {
+  std::string identity;
+  std::vector<wire::put_entry> entries;
+  std::vector<wire::put_result> results;  // filled as entries are settled
+  std::vector<bool> settled;
+  std::vector<std::uint64_t> digests;
+  std::vector<std::optional<store::idempotency_record>> found;  // per entry, from the store
 };
 
 /// A control request and the identity to answer.
@@ -142,6 +154,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::control_call)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::peer_message)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::endpoint_ref)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::state_rows)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<troupe::put_call>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<troupe::store::expired_event>)
 
 namespace troupe {
@@ -164,6 +177,7 @@ using expired_atom = caf::atom_constant<caf::atom("expired")>;
 using run_atom = caf::atom_constant<caf::atom("run")>;
 using crashed_atom = caf::atom_constant<caf::atom("crashed")>;
 using restore_atom = caf::atom_constant<caf::atom("restore")>;
+using put_atom = caf::atom_constant<caf::atom("put")>;
 
 constexpr auto query_timeout = std::chrono::seconds(10);
 constexpr auto tick_interval = std::chrono::milliseconds(50);
@@ -417,6 +431,16 @@ struct bus_counters {
   std::uint64_t duplicates = 0, stale = 0, gaps = 0, replays_asked = 0, replays_served = 0, replayed_in = 0;
   std::uint64_t expired = 0, permanent_dropped = 0, deferred = 0, retries = 0, retries_exhausted = 0;
   std::uint64_t dead_lettered = 0, redriven = 0, redrives_refused = 0;
+  std::uint64_t put_refused = 0, idempotent_repeats = 0, bad_acks = 0, undecodable = 0;
+};
+
+/// An idempotency key this node answered in this incarnation, until its
+/// row is surely in the store (a lookup there then finds it).
+struct idempotency_entry {
+  std::string event_id;
+  std::uint64_t digest = 0;
+  std::int64_t since_ms = 0;
+  bool durable = false;
 };
 
 using stream_key = std::pair<std::string, std::string>;  // (origin, stream)
@@ -490,6 +514,9 @@ struct bus_state {
   std::vector<std::size_t> scratch;
   std::uint64_t ticks = 0;
   bool expire_soon = false;  // the last expiry found a full batch
+  std::unordered_map<std::string, idempotency_entry> idempotency;
+  std::int64_t idempotency_ttl_ms = 24LL * 3600 * 1000;  // the longest maximum event age
+  wire::log_limit log_limit;  // for what peers can make happen at will
   bus_counters counters;
 };
 
@@ -598,6 +625,9 @@ void ask_replay(bus_actor* self, const stream_key& key, inbound_stream& s, std::
 }
 
 const std::string redrive_source = std::string("troupe.") + cluster::dlq_service;
+/// The source of the stand-in for an event that could not be decoded (it
+/// carries only the event's place, and cannot be redriven).
+const std::string undecodable_source = "troupe.undecodable";
 
 /// What a DLQ's DeadLetterRedriven event asks: the original event again, to
 /// its rule's target. `event` fails when the event cannot be read back.
@@ -638,10 +668,13 @@ void redriven(bus_actor* self, const wire::envelope& ev, const std::shared_ptr<h
     return;  // not a redrive, or its target runs elsewhere (it may have moved since it failed)
   const auto& [rule, target, letter_id, original] = *order;
   const auto* r = rule_of(st, rule);
-  if (!original || !r || r->target != target) {
+  const bool placeholder = original && original->source == undecodable_source;
+  if (!original || !r || r->target != target || placeholder) {
     ++st.counters.redrives_refused;
     const auto why = !original ? "its event is unreadable: " + original.err().message
-                               : "rule '" + rule + "' with target '" + target + "' no longer exists on this node";
+                     : placeholder
+                         ? std::string("its event could not be decoded when it arrived; only its place is known")
+                         : "rule '" + rule + "' with target '" + target + "' no longer exists on this node";
     st.log->error("[corr={}] redrive of dead letter {} refused: {}", ev.correlation_id, letter_id, why);
     if (!original)
       return;  // nothing to send back that the DLQ could read
@@ -761,9 +794,25 @@ void retry_later(bus_actor* self, delivery d) {
   self->delayed_send(self, std::chrono::milliseconds(wait), retry_atom::value, std::move(d));
 }
 
-/// Dead letters bigger than this cannot be sent: the original event and
-/// the attributes must fit in one envelope.
-constexpr std::size_t max_dead_letter_detail = wire::max_envelope_bytes - 8 * 1024;
+/// A dead letter's detail: what an entry may hold besides its source,
+/// detail-type and correlation-id (the original event and the attributes
+/// must fit in one envelope).
+constexpr std::size_t max_dead_letter_detail = wire::max_entry_bytes - wire::entry_time_bytes - 3 * wire::max_string_bytes;
+constexpr std::size_t max_error_message = 4096;
+
+/// The msgpack detail of `dl`'s DeadLetter event, within the limits every
+/// event meets: its event's detail decoded to JSON, or, when that is too
+/// large or too deep (JSON of MessagePack may be either), kept as its
+/// bytes; nothing when even that does not fit.
+std::optional<std::string> dead_letter_detail(const dead_letter& dl) {
+  for (const bool raw : {false, true}) {
+    std::string detail;
+    nlohmann::json::to_msgpack(to_detail(dl, raw), detail);
+    if (detail.size() <= max_dead_letter_detail && wire::check_detail(detail))
+      return detail;
+  }
+  return std::nullopt;
+}
 
 /// The DeadLetter event for `d`, which failed for good, when its rule has a
 /// DLQ; it commits with the delivery's completion, so the DLQ gets it
@@ -779,17 +828,16 @@ void dead_letter_out(bus_actor* self, const dead_letter& dl, bus_work& w) {
                 dl.dlq.empty() ? "; no DLQ, dropped" : "; to the DLQ");
   if (dl.dlq.empty())
     return;
-  std::string detail;
-  nlohmann::json::to_msgpack(to_detail(dl), detail);
-  if (detail.size() > max_dead_letter_detail) {
+  auto detail = dead_letter_detail(dl);
+  if (!detail) {
     ++m.failed_to_dlq;
-    st.log->error("[rule={} event={}] the dead letter is {} bytes, more than an envelope holds; dropped", dl.rule,
-                  ev.id, detail.size());
+    st.log->error("[rule={} event={}] the dead letter is more than an event may hold; not sent to the DLQ", dl.rule,
+                  ev.id);
     return;
   }
   ++m.sent_to_dlq;
   ++st.counters.dead_lettered;
-  w.events.push_back(new_event(cluster::dead_letter_source, cluster::dead_letter_type, std::move(detail),
+  w.events.push_back(new_event(cluster::dead_letter_source, cluster::dead_letter_type, std::move(*detail),
                                ev.correlation_id, ev.id, {}));
 }
 
@@ -802,7 +850,7 @@ dead_letter dead_letter_of(const bus_state& st, const emission& em, std::string 
   dl.target = em.d.target;
   dl.node = st.node;
   dl.error_code = em.error_code;
-  dl.error_message = em.error;
+  dl.error_message = em.error.size() > max_error_message ? em.error.substr(0, max_error_message) + "..." : em.error;
   dl.exhausted_retry_condition = std::move(exhausted);
   dl.retry_attempts = em.d.retry.attempt - 1;
   dl.first_attempt_ms = em.d.retry.first_ms;
@@ -1073,7 +1121,8 @@ nlohmann::json bus_status(const bus_state& st) {
         {"published", ws.published.load()},
         {"requests", ws.requests.load()},
         {"bad_requests", ws.bad_requests.load()},
-        {"peers_connected", ws.peers_connected.load()}}},
+        {"peers_connected", ws.peers_connected.load()},
+        {"reconnects", ws.reconnects.load()}}},
       {"bus",
        {{"from_wire", c.from_wire},
         {"emitted", c.emitted},
@@ -1095,6 +1144,10 @@ nlohmann::json bus_status(const bus_state& st) {
         {"dead_lettered", c.dead_lettered},
         {"redriven", c.redriven},
         {"redrives_refused", c.redrives_refused},
+        {"put_refused", c.put_refused},
+        {"idempotent_repeats", c.idempotent_repeats},
+        {"bad_acks", c.bad_acks},
+        {"undecodable", c.undecodable},
         {"held", st.held_count},
         {"unacked_inbound", lag}}},
       {"store", {{"commits", st.store->commits()}, {"jobs", st.store->jobs()}}},
@@ -1139,7 +1192,7 @@ void serve_replay(bus_actor* self, const std::string& identity, const wire::repl
   auto rows = std::make_shared<std::vector<std::pair<std::uint64_t, std::string>>>();
   st.store->submit(
       [=](store::txn& t) -> result<void> {
-        auto r = t.outbox_read(req.stream, from, max);
+        auto r = t.outbox_read(req.stream, from, max, wire::replay_batch_bytes);
         if (!r)
           return r.err();
         *rows = std::move(*r);
@@ -1149,10 +1202,63 @@ void serve_replay(bus_actor* self, const std::string& identity, const wire::repl
         // Nothing kept from `from` on: every event up to the head is gone
         // (acked by all, or expired), so the peer may resume after it.
         batch.first_kept = rows->empty() ? batch.head + 1 : rows->front().first;
-        for (auto& [seq, bytes] : *rows)
-          batch.events.push_back(std::move(bytes));
+        batch.events = std::move(*rows);
         ep->reply(identity, wire::encode(batch));
       });
+}
+
+/// Event `seq` of stream `key`, which this node cannot decode: in its
+/// place, one dead letter (UNDECODABLE_EVENT) for each local rule that could
+/// route the stream and has a DLQ, committed with the stream's cursor past
+/// it; without such a rule it is counted and logged. Only the next event of
+/// the stream is taken so: any other waits for its turn.
+void take_undecodable(bus_actor* self, const stream_key& key, std::uint64_t epoch, std::uint64_t seq,
+                      std::size_t size, const std::string& why) {
+  auto& st = self->state;
+  auto& s = st.in[key];
+  if (epoch != s.accepted.epoch || seq != s.accepted.seq + 1 || st.held_count >= max_held_events)
+    return;
+  ++st.counters.undecodable;
+  s.accepted.seq = seq;
+  auto h = std::make_shared<held_event>();
+  h->key = key;
+  h->epoch = epoch;
+  h->seq = seq;
+  // What is known of it: where it comes from and its place.
+  auto ev = std::make_shared<wire::envelope>();
+  ev->id = key.first + "/" + key.second + "/" + std::to_string(epoch) + "/" + std::to_string(seq);
+  ev->source = undecodable_source;
+  ev->detail_type = key.second;
+  ev->time_ms = wall_now();
+  ev->origin = key.first;
+  ev->epoch = epoch;
+  ev->seq = seq;
+  ev->detail = std::string("\x80", 1);  // an empty map
+  std::size_t letters = 0;
+  for (std::size_t i = 0; i < st.rule_targets.size(); ++i) {
+    const auto* rule = rule_of(st, st.matcher->name(i));
+    if (!rule || !st.services.count(rule->target) || rule->dead_letter_queue.empty())
+      continue;
+    if (rule->detail_types && std::find(rule->detail_types->begin(), rule->detail_types->end(), key.second)
+                                  == rule->detail_types->end())
+      continue;
+    emission em;
+    em.d = delivery{0, rule->target, rule->name, ev, nullptr, {}};
+    em.status = outcome::permanent;
+    em.error_code = error_code::undecodable_event;
+    em.error = "event " + std::to_string(seq) + " of stream " + key.second + " from " + key.first + " ("
+               + std::to_string(size) + " bytes) cannot be decoded here: " + why;
+    em.at_ms = ev->time_ms;
+    h->answers.push_back(std::move(em));
+    ++letters;
+  }
+  st.log->error("stream {}/{}: event {} ({} bytes) cannot be decoded: {}; {}", key.first, key.second, seq, size, why,
+                letters ? std::to_string(letters) + " dead letter(s) in its place" : std::string("no DLQ takes it, dropped"));
+  st.held[key].push_back(std::move(h));
+  ++st.held_count;
+  bus_work w;
+  release(self, key, w);
+  commit(self, std::move(w));
 }
 
 void take_replay(bus_actor* self, const std::string& origin, const wire::replay_batch& batch) {
@@ -1171,19 +1277,31 @@ void take_replay(bus_actor* self, const std::string& origin, const wire::replay_
                  s.accepted.seq + 1, batch.first_kept - 1, batch.first_kept);
     s.accepted.seq = batch.first_kept - 1;
   }
+  const auto before = s.accepted;
   std::vector<event_ptr> events;
-  for (const auto& bytes : batch.events) {
+  for (const auto& [seq, bytes] : batch.events) {
     auto ev = wire::decode(bytes);
-    if (!ev || ev->origin != origin || ev->detail_type != batch.stream) {
-      st.log->warn("dropping a malformed replayed event from {}", origin);
+    if (ev && (ev->origin != origin || ev->detail_type != batch.stream || ev->seq != seq || ev->epoch != batch.epoch))
+      ev = error{errc::invalid_field, "its origin, stream, epoch or seq is not the batch's"};
+    if (!ev) {
+      // Asking again would bring the same bytes: the event becomes a dead
+      // letter in its place, and the stream moves on.
+      take_events(self, events);
+      events.clear();
+      take_undecodable(self, key, batch.epoch, seq, bytes.size(), ev.err().to_string());
       continue;
     }
     ++st.counters.replayed_in;
     events.push_back(std::make_shared<wire::envelope>(std::move(*ev)));
   }
   take_events(self, events);
-  if (s.accepted.epoch == batch.epoch && s.accepted.seq < batch.head)
-    ask_replay(self, key, s, batch.epoch, s.accepted.seq + 1);
+  // Ask for the rest only when this batch moved the stream: one that did
+  // not (the services are saturated, say) waits for the next heartbeat
+  // instead of asking again at once, round trip after round trip.
+  auto& now = st.in[key];
+  if (now.accepted.epoch == batch.epoch && now.accepted.seq < batch.head
+      && (now.accepted.seq != before.seq || now.accepted.epoch != before.epoch))
+    ask_replay(self, key, now, batch.epoch, now.accepted.seq + 1);
 }
 
 void take_heartbeat(bus_actor* self, const wire::heartbeat& hb) {
@@ -1388,20 +1506,180 @@ void dead_letter_expired(bus_actor* self, std::vector<store::expired_event>& exp
             after_commit{});
 }
 
+/// A digest of everything an entry says, to tell a repeated idempotency key
+/// with the same content from one with other content (FNV-1a, each field
+/// prefixed by its length).
+std::uint64_t digest_of(const wire::put_entry& e) {
+  std::uint64_t h = 14695981039346656037ULL;
+  const auto mix = [&](std::string_view v) {
+    const auto n = static_cast<std::uint64_t>(v.size());
+    for (int i = 0; i < 8; ++i)
+      h = (h ^ ((n >> (8 * i)) & 0xff)) * 1099511628211ULL;
+    for (unsigned char c : v)
+      h = (h ^ c) * 1099511628211ULL;
+  };
+  mix(e.source);
+  mix(e.detail_type);
+  mix(e.detail);
+  mix(e.correlation_id);
+  for (const auto& r : e.resources)
+    mix(r);
+  return h;
+}
+
+/// Settles entry `i` of `call` with a key already answered: the same event
+/// again, or an error when the key came with other content.
+void settle_repeat(bus_state& st, put_call& call, std::size_t i, const std::string& event_id, std::uint64_t digest) {
+  call.settled[i] = true;
+  if (digest != call.digests[i]) {
+    ++st.counters.put_refused;
+    call.results[i] = {"", "IdempotencyKeyMismatch",
+                       "idempotency key '" + call.entries[i].idempotency_key
+                           + "' was used before with other content (event " + event_id + ")"};
+    return;
+  }
+  ++st.counters.idempotent_repeats;
+  call.results[i] = {event_id, "", ""};
+}
+
+/// The entries of `call` not settled yet become events: written, with their
+/// idempotency keys, in one transaction, and answered once it committed.
+/// Keys seen since the lookup (a retry racing its first try) answer the
+/// event they made.
+void finish_put(bus_actor* self, put_call& call) {
+  auto& st = self->state;
+  std::vector<std::shared_ptr<wire::envelope>> events;
+  auto keys = std::make_shared<std::vector<std::pair<std::string, store::idempotency_record>>>();
+  const auto now = wall_now();
+  for (std::size_t i = 0; i < call.entries.size(); ++i) {
+    if (call.settled[i])
+      continue;
+    auto& e = call.entries[i];
+    if (!e.idempotency_key.empty()) {
+      if (auto it = st.idempotency.find(e.idempotency_key); it != st.idempotency.end()) {
+        settle_repeat(st, call, i, it->second.event_id, it->second.digest);
+        continue;
+      }
+      if (i < call.found.size() && call.found[i]) {
+        settle_repeat(st, call, i, call.found[i]->event_id, call.found[i]->digest);
+        continue;
+      }
+    }
+    ++st.counters.put;
+    events.push_back(new_event(std::move(e.source), std::move(e.detail_type), std::move(e.detail),
+                               std::move(e.correlation_id), "", std::move(e.resources)));
+    call.results[i] = {events.back()->id, "", ""};
+    if (!e.idempotency_key.empty()) {
+      st.idempotency[e.idempotency_key] = {events.back()->id, call.digests[i], now, false};
+      keys->emplace_back(e.idempotency_key, store::idempotency_record{events.back()->id, call.digests[i]});
+    }
+  }
+  wire::control_reply rep;
+  rep.ok = true;
+  rep.results = std::move(call.results);
+  // PutEvents answers once the events are durable: an id means stored.
+  after_commit ac;
+  ac.reply_to = call.identity;
+  ac.reply = wire::encode_reply(rep, "put");
+  for (const auto& k : *keys)
+    ac.idempotency_keys.push_back(k.first);
+  std::function<result<void>(store::txn&)> extra;
+  if (!keys->empty())
+    extra = [keys, expires = now + st.idempotency_ttl_ms](store::txn& t) -> result<void> {
+      for (const auto& [key, rec] : *keys)
+        if (auto r = t.idempotency_put(key, rec, expires); !r)
+          return r;
+      return {};
+    };
+  originate(self, std::move(events), std::move(extra), std::move(ac));
+}
+
+/// PutEvents: each entry is checked against every limit an event must meet
+/// (wire/limits.hpp) and answered with an id only if it becomes an event.
+/// Keys this incarnation has not seen are looked up in the store first.
+void put_events(bus_actor* self, const std::string& identity, std::vector<wire::put_entry> entries) {
+  auto& st = self->state;
+  auto call = std::make_shared<put_call>();
+  call->identity = identity;
+  call->results.resize(entries.size());
+  call->settled.assign(entries.size(), false);
+  call->digests.assign(entries.size(), 0);
+  std::vector<std::size_t> lookup;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const auto& e = entries[i];
+    auto problem = wire::check_entry({e.source, e.detail_type, e.detail, e.correlation_id, &e.resources});
+    if (!problem && (e.source == cluster::dead_letter_source || e.source == redrive_source
+                     || e.source == undecodable_source))
+      // The runtime's own, as EventBridge keeps "aws." sources to itself.
+      problem = {"InvalidArgument", "source " + e.source + " is reserved for the runtime"};
+    if (problem) {
+      ++st.counters.put_refused;
+      call->results[i] = {"", problem.code, problem.message};
+      call->settled[i] = true;
+      continue;
+    }
+    if (e.idempotency_key.empty())
+      continue;
+    call->digests[i] = digest_of(e);
+    if (auto it = st.idempotency.find(e.idempotency_key); it != st.idempotency.end())
+      continue;  // settled by finish_put
+    lookup.push_back(i);
+  }
+  call->entries = std::move(entries);
+  if (lookup.empty()) {
+    finish_put(self, *call);
+    return;
+  }
+  call->found.resize(call->entries.size());
+  auto bus = caf::actor_cast<caf::actor>(self);
+  st.store->submit(
+      [call, lookup](store::txn& t) -> result<void> {
+        for (auto i : lookup) {
+          auto r = t.idempotency_get(call->entries[i].idempotency_key);
+          if (!r)
+            return r.err();
+          call->found[i] = std::move(*r);
+        }
+        return {};
+      },
+      [call, bus] { caf::anon_send(bus, put_atom::value, call); });
+}
+
+/// An ack that the config does not allow: counted, logged (rate-limited)
+/// and never stored.
+void refuse_ack(bus_state& st, const std::string& why) {
+  ++st.counters.bad_acks;
+  if (auto held = st.log_limit.admit("ack"))
+    st.log->warn("refused an ack {}{}", why,
+                 *held ? " (" + std::to_string(*held) + " more refused since the last line)" : std::string());
+}
+
 void control(bus_actor* self, const control_call& call) {
   auto& st = self->state;
   const auto verb = wire::peer_verb(call.body);
   if (verb == "ack") {
     auto a = wire::decode_ack(call.body);
-    if (!a || !st.peer_consumes.count(a->node))
+    if (!a || !st.peer_consumes.count(a->node)) {
+      refuse_ack(st, a ? "from '" + a->node + "', which is not a node of the config" : a.err().to_string());
       return;
+    }
     for (const auto& x : a->acks) {
       if (x.epoch != st.epoch)
         continue;  // an ack for an earlier incarnation of this node
-      auto& v = st.peer_acks[{a->node, x.stream}];
+      // Only a stream this node has, from a consumer the config gives it:
+      // anything else would be stored and kept for ever.
       auto out = st.out.find(x.stream);
+      if (out == st.out.end()
+          || std::find(out->second.consumers.begin(), out->second.consumers.end(), a->node)
+                 == out->second.consumers.end()) {
+        refuse_ack(st, "from " + a->node + " for stream '" + x.stream.substr(0, 64)
+                           + (x.stream.size() > 64 ? "...'" : "'") + ", which is not one of this node's that "
+                           + a->node + " consumes");
+        continue;
+      }
+      auto& v = st.peer_acks[{a->node, x.stream}];
       // Never more than was given out: a peer cannot ack the future.
-      const auto capped = std::min(x.seq, out == st.out.end() ? 0 : out->second.head);
+      const auto capped = std::min(x.seq, out->second.head);
       if (capped > v) {
         v = capped;
         st.acks_dirty = true;
@@ -1421,31 +1699,7 @@ void control(bus_actor* self, const control_call& call) {
     return;
   }
   if (req->verb == "put") {
-    std::vector<std::shared_ptr<wire::envelope>> events;
-    std::vector<wire::put_result> results;
-    for (auto& e : req->entries) {
-      if (e.source.empty() || e.detail_type.empty() || e.detail_type[0] < ' ') {
-        results.push_back({"", "InvalidArgument: source and detail-type are required"});
-        continue;
-      }
-      if (e.source == cluster::dead_letter_source || e.source == redrive_source) {
-        // The runtime's own, as EventBridge keeps "aws." sources to itself.
-        results.push_back({"", "InvalidArgument: source " + e.source + " is reserved for the runtime"});
-        continue;
-      }
-      ++st.counters.put;
-      events.push_back(new_event(std::move(e.source), std::move(e.detail_type), std::move(e.detail),
-                                 std::move(e.correlation_id), "", std::move(e.resources)));
-      results.push_back({events.back()->id, ""});
-    }
-    wire::control_reply rep;
-    rep.ok = true;
-    rep.results = std::move(results);
-    // PutEvents answers once the events are durable.
-    after_commit ac;
-    ac.reply_to = call.identity;
-    ac.reply = wire::encode_reply(rep, "put");
-    originate(self, std::move(events), nullptr, std::move(ac));
+    put_events(self, call.identity, std::move(req->entries));
   } else if (req->verb == "query") {
     auto it = st.services.find(req->service);
     if (it == st.services.end()) {
@@ -1546,6 +1800,21 @@ void restart_ready(bus_actor* self) {
   }
 }
 
+/// Idempotency keys: the store forgets those past the longest maximum event
+/// age; memory keeps a key only until its row is surely committed (a
+/// minute), so that a lookup racing the commit still finds it.
+void expire_idempotency(bus_state& st) {
+  const auto now = wall_now();
+  for (auto it = st.idempotency.begin(); it != st.idempotency.end();)
+    it = it->second.durable && now - it->second.since_ms > 60000 ? st.idempotency.erase(it) : std::next(it);
+  st.store->submit_chore([now](store::txn& t) -> result<void> {
+    auto r = t.idempotency_expire(now, 10000);
+    if (!r)
+      return r.err();
+    return {};
+  });
+}
+
 void publish_heartbeat(bus_actor* self) {
   auto& st = self->state;
   wire::heartbeat hb{st.node, st.epoch, {}};
@@ -1575,7 +1844,11 @@ caf::behavior running_bus(bus_actor* self) {
               retry_later(self, std::move(d));
         if (!ac.reply_to.empty())
           st.endpoint->reply(ac.reply_to, std::move(ac.reply));
+        for (const auto& key : ac.idempotency_keys)
+          if (auto it = st.idempotency.find(key); it != st.idempotency.end())
+            it->second.durable = true;
       },
+      [=](put_atom, const std::shared_ptr<put_call>& call) { finish_put(self, *call); },
       [=](emit_atom, emission_batch& batch) { complete(self, batch); },
       [=](crashed_atom, const std::string& service) {
         self->state.restarting.insert(service);
@@ -1607,6 +1880,8 @@ caf::behavior running_bus(bus_actor* self) {
           st.expire_soon = false;
           expire(self);
         }
+        if (st.ticks % expire_every_ticks == 0)
+          expire_idempotency(st);
         self->delayed_send(self, tick_interval, tick_atom::value);
       },
   };
@@ -1830,6 +2105,13 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
   init.cfg = &cfg;
   for (const auto& r : cfg.rules)
     init.rules[r.name] = &r;
+  // Idempotency keys are kept for the longest maximum event age: a client
+  // retrying within it never makes an event twice.
+  init.idempotency_ttl_ms = 0;
+  for (const auto& r : cfg.rules)
+    init.idempotency_ttl_ms = std::max<std::int64_t>(init.idempotency_ttl_ms, r.retry.maximum_event_age.count());
+  if (init.idempotency_ttl_ms == 0)
+    init.idempotency_ttl_ms = cluster::retry_policy{}.maximum_event_age.count();
   // The epoch tells this store's streams from those of an earlier store
   // that was lost: it is made once, with the database.
   init.epoch = snap.epoch;
@@ -1904,7 +2186,10 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
     return 1;
   }
 
-  caf::anon_send(bus_handle, init_atom::value, endpoint_ref{ep->get()});
+  // Teardown runs in the reverse order of construction: the endpoint
+  // outlives every actor and the store's writer, which both call it.
+  std::unique_ptr<wire::endpoint> endpoint = std::move(*ep);
+  caf::anon_send(bus_handle, init_atom::value, endpoint_ref{endpoint.get()});
 
   std::string sub_list;
   for (const auto& t : opts.topics)
@@ -1924,10 +2209,16 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
   int sig = 0;
   sigwait(&stop_signals, &sig);
   log->info("stopping on {}", sig == SIGINT ? "SIGINT" : "SIGTERM");
-  (*ep)->stop();
+  endpoint->stop();  // nothing more from the wire; its queue still takes sends
   for (auto& [_, a] : actors)
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(bus_handle, caf::exit_reason::user_shutdown);
+  actors.clear();
+  bus_handle = caf::actor{};
+  sys.await_all_actors_done();  // no actor calls the endpoint or the store any more
+  db->stop();                   // the writer's last completions (replies, replays) ran
+  endpoint.reset();
+  log->info("stopped");
   return 0;
 }
 

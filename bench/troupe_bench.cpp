@@ -116,7 +116,7 @@ hop_result single_hop(std::size_t n, const std::string& durability) {
     troupe::wire::control_request req;
     req.verb = "put";
     for (std::size_t i = 0; i < 1000 && sent < n; ++i, ++sent)
-      req.entries.push_back({"bench", "Ping", detail, "", {}});
+      req.entries.push_back({"bench", "Ping", detail, "", {}, {}});
     auto rep = client.call(req, 30s);
     if (!rep || !rep->ok) {
       throw std::runtime_error("put failed");
@@ -198,7 +198,7 @@ json hop_latency(double rate, double seconds, double warmup = 1) {
           for (int b = 0; b < 8; ++b)
             detail[stamp_at + stamp_key.size() + b] = static_cast<char>(t >> (56 - 8 * b));
         }
-        req.entries.push_back({"bench", "Ping", std::move(detail), "", {}});
+        req.entries.push_back({"bench", "Ping", std::move(detail), "", {}, {}});
       }
       auto rep = client.call(req, 30s);
       if (!rep || !rep->ok) {

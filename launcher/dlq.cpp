@@ -184,12 +184,12 @@ int dlq_move(const cluster::config& cfg, const dlq_options& opts, bool purge) {
                        detail);
       req.entries.push_back({cluster::dlq_command_source,
                              purge ? "DeadLetterPurgeRequested" : "DeadLetterRedriveRequested", std::move(detail),
-                             "", {}});
+                             "", {}, {}});
     }
     auto rep = c.call(req, request_timeout);
     bool refused = !rep || !rep->ok || rep->results.size() != req.entries.size();
     for (std::size_t i = 0; !refused && i < rep->results.size(); ++i)
-      refused = !rep->results[i].error.empty();
+      refused = !rep->results[i].ok();
     if (refused) {
       std::fprintf(stderr, "troupe: the DLQ on node %s did not take the %s: %s\n", node->name.c_str(), verb,
                    !rep ? rep.err().message.c_str() : !rep->ok ? rep->body.c_str() : "refused");

@@ -8,12 +8,14 @@
 #include <cstdio>
 #include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "launcher/common.hpp"
 #include "wire/client.hpp"
+#include "wire/envelope.hpp"
 
 namespace troupe::cli {
 
@@ -99,6 +101,55 @@ double percentile(std::vector<double> v, double p) {
 
 } // namespace
 
+namespace {
+
+/// How `troupe book` reaches a node that may be restarting or paused: each
+/// attempt waits about a second for its reply, on a fresh socket (a late
+/// reply to an earlier attempt is never taken for this one), and attempts
+/// are spaced by exponential backoff with full jitter, until `deadline`.
+constexpr auto attempt_timeout = std::chrono::milliseconds(1200);
+constexpr auto backoff_base = std::chrono::milliseconds(50);
+constexpr auto backoff_cap = std::chrono::milliseconds(1000);
+
+template <class Attempt>
+auto with_retries(Attempt attempt, clock_type::time_point deadline, std::mt19937_64& rng) -> decltype(attempt()) {
+  for (int n = 0;; ++n) {
+    auto r = attempt();
+    if (r || r.err().code != errc::io || clock_type::now() >= deadline)
+      return r;
+    std::this_thread::sleep_for(cluster::full_jitter(backoff_base, backoff_cap, n, rng));
+  }
+}
+
+/// One PutEvents call, tried until it is answered or `deadline` passes. Safe
+/// to repeat because every entry carries an idempotency key.
+result<wire::control_reply> put(const cluster::node_spec& node, const wire::control_request& req,
+                                clock_type::time_point deadline, std::mt19937_64& rng) {
+  return with_retries(
+      [&]() -> result<wire::control_reply> {
+        wire::client c(node.control);
+        return c.call(req, attempt_timeout);
+      },
+      deadline, rng);
+}
+
+/// A query, tried until it is answered or `deadline` passes.
+result<json> query_retrying(const cluster::config& cfg, const std::string& service, const std::string& what,
+                            const json& args, clock_type::time_point deadline, std::mt19937_64& rng) {
+  return with_retries([&] { return query(cfg, service, what, args, attempt_timeout); }, deadline, rng);
+}
+
+/// The DLQs that the config's rules send dead letters to.
+std::set<std::string> dead_letter_queues(const cluster::config& cfg) {
+  std::set<std::string> out;
+  for (const auto& r : cfg.rules)
+    if (!r.dead_letter_queue.empty() && cfg.node_hosting(r.dead_letter_queue))
+      out.insert(r.dead_letter_queue);
+  return out;
+}
+
+} // namespace
+
 int book(const cluster::config& cfg, const book_options& opts) {
   const auto* node = cfg.node_hosting("booking");
   if (!node) {
@@ -112,19 +163,25 @@ int book(const cluster::config& cfg, const book_options& opts) {
   const bool tty = isatty(STDERR_FILENO) && !opts.quiet;
   const auto flights = flights_of(cfg);
   std::mt19937_64 rng(opts.seed);
+  std::mt19937_64 jitter(std::random_device{}());
   const std::size_t total = opts.count > 0 ? static_cast<std::size_t>(opts.count) : 1;
+  // Each booking's idempotency key: this run's own id and its number, so
+  // that a retried PutEvents never books twice.
+  const auto run_id = wire::make_uuid();
+  const auto put_deadline = [&] {
+    return clock_type::now() + std::chrono::milliseconds(static_cast<long>(opts.put_timeout_s * 1000));
+  };
 
   // Bookings already final before these: the cheap counts below tell when
   // these may all be final, before their rows are read.
-  const auto finals = [&]() -> std::optional<std::int64_t> {
-    auto s = query(cfg, "booking", "stats", json::object(), request_timeout);
+  const auto finals = [&](clock_type::time_point deadline) -> std::optional<std::int64_t> {
+    auto s = query_retrying(cfg, "booking", "stats", json::object(), deadline, jitter);
     if (!s || !s->is_object())
       return std::nullopt;
     return s->value("CONFIRMED", std::int64_t{0}) + s->value("CANCELLED", std::int64_t{0});
   };
-  const auto finals_before = finals().value_or(0);
+  const auto finals_before = finals(put_deadline()).value_or(0);
 
-  wire::client c(node->control);
   std::vector<std::string> ids;
   ids.reserve(total);
   const auto start = clock_type::now();
@@ -149,17 +206,18 @@ int book(const cluster::config& cfg, const book_options& opts) {
                                           {"seat_preference", opts.seat},
                                           {"amount", opts.amount},
                                           {"card", opts.card}};
-      req.entries.push_back({"troupe.client", "BookingRequested", to_msgpack(detail), "", {}});
+      req.entries.push_back(
+          {"troupe.client", "BookingRequested", to_msgpack(detail), "", {}, run_id + "/" + std::to_string(i)});
     }
-    auto rep = c.call(req, request_timeout);
+    auto rep = put(*node, req, put_deadline(), jitter);
     if (!rep || !rep->ok) {
-      std::fprintf(stderr, "\ntroupe: PutEvents to %s failed: %s\n", node->name.c_str(),
+      std::fprintf(stderr, "%stroupe: PutEvents to %s failed: %s\n", tty ? "\n" : "", node->name.c_str(),
                    rep ? rep->body.c_str() : rep.err().message.c_str());
       return 1;
     }
     for (const auto& r : rep->results) {
-      if (!r.error.empty()) {
-        std::fprintf(stderr, "\ntroupe: a booking was refused: %s\n", r.error.c_str());
+      if (!r.ok()) {
+        std::fprintf(stderr, "%stroupe: a booking was refused: %s\n", tty ? "\n" : "", r.error().c_str());
         return 1;
       }
       ids.push_back(r.id);
@@ -175,48 +233,65 @@ int book(const cluster::config& cfg, const book_options& opts) {
     return 0;
   }
 
-  // Wait for every outcome.
+  // Wait for every outcome: a final state, or a dead letter that stopped
+  // its saga. A node that does not answer is asked again next round.
   std::map<std::string, json> final_rows;
+  std::map<std::string, json> dead;  // booking id → its first dead letter
+  const auto dlqs = dead_letter_queues(cfg);
   const auto deadline = clock_type::now() + std::chrono::milliseconds(static_cast<long>(opts.wait_s * 1000));
   std::size_t confirmed = 0, cancelled = 0;
-  while (final_rows.size() < ids.size() && clock_type::now() < deadline) {
+  auto last_dlq_look = clock_type::time_point{};
+  const auto settled = [&] { return final_rows.size() + dead.size(); };
+  while (settled() < ids.size() && clock_type::now() < deadline) {
+    std::vector<std::string> open;
+    for (const auto& id : ids)
+      if (!final_rows.count(id) && !dead.count(id))
+        open.push_back(id);
+    // Dead letters are rare: look for them once a second.
+    if (!dlqs.empty() && clock_type::now() - last_dlq_look > std::chrono::seconds(1)) {
+      last_dlq_look = clock_type::now();
+      for (std::size_t i = 0; i < open.size(); i += 1000) {
+        const json args{{"ids", std::vector<std::string>(open.begin() + static_cast<long>(i),
+                                                         open.begin() + static_cast<long>(std::min(open.size(), i + 1000)))}};
+        for (const auto& q : dlqs)
+          if (auto rows = query(cfg, q, "correlated", args, attempt_timeout); rows && rows->is_array())
+            for (const auto& row : *rows)
+              dead.emplace(row.value("correlation_id", ""), row);
+      }
+    }
     // Reading thousands of rows every round would load the booking node
     // that is being measured: wait on the counts, then read the rows.
-    const auto f = finals();
-    if (f && *f - finals_before < static_cast<std::int64_t>(ids.size()) && !tty) {
+    const auto f = finals(clock_type::now() + attempt_timeout);
+    if (f && *f - finals_before < static_cast<std::int64_t>(ids.size() - dead.size()) && !tty) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       continue;
     }
-    std::vector<std::string> open;
-    for (const auto& id : ids)
-      if (!final_rows.count(id))
-        open.push_back(id);
     for (std::size_t i = 0; i < open.size(); i += 1000) {
       json args{{"ids", std::vector<std::string>(open.begin() + static_cast<long>(i),
                                                  open.begin() + static_cast<long>(std::min(open.size(), i + 1000)))}};
-      auto rows = query(cfg, "booking", "bookings", args, request_timeout);
-      if (!rows) {
-        std::fprintf(stderr, "\ntroupe: cannot read bookings: %s\n", rows.err().message.c_str());
-        return 1;
-      }
+      auto rows = query(cfg, "booking", "bookings", args, attempt_timeout);
+      if (!rows || !rows->is_array())
+        break;  // the node is restarting or paused: next round
       for (const auto& row : *rows) {
         const auto state = row.value("state", "");
-        if (state == "CONFIRMED" || state == "CANCELLED") {
-          final_rows[row.value("id", "")] = row;
+        const auto id = row.value("id", "");
+        if ((state == "CONFIRMED" || state == "CANCELLED") && !final_rows.count(id)) {
+          final_rows[id] = row;
+          dead.erase(id);  // a redriven saga that ended after all
           (state == "CONFIRMED" ? confirmed : cancelled)++;
         }
       }
     }
     if (tty)
-      progress(final_rows.size(), total, confirmed, cancelled);
-    if (final_rows.size() < ids.size())
+      progress(settled(), total, confirmed, cancelled);
+    if (settled() < ids.size())
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   const double total_s = std::chrono::duration<double>(clock_type::now() - start).count();
   if (tty)
     std::fputc('\n', stderr);
 
-  std::map<std::string, std::size_t> reasons;
+  std::map<std::string, std::size_t> reasons, dead_reasons;
   std::vector<double> latency_ms;
   for (const auto& [id, row] : final_rows) {
     if (row.value("state", "") == "CANCELLED")
@@ -224,7 +299,9 @@ int book(const cluster::config& cfg, const book_options& opts) {
     if (row.contains("created_ms") && row.contains("updated_ms"))
       latency_ms.push_back(row["updated_ms"].get<double>() - row["created_ms"].get<double>());
   }
-  const auto pending = ids.size() - final_rows.size();
+  for (const auto& [id, letter] : dead)
+    ++dead_reasons[letter.value("ERROR_CODE", "?") + " at " + letter.value("TARGET_ARN", "?")];
+  const auto pending = ids.size() - settled();
   if (opts.count == 0 && !opts.json) {
     const auto& id = ids.front();
     if (final_rows.count(id)) {
@@ -235,16 +312,25 @@ int book(const cluster::config& cfg, const book_options& opts) {
                     str_or(row, "ticket").c_str());
       else
         std::printf(": %s\n", str_or(row, "reason").c_str());
-    } else {
-      std::printf("booking %s still PENDING after %.0f s\n", id.c_str(), opts.wait_s);
+      return 0;
     }
-    return pending == 0 ? 0 : 1;
+    if (dead.count(id)) {
+      const auto& l = dead[id];
+      std::printf("booking %s DEAD-LETTERED at %s (rule %s): %s: %s\n  see: troupe dlq show %s %s\n", id.c_str(),
+                  str_or(l, "TARGET_ARN").c_str(), str_or(l, "RULE_ARN").c_str(), str_or(l, "ERROR_CODE").c_str(),
+                  str_or(l, "ERROR_MESSAGE").c_str(), cfg.file.c_str(), str_or(l, "id").c_str());
+      return 1;
+    }
+    std::printf("booking %s still PENDING after %.0f s\n", id.c_str(), opts.wait_s);
+    return 1;
   }
   json summary{{"bookings", ids.size()},
                {"confirmed", confirmed},
                {"cancelled", cancelled},
+               {"dead_lettered", dead.size()},
                {"pending", pending},
                {"cancel_reasons", reasons},
+               {"dead_letter_reasons", dead_reasons},
                {"put_seconds", put_s},
                {"total_seconds", total_s},
                {"bookings_per_second", total_s > 0 ? final_rows.size() / total_s : 0},
@@ -253,10 +339,13 @@ int book(const cluster::config& cfg, const book_options& opts) {
   if (opts.json) {
     std::printf("%s\n", summary.dump().c_str());
   } else {
-    std::printf("%zu bookings in %.2f s (%.0f/s): %zu confirmed, %zu cancelled, %zu pending\n", ids.size(), total_s,
-                summary["bookings_per_second"].get<double>(), confirmed, cancelled, pending);
+    std::printf("%zu bookings in %.2f s (%.0f/s): %zu confirmed, %zu cancelled, %zu dead-lettered, %zu pending\n",
+                ids.size(), total_s, summary["bookings_per_second"].get<double>(), confirmed, cancelled, dead.size(),
+                pending);
     for (const auto& [reason, n] : reasons)
       std::printf("  cancelled: %-40s %zu\n", reason.c_str(), n);
+    for (const auto& [reason, n] : dead_reasons)
+      std::printf("  dead-lettered: %-36s %zu\n", reason.c_str(), n);
     std::printf("  booking latency (BookingRequested to final state): p50 %.1f ms, p99 %.1f ms\n",
                 percentile(latency_ms, 50), percentile(latency_ms, 99));
   }

@@ -2,7 +2,10 @@
 //
 // A booking enters the cluster as a `BookingRequested` event put on the
 // booking node's control socket (PutEvents); its event id is the booking
-// id, and its outcome is read back from the booking service by query.
+// id, and its outcome is read back from the booking service by query, or
+// from the DLQ when a dead letter stopped its saga. Every booking carries
+// an idempotency key, so a PutEvents call that got no reply is sent again
+// (a node killed or paused is ridden through) and books nothing twice.
 // This is example code: the runtime knows nothing of bookings.
 #pragma once
 
@@ -25,6 +28,7 @@ struct book_options {
   double rate = 500;   // bookings per second
   std::uint64_t seed = 1;
   double wait_s = 60;  // how long to wait for outcomes; 0: do not wait
+  double put_timeout_s = 300;  // how long to keep retrying one PutEvents call
   bool json = false;   // summary as one JSON object
   bool quiet = false;  // no progress bar
 };

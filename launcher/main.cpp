@@ -106,6 +106,10 @@ int run(int argc, char** argv) {
   book->add_option("--seed", bo.seed, "Seed of the generator")->capture_default_str();
   book->add_option("--wait", bo.wait_s, "Seconds to wait for outcomes (0: print the ids and return)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
+  book->add_option("--put-timeout", bo.put_timeout_s,
+                   "Seconds to keep retrying a PutEvents call that gets no reply (nodes restarting or paused)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   book->add_flag("--json", bo.json, "Print the summary as JSON");
   book->add_flag("--quiet", bo.quiet, "No progress bar");
 

@@ -77,6 +77,9 @@ CREATE TABLE IF NOT EXISTS cursors (
 CREATE TABLE IF NOT EXISTS acks (
   peer TEXT NOT NULL, stream TEXT NOT NULL, seq INTEGER NOT NULL,
   PRIMARY KEY (peer, stream)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency (
+  key TEXT PRIMARY KEY, event_id TEXT NOT NULL, digest INTEGER NOT NULL, expires_ms INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_ms);
 CREATE TABLE IF NOT EXISTS state (
   service TEXT NOT NULL, tbl TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
   PRIMARY KEY (service, tbl, key)) WITHOUT ROWID;
@@ -211,7 +214,9 @@ result<void> txn::state_erase(const std::string& service, const std::string& tab
 }
 
 result<std::vector<std::pair<std::uint64_t, std::string>>> txn::outbox_read(const std::string& stream,
-                                                                             std::uint64_t from, std::size_t limit) {
+                                                                             std::uint64_t from, std::size_t limit,
+                                                                             std::size_t max_bytes) {
+  std::size_t bytes = 0;
   std::vector<std::pair<std::uint64_t, std::string>> out;
   auto base = stream_base(stream, false);
   TRY(base);
@@ -225,10 +230,40 @@ result<std::vector<std::pair<std::uint64_t, std::string>>> txn::outbox_read(cons
     TRY(row);
     if (!*row)
       break;
-    out.emplace_back(static_cast<std::uint64_t>(s.int64(0)), std::string(s.blob(1)));
+    const auto blob = s.blob(1);
+    if (!out.empty() && bytes + blob.size() > max_bytes)
+      break;
+    bytes += blob.size();
+    out.emplace_back(static_cast<std::uint64_t>(s.int64(0)), std::string(blob));
   }
   s.reset();
   return out;
+}
+
+result<std::optional<idempotency_record>> txn::idempotency_get(const std::string& key) {
+  auto& s = stmt(18, "SELECT event_id, digest FROM idempotency WHERE key = ?");
+  s.bind(1, key);
+  auto row = s.step();
+  TRY(row);
+  std::optional<idempotency_record> out;
+  if (*row)
+    out = idempotency_record{s.text(0), static_cast<std::uint64_t>(s.int64(1))};
+  s.reset();
+  return out;
+}
+
+result<void> txn::idempotency_put(const std::string& key, const idempotency_record& r, std::int64_t expires_ms) {
+  auto& s = stmt(19, "INSERT OR REPLACE INTO idempotency (key, event_id, digest, expires_ms) VALUES (?, ?, ?, ?)");
+  s.bind(1, key).bind(2, r.event_id).bind(3, static_cast<std::int64_t>(r.digest)).bind(4, expires_ms);
+  return s.run();
+}
+
+result<std::int64_t> txn::idempotency_expire(std::int64_t now_ms, std::size_t limit) {
+  auto& s = stmt(20, "DELETE FROM idempotency WHERE key IN "
+                     "(SELECT key FROM idempotency WHERE expires_ms < ? ORDER BY expires_ms LIMIT ?)");
+  s.bind(1, now_ms).bind(2, static_cast<std::int64_t>(limit));
+  TRY(s.run());
+  return static_cast<std::int64_t>(sqlite3_changes(db_.handle()));
 }
 
 result<std::int64_t> txn::outbox_prune(const std::string& stream, std::uint64_t upto) {

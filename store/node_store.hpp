@@ -12,13 +12,17 @@
 //   cursors  per (origin, stream): the origin's epoch and the last seq
 //            accepted, which is also the dedup state;
 //   acks     per (peer, stream): what each consumer has acked here;
-//   state    the services' own rows.
+//   state    the services' own rows;
+//   idempotency  PutEvents' idempotency keys, each with the event id it
+//            answered and a digest of the entry, kept for the longest
+//            maximum event age.
 // Work arrives as jobs; the writer runs every queued job in one transaction
 // (group commit), then calls each job's completion on the writer thread.
 // Nothing else touches the database.
 #pragma once
 
 #include <cstdint>
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <memory>
@@ -64,6 +68,12 @@ struct state_row {
   std::string table, key, json;
 };
 
+/// What an idempotency key answered: its event, and a digest of the entry.
+struct idempotency_record {
+  std::string event_id;
+  std::uint64_t digest = 0;
+};
+
 /// A job's view of the open transaction. Statements are prepared once.
 class txn {
  public:
@@ -84,9 +94,15 @@ class txn {
   result<void> state_put(const std::string& service, const std::string& table, const std::string& key,
                          const std::string& json);
   result<void> state_erase(const std::string& service, const std::string& table, const std::string& key);
-  /// Events of `stream` with seq >= from, at most `limit`, in order.
+  /// Events of `stream` with seq >= from, in order: at most `limit`, and no
+  /// more than `max_bytes` of them together (but always the first).
   result<std::vector<std::pair<std::uint64_t, std::string>>> outbox_read(const std::string& stream,
-                                                                          std::uint64_t from, std::size_t limit);
+                                                                          std::uint64_t from, std::size_t limit,
+                                                                          std::size_t max_bytes = SIZE_MAX);
+  result<std::optional<idempotency_record>> idempotency_get(const std::string& key);
+  result<void> idempotency_put(const std::string& key, const idempotency_record& r, std::int64_t expires_ms);
+  /// Forgets at most `limit` keys that expired before `now_ms`; returns how many.
+  result<std::int64_t> idempotency_expire(std::int64_t now_ms, std::size_t limit);
   /// Deletes events of `stream` with seq <= upto; returns how many.
   result<std::int64_t> outbox_prune(const std::string& stream, std::uint64_t upto);
   /// Events of `stream` after seq `after_seq` older than `before_ms`, in

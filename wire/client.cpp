@@ -13,7 +13,7 @@ struct client::impl {
   void open(const std::string& ep) {
     sock.emplace(ctx, zmq::socket_type::dealer);
     sock->set(zmq::sockopt::linger, 0);
-    sock->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(64 * 1024 * 1024));
+    sock->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(max_reply_body + 64 * 1024));
     sock->connect(ep);
   }
 };
@@ -27,6 +27,10 @@ client::~client() = default;
 result<control_reply> client::call(const control_request& req, std::chrono::milliseconds timeout) {
   try {
     const auto body = encode(req);
+    // A node's ROUTER would cut the connection, and no reply would come.
+    if (body.size() > max_request_bytes)
+      return error{errc::too_large, "a request of " + std::to_string(body.size()) + " bytes; at most "
+                                        + std::to_string(max_request_bytes)};
     impl_->sock->send(zmq::message_t(), zmq::send_flags::sndmore);
     impl_->sock->send(zmq::buffer(body), zmq::send_flags::none);
     const auto deadline = std::chrono::steady_clock::now() + timeout;

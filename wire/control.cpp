@@ -1,5 +1,7 @@
 #include "wire/control.hpp"
 
+#include <algorithm>
+
 #include "wire/msgpack_io.hpp"
 
 namespace troupe::wire {
@@ -22,8 +24,11 @@ std::string repack(const msgpack::object& o) {
 }
 
 // Reads `[version, head, ...]` and checks the version; the caller gets the array.
+// A request's limits let every entry through whole (an entry is checked on
+// its own, and answered with its own error); a reply's body is one string.
 result<msgpack::object_handle> open(std::string_view bytes, std::size_t max_string) {
-  auto oh = read_exactly_one(bytes, {max_put_entries * 8, max_string, 16}, "control message");
+  const read_limits limits{std::max(max_put_entries, max_detail_items), max_string, max_detail_depth + 3};
+  auto oh = read_exactly_one(bytes, limits, "control message");
   if (!oh)
     return oh.err();
   const auto& o = oh->get();
@@ -49,12 +54,15 @@ std::string encode(const control_request& r) {
     pk.pack(r.verb);
     pk.pack_array(static_cast<std::uint32_t>(r.entries.size()));
     for (const auto& e : r.entries) {
-      pk.pack_array(5);
+      const bool keyed = !e.idempotency_key.empty();
+      pk.pack_array(keyed ? 6 : 5);
       pk.pack(e.source);
       pk.pack(e.detail_type);
       out.append(e.detail);
       pk.pack(e.correlation_id);
       pk.pack(e.resources);
+      if (keyed)
+        pk.pack(e.idempotency_key);
     }
   } else if (r.verb == "query") {
     pk.pack_array(5);
@@ -72,7 +80,9 @@ std::string encode(const control_request& r) {
 }
 
 result<control_request> decode_request(std::string_view bytes) {
-  auto oh = open(bytes, max_request_string);
+  if (bytes.size() > max_request_bytes)
+    return error{errc::too_large, "control message of " + std::to_string(bytes.size()) + " bytes"};
+  auto oh = open(bytes, max_request_bytes);
   if (!oh)
     return oh.err();
   const auto& a = oh->get().via.array;
@@ -87,8 +97,8 @@ result<control_request> decode_request(std::string_view bytes) {
     for (std::uint32_t i = 0; i < entries.size; ++i) {
       const auto& e = entries.ptr[i];
       const auto where = "entry " + std::to_string(i) + ": ";
-      if (e.type != msgpack::type::ARRAY || e.via.array.size != 5)
-        return shape(where + "not [source, detail-type, detail, correlation-id, resources]");
+      if (e.type != msgpack::type::ARRAY || (e.via.array.size != 5 && e.via.array.size != 6))
+        return shape(where + "not [source, detail-type, detail, correlation-id, resources(, idempotency-key)]");
       const auto* f = e.via.array.ptr;
       if (!is_str(f[0]) || !is_str(f[1]) || !is_str(f[3]))
         return shape(where + "source, detail-type and correlation-id must be strings");
@@ -96,7 +106,13 @@ result<control_request> decode_request(std::string_view bytes) {
         return shape(where + "detail must be a map");
       if (f[4].type != msgpack::type::ARRAY)
         return shape(where + "resources must be an array");
-      put_entry pe{str(f[0]), str(f[1]), repack(f[2]), str(f[3]), {}};
+      put_entry pe{str(f[0]), str(f[1]), repack(f[2]), str(f[3]), {}, {}};
+      if (e.via.array.size == 6) {
+        if (!is_str(f[5]) || f[5].via.str.size == 0 || f[5].via.str.size > max_idempotency_key)
+          return shape(where + "the idempotency key must be a string of 1 to " + std::to_string(max_idempotency_key)
+                       + " bytes");
+        pe.idempotency_key = str(f[5]);
+      }
       for (std::uint32_t j = 0; j < f[4].via.array.size; ++j) {
         if (!is_str(f[4].via.array.ptr[j]))
           return shape(where + "resources must be strings");
@@ -129,9 +145,10 @@ std::string encode_reply(const control_reply& r, const std::string& verb) {
   if (r.ok && verb == "put") {
     pk.pack_array(static_cast<std::uint32_t>(r.results.size()));
     for (const auto& x : r.results) {
-      pk.pack_array(2);
+      pk.pack_array(3);
       pk.pack(x.id);
-      pk.pack(x.error);
+      pk.pack(x.error_code);
+      pk.pack(x.error_message);
     }
   } else {
     pk.pack(r.body);
@@ -156,10 +173,10 @@ result<control_reply> decode_reply(std::string_view bytes, const std::string& ve
       return shape("put reply body is not an array");
     for (std::uint32_t i = 0; i < a.ptr[2].via.array.size; ++i) {
       const auto& x = a.ptr[2].via.array.ptr[i];
-      if (x.type != msgpack::type::ARRAY || x.via.array.size != 2 || !is_str(x.via.array.ptr[0])
-          || !is_str(x.via.array.ptr[1]))
-        return shape("put reply entry is not [id, error]");
-      r.results.push_back({str(x.via.array.ptr[0]), str(x.via.array.ptr[1])});
+      if (x.type != msgpack::type::ARRAY || x.via.array.size != 3 || !is_str(x.via.array.ptr[0])
+          || !is_str(x.via.array.ptr[1]) || !is_str(x.via.array.ptr[2]))
+        return shape("put reply entry is not [id, error code, error message]");
+      r.results.push_back({str(x.via.array.ptr[0]), str(x.via.array.ptr[1]), str(x.via.array.ptr[2])});
     }
   } else {
     if (!is_str(a.ptr[2]))

@@ -1,12 +1,16 @@
 #include "wire/endpoint.hpp"
 
+#include "wire/log_limit.hpp"
 #include "wire/stream.hpp"
 
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <future>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -32,10 +36,27 @@ struct outbound {
   std::string body;
 };
 
-constexpr int max_frame_bytes = static_cast<int>(max_envelope_bytes) + 1024;
+constexpr auto max_frame_bytes = static_cast<std::int64_t>(max_event_frame);
 constexpr int drain_batch = 512;  // messages per socket per wake-up, for fairness
 
 } // namespace
+
+/// A socket that connects to one peer, and the monitor that tells when its
+/// connection is up, lost, or closed for good. libzmq ends a connection for
+/// good on a protocol error (a message over ZMQ_MAXMSGSIZE, say): no
+/// reconnect follows its DISCONNECTED event, and a plain connect() again
+/// does nothing. A lost connection that libzmq does not retry within
+/// `grace` is disconnected and connected anew.
+struct link {
+  std::string peer;      // node name, or the endpoint for a SUB
+  std::string endpoint;  // where it connects
+  zmq::socket_t sock;
+  zmq::socket_t monitor;
+  bool up = false;
+  std::optional<std::chrono::steady_clock::time_point> lost;  // DISCONNECTED, no retry seen yet
+};
+
+constexpr auto reconnect_grace = std::chrono::milliseconds(300);
 
 struct endpoint::impl {
   endpoint_options opts;
@@ -47,8 +68,7 @@ struct endpoint::impl {
   std::vector<outbound> queue;
   std::atomic<bool> stopping{false};
   std::thread thread;
-  std::set<std::string> malformed_peers;  // I/O thread only
-  std::set<std::string> connected;        // I/O thread only
+  log_limit malformed_log;  // I/O thread only
 
   void log(int level, const std::string& line) {
     if (handlers.log)
@@ -92,48 +112,55 @@ struct endpoint::impl {
     s.set(zmq::sockopt::heartbeat_ttl, o.heartbeat_timeout_ms);
   }
 
+  /// A connecting socket of `type` to `ep`, with its monitor.
+  link make_link(zmq::socket_type type, std::string peer, const std::string& ep, std::size_t n,
+                 const std::function<void(zmq::socket_t&)>& setup) {
+    link l{std::move(peer), ep, zmq::socket_t(ctx, type), zmq::socket_t(ctx, zmq::socket_type::pair), false, {}};
+    common_options(l.sock, opts);
+    l.sock.set(zmq::sockopt::reconnect_ivl, 100);
+    l.sock.set(zmq::sockopt::reconnect_ivl_max, 2000);
+    setup(l.sock);
+    const auto mon_addr = "inproc://monitor-" + std::to_string(n);
+    if (zmq_socket_monitor(l.sock.handle(), mon_addr.c_str(),
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECT_RETRIED
+                               | ZMQ_EVENT_CONNECT_DELAYED | ZMQ_EVENT_CONNECTED)
+        != 0)
+      throw zmq::error_t();
+    l.monitor.connect(mon_addr);
+    l.sock.connect(ep);
+    return l;
+  }
+
   void run(std::promise<result<void>> ready) {
     zmq::socket_t pub(ctx, zmq::socket_type::pub);
-    zmq::socket_t sub(ctx, zmq::socket_type::sub);
     zmq::socket_t router(ctx, zmq::socket_type::router);
-    zmq::socket_t monitor(ctx, zmq::socket_type::pair);
-    std::vector<std::pair<std::string, zmq::socket_t>> dealers;
+    // One SUB per peer, so that a frame is known by the connection it came
+    // on, and one DEALER per peer's control socket.
+    std::vector<link> subs, dealers;
     try {
       common_options(pub, opts);
       pub.set(zmq::sockopt::sndhwm, opts.send_hwm);
-      common_options(sub, opts);
-      sub.set(zmq::sockopt::rcvhwm, opts.send_hwm);
-      sub.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(max_frame_bytes));
-      sub.set(zmq::sockopt::reconnect_ivl, 100);
-      sub.set(zmq::sockopt::reconnect_ivl_max, 2000);
       common_options(router, opts);
-      router.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(4 * 1024 * 1024));
+      router.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(max_request_bytes + 4096));
       // A restarted peer reconnects with the same routing id: let it take
       // over instead of being refused while the old connection lingers.
       router.set(zmq::sockopt::router_handover, 1);
       pub.bind(opts.pub_bind);
       router.bind(opts.control_bind);
-      const std::string mon_addr = "inproc://monitor";
-      if (zmq_socket_monitor(sub.handle(), mon_addr.c_str(),
-                             ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED)
-          != 0)
-        throw zmq::error_t();
-      monitor.connect(mon_addr);
-      for (const auto& t : opts.topics)
-        sub.set(zmq::sockopt::subscribe, t);
-      sub.set(zmq::sockopt::subscribe, heartbeat_topic);
+      std::size_t n = 0;
       for (const auto& p : opts.peers)
-        sub.connect(p);
-      for (const auto& [node, ep] : opts.peer_controls) {
-        zmq::socket_t d(ctx, zmq::socket_type::dealer);
-        common_options(d, opts);
-        d.set(zmq::sockopt::routing_id, opts.node);
-        d.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(64 * 1024 * 1024));
-        d.set(zmq::sockopt::reconnect_ivl, 100);
-        d.set(zmq::sockopt::reconnect_ivl_max, 2000);
-        d.connect(ep);
-        dealers.emplace_back(node, std::move(d));
-      }
+        subs.push_back(make_link(zmq::socket_type::sub, p, p, n++, [&](zmq::socket_t& sub) {
+          sub.set(zmq::sockopt::rcvhwm, opts.send_hwm);
+          sub.set(zmq::sockopt::maxmsgsize, max_frame_bytes);
+          for (const auto& t : opts.topics)
+            sub.set(zmq::sockopt::subscribe, t);
+          sub.set(zmq::sockopt::subscribe, heartbeat_topic);
+        }));
+      for (const auto& [node, ep] : opts.peer_controls)
+        dealers.push_back(make_link(zmq::socket_type::dealer, node, ep, n++, [&](zmq::socket_t& d) {
+          d.set(zmq::sockopt::routing_id, opts.node);
+          d.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(max_peer_message));
+        }));
     } catch (const zmq::error_t& e) {
       ready.set_value(error{errc::io, std::string("cannot set up sockets (pub ") + opts.pub_bind
                                           + ", control " + opts.control_bind + "): " + e.what()});
@@ -141,28 +168,41 @@ struct endpoint::impl {
     }
     ready.set_value({});
 
+    // Poll items: router, wake-up, then per link its socket and its monitor.
     std::vector<zmq::pollitem_t> items = {
-        {sub.handle(), 0, ZMQ_POLLIN, 0},
         {router.handle(), 0, ZMQ_POLLIN, 0},
-        {monitor.handle(), 0, ZMQ_POLLIN, 0},
         {nullptr, wake_fd, ZMQ_POLLIN, 0},
     };
-    for (auto& d : dealers)
-      items.push_back({d.second.handle(), 0, ZMQ_POLLIN, 0});
+    std::vector<link*> links;
+    for (auto* group : {&subs, &dealers})
+      for (auto& l : *group) {
+        links.push_back(&l);
+        items.push_back({l.sock.handle(), 0, ZMQ_POLLIN, 0});
+        items.push_back({l.monitor.handle(), 0, ZMQ_POLLIN, 0});
+      }
+    const auto is_sub = [&](const link* l) { return l < subs.data() + subs.size() && l >= subs.data(); };
     std::vector<outbound> batch;
     while (!stopping.load(std::memory_order_acquire)) {
       try {
-        zmq::poll(items.data(), items.size(), std::chrono::milliseconds(200));
-        for (std::size_t i = 0; i < dealers.size(); ++i)
-          if (items[4 + i].revents & ZMQ_POLLIN)
-            drain_dealer(dealers[i].first, dealers[i].second);
+        zmq::poll(items.data(), items.size(), std::chrono::milliseconds(100));
+        for (std::size_t i = 0; i < links.size(); ++i) {
+          auto& l = *links[i];
+          if (items[2 + 2 * i].revents & ZMQ_POLLIN) {
+            if (is_sub(&l))
+              drain_sub(l);
+            else
+              drain_dealer(l);
+          }
+          if (items[3 + 2 * i].revents & ZMQ_POLLIN)
+            drain_monitor(l);
+          revive(l);
+        }
+        stats.peers_connected.store(
+            static_cast<std::uint64_t>(std::count_if(subs.begin(), subs.end(), [](const link& l) { return l.up; })),
+            std::memory_order_relaxed);
         if (items[0].revents & ZMQ_POLLIN)
-          drain_sub(sub);
-        if (items[1].revents & ZMQ_POLLIN)
           drain_router(router);
-        if (items[2].revents & ZMQ_POLLIN)
-          drain_monitor(monitor);
-        if (items[3].revents & ZMQ_POLLIN) {
+        if (items[1].revents & ZMQ_POLLIN) {
           std::uint64_t n;
           [[maybe_unused]] auto r = ::read(wake_fd, &n, sizeof n);
         }
@@ -173,9 +213,9 @@ struct endpoint::impl {
         for (auto& m : batch) {
           if (m.kind == route::peer) {
             for (auto& d : dealers)
-              if (d.first == m.first) {
-                d.second.send(zmq::message_t(), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-                d.second.send(zmq::buffer(m.body), zmq::send_flags::dontwait);
+              if (d.peer == m.first) {
+                d.sock.send(zmq::message_t(), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+                d.sock.send(zmq::buffer(m.body), zmq::send_flags::dontwait);
               }
             continue;
           }
@@ -188,7 +228,8 @@ struct endpoint::impl {
         log(2, std::string("wire I/O: ") + e.what());
       }
     }
-    zmq_socket_monitor(sub.handle(), nullptr, 0);
+    for (auto* l : links)
+      zmq_socket_monitor(l->sock.handle(), nullptr, 0);
   }
 
   void send(zmq::socket_t& s, outbound& m) {
@@ -204,26 +245,23 @@ struct endpoint::impl {
       stats.published.fetch_add(1, std::memory_order_relaxed);
   }
 
-  void malformed(zmq::message_t& msg, const std::string& why) {
+  /// Counts and drops a malformed frame from `peer`; logs it, at most one
+  /// line per peer every few seconds.
+  void malformed(const std::string& peer, const std::string& why) {
     stats.malformed.fetch_add(1, std::memory_order_relaxed);
-    std::string peer = "unknown peer";
-    try {
-      peer = msg.gets("Peer-Address");
-    } catch (const zmq::error_t&) {
-    }
-    if (malformed_peers.insert(peer).second)
-      log(1, "dropping malformed event from " + peer + ": " + why
-                 + " (further ones from this peer are only counted)");
+    if (auto held = malformed_log.admit(peer))
+      log(1, "dropping a malformed frame from " + peer + ": " + why
+                 + (*held ? " (" + std::to_string(*held) + " more from it since the last line)" : std::string()));
   }
 
-  void drain_sub(zmq::socket_t& sub) {
+  void drain_sub(link& l) {
     std::vector<envelope> events;
     for (int i = 0; i < drain_batch; ++i) {
       std::vector<zmq::message_t> parts;
-      if (!zmq::recv_multipart(sub, std::back_inserter(parts), zmq::recv_flags::dontwait))
+      if (!zmq::recv_multipart(l.sock, std::back_inserter(parts), zmq::recv_flags::dontwait))
         break;
       if (parts.size() != 2) {
-        malformed(parts.front(), std::to_string(parts.size()) + " frames, expected [topic][envelope]");
+        malformed(l.peer, std::to_string(parts.size()) + " frames, expected [topic][envelope]");
         continue;
       }
       if (parts[0].to_string_view() == heartbeat_topic) {
@@ -237,11 +275,11 @@ struct endpoint::impl {
       }
       auto ev = decode(parts[1].to_string_view());
       if (!ev) {
-        malformed(parts[1], ev.err().to_string());
+        malformed(l.peer, ev.err().to_string());
         continue;
       }
       if (parts[0].to_string_view() != topic_of(ev->detail_type)) {
-        malformed(parts[1], "topic frame does not match the detail-type");
+        malformed(l.peer, "topic frame does not match the detail-type");
         continue;
       }
       stats.received.fetch_add(1, std::memory_order_relaxed);
@@ -266,39 +304,59 @@ struct endpoint::impl {
     }
   }
 
-  void drain_dealer(const std::string& node, zmq::socket_t& d) {
+  void drain_dealer(link& d) {
     for (int i = 0; i < drain_batch; ++i) {
       std::vector<zmq::message_t> parts;
-      if (!zmq::recv_multipart(d, std::back_inserter(parts), zmq::recv_flags::dontwait))
+      if (!zmq::recv_multipart(d.sock, std::back_inserter(parts), zmq::recv_flags::dontwait))
         return;
       if (parts.size() != 2 || parts[0].size() != 0) {
-        malformed(parts.front(), "a peer's answer is not [][body]");
+        malformed(d.peer + " (control)", "a peer's answer is not [][body]");
         continue;
       }
       if (handlers.on_peer)
-        handlers.on_peer(node, parts[1].to_string());
+        handlers.on_peer(d.peer, parts[1].to_string());
     }
   }
 
-  void drain_monitor(zmq::socket_t& mon) {
+  void drain_monitor(link& l) {
     for (;;) {
       std::vector<zmq::message_t> parts;
-      if (!zmq::recv_multipart(mon, std::back_inserter(parts), zmq::recv_flags::dontwait))
+      if (!zmq::recv_multipart(l.monitor, std::back_inserter(parts), zmq::recv_flags::dontwait))
         return;
       if (parts.size() != 2 || parts[0].size() < 6)
         continue;
       std::uint16_t event;
       std::memcpy(&event, parts[0].data(), sizeof event);
-      const auto addr = parts[1].to_string();
       if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
-        if (connected.insert(addr).second)
-          log(0, "connected to " + addr);
+        l.lost.reset();
+        if (!l.up)
+          log(0, "connected to " + l.endpoint);
+        l.up = true;
       } else if (event == ZMQ_EVENT_DISCONNECTED) {
-        if (connected.erase(addr))
-          log(1, "lost connection to " + addr);
+        if (l.up)
+          log(1, "lost connection to " + l.endpoint);
+        l.up = false;
+        l.lost = std::chrono::steady_clock::now();
+      } else {
+        l.lost.reset();  // libzmq is connecting again by itself
       }
-      stats.peers_connected.store(connected.size(), std::memory_order_relaxed);
     }
+  }
+
+  /// Connects `l` anew when libzmq closed its connection for good.
+  void revive(link& l) {
+    if (!l.lost || std::chrono::steady_clock::now() - *l.lost < reconnect_grace)
+      return;
+    l.lost.reset();
+    stats.reconnects.fetch_add(1, std::memory_order_relaxed);
+    log(1, "the connection to " + l.endpoint + " was closed for good (a protocol error, such as a message over "
+               "the size limit); connecting again");
+    try {
+      l.sock.disconnect(l.endpoint);
+    } catch (const zmq::error_t&) {
+      // Already gone: connect below is what matters.
+    }
+    l.sock.connect(l.endpoint);
   }
 };
 

@@ -5,8 +5,11 @@
 // publishes the node's events, a SUB socket connected to every peer's PUB,
 // and a ROUTER socket for control requests. Other threads talk to it only
 // through `publish` and `reply`, which queue and wake the thread through an
-// eventfd; it hands what arrives to callbacks. Malformed frames from peers
-// are counted, logged once per peer, and dropped.
+// eventfd; it hands what arrives to callbacks. Each peer has a SUB and a
+// DEALER of its own, so that what arrives is known by its connection; a
+// connection that libzmq closes for good (a protocol error) is made anew.
+// Malformed frames are counted, dropped, and logged per peer endpoint,
+// rate-limited.
 #pragma once
 
 #include <atomic>
@@ -42,6 +45,7 @@ struct endpoint_stats {
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> bad_requests{0};
   std::atomic<std::uint64_t> peers_connected{0};
+  std::atomic<std::uint64_t> reconnects{0};  // connections made anew after libzmq closed them for good
 };
 
 struct endpoint_handlers {

@@ -54,13 +54,19 @@ result<std::uint64_t> read_uint(std::string_view bytes, std::size_t& off, const 
 bool operator==(const envelope& a, const envelope& b) { return tie(a) == tie(b); }
 
 result<void> encode(const envelope& e, std::string& out) {
-  // The detail is trusted here only as far as being one map: anything
-  // else would make every receiver drop the event.
-  auto detail = read_exactly_one(e.detail, {}, "detail");
-  if (!detail)
-    return detail.err();
-  if (detail->get().type != msgpack::type::MAP)
-    return field_error(errc::invalid_field, "detail", "not a map");
+  // Nothing leaves here that a receiver would refuse: the detail is one map
+  // within the detail limits, every string within its own.
+  if (auto r = check_detail(e.detail); !r)
+    return r;
+  for (const auto* s : {&e.id, &e.source, &e.detail_type, &e.origin, &e.correlation_id, &e.causation_id})
+    if (s->size() > max_string_bytes)
+      return error{errc::too_large, "envelope: a field of " + std::to_string(s->size()) + " bytes"};
+  if (e.resources.size() > max_resources)
+    return error{errc::too_large, "envelope: " + std::to_string(e.resources.size()) + " resources"};
+  for (const auto& r : e.resources)
+    if (r.size() > max_string_bytes)
+      return error{errc::too_large, "envelope: a resource of " + std::to_string(r.size()) + " bytes"};
+  const auto start = out.size();
   string_sink sink{out};
   msgpack::packer<string_sink> pk(sink);
   pk.pack_array(field_count);
@@ -76,6 +82,11 @@ result<void> encode(const envelope& e, std::string& out) {
   pk.pack(e.correlation_id);
   pk.pack(e.causation_id);
   out.append(e.detail);
+  if (out.size() - start > max_envelope_bytes) {
+    const auto size = out.size() - start;
+    out.resize(start);
+    return error{errc::too_large, "envelope of " + std::to_string(size) + " bytes"};
+  }
   return {};
 }
 
@@ -154,7 +165,7 @@ result<envelope> decode(std::string_view bytes) {
   TROUPE_TRY(str(e.causation_id, "causation-id", false));
   const auto detail_begin = off;
   {
-    auto oh = read_one(bytes, off, {}, "detail", zone);
+    auto oh = read_one(bytes, off, detail_limits, "detail", zone);
     TROUPE_TRY(oh);
     if (oh->type != msgpack::type::MAP)
       return field_error(errc::wrong_shape, "detail", "not a map");

@@ -14,15 +14,11 @@
 #include <vector>
 
 #include "wire/error.hpp"
+#include "wire/limits.hpp"
 
 namespace troupe::wire {
 
 inline constexpr std::uint32_t envelope_version = 1;
-
-/// Hard limits for decoding untrusted envelopes.
-inline constexpr std::size_t max_envelope_bytes = 256 * 1024;
-inline constexpr std::size_t max_string_bytes = 4096;
-inline constexpr std::size_t max_resources = 64;
 
 struct envelope {
   std::string id;
@@ -42,7 +38,9 @@ bool operator==(const envelope& a, const envelope& b);
 inline bool operator!=(const envelope& a, const envelope& b) { return !(a == b); }
 
 /// Appends the encoding of `e` to `out`. Fails with `invalid_field` when
-/// `detail` is not the bytes of one MessagePack map.
+/// `detail` is not the bytes of one MessagePack map within detail_limits,
+/// and with `too_large` when a field is over its limit or the envelope
+/// over max_envelope_bytes (then `out` is as it was).
 result<void> encode(const envelope& e, std::string& out);
 
 /// Decodes one envelope from untrusted bytes. Fails with a typed error

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "wire/error.hpp"
+#include "wire/limits.hpp"
 
 namespace troupe::wire {
 
@@ -19,14 +20,6 @@ namespace troupe::wire {
 struct string_sink {
   std::string& out;
   void write(const char* data, std::size_t size) { out.append(data, size); }
-};
-
-/// Limits for one untrusted value: at most `items` elements per container,
-/// `bytes` per string or binary, `depth` levels of nesting.
-struct read_limits {
-  std::size_t items = 4096;
-  std::size_t bytes = 64 * 1024;
-  std::size_t depth = 32;
 };
 
 /// Unpacks the value starting at `offset` and advances it past the value.

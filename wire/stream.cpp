@@ -1,6 +1,7 @@
 #include "wire/stream.hpp"
 
 #include "wire/control.hpp"
+#include "wire/limits.hpp"
 #include "wire/msgpack_io.hpp"
 
 namespace troupe::wire {
@@ -28,7 +29,9 @@ std::string str(const msgpack::object& o) { return std::string(o.via.str.ptr, o.
 
 // Opens `[version, verb, ...]` with `n` elements; the array stays in `oh`.
 result<msgpack::object_handle> open(std::string_view bytes, const char* verb, std::uint32_t n) {
-  auto oh = read_exactly_one(bytes, {max_batch + max_streams, 1024 * 1024, 4}, verb);
+  // An event in a replay batch may be one this node cannot decode: the
+  // batch still reads, and the event is dealt with on its own.
+  auto oh = read_exactly_one(bytes, {max_batch + max_streams, max_peer_message, 4}, verb);
   if (!oh)
     return oh.err();
   const auto& o = oh->get();
@@ -99,7 +102,9 @@ std::string encode(const replay_batch& m) {
   pk.pack_uint64(m.head);
   pk.pack_uint64(m.first_kept);
   pk.pack_array(static_cast<std::uint32_t>(m.events.size()));
-  for (const auto& e : m.events) {
+  for (const auto& [seq, e] : m.events) {
+    pk.pack_array(2);
+    pk.pack_uint64(seq);
     pk.pack_bin(static_cast<std::uint32_t>(e.size()));
     pk.pack_bin_body(e.data(), static_cast<std::uint32_t>(e.size()));
   }
@@ -162,10 +167,12 @@ result<replay_batch> decode_replay_batch(std::string_view bytes) {
     return shape("events", "expected stream, epoch, head, first kept, events");
   replay_batch m{str(a[2]), a[3].via.u64, a[4].via.u64, a[5].via.u64, {}};
   for (std::uint32_t i = 0; i < a[6].via.array.size; ++i) {
-    const auto& e = a[6].via.array.ptr[i];
-    if (e.type != msgpack::type::BIN)
-      return shape("events", "an event is not binary");
-    m.events.emplace_back(e.via.bin.ptr, e.via.bin.size);
+    const auto& p = a[6].via.array.ptr[i];
+    if (p.type != msgpack::type::ARRAY || p.via.array.size != 2 || !is_uint(p.via.array.ptr[0])
+        || p.via.array.ptr[1].type != msgpack::type::BIN)
+      return shape("events", "an event is not [seq, binary]");
+    const auto& e = p.via.array.ptr[1];
+    m.events.emplace_back(p.via.array.ptr[0].via.u64, std::string(e.via.bin.ptr, e.via.bin.size));
   }
   return m;
 }

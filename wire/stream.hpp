@@ -57,7 +57,9 @@ struct replay_batch {
   std::uint64_t epoch = 0;  // the origin's current epoch
   std::uint64_t head = 0;   // the stream's last seq at the origin
   std::uint64_t first_kept = 0;  // oldest seq still kept (0: none kept)
-  std::vector<std::string> events;  // encoded envelopes, ascending seq
+  // (seq, encoded envelope), ascending seq; at most replay_batch_bytes of
+  // envelopes but always one (wire/limits.hpp).
+  std::vector<std::pair<std::uint64_t, std::string>> events;
 };
 
 std::string encode(const heartbeat& m);

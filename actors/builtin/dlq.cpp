@@ -1,5 +1,7 @@
 #include "actors/builtin/dlq.hpp"
 
+#include <set>
+
 #include <algorithm>
 
 #include <yaml-cpp/yaml.h>
@@ -78,6 +80,29 @@ json dlq::query(const std::string& what, const json& given) const {
   if (what == "show") {
     auto it = letters_.find(args.value("id", ""));
     return it == letters_.end() ? json(nullptr) : it->second;
+  }
+  if (what == "correlated") {
+    // The letters of these sagas (correlation ids), oldest first, at most
+    // one a saga: what stopped it.
+    std::set<std::string> wanted;
+    if (const auto ids = args.find("ids"); ids != args.end() && ids->is_array())
+      for (const auto& id : *ids)
+        if (id.is_string())
+          wanted.insert(id.get<std::string>());
+    auto rows = json::array();
+    for (const auto& [id, r] : letters_) {
+      const auto& ev = r.value("event", json::object());
+      auto it = wanted.find(ev.value("correlation_id", ""));
+      if (it == wanted.end())
+        continue;
+      rows.push_back({{"correlation_id", *it}, {"id", id}, {"RULE_ARN", r.value("RULE_ARN", "")},
+                      {"TARGET_ARN", r.value("TARGET_ARN", "")}, {"ERROR_CODE", r.value("ERROR_CODE", "")},
+                      {"ERROR_MESSAGE", r.value("ERROR_MESSAGE", "")}});
+      wanted.erase(it);
+      if (wanted.empty() || static_cast<std::int64_t>(rows.size()) >= max_page)
+        break;
+    }
+    return rows;
   }
   if (what != "list")
     return nullptr;

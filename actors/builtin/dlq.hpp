@@ -27,7 +27,9 @@ class dlq : public service {
   /// "list" {rule?, target?, error_code?, after?, limit?} → the records,
   /// oldest first, from just after the id `after`, at most `limit` (and at
   /// most max_page); "show" {id} → one record, or null; "count" →
-  /// {"letters": n}.
+  /// {"letters": n}; "correlated" {ids} → for each saga (correlation id)
+  /// among `ids` that has a letter, its first: {correlation_id, id,
+  /// RULE_ARN, TARGET_ARN, ERROR_CODE, ERROR_MESSAGE}.
   nlohmann::json query(const std::string& what, const nlohmann::json& args) const override;
 
  private:

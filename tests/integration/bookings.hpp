@@ -42,7 +42,7 @@ inline std::vector<std::string> book(cluster& c, const std::vector<std::string>&
            {"amount", 100 + static_cast<int>(i)}, {"card", "4111111111111111"}};
     std::string detail;
     json::to_msgpack(d, detail);
-    req.entries.push_back({"test", "BookingRequested", detail, "", {}});
+    req.entries.push_back({"test", "BookingRequested", detail, "", {}, {}});
   }
   auto rep = client.call(req, std::chrono::seconds(10));
   std::vector<std::string> ids;

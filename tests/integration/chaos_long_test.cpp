@@ -204,7 +204,7 @@ TEST(chaos_long, bookings_survive_a_hundred_kills_and_pauses) {
                {"card", i % 13 == 0 ? "4000000000000002" : "4111111111111111"}};
         std::string detail;
         json::to_msgpack(b, detail);
-        req.entries.push_back({"chaos", "BookingRequested", detail, "", {}});
+        req.entries.push_back({"chaos", "BookingRequested", detail, "", {}, {}});
       }
       sent += batch;
       ++puts_started;

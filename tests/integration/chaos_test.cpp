@@ -55,7 +55,7 @@ TEST(chaos, bookings_survive_ten_kills_of_every_kind_of_node) {
       wire::control_request req;
       req.verb = "put";
       for (int k = 0; k < 10; ++k, ++i) {
-        req.entries.push_back({"chaos", "BookingRequested", chaos_booking(i, "C" + std::to_string(i)), "", {}});
+        req.entries.push_back({"chaos", "BookingRequested", chaos_booking(i, "C" + std::to_string(i)), "", {}, {}});
       }
       auto rep = client.call(req, 2s);
       if (rep && rep->ok)
@@ -183,7 +183,7 @@ TEST(chaos, poison_bookings_reach_the_dlq_once_through_kills_and_transient_fault
       for (int k = 0; k < 10; ++k, ++i) {
         const bool p = i % 100 == 99;
         req.entries.push_back(
-            {"chaos", "BookingRequested", chaos_booking(i, (p ? "Poison " : "C") + std::to_string(i)), "", {}});
+            {"chaos", "BookingRequested", chaos_booking(i, (p ? "Poison " : "C") + std::to_string(i)), "", {}, {}});
         poison.push_back(p);
       }
       auto rep = client.call(req, 2s);

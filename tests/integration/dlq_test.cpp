@@ -374,7 +374,7 @@ TEST(dlq, a_detail_that_does_not_fit_is_a_permanent_error_naming_the_field) {
   json::to_msgpack(json{{"customer", "No Email"}, {"flight", "BIG"}, {"amount", 100}, {"card", "4111111111111111"},
                         {"seat_preference", "any"}},
                    detail);
-  req.entries.push_back({"test", "BookingRequested", detail, "", {}});
+  req.entries.push_back({"test", "BookingRequested", detail, "", {}, {}});
   auto rep = client.call(req, 10s);
   ASSERT_TRUE(rep && rep->ok);
   auto letters = wait_for_letters(c, 1);
@@ -389,7 +389,7 @@ TEST(dlq, a_detail_that_does_not_fit_is_a_permanent_error_naming_the_field) {
   req.entries.clear();
   std::string raw;
   json::to_msgpack(json{{"customer", "Bad \xff byte"}, {"flight", "BIG"}}, raw);
-  req.entries.push_back({"test", "BookingRequested", raw, "", {}});
+  req.entries.push_back({"test", "BookingRequested", raw, "", {}, {}});
   rep = client.call(req, 10s);
   ASSERT_TRUE(rep && rep->ok);
   letters = wait_for_letters(c, 2);
@@ -400,13 +400,13 @@ TEST(dlq, a_detail_that_does_not_fit_is_a_permanent_error_naming_the_field) {
 
   // Nobody may put what only the runtime sends: a forged redrive is refused.
   req.entries.clear();
-  req.entries.push_back({"troupe.dlq", "DeadLetterRedriven", detail, "", {}});
-  req.entries.push_back({"troupe.runtime", "DeadLetter", detail, "", {}});
+  req.entries.push_back({"troupe.dlq", "DeadLetterRedriven", detail, "", {}, {}});
+  req.entries.push_back({"troupe.runtime", "DeadLetter", detail, "", {}, {}});
   rep = client.call(req, 10s);
   ASSERT_TRUE(rep && rep->ok && rep->results.size() == 2);
   for (const auto& r : rep->results) {
     EXPECT_TRUE(r.id.empty());
-    EXPECT_NE(r.error.find("is reserved for the runtime"), std::string::npos) << r.error;
+    EXPECT_NE(r.error().find("is reserved for the runtime"), std::string::npos) << r.error();
   }
   EXPECT_EQ(c.stop(), 0) << tail(c.launcher_output());
 }
@@ -440,7 +440,7 @@ TEST(dlq, events_past_their_maximum_age_are_dead_lettered_on_both_sides) {
     json::to_msgpack(json{{"customer", card}, {"email", "x@example.com"}, {"flight", "BIG"},
                           {"seat_preference", "any"}, {"amount", 100}, {"card", card}},
                      detail);
-    req.entries.push_back({"test", "BookingRequested", detail, "", {}});
+    req.entries.push_back({"test", "BookingRequested", detail, "", {}, {}});
   }
   auto rep = client.call(req, 10s);
   ASSERT_TRUE(rep && rep->ok);

@@ -37,7 +37,7 @@ std::size_t put_pings(cluster& c, const std::string& node, std::size_t n, std::s
     wire::control_request req;
     req.verb = "put";
     for (std::size_t i = 0; i < batch && sent < n; ++i, ++sent)
-      req.entries.push_back({"test", "Ping", detail, "", {}});
+      req.entries.push_back({"test", "Ping", detail, "", {}, {}});
     auto rep = client.call(req, 5s);
     if (rep && rep->ok)
       acked += rep->results.size();

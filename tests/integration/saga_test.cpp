@@ -134,14 +134,14 @@ TEST(saga, two_hundred_bookings_end_in_exactly_one_right_outcome) {
       expected.push_back(make_booking(i));
       std::string detail;
       json::to_msgpack(expected.back().detail, detail);
-      req.entries.push_back({"troupe.client", "BookingRequested", detail, "", {}});
+      req.entries.push_back({"troupe.client", "BookingRequested", detail, "", {}, {}});
     }
     auto rep = client.call(req, 10s);
     ASSERT_TRUE(rep) << rep.err().message;
     ASSERT_TRUE(rep->ok) << rep->body;
     ASSERT_EQ(rep->results.size(), 50u);
     for (int k = 0; k < 50; ++k) {
-      ASSERT_TRUE(rep->results[static_cast<std::size_t>(k)].error.empty());
+      ASSERT_TRUE(rep->results[static_cast<std::size_t>(k)].ok());
       index_of[rep->results[static_cast<std::size_t>(k)].id] = base + k;
     }
   }

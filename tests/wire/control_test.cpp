@@ -20,8 +20,8 @@ std::string map_of(const std::string& k, const std::string& v) {
 TEST(control, put_round_trip) {
   control_request r;
   r.verb = "put";
-  r.entries.push_back({"troupe.client", "BookingRequested", map_of("flight", "TR100"), "", {"a", "b"}});
-  r.entries.push_back({"troupe.client", "Other", map_of("x", "y"), "corr", {}});
+  r.entries.push_back({"troupe.client", "BookingRequested", map_of("flight", "TR100"), "", {"a", "b"}, {}});
+  r.entries.push_back({"troupe.client", "Other", map_of("x", "y"), "corr", {}, {}});
   auto d = decode_request(encode(r));
   ASSERT_TRUE(d) << d.err().to_string();
   ASSERT_EQ(d->entries.size(), 2u);
@@ -31,12 +31,13 @@ TEST(control, put_round_trip) {
 
   control_reply rep;
   rep.ok = true;
-  rep.results = {{"id-1", ""}, {"", "InvalidDetail"}};
+  rep.results = {{"id-1", "", ""}, {"", "MalformedDetail", "not a map"}};
   auto dr = decode_reply(encode_reply(rep, "put"), "put");
   ASSERT_TRUE(dr) << dr.err().to_string();
   ASSERT_EQ(dr->results.size(), 2u);
   EXPECT_EQ(dr->results[0].id, "id-1");
-  EXPECT_EQ(dr->results[1].error, "InvalidDetail");
+  EXPECT_EQ(dr->results[1].error_code, "MalformedDetail");
+  EXPECT_EQ(dr->results[1].error_message, "not a map");
 }
 
 TEST(control, query_and_status_round_trip) {
@@ -83,7 +84,7 @@ TEST(control, malformed_requests_are_errors) {
 TEST(control, put_detail_must_be_a_map) {
   control_request r;
   r.verb = "put";
-  r.entries.push_back({"s", "T", "\x91\x01", "", {}});
+  r.entries.push_back({"s", "T", "\x91\x01", "", {}, {}});
   EXPECT_FALSE(decode_request(encode(r)));
 }
 
