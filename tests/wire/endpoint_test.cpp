@@ -8,6 +8,7 @@
 
 #include "tests/support/support.hpp"
 #include "wire/client.hpp"
+#include "wire/limits.hpp"
 #include "wire/msgpack_io.hpp"
 
 namespace troupe::wire {
@@ -145,6 +146,35 @@ TEST_F(pair_fixture, malformed_frames_are_counted_dropped_and_service_goes_on) {
   a->publish(topic_of("Ok"), bytes_of(event("Ok", 9)));
   ASSERT_TRUE(test::wait_until([&] { return b_in.size() > received; }, 5s));
   EXPECT_EQ(b_in.events.back().seq, 9u);
+}
+
+TEST_F(pair_fixture, a_connection_closed_for_an_oversized_frame_is_made_anew) {
+  // libzmq ends a connection for good on a frame over ZMQ_MAXMSGSIZE; the
+  // peer's later events must still arrive.
+  zmq::context_t ctx;
+  zmq::socket_t rogue(ctx, zmq::socket_type::pub);
+  rogue.set(zmq::sockopt::linger, 0);
+  const auto rogue_ep = test::free_endpoint();
+  rogue.bind(rogue_ep);
+  start({""}, {rogue_ep});
+  const auto send = [&](const std::string& topic, const std::string& body) {
+    rogue.send(zmq::buffer(topic), zmq::send_flags::sndmore);
+    rogue.send(zmq::buffer(body), zmq::send_flags::none);
+  };
+  const auto arrives = [&](std::uint64_t seq) {
+    return test::wait_until(
+        [&] {
+          send(topic_of("Ok"), bytes_of(event("Ok", seq)));
+          std::this_thread::sleep_for(20ms);
+          std::lock_guard<std::mutex> lock(b_in.mtx);
+          return !b_in.events.empty() && b_in.events.back().seq == seq;
+        },
+        10s);
+  };
+  ASSERT_TRUE(arrives(1));
+  send(topic_of("Ok"), std::string(max_event_frame + 1, 'x'));
+  ASSERT_TRUE(test::wait_until([&] { return b->stats().reconnects >= 1; }, 10s));
+  EXPECT_TRUE(arrives(2));
 }
 
 TEST_F(pair_fixture, control_requests_get_replies) {
