@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cluster/bind_address.hpp"
 #include "rules/matcher.hpp"
 
 namespace troupe::cluster {
@@ -159,16 +160,6 @@ YAML::Node locate(YAML::Node at, const std::string& path) {
     i = end == std::string::npos ? path.size() : end;
   }
   return at;
-}
-
-bool valid_endpoint(const std::string& e) {
-  static const std::regex tcp_re(R"(^tcp://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})$)");
-  std::smatch m;
-  if (std::regex_match(e, m, tcp_re)) {
-    const auto port = std::stoi(m[2].str());
-    return port >= 1 && port <= 65535;
-  }
-  return e.rfind("ipc://", 0) == 0 && e.size() > 6;
 }
 
 class validator {
@@ -442,7 +433,7 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
 
   // Nodes.
   auto nodes = root["nodes"];
-  std::map<std::string, std::string> endpoint_owner;
+  bind_table binds;
   std::map<std::string, std::string> service_owner;
   if (!nodes)
     diag.add(root, "config: missing 'nodes'");
@@ -474,14 +465,20 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
           auto e = v.string(eps, key, where + ".endpoints", true);
           if (!e)
             continue;
-          if (!valid_endpoint(*e)) {
-            diag.add(eps[key], where + ".endpoints." + key + ": '" + *e
-                                   + "' is not tcp://HOST:PORT (port 1-65535) or ipc://PATH");
+          const auto owner = where + ".endpoints." + key;
+          std::string why;
+          const auto address = parse_bind_address(*e, why);
+          if (!address) {
+            diag.add(eps[key], owner + ": " + why);
             continue;
           }
-          auto [it, fresh] = endpoint_owner.emplace(*e, where + ".endpoints." + key);
-          if (!fresh)
-            diag.add(eps[key], where + ".endpoints." + key + ": '" + *e + "' is already used by " + it->second);
+          if (auto c = binds.claim(*address, owner)) {
+            if (c->text == *e)
+              diag.add(eps[key], owner + ": '" + *e + "' is already used by " + c->owner);
+            else
+              diag.add(eps[key], owner + ": '" + *e + "' conflicts with " + c->owner + " ('" + c->text + "'): "
+                                     + c->reason);
+          }
           (std::string(key) == "pub" ? node.pub : node.control) = *e;
         }
       }

@@ -413,6 +413,60 @@ TEST(config, a_bad_dead_letter_queue_is_reported_with_its_position) {
   expect_refused(cases);
 }
 
+// In `good`, node one binds tcp://127.0.0.1:5001 (pub, line 5) and :5002
+// (control); node two binds ipc:///tmp/two-pub (pub, 9:22) and
+// tcp://[::1]:5004 (control, 9:53).
+std::string two_control(const std::string& endpoint) { return replace(good, "tcp://[::1]:5004", endpoint); }
+
+TEST(config, endpoints_that_bind_one_address_conflict_however_written) {
+  const std::string long_path = "/tmp/" + std::string(103, 'p');  // 108 bytes: one past a socket path
+  const std::vector<bad_case> cases = {
+      {"localhost is 127.0.0.1", two_control("tcp://localhost:5001"),
+       {"test.yaml:9:53: nodes.two.endpoints.control: 'tcp://localhost:5001' conflicts with nodes.one.endpoints.pub "
+        "('tcp://127.0.0.1:5001'): both bind 127.0.0.1 port 5001"}},
+      {"host names ignore case", two_control("tcp://LocalHost:5001"), {"test.yaml:9:53: ", "both bind 127.0.0.1 port 5001"}},
+      {"localhost is ::1 too", replace(good, "tcp://127.0.0.1:5002", "tcp://localhost:5004"),
+       {"test.yaml:9:53: nodes.two.endpoints.control: 'tcp://[::1]:5004' conflicts with nodes.one.endpoints.control "
+        "('tcp://localhost:5004'): both bind ::1 port 5004"}},
+      {"0.0.0.0 binds every address", two_control("tcp://0.0.0.0:5001"),
+       {"test.yaml:9:53: nodes.two.endpoints.control: 'tcp://0.0.0.0:5001' conflicts with nodes.one.endpoints.pub "
+        "('tcp://127.0.0.1:5001'): both bind port 5001, and 'tcp://0.0.0.0:5001' binds every address"}},
+      {"a wildcard written first", replace(good, "tcp://127.0.0.1:5002", "tcp://0.0.0.0:5004"),
+       {"test.yaml:9:53: nodes.two.endpoints.control: 'tcp://[::1]:5004' conflicts with nodes.one.endpoints.control "
+        "('tcp://0.0.0.0:5004'): both bind port 5004, and 'tcp://0.0.0.0:5004' binds every address"}},
+      {"[::] binds every address", two_control("tcp://[::]:5002"), {"test.yaml:9:53: ", "both bind port 5002"}},
+      {"127.1 is 127.0.0.1 to libzmq", two_control("tcp://127.1:5001"), {"test.yaml:9:53: ", "both bind 127.0.0.1 port 5001"}},
+      {"ipc paths compare as paths", replace(good, "tcp://127.0.0.1:5002", "ipc:///tmp//x/../two-pub"),
+       {"test.yaml:9:22: nodes.two.endpoints.pub: 'ipc:///tmp/two-pub' conflicts with nodes.one.endpoints.control "
+        "('ipc:///tmp//x/../two-pub'): both are the socket /tmp/two-pub"}},
+      {"an ipc path longer than a socket path", replace(good, "ipc:///tmp/two-pub", "ipc://" + long_path),
+       {"test.yaml:9:22: nodes.two.endpoints.pub: 'ipc://" + long_path
+        + "': the path is 108 bytes, and a Unix socket path holds at most 107"}},
+      {"a * host cannot be connected to", two_control("tcp://*:5004"),
+       {"test.yaml:9:53: nodes.two.endpoints.control: 'tcp://*:5004': other nodes connect to this endpoint and cannot "
+        "connect to '*'; tcp://0.0.0.0:5004 binds every address"}},
+      {"a host name too long for DNS", two_control("tcp://" + std::string(300000, 'h') + ":5004"),
+       {"test.yaml:9:53: nodes.two.endpoints.control: '", "' is not tcp://HOST:PORT"}},
+      {"an IPv6 address that is none", two_control("tcp://[::g]:5004"), {"test.yaml:9:53: ", "is not tcp://HOST:PORT"}},
+  };
+  expect_refused(cases);
+}
+
+TEST(config, endpoints_on_other_addresses_ports_or_paths_do_not_conflict) {
+  const std::vector<std::pair<const char*, std::string>> cases = {
+      {"another loopback address", two_control("tcp://127.0.0.2:5001")},
+      {"a wildcard on another port", two_control("tcp://0.0.0.0:5009")},
+      {"localhost on another port", two_control("tcp://localhost:5009")},
+      {"the same port over ipc", replace(good, "ipc:///tmp/two-pub", "ipc:///tmp/5001")},
+      {"an ipc path of 107 bytes", replace(good, "ipc:///tmp/two-pub", "ipc:///tmp/" + std::string(102, 'p'))},
+      {"ipc names of libzmq's choosing", replace(two_control("ipc://*"), "ipc:///tmp/two-pub", "ipc://*")},
+  };
+  for (const auto& [name, yaml] : cases) {
+    diagnostics diag("test.yaml");
+    EXPECT_TRUE(load(yaml, diag)) << name << ":\n" << diag.to_string();
+  }
+}
+
 TEST(full_jitter, stays_within_zero_and_the_grown_ceiling) {
   std::mt19937_64 rng(1);
   using ms = std::chrono::milliseconds;
