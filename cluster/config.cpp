@@ -5,13 +5,13 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "cluster/bind_address.hpp"
+#include "cluster/scalars.hpp"
 #include "rules/matcher.hpp"
 
 namespace troupe::cluster {
@@ -65,15 +65,13 @@ bool plain(const YAML::Node& n) { return n.Tag() == "?"; }
 std::string scalar_to_json(const YAML::Node& n) {
   const auto& s = n.Scalar();
   if (plain(n)) {
-    static const std::regex int_re(R"(^[-+]?[0-9]+$)");
-    static const std::regex float_re(R"(^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$)");
     if (s == "null" || s == "Null" || s == "NULL" || s == "~" || s.empty())
       return "null";
     if (s == "true" || s == "True" || s == "TRUE")
       return "true";
     if (s == "false" || s == "False" || s == "FALSE")
       return "false";
-    if (std::regex_match(s, int_re) || std::regex_match(s, float_re)) {
+    if (core_float(s)) {
       // JSON has no leading '+' and no bare '.5'.
       std::string t = s[0] == '+' ? s.substr(1) : s;
       if (!t.empty() && t[0] == '.')
@@ -196,8 +194,7 @@ class validator {
   // Numbers are plain scalars in YAML's core schema: a quoted "5" is a
   // string, and so are .inf and .nan, which no setting here wants.
   std::optional<long long> integer(const YAML::Node& n, const std::string& where, long long min, long long max) {
-    static const std::regex int_re(R"(^[-+]?[0-9]+$)");
-    if (n.IsScalar() && plain(n) && std::regex_match(n.Scalar(), int_re)) {
+    if (n.IsScalar() && plain(n) && core_integer(n.Scalar())) {
       const long long i = std::strtoll(n.Scalar().c_str(), nullptr, 10);  // saturates, still out of range
       if (i >= min && i <= max)
         return i;
@@ -210,8 +207,7 @@ class validator {
   // whole milliseconds so that a tiny positive value never becomes zero.
   /// A probability: a number from 0 to 1.
   std::optional<double> probability(const YAML::Node& n, const std::string& where) {
-    static const std::regex float_re(R"(^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$)");
-    if (n.IsScalar() && plain(n) && std::regex_match(n.Scalar(), float_re)) {
+    if (n.IsScalar() && plain(n) && core_float(n.Scalar())) {
       const double d = std::strtod(n.Scalar().c_str(), nullptr);
       if (d >= 0 && d <= 1)
         return d;
@@ -225,8 +221,7 @@ class validator {
   /// `min` 0 with `zero_ok` allows 0 too.
   std::optional<std::chrono::milliseconds> seconds(const YAML::Node& n, const std::string& where, double max,
                                                    double min = 0, bool zero_ok = false) {
-    static const std::regex float_re(R"(^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$)");
-    if (n.IsScalar() && plain(n) && std::regex_match(n.Scalar(), float_re)) {
+    if (n.IsScalar() && plain(n) && core_float(n.Scalar())) {
       const double d = std::strtod(n.Scalar().c_str(), nullptr);  // HUGE_VAL when too big: out of range
       if ((d > 0 || (zero_ok && d == 0)) && d >= min && d <= max)
         return std::chrono::milliseconds(static_cast<long long>(std::ceil(d * 1000)));
@@ -416,7 +411,7 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
   }
   v.keys(root, {"cluster", "data-dir", "nodes", "services", "rules", "supervision", "faults"}, "config");
   cfg.cluster = v.string(root, "cluster", "config", true).value_or("");
-  if (!cfg.cluster.empty() && !std::regex_match(cfg.cluster, std::regex("^[A-Za-z0-9_.\\-]+$")))
+  if (!cfg.cluster.empty() && !cluster_name(cfg.cluster))
     diag.add(root["cluster"], "cluster: only letters, digits, '.', '_' and '-' are allowed");
   const auto data_dir = v.string(root, "data-dir", "config", false).value_or("data");
   cfg.data_dir = fs::absolute(cfg.dir / data_dir).lexically_normal();
@@ -444,7 +439,7 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
       node_spec node;
       node.name = kv.first.Scalar();
       const std::string where = "nodes." + node.name;
-      if (!std::regex_match(node.name, std::regex("^[a-z][a-z0-9_\\-]{0,31}$")))
+      if (!node_name(node.name))
         diag.add(kv.first, where + ": a node name is 1 to 32 of a-z, 0-9, '_', '-', starting with a letter");
       const auto& n = kv.second;
       if (!n.IsMap()) {

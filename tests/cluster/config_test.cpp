@@ -413,6 +413,27 @@ TEST(config, a_bad_dead_letter_queue_is_reported_with_its_position) {
   expect_refused(cases);
 }
 
+// Scalars of a few hundred kilobytes once overflowed the stack of the
+// regex that read them.
+TEST(config, a_long_scalar_is_read_without_overflowing_the_stack) {
+  const std::string digits(300000, '7');
+  const std::vector<bad_case> cases = {
+      {"cluster name", replace(good, "cluster: demo", "cluster: " + std::string(300000, 'c') + "!"),
+       {"test.yaml:1:10: cluster: only letters, digits, '.', '_' and '-' are allowed"}},
+      {"node name", replace(good, "  two:", "  t" + std::string(1000, 'w') + ":"),
+       {"test.yaml:7:3: nodes.tw", ": a node name is 1 to 32 of"}},
+      {"integer", std::string(good) + "supervision:\n  max-restarts: " + digits + "\n",
+       {"test.yaml:21:17: supervision.max-restarts: must be an integer from 0 to 1000"}},
+      {"seconds", std::string(good) + "supervision:\n  within: " + digits + ".5\n",
+       {"test.yaml:21:11: supervision.within: must be a number of seconds"}},
+      {"probability", std::string(good) + "faults:\n  alpha: {crash: 0." + digits + "x}\n",
+       {"test.yaml:21:18: faults.alpha.crash: must be a probability"}},
+      {"number in a pattern", replace(good, R"([">", 3])", "[\">\", " + digits + "]"),
+       {"test.yaml:15:", "rules[0].pattern: the pattern is"}},
+  };
+  expect_refused(cases);
+}
+
 // In `good`, node one binds tcp://127.0.0.1:5001 (pub, line 5) and :5002
 // (control); node two binds ipc:///tmp/two-pub (pub, 9:22) and
 // tcp://[::1]:5004 (control, 9:53).
