@@ -12,6 +12,7 @@
 
 #include "cluster/bind_address.hpp"
 #include "cluster/scalars.hpp"
+#include "cluster/yaml_scan.hpp"
 #include "rules/matcher.hpp"
 
 namespace troupe::cluster {
@@ -583,6 +584,8 @@ std::string yaml_to_json(const YAML::Node& node) {
 
 std::optional<config> load_text(const std::string& text, const std::string& file, const fs::path& dir,
                                 const service_check& check, diagnostics& diag) {
+  if (!scan_yaml(text, diag))
+    return std::nullopt;
   YAML::Node root;
   try {
     root = YAML::Load(text);

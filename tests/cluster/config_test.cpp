@@ -413,6 +413,33 @@ TEST(config, a_bad_dead_letter_queue_is_reported_with_its_position) {
   expect_refused(cases);
 }
 
+// yaml-cpp keeps both entries of a key written twice, and a lookup finds
+// the first: each second one is a problem, wherever it is.
+TEST(config, a_key_written_twice_is_reported_wherever_it_is) {
+  const std::vector<bad_case> cases = {
+      {"a node name", replace(good, "  two:\n", "  one:\n"),
+       {"test.yaml:7:3: nodes: duplicate key 'one' (first on line 4)"}},
+      {"a pattern's field", replace(good, R"({"detail-type": ["A", "B"], )", R"({"detail-type": ["A"], "detail-type": ["B"], )"),
+       {"test.yaml:15:37: rules[0].pattern: duplicate key 'detail-type' (first on line 15)"}},
+      {"deep in a pattern", replace(good, R"({"n": [)", R"({"n": [1], "n": [)"),
+       {"test.yaml:15:"," rules[0].pattern.detail: duplicate key 'n' (first on line 15)"}},
+      {"a top-level key", std::string(good) + "cluster: again\n",
+       {"test.yaml:20:1: config: duplicate key 'cluster' (first on line 1)"}},
+      {"an endpoint", replace(good, "control: \"tcp://127.0.0.1:5002\"", "pub: \"tcp://127.0.0.1:5002\""),
+       {"test.yaml:5:46: nodes.one.endpoints: duplicate key 'pub' (first on line 5)"}},
+      {"quoted and plain are one key", replace(good, "  beta: {size: 3}", "  beta: {size: 3, \"size\": 4}"),
+       {"test.yaml:12:19: services.beta: duplicate key 'size' (first on line 12)"}},
+      {"a rule's key", replace(good, "    target: beta\n", "    target: beta\n    target: alpha\n"),
+       {"test.yaml:20:5: rules[1]: duplicate key 'target' (first on line 19)"}},
+      {"a fault", std::string(good) + "faults:\n  alpha: {crash: 0.1}\n  alpha: {crash: 0.2}\n",
+       {"test.yaml:22:3: faults: duplicate key 'alpha' (first on line 21)"}},
+  };
+  expect_refused(cases);
+  diagnostics diag("test.yaml");
+  EXPECT_FALSE(load(replace(good, "  two:\n", "  one:\n"), diag));
+  EXPECT_EQ(diag.to_string().find("unknown key"), std::string::npos) << diag.to_string();
+}
+
 // Scalars of a few hundred kilobytes once overflowed the stack of the
 // regex that read them.
 TEST(config, a_long_scalar_is_read_without_overflowing_the_stack) {
