@@ -1,5 +1,6 @@
 #include "cluster/yaml_scan.hpp"
 
+#include <optional>
 #include <sstream>
 #include <unordered_map>
 #include <vector>
@@ -19,31 +20,60 @@ constexpr std::size_t max_path = 200;
 
 class scanner final : public YAML::EventHandler {
  public:
+  // Thrown out of the parser to stop at a problem that makes loading unsafe.
+  struct stop {};
+
   explicit scanner(diagnostics& diag) : diag_(diag) {}
 
-  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentStart(const YAML::Mark&) override { anchors_.clear(); }
   void OnDocumentEnd() override {}
 
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override {
+  void OnAnchor(const YAML::Mark&, const std::string& name) override { anchor_name_ = name; }
+
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
     static const std::string null_key = "null";
-    leaf(mark, &null_key);
+    leaf(mark, anchor, &null_key);
   }
-  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { leaf(mark, nullptr); }
-  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string& value) override {
-    leaf(mark, &value);
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor, const std::string& value) override {
+    leaf(mark, anchor, &value);
   }
-  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
-    open(mark, false);
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    const auto it = anchors_.find(anchor);
+    if (it == anchors_.end())  // yaml-cpp refuses an unknown alias before this
+      return;
+    const auto& named = it->second;
+    if (named.open) {
+      diag_.add(mark, path_of(frames_.size()) + ": alias '*" + shorten(named.name)
+                          + "' is inside the node it names, a cycle");
+      throw stop{};
+    }
+    begin(mark, named.scalar ? &*named.scalar : nullptr);
+    ++literal_;
+    nodes_ += named.size;
+    if (nodes_ - literal_ > max_alias_nodes) {
+      diag_.add(mark, path_of(frames_.size()) + ": alias '*" + shorten(named.name)
+                          + "' takes the nodes that aliases add past " + std::to_string(max_alias_nodes)
+                          + ", the limit");
+      throw stop{};
+    }
+    end();
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    open(mark, anchor, false);
   }
   void OnSequenceEnd() override { close(); }
-  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
-    open(mark, true);
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    open(mark, anchor, true);
   }
   void OnMapEnd() override { close(); }
 
  private:
   struct frame {
     bool map = false;
+    YAML::anchor_t anchor = 0;
+    std::uint64_t nodes_before = 0;  // nodes_ before this one began
     std::size_t items = 0;  // children added so far; in a map, keys and values
     std::string key;        // a map's current key, for paths
     std::unordered_map<std::string, int> first_line;  // a map's keys, by the line they first appear on
@@ -70,19 +100,43 @@ class scanner final : public YAML::EventHandler {
       ++frames_.back().items;
   }
 
-  void leaf(const YAML::Mark& mark, const std::string* text) {
+  void leaf(const YAML::Mark& mark, YAML::anchor_t anchor, const std::string* text) {
     begin(mark, text);
+    ++literal_;
+    ++nodes_;
+    if (anchor)
+      anchors_[anchor] = named{take_anchor_name(), false, 1, text ? std::optional<std::string>(*text) : std::nullopt};
     end();
   }
 
-  void open(const YAML::Mark& mark, bool map) {
+  void open(const YAML::Mark& mark, YAML::anchor_t anchor, bool map) {
     begin(mark, nullptr);
-    frames_.push_back(frame{map, 0, {}, {}});
+    frame f;
+    f.map = map;
+    f.anchor = anchor;
+    f.nodes_before = nodes_;
+    ++literal_;
+    ++nodes_;
+    if (anchor)
+      anchors_[anchor] = named{take_anchor_name(), true, 0, std::nullopt};
+    frames_.push_back(std::move(f));
   }
 
   void close() {
+    const auto& f = frames_.back();
+    if (f.anchor) {
+      auto& a = anchors_[f.anchor];
+      a.open = false;
+      a.size = nodes_ - f.nodes_before;
+    }
     frames_.pop_back();
     end();
+  }
+
+  std::string take_anchor_name() {
+    std::string name;
+    name.swap(anchor_name_);
+    return name;
   }
 
   static std::string shorten(const std::string& s) {
@@ -105,8 +159,22 @@ class scanner final : public YAML::EventHandler {
     return path.empty() ? "config" : path;
   }
 
+  // An anchored node, for the aliases that name it.
+  struct named {
+    std::string name;
+    bool open = false;                  // still being parsed: an alias to it is a cycle
+    std::uint64_t size = 0;             // nodes a walk visits through an alias to it
+    std::optional<std::string> scalar;  // its text, when it is a scalar (a key may be an alias)
+  };
+
   diagnostics& diag_;
   std::vector<frame> frames_;
+  std::unordered_map<YAML::anchor_t, named> anchors_;
+  std::string anchor_name_;  // from OnAnchor, for the node event that follows
+  // Nodes written in the text, and nodes a walk would visit: the two differ
+  // by what aliases add. Counting stops at the first past the bound, so
+  // neither overflows.
+  std::uint64_t literal_ = 0, nodes_ = 0;
 };
 
 } // namespace
@@ -118,6 +186,8 @@ bool scan_yaml(const std::string& text, diagnostics& diag) {
     YAML::Parser parser(in);
     while (parser.HandleNextDocument(events)) {
     }
+  } catch (const scanner::stop&) {
+    return false;
   } catch (const YAML::Exception& e) {
     diag.add(e.mark, e.msg);
     return false;

@@ -440,6 +440,60 @@ TEST(config, a_key_written_twice_is_reported_wherever_it_is) {
   EXPECT_EQ(diag.to_string().find("unknown key"), std::string::npos) << diag.to_string();
 }
 
+// The "billion laughs": nine levels of nine aliases each, 9^9 strings when
+// expanded, used as a pattern (once 66 s, 2.9 GB and std::bad_alloc).
+std::string alias_bomb() {
+  std::string s = "cluster: c\nx:\n  a: &a [x, x, x, x, x, x, x, x, x]\n";
+  for (char level = 'b'; level <= 'i'; ++level) {
+    s += std::string("  ") + level + ": &" + level + " [";
+    for (int i = 0; i < 9; ++i)
+      s += std::string(i ? ", *" : "*") + static_cast<char>(level - 1);
+    s += "]\n";
+  }
+  return s + "nodes:\n  one:\n    endpoints: {pub: \"tcp://127.0.0.1:5001\", control: \"tcp://127.0.0.1:5002\"}\n"
+             "    services: [alpha]\nrules:\n  - name: r\n    pattern: {\"source\": *i}\n    target: alpha\n";
+}
+
+TEST(config, aliases_may_not_expand_past_a_bound) {
+  const auto started = std::chrono::steady_clock::now();
+  diagnostics diag("test.yaml");
+  EXPECT_FALSE(load(alias_bomb(), diag));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+  // a is 10 nodes, b 91, c 820, d 7381, e 66430: the first *e in f takes
+  // what aliases add past 100000.
+  ASSERT_EQ(diag.problems().size(), 1u) << diag.to_string();
+  EXPECT_EQ(diag.problems()[0].to_string(),
+            "test.yaml:8:10: x.f[0]: alias '*e' takes the nodes that aliases add past 100000, the limit");
+}
+
+TEST(config, an_alias_inside_the_node_it_names_is_a_cycle) {
+  const std::vector<bad_case> cases = {
+      {"in a pattern", replace(good, R"(pattern: {"detail-type")", R"(pattern: &p {"source": [*p], "detail-type")"),
+       {"test.yaml:15:29: rules[0].pattern.source[0]: alias '*p' is inside the node it names, a cycle"}},
+      {"a node that is its own settings", replace(good, "  one:\n", "  one: &one\n    host: *one\n"),
+       {"test.yaml:5:11: nodes.one.host: alias '*one' is inside the node it names, a cycle"}},
+  };
+  expect_refused(cases);
+}
+
+TEST(config, aliases_within_the_bound_are_read) {
+  auto yaml = replace(good, R"(pattern: {"detail-type")", R"(pattern: &p1 {"detail-type")");
+  yaml = replace(yaml, R"(pattern: '{"source": ["x"]}')", "pattern: *p1");
+  yaml = replace(yaml, "services: [alpha]", "services: &s [alpha]\n    durability: &d fsync");
+  yaml = replace(yaml, "    host: h2\n", "    host: h2\n    durability: *d\n");
+  diagnostics diag("test.yaml");
+  auto cfg = load(yaml, diag);
+  ASSERT_TRUE(cfg) << diag.to_string();
+  EXPECT_EQ(cfg->rules.at(1).pattern_json, cfg->rules.at(0).pattern_json);
+  EXPECT_EQ(cfg->nodes.at(1).durability, "fsync");
+  // Aliases as keys are keys too: a second one is a duplicate.
+  diagnostics dup("test.yaml");
+  EXPECT_FALSE(load(replace(good, "  beta: {size: 3}", "  beta: {&k size: 3, *k : 4}"), dup));
+  EXPECT_NE(dup.to_string().find("test.yaml:12:22: services.beta: duplicate key 'size' (first on line 12)"),
+            std::string::npos)
+      << dup.to_string();
+}
+
 // Scalars of a few hundred kilobytes once overflowed the stack of the
 // regex that read them.
 TEST(config, a_long_scalar_is_read_without_overflowing_the_stack) {
