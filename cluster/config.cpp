@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -63,6 +64,12 @@ namespace {
 
 bool plain(const YAML::Node& n) { return n.Tag() == "?"; }
 
+// Text that is not UTF-8 is reported where it is read; here it must not
+// throw, as nlohmann::json's dump does by default.
+std::string json_string(const std::string& s) {
+  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 std::string scalar_to_json(const YAML::Node& n) {
   const auto& s = n.Scalar();
   if (plain(n)) {
@@ -84,7 +91,7 @@ std::string scalar_to_json(const YAML::Node& n) {
       return t;
     }
   }
-  return nlohmann::json(s).dump();
+  return json_string(s);
 }
 
 void to_json_text(const YAML::Node& n, std::string& out) {
@@ -115,7 +122,7 @@ void to_json_text(const YAML::Node& n, std::string& out) {
         if (!first)
           out += ',';
         first = false;
-        out += nlohmann::json(kv.first.Scalar()).dump();
+        out += json_string(kv.first.Scalar());
         out += ':';
         to_json_text(kv.second, out);
       }
@@ -407,7 +414,10 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
                                diagnostics& diag) {
   validator v(diag);
   if (!root.IsMap()) {
-    diag.add(root, "the config must be a map with 'cluster', 'nodes' and 'rules'");
+    if (root.IsNull() && root.Mark().is_null())  // no document at all
+      diag.add(1, 1, "the config is empty: it must be a map with 'cluster', 'nodes' and 'rules'");
+    else
+      diag.add(root, "the config must be a map with 'cluster', 'nodes' and 'rules'");
     return std::nullopt;
   }
   v.keys(root, {"cluster", "data-dir", "nodes", "services", "rules", "supervision", "faults"}, "config");
@@ -584,31 +594,44 @@ std::string yaml_to_json(const YAML::Node& node) {
 
 std::optional<config> load_text(const std::string& text, const std::string& file, const fs::path& dir,
                                 const service_check& check, diagnostics& diag) {
+  if (text.size() > max_config_bytes) {
+    // Where the limit falls, so that the problem has a place like any other.
+    const auto head = std::string_view(text).substr(0, max_config_bytes);
+    const auto newlines = std::count(head.begin(), head.end(), '\n');
+    const auto line_start = head.rfind('\n') == std::string_view::npos ? 0 : head.rfind('\n') + 1;
+    diag.add(static_cast<int>(newlines) + 1, static_cast<int>(max_config_bytes - line_start) + 1,
+             "the config is more than " + std::to_string(max_config_bytes) + " bytes, the limit");
+    return std::nullopt;
+  }
   if (!scan_yaml(text, diag))
     return std::nullopt;
-  YAML::Node root;
+  // yaml-cpp throws; the scan has parsed the same text already, and what
+  // validation asks of the nodes should not throw, but neither may escape
+  // as an exception without a position.
   try {
-    root = YAML::Load(text);
+    const YAML::Node root = YAML::Load(text);
+    config cfg;
+    cfg.file = file;
+    cfg.dir = fs::absolute(dir).lexically_normal();
+    return validate(root, std::move(cfg), check, diag);
   } catch (const YAML::Exception& e) {
     diag.add(e.mark, e.msg);
     return std::nullopt;
   }
-  config cfg;
-  cfg.file = file;
-  cfg.dir = fs::absolute(dir).lexically_normal();
-  return validate(root, std::move(cfg), check, diag);
 }
 
 std::optional<config> load(const std::string& path, const service_check& check, diagnostics& diag) {
-  std::ifstream in(path);
-  if (!in) {
+  std::ifstream in(path, std::ios::binary);
+  std::string text(max_config_bytes + 1, '\0');  // one byte past the limit tells a file too large
+  if (in)
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (!in && (in.bad() || !in.eof())) {
     diag.add(0, 0, "cannot read the config file");
     return std::nullopt;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
+  text.resize(static_cast<std::size_t>(in.gcount()));
   auto dir = fs::path(path).parent_path();
-  return load_text(ss.str(), path, dir.empty() ? fs::path(".") : dir, check, diag);
+  return load_text(text, path, dir.empty() ? fs::path(".") : dir, check, diag);
 }
 
 } // namespace troupe::cluster

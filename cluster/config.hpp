@@ -131,6 +131,9 @@ struct config {
 using service_check =
     std::function<bool(const std::string& name, const YAML::Node& settings, diagnostics& diag)>;
 
+/// A config file larger than this is refused, unread past it.
+inline constexpr std::size_t max_config_bytes = 1 << 20;
+
 /// Reads and validates `path`. On any problem returns nullopt and leaves
 /// every problem in `diag`.
 std::optional<config> load(const std::string& path, const service_check& check, diagnostics& diag);

@@ -3,10 +3,13 @@
 // Validation never stops at the first problem: every check adds to one
 // `diagnostics` and the caller reports them all before anything starts,
 // as compilers do. Positions come from yaml-cpp's marks (0-based there,
-// 1-based here).
+// 1-based here). A reason may quote the file, which may be anything: its
+// control characters and bytes that are not UTF-8 are written as \xNN, so
+// that a problem stays one printable line.
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace YAML {
@@ -24,6 +27,12 @@ struct problem {
 
   std::string to_string() const;  // "file:line:column: reason"
 };
+
+/// True when `s` is well-formed UTF-8 (no overlong forms, no surrogates).
+bool valid_utf8(std::string_view s);
+
+/// `s` with control characters and bytes that are not UTF-8 as \xNN.
+std::string printable(std::string_view s);
 
 class diagnostics {
  public:

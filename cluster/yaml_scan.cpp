@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/exceptions.h>
 #include <yaml-cpp/mark.h>
@@ -25,7 +26,11 @@ class scanner final : public YAML::EventHandler {
 
   explicit scanner(diagnostics& diag) : diag_(diag) {}
 
-  void OnDocumentStart(const YAML::Mark&) override { anchors_.clear(); }
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (++documents_ == 2)
+      diag_.add(mark, "a second YAML document: a config is one document, and the rest would be ignored");
+    anchors_.clear();
+  }
   void OnDocumentEnd() override {}
 
   void OnAnchor(const YAML::Mark&, const std::string& name) override { anchor_name_ = name; }
@@ -102,6 +107,8 @@ class scanner final : public YAML::EventHandler {
 
   void leaf(const YAML::Mark& mark, YAML::anchor_t anchor, const std::string* text) {
     begin(mark, text);
+    if (text && !valid_utf8(*text))
+      diag_.add(mark, path_of(frames_.size()) + ": not UTF-8 text");
     ++literal_;
     ++nodes_;
     if (anchor)
@@ -175,6 +182,7 @@ class scanner final : public YAML::EventHandler {
   // by what aliases add. Counting stops at the first past the bound, so
   // neither overflows.
   std::uint64_t literal_ = 0, nodes_ = 0;
+  int documents_ = 0;
 };
 
 } // namespace
@@ -187,6 +195,9 @@ bool scan_yaml(const std::string& text, diagnostics& diag) {
     while (parser.HandleNextDocument(events)) {
     }
   } catch (const scanner::stop&) {
+    return false;
+  } catch (const YAML::DeepRecursion& e) {
+    diag.add(e.mark, "nested deeper than " + std::to_string(e.depth() - 1) + " levels");
     return false;
   } catch (const YAML::Exception& e) {
     diag.add(e.mark, e.msg);

@@ -1,7 +1,8 @@
 // A pass over yaml-cpp's parse events before it builds the config's nodes,
 // for what yaml-cpp accepts silently: a key written twice in one map
-// (yaml-cpp keeps both and a lookup finds the first), and aliases that no
-// walk over the nodes could finish.
+// (yaml-cpp keeps both and a lookup finds the first), text that is not
+// UTF-8, a second document (yaml-cpp reads the first only), and aliases
+// that no walk over the nodes could finish.
 //
 // yaml-cpp shares an aliased node instead of copying it, so parsing nine
 // levels of nine aliases each is cheap, but a walk over the result (turning

@@ -1,6 +1,11 @@
 #include "cluster/config.hpp"
 
+#include <fstream>
+#include <random>
+
 #include <gtest/gtest.h>
+
+#include "tests/support/support.hpp"
 
 namespace troupe::cluster {
 namespace {
@@ -492,6 +497,105 @@ TEST(config, aliases_within_the_bound_are_read) {
   EXPECT_NE(dup.to_string().find("test.yaml:12:22: services.beta: duplicate key 'size' (first on line 12)"),
             std::string::npos)
       << dup.to_string();
+}
+
+// A problem is one printable line with a place in the file, whatever the
+// file holds.
+void expect_positioned_and_printable(const diagnostics& diag, const std::string& name) {
+  for (const auto& p : diag.problems()) {
+    EXPECT_GT(p.line, 0) << name << ": " << p.to_string();
+    EXPECT_GT(p.column, 0) << name << ": " << p.to_string();
+    EXPECT_TRUE(valid_utf8(p.reason)) << name;
+    for (char c : p.reason)
+      ASSERT_FALSE(static_cast<unsigned char>(c) < 0x20 || c == 0x7F) << name << ": " << p.to_string();
+  }
+}
+
+std::string repeat(const std::string& s, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i)
+    out += s;
+  return out;
+}
+
+TEST(config, hostile_input_is_a_problem_with_a_position_not_a_crash) {
+  std::mt19937 rng(11);
+  std::string garbage;
+  for (int i = 0; i < 4096; ++i)
+    garbage += static_cast<char>(rng() & 0xFF);
+  const char with_nul[] = "cluster: c\0\0\0\nnodes: {}\n";
+  std::string padding(max_config_bytes, '#');
+  padding[max_config_bytes - 1] = '\n';
+  const std::vector<bad_case> cases = {
+      {"an empty file", "", {"test.yaml:1:1: the config is empty: it must be a map with 'cluster', 'nodes' and 'rules'"}},
+      {"only comments", "# nothing yet\n\n", {"test.yaml:1:1: the config is empty"}},
+      {"a scalar", "hello\n", {"test.yaml:1:1: the config must be a map"}},
+      {"a list", "[1, 2]\n", {"test.yaml:1:1: the config must be a map"}},
+      {"100000 [", std::string(100000, '['), {"nested deeper than 499 levels"}},
+      {"100000 {a: ", repeat("{a: ", 100000), {"test.yaml:1:", "nested deeper than 499 levels"}},
+      {"a deep block list", "x:\n" + repeat("- ", 100000) + "x\n", {"test.yaml:2:", "nested deeper than 499 levels"}},
+      {"binary garbage", garbage, {}},
+      {"NUL bytes", std::string(with_nul, sizeof with_nul - 1), {"test.yaml:"}},
+      {"an unclosed quote", "cluster: \"demo\nnodes: {}\n", {"test.yaml:"}},
+      {"a second document", std::string(good) + "---\ncluster: other\n",
+       {"test.yaml:20:1: a second YAML document: a config is one document, and the rest would be ignored"}},
+      {"not UTF-8 in a pattern", replace(good, R"(["A", "B"])", "[\"A\xff\", \"B\"]"),
+       {"test.yaml:15:31: rules[0].pattern.detail-type[0]: not UTF-8 text"}},
+      {"not UTF-8 in a quoted pattern", replace(good, R"('{"source": ["x"]}')", "'{\"source\": [\"\xc0\xaf\"]}'"),
+       {"test.yaml:18:14: rules[1].pattern: not UTF-8 text"}},
+      {"not UTF-8 in a key", replace(good, "  two:", "  tw\xe2\x28:"),
+       {"test.yaml:7:3: nodes.tw\\xE2(: not UTF-8 text", "test.yaml:7:3: nodes.tw\\xE2(: a node name is"}},
+      {"a control character in a name", replace(good, "cluster: demo", "cluster: \"de\\u0007mo\""),
+       {"test.yaml:1:10: cluster: only letters"}},
+      {"a file past the limit", std::string(good) + padding, {"test.yaml:", "the config is more than 1048576 bytes, the limit"}},
+  };
+  for (const auto& c : cases) {
+    diagnostics diag("test.yaml");
+    EXPECT_NO_THROW(EXPECT_FALSE(load(c.yaml, diag)) << c.name);
+    EXPECT_FALSE(diag.empty()) << c.name;
+    expect_positioned_and_printable(diag, c.name);
+    const auto all = diag.to_string();
+    for (const auto& want : c.expected)
+      EXPECT_NE(all.find(want), std::string::npos) << c.name << ": wanted '" << want << "' in:\n" << all;
+  }
+}
+
+// Random edits of real configs: each loads, or is refused with problems
+// that are printable lines, and never throws.
+TEST(config, edited_configs_never_throw) {
+  const std::string alphabet = std::string("[]{}:,-?&*!|>'\"%@`#\n \t\\abc01\xff", 30) + '\0';
+  const std::vector<std::string> bases = {good, with_policy("{maximum-event-age: 120}"), with_dlq(), alias_bomb()};
+  std::mt19937 rng(5);
+  for (int i = 0; i < 400; ++i) {
+    std::string yaml = bases[rng() % bases.size()];
+    for (int edits = 1 + static_cast<int>(rng() % 8); edits > 0; --edits) {
+      const auto at = rng() % yaml.size();
+      const char c = alphabet[rng() % alphabet.size()];
+      switch (rng() % 3) {
+        case 0: yaml[at] = c; break;
+        case 1: yaml.insert(yaml.begin() + static_cast<long>(at), c); break;
+        default: yaml.erase(at, 1);
+      }
+    }
+    diagnostics diag("test.yaml");
+    ASSERT_NO_THROW(load(yaml, diag)) << yaml;
+    for (const auto& p : diag.problems())
+      ASSERT_TRUE(valid_utf8(p.reason) && p.reason.find('\n') == std::string::npos) << p.to_string();
+  }
+}
+
+TEST(config, a_file_is_read_no_further_than_the_limit) {
+  test::temp_dir dir;
+  const auto path = (dir.path() / "big.yaml").string();
+  {
+    std::ofstream out(path);
+    out << good << std::string(2 * max_config_bytes, '#');
+  }
+  diagnostics diag(path);
+  EXPECT_FALSE(cluster::load(path, check, diag));
+  ASSERT_EQ(diag.problems().size(), 1u) << diag.to_string();
+  EXPECT_EQ(diag.problems()[0].reason, "the config is more than 1048576 bytes, the limit");
+  EXPECT_EQ(diag.problems()[0].line, 20);
 }
 
 // Scalars of a few hundred kilobytes once overflowed the stack of the
