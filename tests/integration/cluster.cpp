@@ -66,6 +66,86 @@ run_result run_command(const std::vector<std::string>& argv, std::chrono::second
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
+background_command::background_command(const std::vector<std::string>& argv) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0)
+    throw std::runtime_error("pipe");
+  const pid_t parent = getpid();
+  pid_ = fork();
+  if (pid_ < 0)
+    throw std::runtime_error("fork");
+  if (pid_ == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+      _exit(1);
+    dup2(fds[1], 1);
+    dup2(fds[1], 2);
+    std::vector<char*> args;
+    for (const auto& a : argv)
+      args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  const int fd = fds[0];
+  reader_ = std::thread([this, fd] {
+    char buf[4096];
+    for (;;) {
+      const auto n = read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      std::lock_guard<std::mutex> lock(mu_);
+      out_.append(buf, static_cast<std::size_t>(n));
+    }
+    close(fd);
+  });
+}
+
+background_command::~background_command() {
+  if (!reap(false)) {
+    kill(pid_, SIGKILL);
+    reap(true);
+  }
+  if (reader_.joinable())
+    reader_.join();
+}
+
+bool background_command::reap(bool block) {
+  if (exited_)
+    return true;
+  int status = 0;
+  pid_t r;
+  do
+    r = waitpid(pid_, &status, block ? 0 : WNOHANG);
+  while (r < 0 && errno == EINTR);
+  if (r != pid_)
+    return false;
+  exited_ = true;
+  code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return true;
+}
+
+bool background_command::running() { return !reap(false); }
+
+run_result background_command::wait(std::chrono::seconds timeout) {
+  if (!wait_until([this] { return reap(false); }, timeout)) {
+    kill(pid_, SIGKILL);
+    reap(true);
+    code_ = -1;
+  }
+  if (reader_.joinable())
+    reader_.join();
+  return {code_, output()};
+}
+
+std::string background_command::output() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return out_;
+}
+
 cluster::cluster(const std::map<std::string, std::vector<std::string>>& nodes, const std::string& body,
                  const std::string& durability) {
   std::ostringstream y;

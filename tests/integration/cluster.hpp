@@ -9,7 +9,9 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/support/support.hpp"
@@ -26,6 +28,35 @@ struct run_result {
   std::string output;
 };
 run_result run_command(const std::vector<std::string>& argv, std::chrono::seconds timeout);
+
+/// A command run in the background while the test goes on, its output
+/// (stdout and stderr together) collected as it comes. It dies with the
+/// test process (PDEATHSIG) and is killed and reaped when this object is
+/// destroyed, however the test ends.
+class background_command {
+ public:
+  explicit background_command(const std::vector<std::string>& argv);
+  ~background_command();
+  background_command(const background_command&) = delete;
+  background_command& operator=(const background_command&) = delete;
+
+  /// Whether it has not exited yet.
+  bool running();
+  /// Waits until it exits, `timeout` at most (then kills it: code -1); its
+  /// exit code and all its output.
+  run_result wait(std::chrono::seconds timeout);
+  std::string output() const;
+
+ private:
+  bool reap(bool block);
+
+  pid_t pid_ = -1;
+  int code_ = -1;
+  bool exited_ = false;
+  std::thread reader_;
+  mutable std::mutex mu_;
+  std::string out_;
+};
 
 class cluster {
  public:
