@@ -1,15 +1,22 @@
 // What the chaos tests share: the flight cluster's services, its node
-// names, and the pid the launcher last reported for a node.
+// names, the pid the launcher last reported for a node, and `troupe book`
+// as the load: its command line, its JSON summary, and how far it got.
 #pragma once
 
 #include <sys/types.h>
 
 #include <cctype>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "launcher/common.hpp"
 #include "tests/integration/cluster.hpp"
 
 namespace troupe::test {
@@ -31,20 +38,6 @@ services:
     from: "troupe <bookings@troupe.test>"
 )";
 
-/// The detail of the chaos tests' booking number `i`: a mix of flights,
-/// declined cards (1 in 13) and amounts over the limit (1 in 17).
-inline std::string chaos_booking(int i, const std::string& customer) {
-  const nlohmann::json d{{"customer", customer},
-                         {"email", "c" + std::to_string(i) + "@example.com"},
-                         {"flight", i % 3 == 0 ? "TR100" : i % 3 == 1 ? "TR200" : "TR300"},
-                         {"seat_preference", "any"},
-                         {"amount", i % 17 == 0 ? 20000 : 100 + i % 50},
-                         {"card", i % 13 == 0 ? "4000000000000002" : "4111111111111111"}};
-  std::string detail;
-  nlohmann::json::to_msgpack(d, detail);
-  return detail;
-}
-
 /// One node per service, named after it.
 inline const std::vector<std::string> node_names = {"booking", "payment", "seat", "ticket", "notification"};
 
@@ -63,6 +56,65 @@ inline pid_t pid_of(const cluster& c, const std::string& node) {
       return static_cast<pid_t>(std::stol(log.substr(from, to - from)));
   }
   return -1;
+}
+
+/// `troupe book` generating `count` bookings at `rate` a second, retrying a
+/// PutEvents that got no reply for up to `put_timeout_s`, then waiting up to
+/// `wait_s` for every outcome; its summary as one JSON object.
+inline std::vector<std::string> book_command(const cluster& c, std::uint64_t count, double rate, std::uint64_t seed,
+                                             double wait_s, double put_timeout_s) {
+  return {troupe_bin(),
+          "book",
+          c.config_path(),
+          "--count",
+          std::to_string(count),
+          "--rate",
+          std::to_string(rate),
+          "--seed",
+          std::to_string(seed),
+          "--wait",
+          std::to_string(wait_s),
+          "--put-timeout",
+          std::to_string(put_timeout_s),
+          "--quiet",
+          "--json"};
+}
+
+/// The summary `troupe book --json` printed (its last line that is a JSON
+/// object), or null.
+inline nlohmann::json book_summary(const std::string& output) {
+  nlohmann::json summary;
+  std::istringstream lines(output);
+  for (std::string line; std::getline(lines, line);)
+    if (!line.empty() && line[0] == '{')
+      summary = nlohmann::json::parse(line, nullptr, false);
+  return summary.is_object() ? summary : nlohmann::json();
+}
+
+/// How many bookings the booking service holds, in any state; nothing when
+/// it does not answer in time (restarting, paused).
+inline std::optional<std::int64_t> bookings_made(const troupe::cluster::config& cfg,
+                                                 std::chrono::milliseconds timeout = std::chrono::seconds(2)) {
+  auto s = cli::query(cfg, "booking", "stats", nlohmann::json::object(), timeout);
+  if (!s || !s->is_object())
+    return std::nullopt;
+  return s->value("PENDING", std::int64_t{0}) + s->value("CONFIRMED", std::int64_t{0})
+         + s->value("CANCELLED", std::int64_t{0});
+}
+
+/// Waits until the booking service holds `due` bookings, `book` has exited,
+/// or `timeout` has passed, asking every 50 ms (each answer counts every
+/// booking); the last count it read, 0 before any.
+inline std::int64_t wait_for_bookings(const troupe::cluster::config& cfg, std::int64_t due, background_command& book,
+                                      std::chrono::milliseconds timeout) {
+  std::int64_t made = 0;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    made = bookings_made(cfg).value_or(made);
+    if (made >= due || !book.running() || std::chrono::steady_clock::now() >= deadline)
+      return made;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 } // namespace troupe::test

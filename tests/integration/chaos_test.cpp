@@ -1,22 +1,20 @@
 // Chaos in the default run: the five-node flight cluster under `troupe
-// launch`, at least 500 bookings put while nodes are killed with SIGKILL
-// (every service among them, twice each), the launcher restarting them.
-// Then `troupe audit` must pass: every booking one outcome, nothing lost,
-// no effect doubled. The same with a DLQ node and faults in payment
-// (transient failures, crashes of its actor, poison): the poison bookings,
-// and only they, end in the DLQ, once each.
+// launch`, 500 bookings made by `troupe book` (run as a user runs it) while
+// nodes are killed with SIGKILL (every service among them, twice each), the
+// launcher restarting them. `troupe book` must see every booking to its
+// end, each once; then `troupe audit` must pass: every booking one outcome,
+// nothing lost, no effect doubled. The same with a DLQ node and faults in
+// payment (transient failures, crashes of its actor, poison): the poison
+// bookings, and only they, end in the DLQ, once each.
 #include <gtest/gtest.h>
 
 #include <signal.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
-#include <mutex>
 #include <random>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -26,7 +24,6 @@
 #include "tests/integration/chaos_support.hpp"
 #include "tests/integration/cluster.hpp"
 #include "tests/integration/flight_rules.hpp"
-#include "wire/client.hpp"
 
 namespace troupe::test {
 namespace {
@@ -42,68 +39,75 @@ TEST(chaos, bookings_survive_ten_kills_of_every_kind_of_node) {
   auto cfg = cli::load_config(c.config_path());
   ASSERT_TRUE(cfg);
 
-  // Bookings go in at a steady pace for the whole run; only those whose
-  // PutEvents was acknowledged are counted as certainly made.
+  // The load is `troupe book` itself, as a user runs it: 500 bookings at a
+  // steady pace, each PutEvents retried (with its idempotency key) until it
+  // is answered, then every outcome waited for.
   constexpr std::size_t target = 500;
-  std::atomic<std::size_t> acked{0};
-  std::atomic<bool> stop{false};
-  std::thread producer([&] {
-    std::mt19937 rng(7);
-    int i = 0;
-    while (!stop && acked < target) {
-      wire::client client(c.control("booking"));
-      wire::control_request req;
-      req.verb = "put";
-      for (int k = 0; k < 10; ++k, ++i) {
-        req.entries.push_back({"chaos", "BookingRequested", chaos_booking(i, "C" + std::to_string(i)), "", {}, {}});
-      }
-      auto rep = client.call(req, 2s);
-      if (rep && rep->ok)
-        acked += rep->results.size();
-      std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 20));
-    }
-  });
+  background_command book(book_command(c, target, 150, 7, 120, 60));
 
-  // Two kills of every node, in a random order, while bookings flow.
+  // Two kills of every node, in a random order, spread over the puts: kill
+  // k once the booking service holds k+1 elevenths of the bookings (or
+  // after 10 s). A failure is noted; the load is reaped however it ends.
   std::vector<std::string> kills;
   for (int round = 0; round < 2; ++round)
     kills.insert(kills.end(), node_names.begin(), node_names.end());
   std::shuffle(kills.begin(), kills.end(), std::mt19937(42));
-  // The kills run while the producer does; a failure is noted, the producer
-  // joined, and only then asserted, so that no thread outlives the test.
   std::string failure;
-  for (const auto& node : kills) {
+  std::size_t kills_while_putting = 0;
+  for (std::size_t k = 0; k < kills.size(); ++k) {
+    const auto& node = kills[k];
     const pid_t pid = pid_of(c, node);
     if (pid <= 0) {
       failure = "no pid for " + node;
       break;
     }
-    const auto before = acked.load();
-    wait_until([&] { return acked.load() >= before + 20 || acked.load() >= target; }, 10s);
+    const auto due = static_cast<std::int64_t>((k + 1) * target / (kills.size() + 1));
+    const auto made = wait_for_bookings(*cfg, due, book, 10s);
+    kills_while_putting += made < static_cast<std::int64_t>(target);
     if (kill(pid, SIGKILL) != 0 || !wait_until([&] { return pid_of(c, node) != pid; }, 20s)
         || !c.node_answers(node, 20s)) {
       failure = node + " was not restarted";
       break;
     }
   }
-  if (failure.empty() && !wait_until([&] { return acked.load() >= target; }, 120s))
-    failure = "only " + std::to_string(acked.load()) + " bookings were acknowledged";
-  stop = true;
-  producer.join();
   ASSERT_TRUE(failure.empty()) << failure << "\n" << c.launcher_output();
 
-  // Every booking settles, and the audit finds nothing wrong.
+  // `troupe book` saw every booking to its end, each counted once.
+  const auto booked = book.wait(180s);
+  ASSERT_EQ(booked.code, 0) << booked.output << "\n" << c.launcher_output().substr(0, 20000);
+  const auto summary = book_summary(booked.output);
+  ASSERT_TRUE(summary.is_object()) << booked.output;
+  EXPECT_EQ(summary["bookings"], target) << summary.dump();
+  EXPECT_EQ(summary["pending"], 0) << summary.dump();
+  EXPECT_EQ(summary["dead_lettered"], 0) << summary.dump();
+  EXPECT_EQ(summary["confirmed"].get<std::size_t>() + summary["cancelled"].get<std::size_t>()
+                + summary["dead_lettered"].get<std::size_t>(),
+            summary["bookings"].get<std::size_t>())
+      << summary.dump();
+  // Kills hit the cluster while the bookings were going in.
+  EXPECT_GE(kills_while_putting, kills.size() / 3);
+
+  // The audit finds nothing wrong, and the stores hold exactly the bookings
+  // `troupe book` made: none lost, none doubled by a retried PutEvents.
   auto audit = run_command({troupe_bin(), "audit", c.config_path(), "--format", "json", "--wait", "90"}, 120s);
   ASSERT_EQ(audit.code, 0) << audit.output << "\n" << c.launcher_output().substr(0, 20000);
   auto report = json::parse(audit.output.substr(audit.output.find('{')));
   const auto& by_state = report["bookings"];
-  EXPECT_GE(by_state["CONFIRMED"].get<std::size_t>() + by_state["CANCELLED"].get<std::size_t>(), acked.load());
+  EXPECT_EQ(by_state["CONFIRMED"], summary["confirmed"]) << report.dump();
+  EXPECT_EQ(by_state["CANCELLED"], summary["cancelled"]) << report.dump();
   EXPECT_EQ(by_state["PENDING"], 0);
+  EXPECT_EQ(report["cancelled_by_reason"], summary["cancel_reasons"]) << report.dump() << "\n" << summary.dump();
+  EXPECT_EQ(report["emails"], target) << "one email per booking";
   EXPECT_TRUE(report["violations"].empty()) << report.dump(2);
   // The launcher saw the ten kills and restarted every node.
   const auto log = c.launcher_output();
   for (const auto& node : node_names)
     EXPECT_NE(log.find("restarted node " + node), std::string::npos) << node;
+  std::printf("chaos: bookings=%zu confirmed=%zu cancelled=%zu kills=%zu kills_while_putting=%zu put=%.1fs "
+              "total=%.1fs\n",
+              summary["bookings"].get<std::size_t>(), summary["confirmed"].get<std::size_t>(),
+              summary["cancelled"].get<std::size_t>(), kills.size(), kills_while_putting,
+              summary["put_seconds"].get<double>(), summary["total_seconds"].get<double>());
   EXPECT_EQ(c.stop(), 0) << c.launcher_output();
   EXPECT_FALSE(c.any_process_left());
 }
@@ -143,15 +147,20 @@ std::int64_t retries_pending(const troupe::cluster::config& cfg, const std::stri
   return row && *row ? s->int64(0) : 0;
 }
 
-bool is_poison(const std::string& customer) { return customer.rfind("Poison", 0) == 0; }
+/// The poison bookings: `troupe book --count N` numbers its bookings 0 to
+/// N-1 and gives booking i the email NAME+i@example.com, so those whose
+/// number ends in 99 are every 100th booking.
+constexpr const char* poison_pattern = R"({"detail": {"email": [{"suffix": "99@example.com"}]}})";
+bool is_poison(const std::string& email) {
+  return email.size() >= 14 && email.compare(email.size() - 14, 14, "99@example.com") == 0;
+}
 
 TEST(chaos, poison_bookings_reach_the_dlq_once_through_kills_and_transient_faults) {
   const std::vector<std::string> nodes = {"booking", "payment", "seat", "ticket", "notification", "dlq"};
   cluster c({{"booking", {"booking"}}, {"payment", {"payment"}}, {"seat", {"seat"}}, {"ticket", {"ticket"}},
              {"notification", {"notification"}}, {"dlq", {"dlq"}}},
-            std::string(flight_body) + R"(faults:
-  payment: {transient: 0.3, crash: 0.01, poison: {"detail": {"customer": [{"prefix": "Poison"}]}}}
-)" + rules_with_dlq());
+            std::string(flight_body) + "faults:\n  payment: {transient: 0.3, crash: 0.01, poison: " + poison_pattern
+                + "}\n" + rules_with_dlq());
   const auto t0 = std::chrono::steady_clock::now();
   const auto seconds = [&t0] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -164,55 +173,27 @@ TEST(chaos, poison_bookings_reach_the_dlq_once_through_kills_and_transient_fault
     with_dlq += r.dead_letter_queue == "dlq";
   ASSERT_EQ(with_dlq, 8u) << "every rule of flight_rules";
 
-  // Every 100th customer is poison. Bookings go in until the target is
-  // reached and every kill is done; the ids of the poison bookings whose
-  // PutEvents was acknowledged are kept.
+  // The load is `troupe book`: 500 bookings at a steady pace, of which
+  // every 100th is poison to payment, each PutEvents retried until it is
+  // answered; then it waits for every outcome, a dead letter included.
   constexpr std::size_t target = 500;
-  std::atomic<std::size_t> acked{0};
-  std::atomic<bool> kills_done{false}, stop{false};
-  std::mutex mu;
-  std::set<std::string> acked_poison;
-  std::thread producer([&] {
-    std::mt19937 rng(11);
-    int i = 0;
-    while (!stop && !(kills_done && acked >= target)) {
-      wire::client client(c.control("booking"));
-      wire::control_request req;
-      req.verb = "put";
-      std::vector<bool> poison;
-      for (int k = 0; k < 10; ++k, ++i) {
-        const bool p = i % 100 == 99;
-        req.entries.push_back(
-            {"chaos", "BookingRequested", chaos_booking(i, (p ? "Poison " : "C") + std::to_string(i)), "", {}, {}});
-        poison.push_back(p);
-      }
-      auto rep = client.call(req, 2s);
-      if (rep && rep->ok)
-        for (std::size_t k = 0; k < rep->results.size() && k < poison.size(); ++k) {
-          if (rep->results[k].id.empty())
-            continue;
-          ++acked;
-          if (poison[k]) {
-            std::lock_guard<std::mutex> lock(mu);
-            acked_poison.insert(rep->results[k].id);
-          }
-        }
-      std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 20));
-    }
-  });
+  constexpr std::size_t poison_expected = target / 100;
+  background_command book(book_command(c, target, 150, 11, 120, 60));
 
   // Twelve kills: every node once, six more drawn at random, in a random
-  // order. Payment is killed only while it has a retry pending.
+  // order, spread over the puts as in the test above. Payment is killed
+  // only while it has a retry pending.
   std::mt19937 rng(43);
   std::vector<std::string> kills = nodes;
   for (int k = 0; k < 6; ++k)
     kills.push_back(nodes[rng() % nodes.size()]);
   std::shuffle(kills.begin(), kills.end(), rng);
   std::string failure;
-  std::size_t payment_killed_retrying = 0;
-  for (const auto& node : kills) {
-    const auto before = acked.load();
-    wait_until([&] { return acked.load() >= before + 20; }, 10s);
+  std::size_t payment_killed_retrying = 0, kills_while_putting = 0;
+  for (std::size_t k = 0; k < kills.size(); ++k) {
+    const auto& node = kills[k];
+    const auto due = static_cast<std::int64_t>((k + 1) * target / (kills.size() + 1));
+    const auto made = wait_for_bookings(*cfg, due, book, 10s);
     if (node == "payment" && !wait_until([&] { return retries_pending(*cfg, "payment") > 0; }, 20s)) {
       failure = "payment never had a retry pending";
       break;
@@ -222,6 +203,7 @@ TEST(chaos, poison_bookings_reach_the_dlq_once_through_kills_and_transient_fault
       failure = "no pid for " + node;
       break;
     }
+    kills_while_putting += made < static_cast<std::int64_t>(target);
     if (kill(pid, SIGKILL) != 0 || !wait_until([&] { return pid_of(c, node) != pid; }, 20s)
         || !c.node_answers(node, 20s)) {
       failure = node + " was not restarted";
@@ -229,13 +211,25 @@ TEST(chaos, poison_bookings_reach_the_dlq_once_through_kills_and_transient_fault
     }
     payment_killed_retrying += node == "payment";
   }
-  kills_done = true;
-  if (failure.empty() && !wait_until([&] { return acked.load() >= target; }, 120s))
-    failure = "only " + std::to_string(acked.load()) + " bookings were acknowledged";
-  stop = true;
-  producer.join();
   ASSERT_TRUE(failure.empty()) << failure << "\n" << c.launcher_output();
   EXPECT_GE(payment_killed_retrying, 1u);
+  EXPECT_GE(kills_while_putting, kills.size() / 3);
+
+  // `troupe book` saw every booking to its end, each counted once: the
+  // poison ones dead-lettered at payment, the others confirmed or cancelled.
+  const auto booked = book.wait(180s);
+  ASSERT_EQ(booked.code, 0) << booked.output << "\n" << c.launcher_output().substr(0, 20000);
+  const auto summary = book_summary(booked.output);
+  ASSERT_TRUE(summary.is_object()) << booked.output;
+  EXPECT_EQ(summary["bookings"], target) << summary.dump();
+  EXPECT_EQ(summary["pending"], 0) << summary.dump();
+  EXPECT_EQ(summary["dead_lettered"], poison_expected) << summary.dump();
+  EXPECT_EQ(summary["dead_letter_reasons"], (json{{"PERMANENT_ERROR at payment", poison_expected}}))
+      << summary.dump();
+  EXPECT_EQ(summary["confirmed"].get<std::size_t>() + summary["cancelled"].get<std::size_t>()
+                + summary["dead_lettered"].get<std::size_t>(),
+            summary["bookings"].get<std::size_t>())
+      << summary.dump();
   const double produced_s = seconds();
 
   // Settled: a poison booking stays PENDING, so when as many bookings are
@@ -256,14 +250,15 @@ TEST(chaos, poison_bookings_reach_the_dlq_once_through_kills_and_transient_fault
       << stats.dump() << " " << count.dump();
   const double settled_s = seconds();
 
-  // The bookings the booking service has, a put that timed out included.
+  // The bookings the booking service has: exactly those `troupe book` made.
   auto rows = cli::query(*cfg, "booking", "bookings", json::object(), 10s);
   ASSERT_TRUE(rows && rows->is_array());
+  EXPECT_EQ(rows->size(), target) << "a booking was lost or doubled";
   std::set<std::string> poison_bookings;
   std::size_t not_final = 0;
   for (const auto& b : *rows) {
     const auto state = b.value("state", "");
-    if (is_poison(b.value("customer", ""))) {
+    if (is_poison(b.value("email", ""))) {
       poison_bookings.insert(b.value("id", ""));
       EXPECT_EQ(state, "PENDING") << b.dump();
     } else if (state != "CONFIRMED" && state != "CANCELLED") {
@@ -273,10 +268,7 @@ TEST(chaos, poison_bookings_reach_the_dlq_once_through_kills_and_transient_fault
         break;
     }
   }
-  EXPECT_GE(poison_bookings.size(), acked_poison.size());
-  EXPECT_GE(poison_bookings.size(), target / 100);
-  for (const auto& id : acked_poison)
-    EXPECT_EQ(poison_bookings.count(id), 1u) << "acknowledged poison booking " << id << " does not exist";
+  EXPECT_EQ(poison_bookings.size(), poison_expected);
 
   // The DLQ holds exactly their BookingCreated events, each once, none of
   // payment's transient failures.
@@ -289,7 +281,7 @@ TEST(chaos, poison_bookings_reach_the_dlq_once_through_kills_and_transient_fault
     EXPECT_EQ(l["EXHAUSTED_RETRY_CONDITION"], "none") << l.dump();
     EXPECT_EQ(l["RETRY_ATTEMPTS"], 0) << l.dump();
     EXPECT_EQ(l["event"]["detail-type"], "BookingCreated") << l.dump();
-    EXPECT_TRUE(is_poison(l["event"]["detail"].value("customer", ""))) << l.dump();
+    EXPECT_TRUE(is_poison(l["event"]["detail"].value("email", ""))) << l.dump();
     lettered.insert(l["event"].value("correlation_id", ""));
   }
   EXPECT_EQ(lettered.size(), letters.size()) << "a booking was dead-lettered twice";
@@ -302,11 +294,13 @@ TEST(chaos, poison_bookings_reach_the_dlq_once_through_kills_and_transient_fault
   const auto& by_state = report["bookings"];
   EXPECT_EQ(by_state["PENDING"], 0);
   EXPECT_EQ(by_state["DEAD_LETTERED"], poison_bookings.size());
+  EXPECT_EQ(by_state["CONFIRMED"], summary["confirmed"]) << report.dump();
+  EXPECT_EQ(by_state["CANCELLED"], summary["cancelled"]) << report.dump();
   EXPECT_EQ(by_state["CONFIRMED"].get<std::size_t>() + by_state["CANCELLED"].get<std::size_t>()
                 + poison_bookings.size(),
             rows->size());
-  EXPECT_GE(by_state["CONFIRMED"].get<std::size_t>() + by_state["CANCELLED"].get<std::size_t>(),
-            acked.load() - acked_poison.size());
+  EXPECT_EQ(report["cancelled_by_reason"], summary["cancel_reasons"]) << report.dump() << "\n" << summary.dump();
+  EXPECT_EQ(report["emails"], target - poison_expected) << "one email per booking that ended";
   EXPECT_EQ(report["dead_letters"], poison_bookings.size());
   EXPECT_EQ(report["dead_letters_by_error_code"], (json{{"PERMANENT_ERROR", poison_bookings.size()}}));
   EXPECT_EQ(report["dead_lettered"], json(poison_bookings));
@@ -326,9 +320,10 @@ TEST(chaos, poison_bookings_reach_the_dlq_once_through_kills_and_transient_fault
   // Payment also threw on 1% of its deliveries: its actor was rebuilt from
   // its store each time, and the audit above found no charge lost or doubled.
   EXPECT_NE(log.find("[service=payment] restarted from"), std::string::npos);
-  std::printf("chaos-dlq: bookings=%zu acked=%zu poison=%zu kills=%zu payment_killed_retrying=%zu "
-              "produced=%.1fs settled=%.1fs audited=%.1fs\n",
-              rows->size(), acked.load(), poison_bookings.size(), kills.size(), payment_killed_retrying, produced_s,
+  std::printf("chaos-dlq: bookings=%zu confirmed=%zu cancelled=%zu poison=%zu kills=%zu kills_while_putting=%zu "
+              "payment_killed_retrying=%zu produced=%.1fs settled=%.1fs audited=%.1fs\n",
+              rows->size(), summary["confirmed"].get<std::size_t>(), summary["cancelled"].get<std::size_t>(),
+              poison_bookings.size(), kills.size(), kills_while_putting, payment_killed_retrying, produced_s,
               settled_s, audited_s);
   EXPECT_EQ(c.stop(), 0) << c.launcher_output();
   EXPECT_FALSE(c.any_process_left());
