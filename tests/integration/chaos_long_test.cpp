@@ -1,9 +1,10 @@
 // The long chaos suite (meson suite 'long', outside the default run): the
-// five-node flight cluster under `troupe launch`, 20,000 bookings put while
-// random nodes are killed with SIGKILL 100 times (the launcher restarting
-// them) and paused with SIGSTOP for 1-5 s 30 times. Then `troupe audit`
-// must pass: every booking exactly one outcome, nothing lost, no effect
-// doubled.
+// five-node flight cluster under `troupe launch`, 20,000 bookings made by
+// `troupe book` (run as a user runs it) while random nodes are killed with
+// SIGKILL 100 times (the launcher restarting them) and paused with SIGSTOP
+// for 1-5 s 30 times. `troupe book` must see every booking to its end, each
+// once; then `troupe audit` must pass: every booking exactly one outcome,
+// nothing lost, no effect doubled.
 //
 // TROUPE_CHAOS_BOOKINGS, TROUPE_CHAOS_KILLS, TROUPE_CHAOS_PAUSES and
 // TROUPE_CHAOS_SEED change the defaults (20000, 100, 30, 20240601).
@@ -27,7 +28,6 @@
 #include "tests/integration/chaos_support.hpp"
 #include "tests/integration/cluster.hpp"
 #include "tests/integration/flight_rules.hpp"
-#include "wire/client.hpp"
 
 namespace troupe::test {
 namespace {
@@ -139,6 +139,30 @@ TEST(chaos_long, bookings_survive_a_hundred_kills_and_pauses) {
   auto cfg = cli::load_config(c.config_path());
   ASSERT_TRUE(cfg);
 
+  // The load is `troupe book` itself, as a user runs it: `target` bookings
+  // at one steady rate, chosen so that the puts last a little longer than
+  // the disruptions are planned to take (as planned: each gap, then a kill
+  // with the restart and the node answering again, or a pause). Each
+  // disruption waits, after its gap, until its share of the bookings is in;
+  // one that has fallen behind the bookings skips its gap. So bookings flow
+  // through every disruption, and a tail of them goes in after the last.
+  // `troupe book` retries a PutEvents that got no reply (its node killed or
+  // paused) with the same idempotency keys, then waits for every outcome.
+  constexpr double kill_s = 0.6;   // a kill, the restart and the node answering again, as planned
+  constexpr double margin = 1.15;  // the puts over the planned disruptions
+  const std::size_t tail_bookings = std::min<std::size_t>(target, std::max<std::size_t>(50, target / 20));
+  double planned_s = 0;
+  for (std::size_t i = 0; i < plan.size(); ++i)
+    planned_s += static_cast<double>(gaps[i].count()) / 1000
+                 + (plan[i].pause ? static_cast<double>(plan[i].length.count()) / 1000 + 0.3 : kill_s);
+  const double rate = planned_s > 0 ? std::max(1.0, static_cast<double>(target - tail_bookings) / (planned_s * margin))
+                                    : 500.0;
+  std::printf("%zu disruptions planned over %.0f s; troupe book puts %llu bookings at %.1f/s\n", plan.size(),
+              planned_s, static_cast<unsigned long long>(target), rate);
+  std::fflush(stdout);
+  background_command book(book_command(c, target, rate, seed, 600, 120));
+  const auto book_timeout = std::chrono::seconds(static_cast<long>(static_cast<double>(target) / rate * 2 + 900));
+
   // A node left stopped would outlive the cluster's SIGTERM: whatever
   // happens, it gets SIGCONT before the cluster is torn down (this guard
   // is destroyed before `c`).
@@ -148,99 +172,21 @@ TEST(chaos_long, bookings_survive_a_hundred_kills_and_pauses) {
       kill(p, SIGCONT);
   }};
 
-  // The bookings are spread over the whole run at an even pace: the
-  // producer reckons how long the disruptions still to come will take (as
-  // planned, scaled by how long the ones made so far took against their
-  // plan) and puts what is left of the bookings, less a tail kept for after
-  // the last disruption, over that time. So bookings flow through every
-  // disruption, and the tail goes in after the last one. Only bookings whose
-  // PutEvents was acknowledged are counted as certainly made.
-  constexpr std::size_t batch = 25;  // per PutEvents: a few calls a second, so most disruptions meet one
-  constexpr double kill_s = 0.6;  // a kill, the restart and the node answering again, as planned
-  const std::size_t tail_bookings = std::min<std::size_t>(target, std::max<std::size_t>(2 * batch, target / 20));
-  std::vector<double> step_s(plan.size()), to_go_s(plan.size() + 1, 0.0);  // planned, and from step i to the end
-  for (std::size_t i = 0; i < plan.size(); ++i)
-    step_s[i] = static_cast<double>(gaps[i].count()) / 1000
-                + (plan[i].pause ? static_cast<double>(plan[i].length.count()) / 1000 + 0.3 : kill_s);
-  for (std::size_t i = plan.size(); i-- > 0;)
-    to_go_s[i] = to_go_s[i + 1] + step_s[i];
-  std::atomic<std::size_t> sent{0}, acked{0}, done{0}, failed_puts{0}, puts_started{0}, puts_finished{0};
-  std::atomic<double> pace{1.0};  // actual over planned time of the steps done
-  std::atomic<steady::rep> step_started{steady::now().time_since_epoch().count()};
-  std::atomic<bool> stop{false};
-  std::thread producer([&] {
-    std::size_t i = 0;
-    auto last_put = steady::now() - 1h;
-    double per_second = 1;
-    while (!stop && acked < target) {
-      const auto now = steady::now();
-      const auto d = done.load();
-      const auto made = acked.load();
-      if (d < plan.size()) {
-        // Before the last disruption is over, the tail stays out.
-        const std::size_t before_tail = target - tail_bookings;
-        if (made + batch > before_tail) {
-          std::this_thread::sleep_for(5ms);
-          continue;
-        }
-        const double into_step = std::chrono::duration<double>(now.time_since_epoch()
-                                                              - steady::duration(step_started.load())).count();
-        const double left_s = std::max(0.5, to_go_s[d] * pace.load() - into_step);
-        per_second = static_cast<double>(before_tail - made) / left_s;
-      }  // after it, the tail goes in at the last pace
-      if (now - last_put < std::chrono::duration<double>(static_cast<double>(batch) / per_second)) {
-        std::this_thread::sleep_for(5ms);
-        continue;
-      }
-      last_put = now;
-      wire::client client(c.control("booking"));
-      wire::control_request req;
-      req.verb = "put";
-      for (std::size_t k = 0; k < batch; ++k, ++i) {
-        json b{{"customer", "C" + std::to_string(i)}, {"email", "c" + std::to_string(i) + "@example.com"},
-               {"flight", i % 3 == 0 ? "TR100" : i % 3 == 1 ? "TR200" : "TR300"},
-               {"seat_preference", i % 5 == 0 ? "window" : i % 5 == 1 ? "aisle" : "any"},
-               {"amount", i % 17 == 0 ? 20000 : 100 + i % 50},
-               {"card", i % 13 == 0 ? "4000000000000002" : "4111111111111111"}};
-        std::string detail;
-        json::to_msgpack(b, detail);
-        req.entries.push_back({"chaos", "BookingRequested", detail, "", {}, {}});
-      }
-      sent += batch;
-      ++puts_started;
-      auto rep = client.call(req, 2s);
-      if (rep && rep->ok)
-        acked += static_cast<std::size_t>(std::count_if(rep->results.begin(), rep->results.end(),
-                                                        [](const wire::put_result& r) { return !r.id.empty(); }));
-      else
-        ++failed_puts;
-      ++puts_finished;
-    }
-  });
-  scope_exit join_producer{[&] {
-    stop = true;
-    if (producer.joinable())
-      producer.join();
-  }};
-
-  // The disruptions, one after another, each after its gap and once
-  // bookings were put since the one before. A failure is noted and asserted
-  // after the producer is joined.
+  // The disruptions, one after another. A failure is noted and asserted
+  // once the disruptions have stopped; `book` is reaped however it ends.
   std::string failure;
-  std::size_t killed = 0, pauses_made = 0, acked_at_last_disruption = 0;
-  std::size_t overlapped = 0;  // disruptions during which a PutEvents was under way
+  std::size_t killed = 0, pauses_made = 0, during_puts = 0;
+  std::int64_t made_at_last_disruption = 0;
   const auto run_started = steady::now();
-  double planned_done_s = 0;
   for (std::size_t i = 0; i < plan.size() && failure.empty(); ++i) {
     const auto& d = plan[i];
-    step_started = steady::now().time_since_epoch().count();
-    const auto puts_before = puts_started.load();
-    std::this_thread::sleep_for(gaps[i]);
-    // (Unless the producer is holding back the tail.)
-    if (!wait_until([&] { return puts_started.load() > puts_before || acked.load() + batch > target - tail_bookings; },
-                    60s)) {
-      failure = "no bookings were put for 60 s before disruption " + std::to_string(i + 1) + "; "
-                + std::to_string(acked.load()) + " acknowledged";
+    const auto due = static_cast<std::int64_t>((i + 1) * (target - tail_bookings) / plan.size());
+    if (bookings_made(*cfg).value_or(0) < due)
+      std::this_thread::sleep_for(gaps[i]);
+    auto made = wait_for_bookings(*cfg, due, book, 60s);
+    if (made < due && book.running()) {
+      failure = "the bookings stalled at " + std::to_string(made) + " for 60 s before disruption "
+                + std::to_string(i + 1) + "\n" + book.output();
       break;
     }
     const pid_t pid = pid_of(c, d.node);
@@ -248,13 +194,12 @@ TEST(chaos_long, bookings_survive_a_hundred_kills_and_pauses) {
       failure = "no pid for " + d.node;
       break;
     }
-    acked_at_last_disruption = acked.load();
-    const auto puts_at_start = puts_started.load();
-    const bool put_under_way = puts_at_start != puts_finished.load();
-    std::printf("%6.1f s disruption %zu: %s %s (pid %d) at %zu acked, %zu failed puts\n",
+    made_at_last_disruption = made;
+    during_puts += made < static_cast<std::int64_t>(target);
+    std::printf("%6.1f s disruption %zu: %s %s (pid %d) at %lld bookings\n",
                 std::chrono::duration<double>(steady::now() - run_started).count(), i + 1,
                 d.pause ? ("pause " + std::to_string(d.length.count()) + " ms of").c_str() : "kill", d.node.c_str(),
-                static_cast<int>(pid), acked_at_last_disruption, failed_puts.load());
+                static_cast<int>(pid), static_cast<long long>(made));
     std::fflush(stdout);
     if (d.pause) {
       paused = pid;
@@ -285,23 +230,29 @@ TEST(chaos_long, bookings_survive_a_hundred_kills_and_pauses) {
       std::printf("         restarted after %lld ms, answering after %lld ms\n", ms(t_restarted - t_kill),
                   ms(steady::now() - t_kill));
     }
-    if (put_under_way || puts_started.load() != puts_at_start)
-      ++overlapped;
-    planned_done_s += step_s[i];
-    pace = std::chrono::duration<double>(steady::now() - run_started).count() / planned_done_s;
-    done = i + 1;
   }
-  if (failure.empty() && !wait_until([&] { return acked.load() >= target; }, 300s))
-    failure = "only " + std::to_string(acked.load()) + " bookings were acknowledged";
-  stop = true;
-  producer.join();
   ASSERT_TRUE(failure.empty()) << failure << "\n" << diagnostics(c);
   // Bookings were still to come when the last disruption was made.
   if (!plan.empty()) {
-    EXPECT_LT(acked_at_last_disruption, target);
+    EXPECT_LT(made_at_last_disruption, static_cast<std::int64_t>(target));
   }
 
-  // Every booking settles, and the audit finds nothing wrong.
+  // `troupe book` saw every booking to its end, each counted once.
+  const auto booked = book.wait(book_timeout);
+  ASSERT_EQ(booked.code, 0) << booked.output.substr(0, 20000) << "\n" << diagnostics(c);
+  const auto summary = book_summary(booked.output);
+  ASSERT_TRUE(summary.is_object()) << booked.output.substr(0, 20000);
+  std::printf("troupe book: %s\n", summary.dump().c_str());
+  EXPECT_EQ(summary["bookings"], target) << summary.dump();
+  EXPECT_EQ(summary["pending"], 0) << summary.dump();
+  EXPECT_EQ(summary["dead_lettered"], 0) << summary.dump();
+  EXPECT_EQ(summary["confirmed"].get<std::size_t>() + summary["cancelled"].get<std::size_t>()
+                + summary["dead_lettered"].get<std::size_t>(),
+            summary["bookings"].get<std::size_t>())
+      << summary.dump();
+
+  // The audit finds nothing wrong, and the stores hold exactly the bookings
+  // `troupe book` made: none lost, none doubled by a retried PutEvents.
   auto audit = run_command({troupe_bin(), "audit", c.config_path(), "--format", "json", "--wait", "600"}, 660s);
   const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(steady::now() - t0).count();
   ASSERT_EQ(audit.code, 0) << audit.output.substr(0, 20000) << "\n" << diagnostics(c);
@@ -310,9 +261,12 @@ TEST(chaos_long, bookings_survive_a_hundred_kills_and_pauses) {
   const auto confirmed = by_state["CONFIRMED"].get<std::size_t>();
   const auto cancelled = by_state["CANCELLED"].get<std::size_t>();
   const auto pending = by_state["PENDING"].get<std::size_t>();
-  EXPECT_GE(confirmed + cancelled, acked.load());
-  EXPECT_LE(confirmed + cancelled + pending, sent.load()) << "more bookings than were requested";
+  EXPECT_EQ(confirmed, summary["confirmed"].get<std::size_t>());
+  EXPECT_EQ(cancelled, summary["cancelled"].get<std::size_t>());
+  EXPECT_EQ(confirmed + cancelled + pending, target) << "a booking was lost or doubled";
   EXPECT_EQ(pending, 0u);
+  EXPECT_EQ(report["cancelled_by_reason"], summary["cancel_reasons"]) << report.dump() << "\n" << summary.dump();
+  EXPECT_EQ(report["emails"], target) << "one email per booking";
   EXPECT_TRUE(report["violations"].empty()) << report.dump(2);
 
   // The launcher saw every kill, restarted every node it killed, and no
@@ -333,10 +287,11 @@ TEST(chaos_long, bookings_survive_a_hundred_kills_and_pauses) {
       EXPECT_NE(log.find("restarted node " + node), std::string::npos) << node;
   }
 
-  std::printf("chaos-long: bookings=%zu acked=%zu confirmed=%zu cancelled=%zu kills=%zu pauses=%zu restarts=%zu "
-              "failed_puts=%zu overlapped=%zu/%zu seconds=%lld seed=%llu audit=%s\n",
-              sent.load(), acked.load(), confirmed, cancelled, killed, pauses_made, restarts, failed_puts.load(),
-              overlapped, plan.size(),
+  std::printf("chaos-long: bookings=%zu confirmed=%zu cancelled=%zu dead_lettered=%zu pending=%zu kills=%zu "
+              "pauses=%zu restarts=%zu during_puts=%zu/%zu rate=%.1f/s put=%.0fs seconds=%lld seed=%llu audit=%s\n",
+              summary["bookings"].get<std::size_t>(), confirmed, cancelled,
+              summary["dead_lettered"].get<std::size_t>(), summary["pending"].get<std::size_t>(), killed, pauses_made,
+              restarts, during_puts, plan.size(), rate, summary["put_seconds"].get<double>(),
               static_cast<long long>(seconds), static_cast<unsigned long long>(seed),
               report["ok"].get<bool>() ? "pass" : "FAIL");
   EXPECT_EQ(c.stop(), 0) << diagnostics(c);
@@ -347,10 +302,10 @@ TEST(chaos_long, bookings_survive_a_hundred_kills_and_pauses) {
     std::printf("%s", lines.substr(at).c_str());
 
   // The stopped cluster's stores audit clean too; its summary in words.
-  auto summary = run_command({troupe_bin(), "audit", c.config_path()}, 120s);
-  std::printf("%s", summary.output.c_str());
+  auto in_words = run_command({troupe_bin(), "audit", c.config_path()}, 120s);
+  std::printf("%s", in_words.output.c_str());
   std::fflush(stdout);
-  EXPECT_EQ(summary.code, 0) << summary.output;
+  EXPECT_EQ(in_words.code, 0) << in_words.output;
 }
 
 } // namespace
