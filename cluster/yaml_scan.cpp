@@ -18,19 +18,26 @@ namespace {
 // A path in a problem shows at most this much of one key, and of the whole.
 constexpr std::size_t max_key_in_path = 40;
 constexpr std::size_t max_path = 200;
+// Far more node events at one position than any document has.
+constexpr std::uint64_t max_events_at_one_place = 1000;
 
 class scanner final : public YAML::EventHandler {
  public:
   // Thrown out of the parser to stop at a problem that makes loading unsafe.
   struct stop {};
 
-  explicit scanner(diagnostics& diag) : diag_(diag) {}
+  scanner(diagnostics& diag, std::size_t text_size) : diag_(diag), max_events_(2 * std::uint64_t{text_size} + 64) {}
 
   void OnDocumentStart(const YAML::Mark& mark) override {
+    if (documents_ > 0 && mark.pos == document_pos_)  // the parser starts the same document again
+      stuck(mark);
+    document_pos_ = mark.pos;
     if (++documents_ == 2)
       diag_.add(mark, "a second YAML document: a config is one document, and the rest would be ignored");
     anchors_.clear();
   }
+
+  int documents() const { return documents_; }
   void OnDocumentEnd() override {}
 
   void OnAnchor(const YAML::Mark&, const std::string& name) override { anchor_name_ = name; }
@@ -87,6 +94,7 @@ class scanner final : public YAML::EventHandler {
   // A node begins: in a map, every other one is a key. `text` is a scalar
   // key's text, null for any other key.
   void begin(const YAML::Mark& mark, const std::string* text) {
+    progress(mark);
     if (frames_.empty() || !frames_.back().map || frames_.back().items % 2 != 0)
       return;
     auto& map = frames_.back();
@@ -97,6 +105,25 @@ class scanner final : public YAML::EventHandler {
     if (!fresh)
       diag_.add(mark, path_of(frames_.size() - 1) + ": duplicate key '" + shorten(*text) + "' (first on line "
                           + std::to_string(it->second) + ")");
+  }
+
+  // yaml-cpp 0.7 loops forever on some malformed input, repeating events
+  // without reading on (YAML::Load then fills the memory). A document has
+  // at most two nodes per byte (`{:,:}`), and never many at one place.
+  void progress(const YAML::Mark& mark) {
+    if (mark.pos == last_pos_) {
+      ++events_here_;
+    } else {
+      last_pos_ = mark.pos;
+      events_here_ = 0;
+    }
+    if (++events_ > max_events_ || events_here_ > max_events_at_one_place)
+      stuck(mark);
+  }
+
+  [[noreturn]] void stuck(const YAML::Mark& mark) {
+    diag_.add(mark, "the YAML parser stops advancing here: the text is malformed");
+    throw stop{};
   }
 
   // A node ends: its parent has one more child.
@@ -183,16 +210,22 @@ class scanner final : public YAML::EventHandler {
   // neither overflows.
   std::uint64_t literal_ = 0, nodes_ = 0;
   int documents_ = 0;
+  int document_pos_ = -1;
+  const std::uint64_t max_events_;
+  std::uint64_t events_ = 0, events_here_ = 0;
+  int last_pos_ = -1;
 };
 
 } // namespace
 
 bool scan_yaml(const std::string& text, diagnostics& diag) {
   std::istringstream in(text);
-  scanner events(diag);
+  scanner events(diag, text.size());
   try {
     YAML::Parser parser(in);
-    while (parser.HandleNextDocument(events)) {
+    // The first document is the config; the second is a problem, and the
+    // rest need not be read.
+    while (events.documents() < 2 && parser.HandleNextDocument(events)) {
     }
   } catch (const scanner::stop&) {
     return false;

@@ -9,8 +9,9 @@
 // a pattern into JSON) visits 9^9 nodes: the "billion laughs". The pass
 // counts what aliases add, as a walk would see it, without expanding them,
 // and refuses past a bound; it also refuses an alias inside the node it
-// names, which makes a cycle no walk ends. The pass is linear in the text
-// and keeps no nodes.
+// names, which makes a cycle no walk ends, and stops yaml-cpp where its
+// parser no longer advances (it loops on some malformed input). The pass
+// is linear in the text and keeps no nodes.
 #pragma once
 
 #include <cstdint>

@@ -537,6 +537,9 @@ TEST(config, hostile_input_is_a_problem_with_a_position_not_a_crash) {
       {"binary garbage", garbage, {}},
       {"NUL bytes", std::string(with_nul, sizeof with_nul - 1), {"test.yaml:"}},
       {"an unclosed quote", "cluster: \"demo\nnodes: {}\n", {"test.yaml:"}},
+      // yaml-cpp 0.7 parses a lone comma as endless empty documents.
+      {"a lone comma", ",", {"test.yaml:1:1: the YAML parser stops advancing here: the text is malformed"}},
+      {"a comma after a document", "cluster: c\n...\n,\n", {"test.yaml:3:1: a second YAML document"}},
       {"a second document", std::string(good) + "---\ncluster: other\n",
        {"test.yaml:20:1: a second YAML document: a config is one document, and the rest would be ignored"}},
       {"not UTF-8 in a pattern", replace(good, R"(["A", "B"])", "[\"A\xff\", \"B\"]"),
