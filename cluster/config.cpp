@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 #include <string_view>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -436,6 +437,12 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
     if (!services.IsMap() && !services.IsNull())
       diag.add(services, "services: must be a map from service name to its settings");
   }
+  // By name, as settings_of finds them (the first of a name), without a
+  // search through the whole map for every service a node runs.
+  std::unordered_map<std::string, YAML::Node> settings;
+  if (services.IsDefined() && services.IsMap())
+    for (const auto& kv : services)
+      settings.emplace(kv.first.Scalar(), kv.second);
 
   // Nodes.
   auto nodes = root["nodes"];
@@ -503,7 +510,8 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
             diag.add(s, where + ".services: '" + name + "' already runs on node '" + it->second + "'");
             continue;
           }
-          if (!check(name, cfg.settings_of(name), diag))
+          const auto section = settings.find(name);
+          if (!check(name, section != settings.end() ? section->second : YAML::Node(YAML::NodeType::Null), diag))
             diag.add(s, where + ".services: unknown service '" + name + "'");
           node.services.push_back(name);
         }
