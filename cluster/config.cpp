@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cluster/bind_address.hpp"
+#include "cluster/directory_check.hpp"
 #include "cluster/scalars.hpp"
 #include "cluster/yaml_scan.hpp"
 #include "rules/matcher.hpp"
@@ -425,8 +426,18 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
   cfg.cluster = v.string(root, "cluster", "config", true).value_or("");
   if (!cfg.cluster.empty() && !cluster_name(cfg.cluster))
     diag.add(root["cluster"], "cluster: only letters, digits, '.', '_' and '-' are allowed");
-  const auto data_dir = v.string(root, "data-dir", "config", false).value_or("data");
-  cfg.data_dir = fs::absolute(cfg.dir / data_dir).lexically_normal();
+  const auto data_dir = v.string(root, "data-dir", "config", false);
+  cfg.data_dir = fs::absolute(cfg.dir / data_dir.value_or("data")).lexically_normal();
+  // Each node's directory is checked below, once the data-dir is known good.
+  bool data_dir_ok = data_dir || !root["data-dir"];
+  if (data_dir_ok)
+    if (auto why = directory_problem(cfg.data_dir)) {
+      data_dir_ok = false;
+      if (data_dir)
+        diag.add(root["data-dir"], "data-dir: " + *why);
+      else
+        diag.add(root, "data-dir: " + *why + " (the default, 'data' beside the config)");
+    }
   cfg.supervision = read_supervision(root["supervision"], v, diag);
 
   // Services: the settings sections, checked only for services some node runs.
@@ -517,6 +528,9 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
         }
       }
       node.data_dir = cfg.data_dir / node.name;
+      if (data_dir_ok && node_name(node.name))
+        if (auto why = directory_problem(node.data_dir))
+          diag.add(kv.first, where + ": its data directory " + *why);
       cfg.nodes.push_back(std::move(node));
     }
   if (services.IsDefined() && services.IsMap())

@@ -1,6 +1,7 @@
 #include "launcher/common.hpp"
 
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include "actors/builtin/sink.hpp"
@@ -26,12 +27,14 @@ const service_registry& registry() {
 
 std::optional<cluster::config> load_config(const std::string& path) {
   cluster::diagnostics diag(path);
-  auto check = [](const std::string& name, const YAML::Node& settings, cluster::diagnostics& d) {
+  // Relative paths in service settings are from the config's directory.
+  const auto config_dir = std::filesystem::absolute(path).parent_path().lexically_normal();
+  auto check = [config_dir](const std::string& name, const YAML::Node& settings, cluster::diagnostics& d) {
     const auto* factory = registry().find(name);
     if (!factory)
       return false;
     // Constructing validates; constructors have no side effects.
-    (void)(*factory)(settings, service_context{"", {}, {}}, d);
+    (void)(*factory)(settings, service_context{"", {}, config_dir}, d);
     return true;
   };
   auto cfg = cluster::load(path, check, diag);

@@ -8,6 +8,7 @@
 #include "actors/flight/log.hpp"
 #include "actors/flight/rows.hpp"
 #include "actors/flight/settings.hpp"
+#include "cluster/directory_check.hpp"
 
 namespace troupe::flight {
 
@@ -510,6 +511,8 @@ std::unique_ptr<service> make_notification(const YAML::Node& settings, const ser
       if (auto s = check.text(*md, where + ".maildir")) {
         const fs::path p(*s);
         dir = p.is_absolute() ? p : ctx.config_dir / p;
+        if (auto why = cluster::directory_problem(dir))
+          check.add(*md, where + ".maildir: " + *why);
       }
     }
   }

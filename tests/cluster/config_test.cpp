@@ -676,6 +676,45 @@ TEST(config, endpoints_on_other_addresses_ports_or_paths_do_not_conflict) {
   }
 }
 
+TEST(config, a_data_dir_that_cannot_hold_data_is_reported) {
+  test::temp_dir dir;
+  const auto d = dir.path().string();
+  std::ofstream(dir.path() / "file") << "not a directory\n";
+  std::filesystem::create_directories(dir.path() / "nodes");
+  std::ofstream(dir.path() / "nodes" / "one") << "not a directory either\n";
+  const auto with_data_dir = [](const std::string& data_dir) {
+    return replace(good, "data-dir: state", "data-dir: " + data_dir);
+  };
+  const std::vector<bad_case> cases = {
+      {"a regular file", with_data_dir("file"),
+       {"test.yaml:2:11: data-dir: '" + d + "/file' exists and is not a directory"}},
+      {"under a regular file", with_data_dir("file/state"),
+       {"test.yaml:2:11: data-dir: '" + d + "/file/state' cannot be made: '" + d + "/file' is not a directory"}},
+      {"under /proc", with_data_dir("/proc/troupe"),
+       {"test.yaml:2:11: data-dir: '/proc/troupe' is on proc, a kernel file system that holds no data"}},
+      {"/proc itself", with_data_dir("/proc"), {"test.yaml:2:11: data-dir: '/proc' is on proc"}},
+      {"under /sys", with_data_dir("/sys/troupe"), {"test.yaml:2:11: data-dir: '/sys/troupe' is on sysfs"}},
+      {"a node's directory is a file", with_data_dir("nodes"),
+       {"test.yaml:4:3: nodes.one: its data directory '" + d + "/nodes/one' exists and is not a directory"}},
+  };
+  for (const auto& c : cases) {
+    diagnostics diag("test.yaml");
+    EXPECT_FALSE(load_text(c.yaml, "test.yaml", dir.path(), check, diag)) << c.name;
+    const auto all = diag.to_string();
+    for (const auto& want : c.expected)
+      EXPECT_NE(all.find(want), std::string::npos) << c.name << ": wanted '" << want << "' in:\n" << all;
+  }
+  diagnostics fine("test.yaml");
+  EXPECT_TRUE(load_text(with_data_dir("new/deeper/state"), "test.yaml", dir.path(), check, fine)) << fine.to_string();
+  // Without a data-dir, it is 'data' beside the config.
+  std::ofstream(dir.path() / "data") << "a file\n";
+  diagnostics by_default("test.yaml");
+  EXPECT_FALSE(load_text(replace(good, "data-dir: state\n", ""), "test.yaml", dir.path(), check, by_default));
+  EXPECT_EQ(by_default.to_string(), "test.yaml:1:1: data-dir: '" + d
+                                        + "/data' exists and is not a directory (the default, 'data' beside the "
+                                          "config)\n");
+}
+
 TEST(full_jitter, stays_within_zero_and_the_grown_ceiling) {
   std::mt19937_64 rng(1);
   using ms = std::chrono::milliseconds;

@@ -238,12 +238,14 @@ TEST(notification, long_subject_is_folded_and_unfolds_to_the_original) {
 TEST(notification, io_error_is_transient_with_the_system_reason_and_recovers) {
   temp_dir dir;
   const auto blocker = dir.path() / "blocker";
-  { std::ofstream(blocker) << "a file where a directory should be"; }
   cluster::diagnostics diag("test.yaml");
   auto svc = test::build("notification",
                          "from: bookings@troupe.example\nmaildir: " + (blocker / "mail").string(), diag,
                          service_context{"n1", dir.path(), dir.path()});
   ASSERT_TRUE(svc) << diag.to_string();
+  // After the settings were checked (a maildir under a file is refused
+  // there): the failure comes at run time.
+  { std::ofstream(blocker) << "a file where a directory should be"; }
   svc->start();  // must not throw
   state_changes changes;
   const auto h = deliver(*svc, "TicketIssued", ticket_issued("B-1"), {}, {}, 1'700'000'000'000, &changes);

@@ -194,6 +194,14 @@ INSTANTIATE_TEST_SUITE_P(
         settings_case{"notification_empty_maildir", "notification",
                       "services:\n  notification:\n    from: a@b.example\n    maildir: \"\"\n",
                       {"flight.yaml:4:14: services.notification.maildir: must be a non-empty string"}},
+        settings_case{"notification_maildir_under_proc", "notification",
+                      "services:\n  notification:\n    from: a@b.example\n    maildir: /proc/mail\n",
+                      {"flight.yaml:4:14: services.notification.maildir: '/proc/mail' is on proc, a kernel file "
+                       "system that holds no data"}},
+        settings_case{"notification_maildir_not_a_directory", "notification",
+                      "services:\n  notification:\n    from: a@b.example\n    maildir: /dev/null/mail\n",
+                      {"flight.yaml:4:14: services.notification.maildir: '/dev/null/mail' cannot be made: "
+                       "'/dev/null' is not a directory"}},
         settings_case{"notification_typo", "notification", "services:\n  notification:\n    form: a@b.example\n",
                       {"flight.yaml:3:5: services.notification: unknown key 'form' (expected one of: from, maildir)",
                        "flight.yaml:3:5: services.notification: missing 'from'"}}),
