@@ -26,7 +26,9 @@ class scanner final : public YAML::EventHandler {
   // Thrown out of the parser to stop at a problem that makes loading unsafe.
   struct stop {};
 
-  scanner(diagnostics& diag, std::size_t text_size) : diag_(diag), max_events_(2 * std::uint64_t{text_size} + 64) {}
+  explicit scanner(diagnostics& diag) : diag_(diag) {}
+
+  int documents() const { return documents_; }
 
   void OnDocumentStart(const YAML::Mark& mark) override {
     if (documents_ > 0 && mark.pos == document_pos_)  // the parser starts the same document again
@@ -37,7 +39,6 @@ class scanner final : public YAML::EventHandler {
     anchors_.clear();
   }
 
-  int documents() const { return documents_; }
   void OnDocumentEnd() override {}
 
   void OnAnchor(const YAML::Mark&, const std::string& name) override { anchor_name_ = name; }
@@ -107,9 +108,9 @@ class scanner final : public YAML::EventHandler {
                           + std::to_string(it->second) + ")");
   }
 
-  // yaml-cpp 0.7 loops forever on some malformed input, repeating events
-  // without reading on (YAML::Load then fills the memory). A document has
-  // at most two nodes per byte (`{:,:}`), and never many at one place.
+  // Counts the nodes as written. yaml-cpp 0.7 loops forever on some
+  // malformed input, repeating events without reading on (YAML::Load then
+  // fills the memory); a document never has many nodes at one place.
   void progress(const YAML::Mark& mark) {
     if (mark.pos == last_pos_) {
       ++events_here_;
@@ -117,8 +118,12 @@ class scanner final : public YAML::EventHandler {
       last_pos_ = mark.pos;
       events_here_ = 0;
     }
-    if (++events_ > max_events_ || events_here_ > max_events_at_one_place)
+    if (events_here_ > max_events_at_one_place)
       stuck(mark);
+    if (++events_ > max_nodes) {
+      diag_.add(mark, "the config has more than " + std::to_string(max_nodes) + " nodes, the limit");
+      throw stop{};
+    }
   }
 
   [[noreturn]] void stuck(const YAML::Mark& mark) {
@@ -211,7 +216,6 @@ class scanner final : public YAML::EventHandler {
   std::uint64_t literal_ = 0, nodes_ = 0;
   int documents_ = 0;
   int document_pos_ = -1;
-  const std::uint64_t max_events_;
   std::uint64_t events_ = 0, events_here_ = 0;
   int last_pos_ = -1;
 };
@@ -220,7 +224,7 @@ class scanner final : public YAML::EventHandler {
 
 bool scan_yaml(const std::string& text, diagnostics& diag) {
   std::istringstream in(text);
-  scanner events(diag, text.size());
+  scanner events(diag);
   try {
     YAML::Parser parser(in);
     // The first document is the config; the second is a problem, and the

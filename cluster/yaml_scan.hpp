@@ -10,8 +10,9 @@
 // counts what aliases add, as a walk would see it, without expanding them,
 // and refuses past a bound; it also refuses an alias inside the node it
 // names, which makes a cycle no walk ends, and stops yaml-cpp where its
-// parser no longer advances (it loops on some malformed input). The pass
-// is linear in the text and keeps no nodes.
+// parser no longer advances (it loops on some malformed input). It also
+// bounds the nodes as written, which bounds what YAML::Load allocates. The
+// pass is linear in the text and keeps no nodes.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +22,10 @@
 
 namespace troupe::cluster {
 
-/// At most this many nodes may aliases add to a config when expanded.
+/// At most this many nodes may a config have as written (yaml-cpp takes a
+/// few hundred bytes for each; a config of a few hundred lines has a few
+/// thousand), and at most this many more may aliases add when expanded.
+inline constexpr std::uint64_t max_nodes = 100000;
 inline constexpr std::uint64_t max_alias_nodes = 100000;
 
 /// Reports every problem the pass finds to `diag`; false when the text

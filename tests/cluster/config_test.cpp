@@ -550,6 +550,8 @@ TEST(config, hostile_input_is_a_problem_with_a_position_not_a_crash) {
        {"test.yaml:7:3: nodes.tw\\xE2(: not UTF-8 text", "test.yaml:7:3: nodes.tw\\xE2(: a node name is"}},
       {"a control character in a name", replace(good, "cluster: demo", "cluster: \"de\\u0007mo\""),
        {"test.yaml:1:10: cluster: only letters"}},
+      {"more nodes than the limit", "cluster: c\nx: [" + repeat("1,", 100000) + "1]\n",
+       {"test.yaml:2:199995: the config has more than 100000 nodes, the limit"}},
       {"a file past the limit", std::string(good) + padding, {"test.yaml:", "the config is more than 1048576 bytes, the limit"}},
   };
   for (const auto& c : cases) {
