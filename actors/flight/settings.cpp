@@ -5,49 +5,16 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "cluster/scalars.hpp"
+
 namespace troupe::flight {
 
 namespace {
 
 bool plain(const YAML::Node& n) { return n.Tag() == "?"; }
 
-bool digits(std::string_view s, std::size_t& i) {
-  const auto start = i;
-  while (i < s.size() && s[i] >= '0' && s[i] <= '9')
-    ++i;
-  return i > start;
-}
-
-// YAML core schema integers, decimal only: [-+]?[0-9]+
-bool integer_text(std::string_view s) {
-  std::size_t i = !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0;
-  return digits(s, i) && i == s.size() && s.size() <= 18;
-}
-
-// YAML core schema floats without .inf/.nan: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
-bool number_text(std::string_view s) {
-  std::size_t i = !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0;
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    if (!digits(s, i))
-      return false;
-  } else {
-    if (!digits(s, i))
-      return false;
-    if (i < s.size() && s[i] == '.') {
-      ++i;
-      digits(s, i);
-    }
-  }
-  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < s.size() && (s[i] == '-' || s[i] == '+'))
-      ++i;
-    if (!digits(s, i))
-      return false;
-  }
-  return i == s.size();
-}
+// YAML core schema integers, decimal only, that fit an int64 with room.
+bool integer_text(std::string_view s) { return cluster::core_integer(s) && s.size() <= 18; }
 
 } // namespace
 
@@ -114,7 +81,7 @@ std::optional<double> settings_checker::number(const YAML::Node& n, const std::s
     add(n, where + ": must be a number of at least " + (min == 0 ? std::string("0") : std::to_string(min)));
     return std::nullopt;
   };
-  if (!n.IsScalar() || !plain(n) || !number_text(n.Scalar()))
+  if (!n.IsScalar() || !plain(n) || !cluster::core_float(n.Scalar()))
     return complain();
   errno = 0;
   const double x = std::strtod(n.Scalar().c_str(), nullptr);
