@@ -167,6 +167,48 @@ TEST(limits, every_field_limit_is_an_entry_error) {
   EXPECT_FALSE(check_entry({"s", "T", wide_detail(max_detail_items), "", nullptr}));
 }
 
+TEST(limits, a_detail_at_the_limits_passes_every_reader_and_one_past_them_none) {
+  // check_detail walks without building; every reader builds with
+  // detail_limits: they must agree exactly.
+  struct row {
+    const char* name;
+    std::string detail;
+    bool ok;
+  };
+  const std::vector<row> rows = {
+      {"deepest", nested_detail(max_detail_depth), true},
+      {"too deep", nested_detail(max_detail_depth + 1), false},
+      {"widest", wide_detail(max_detail_items), true},
+      {"too wide", wide_detail(max_detail_items + 1), false},
+      {"longest string", detail_with_string(max_entry_bytes - 16), true},
+      {"trailing bytes", detail_with_string(1) + "\xc0", false},
+      {"truncated", detail_with_string(10).substr(0, 8), false},
+      {"not a map", "\x91\x01", false},
+      {"reserved byte", "\x81\xa1x\xc1", false},
+      {"empty", "", false},
+  };
+  for (const auto& r : rows) {
+    EXPECT_EQ(static_cast<bool>(check_detail(r.detail)), r.ok) << r.name;
+    auto built = read_exactly_one(r.detail, detail_limits, "detail");
+    EXPECT_EQ(built && built->get().type == msgpack::type::MAP, r.ok) << r.name;
+    if (!r.ok)
+      continue;
+    envelope ev;
+    ev.id = make_uuid();
+    ev.source = "s";
+    ev.detail_type = "T";
+    ev.origin = "n";
+    ev.detail = r.detail;
+    std::string bytes;
+    ASSERT_TRUE(encode(ev, bytes)) << r.name;
+    EXPECT_TRUE(decode(bytes)) << r.name;
+    control_request put;
+    put.verb = "put";
+    put.entries.push_back({"s", "T", r.detail, "", {}, {}});
+    EXPECT_TRUE(decode_request(encode(put))) << r.name;
+  }
+}
+
 TEST(limits, the_encoder_refuses_what_a_receiver_would) {
   envelope ev;
   ev.id = make_uuid();
