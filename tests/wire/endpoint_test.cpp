@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <mutex>
 #include <thread>
 #include <zmq.hpp>
@@ -175,6 +176,50 @@ TEST_F(pair_fixture, a_connection_closed_for_an_oversized_frame_is_made_anew) {
   send(topic_of("Ok"), std::string(max_event_frame + 1, 'x'));
   ASSERT_TRUE(test::wait_until([&] { return b->stats().reconnects >= 1; }, 10s));
   EXPECT_TRUE(arrives(2));
+}
+
+TEST(endpoint, malformed_frames_are_logged_per_peer_endpoint_and_rate_limited) {
+  // Two bad publishers on one host: each is named (a log per IP named only
+  // the first), and a flood from one is one line, not thousands.
+  zmq::context_t ctx;
+  std::vector<zmq::socket_t> rogues;
+  std::vector<std::string> eps;
+  for (int i = 0; i < 2; ++i) {
+    rogues.emplace_back(ctx, zmq::socket_type::pub);
+    rogues.back().set(zmq::sockopt::linger, 0);
+    eps.push_back(test::free_endpoint());
+    rogues.back().bind(eps.back());
+  }
+  std::mutex mtx;
+  std::vector<std::string> lines;
+  endpoint_handlers h;
+  h.log = [&](int, const std::string& line) {
+    std::lock_guard<std::mutex> lock(mtx);
+    lines.push_back(line);
+  };
+  auto b = endpoint::start(options("b", test::free_endpoint(), test::free_endpoint(), eps, {""}), h);
+  ASSERT_TRUE(b) << b.err().to_string();
+  ASSERT_TRUE(test::wait_until([&] { return (*b)->stats().peers_connected >= 2; }, 5s));
+  const auto named = [&](const std::string& ep) {
+    std::lock_guard<std::mutex> lock(mtx);
+    return std::count_if(lines.begin(), lines.end(), [&](const std::string& l) {
+      return l.find("malformed") != std::string::npos && l.find(ep) != std::string::npos;
+    });
+  };
+  ASSERT_TRUE(test::wait_until(
+      [&] {
+        for (auto& r : rogues)
+          for (int k = 0; k < 50; ++k) {
+            r.send(zmq::buffer(topic_of("Ok")), zmq::send_flags::sndmore);
+            r.send(zmq::buffer(std::string("\xc1\xc1")), zmq::send_flags::none);
+          }
+        std::this_thread::sleep_for(20ms);
+        return named(eps[0]) >= 1 && named(eps[1]) >= 1;
+      },
+      10s));
+  EXPECT_GE((*b)->stats().malformed, 100u);
+  EXPECT_EQ(named(eps[0]), 1);
+  EXPECT_EQ(named(eps[1]), 1);
 }
 
 TEST_F(pair_fixture, control_requests_get_replies) {
