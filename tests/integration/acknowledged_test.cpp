@@ -229,18 +229,7 @@ TEST(acknowledged, an_event_its_consumer_cannot_decode_becomes_a_dead_letter_and
   // The damaged event is a dead letter for the rule that would have taken
   // it; the two after it go through.
   auto rows = json::array();
-  ASSERT_TRUE(wait_until(
-      [&] {
-        auto r = cli::query(*cfg, "booking", "bookings", json{{"ids", ids}}, 5s);
-        if (!r)
-          return false;
-        rows = *r;
-        std::size_t confirmed = 0;
-        for (const auto& row : rows)
-          confirmed += row.value("state", "") == "CONFIRMED";
-        return confirmed == 2;
-      },
-      60s))
+  ASSERT_TRUE(wait_confirmed(*cfg, ids, 60s, rows, 2))
       << rows.dump() << "\n"
       << c.launcher_output().substr(0, 4000);
   auto letters = dlq_json(c, {"list", "--error-code", "UNDECODABLE_EVENT"});

@@ -52,10 +52,13 @@ inline std::vector<std::string> book(cluster& c, const std::vector<std::string>&
   return ids;
 }
 
-/// Waits until every booking of `ids` is CONFIRMED; false after `timeout`.
-/// `rows` keeps the last rows read, to show on failure.
+/// Waits until `expect` bookings of `ids` (all of them by default) are
+/// CONFIRMED; false after `timeout`. `rows` keeps the last rows read, to
+/// show on failure.
 inline bool wait_confirmed(const troupe::cluster::config& cfg, const std::vector<std::string>& ids,
-                           std::chrono::seconds timeout, nlohmann::json& rows) {
+                           std::chrono::seconds timeout, nlohmann::json& rows, std::size_t expect = SIZE_MAX) {
+  if (expect == SIZE_MAX)
+    expect = ids.size();
   return wait_until(
       [&] {
         auto r = cli::query(cfg, "booking", "bookings", nlohmann::json{{"ids", ids}}, std::chrono::seconds(5));
@@ -65,7 +68,7 @@ inline bool wait_confirmed(const troupe::cluster::config& cfg, const std::vector
         std::size_t confirmed = 0;
         for (const auto& row : rows)
           confirmed += row.value("state", "") == "CONFIRMED";
-        return confirmed == ids.size();
+        return confirmed == expect;
       },
       timeout);
 }

@@ -26,14 +26,23 @@ std::string troupe_bin() {
   return bin;
 }
 
-run_result run_command(const std::vector<std::string>& argv, std::chrono::seconds timeout) {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0)
-    throw std::runtime_error("pipe");
+namespace {
+
+/// Starts `argv` with its stdout and stderr on `out`; with `die_with_parent`
+/// it is killed when the test process dies.
+pid_t spawn(const std::vector<std::string>& argv, int out, bool die_with_parent) {
+  const pid_t parent = getpid();
   const pid_t pid = fork();
+  if (pid < 0)
+    throw std::runtime_error("fork");
   if (pid == 0) {
-    dup2(fds[1], 1);
-    dup2(fds[1], 2);
+    if (die_with_parent) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent)
+        _exit(1);
+    }
+    dup2(out, 1);
+    dup2(out, 2);
     std::vector<char*> args;
     for (const auto& a : argv)
       args.push_back(const_cast<char*>(a.c_str()));
@@ -41,6 +50,16 @@ run_result run_command(const std::vector<std::string>& argv, std::chrono::second
     execv(args[0], args.data());
     _exit(127);
   }
+  return pid;
+}
+
+} // namespace
+
+run_result run_command(const std::vector<std::string>& argv, std::chrono::seconds timeout) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0)
+    throw std::runtime_error("pipe");
+  const pid_t pid = spawn(argv, fds[1], false);
   close(fds[1]);
   std::string out;
   char buf[4096];
@@ -70,23 +89,7 @@ background_command::background_command(const std::vector<std::string>& argv) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0)
     throw std::runtime_error("pipe");
-  const pid_t parent = getpid();
-  pid_ = fork();
-  if (pid_ < 0)
-    throw std::runtime_error("fork");
-  if (pid_ == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-      _exit(1);
-    dup2(fds[1], 1);
-    dup2(fds[1], 2);
-    std::vector<char*> args;
-    for (const auto& a : argv)
-      args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
+  pid_ = spawn(argv, fds[1], true);
   close(fds[1]);
   const int fd = fds[0];
   reader_ = std::thread([this, fd] {
