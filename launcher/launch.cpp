@@ -15,9 +15,10 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <random>
 #include <vector>
+
+#include "actors/runtime/restart_intensity.hpp"
 
 namespace troupe::cli {
 
@@ -50,7 +51,7 @@ struct child {
   bool ready = false;
   clock::time_point started;
   clock::time_point restart_at;           // while backing_off
-  std::deque<clock::time_point> restarts;  // those still inside the intensity window
+  runtime::restart_intensity restarts{5, std::chrono::seconds(30)};  // set from the config's supervision
   int attempt = 0;                         // exponent of the next backoff
   bool announce_ready = false;  // restarted after the cluster was first ready
 };
@@ -164,6 +165,7 @@ class supervisor {
       width_ = std::max(width_, n.name.size());
       child c;
       c.name = n.name;
+      c.restarts = runtime::restart_intensity(sup_.max_restarts, sup_.within);
       children_.push_back(std::move(c));
     }
     // A node that stayed up this long was healthy: its next death starts
@@ -307,22 +309,19 @@ class supervisor {
     const auto now = clock::now();
     if (now - c.started >= stable_after_)
       c.attempt = 0;
-    while (!c.restarts.empty() && now - c.restarts.front() >= sup_.within)
-      c.restarts.pop_front();
-    if (static_cast<int>(c.restarts.size()) >= sup_.max_restarts) {
+    if (!c.restarts.admit(now)) {
       c.st = state::failed;
       failed_ = true;
       note("node %s %s", c.name.c_str(), how.c_str());
       note("node %s FAILED: %zu restarts within %s s (max-restarts %d); not restarting it", c.name.c_str(),
-           c.restarts.size() + 1, seconds_text(sup_.within).c_str(), sup_.max_restarts);
+           c.restarts.recent(now) + 1, seconds_text(sup_.within).c_str(), sup_.max_restarts);
       return;
     }
-    c.restarts.push_back(now);
     const auto delay = backoff(sup_, c.attempt, rng_);
     ++c.attempt;
     c.st = state::backing_off;
     c.restart_at = now + delay;
-    note("node %s %s; restart %zu in %lld ms", c.name.c_str(), how.c_str(), c.restarts.size(),
+    note("node %s %s; restart %zu in %lld ms", c.name.c_str(), how.c_str(), c.restarts.recent(now),
          static_cast<long long>(delay.count()));
   }
 
