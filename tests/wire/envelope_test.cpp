@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <set>
+
 #include "wire/msgpack_io.hpp"
 
 namespace troupe::wire {
@@ -97,15 +100,44 @@ TEST(envelope, trailing_bytes_are_an_error) {
 }
 
 TEST(envelope, every_single_byte_corruption_is_handled) {
-  // Flipping any byte must either decode to something or fail cleanly.
-  const auto bytes = encoded(sample());
+  // Overwriting any byte must never throw, and must either fail with an
+  // error that names a decoding problem, or decode to an envelope that is
+  // within every limit (it encodes again and reads back the same) and is
+  // not the original one: a changed byte is never silently ignored.
+  const auto original = sample();
+  const auto bytes = encoded(original);
+  const std::set<errc> decoding_errors = {errc::truncated,   errc::trailing_bytes, errc::not_msgpack,
+                                          errc::wrong_shape, errc::bad_version,    errc::invalid_field,
+                                          errc::too_large};
+  std::size_t refused = 0, decoded = 0;
   for (std::size_t i = 0; i < bytes.size(); ++i)
     for (int v : {0x00, 0xc1, 0xdd, 0xff, 0x9f, 0xdf}) {
       auto copy = bytes;
       copy[i] = static_cast<char>(v);
-      (void)decode(copy);
+      if (copy == bytes)
+        continue;
+      const auto where = "byte " + std::to_string(i) + " set to " + std::to_string(v);
+      std::optional<result<envelope>> d;
+      ASSERT_NO_THROW(d.emplace(decode(copy))) << where;
+      if (!*d) {
+        ++refused;
+        EXPECT_EQ(decoding_errors.count(d->err().code), 1u) << where << ": " << d->err().to_string();
+        EXPECT_FALSE(d->err().message.empty()) << where;
+        continue;
+      }
+      ++decoded;
+      const auto& e = **d;
+      EXPECT_NE(e, original) << where << " decoded to the original envelope";
+      std::string again;
+      auto r = encode(e, again);
+      ASSERT_TRUE(r) << where << " decoded to an envelope the encoder refuses: " << r.err().to_string();
+      auto back = decode(again);
+      ASSERT_TRUE(back) << where << ": " << back.err().to_string();
+      EXPECT_EQ(*back, e) << where;
     }
-  SUCCEED();
+  // Both outcomes happen: the loop looked at real cases of each.
+  EXPECT_GT(refused, 0u);
+  EXPECT_GT(decoded, 0u);
 }
 
 struct bad_case {
