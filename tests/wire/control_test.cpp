@@ -81,6 +81,25 @@ TEST(control, malformed_requests_are_errors) {
     EXPECT_FALSE(decode_request(bytes)) << name;
 }
 
+TEST(control, a_put_takes_at_most_max_put_entries) {
+  const auto put_of = [](std::size_t n) {
+    control_request r;
+    r.verb = "put";
+    for (std::size_t i = 0; i < n; ++i)
+      r.entries.push_back({"s", "T", map_of("i", std::to_string(i)), "", {}, {}});
+    return encode(r);
+  };
+  auto at = decode_request(put_of(max_put_entries));
+  ASSERT_TRUE(at) << at.err().to_string();
+  ASSERT_EQ(at->entries.size(), max_put_entries);
+  EXPECT_EQ(at->entries.back().detail, map_of("i", std::to_string(max_put_entries - 1)));
+
+  auto over = decode_request(put_of(max_put_entries + 1));
+  ASSERT_FALSE(over) << "a put of " << max_put_entries + 1 << " entries was taken";
+  EXPECT_EQ(over.err().code, errc::wrong_shape);
+  EXPECT_EQ(over.err().message, "control message: put takes 1 to " + std::to_string(max_put_entries) + " entries");
+}
+
 TEST(control, put_detail_must_be_a_map) {
   control_request r;
   r.verb = "put";
