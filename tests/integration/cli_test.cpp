@@ -25,22 +25,38 @@ void no_stack_trace(const std::string& out) {
   EXPECT_EQ(out.find("Aborted"), std::string::npos) << out;
 }
 
+// CLI11's exit codes for a command line it refuses.
+constexpr int validation_error = 105;  // a value out of its domain, a file that does not exist
+constexpr int required_error = 106;    // a subcommand or argument missing
+
 TEST(cli, bad_arguments_say_what_is_wrong) {
-  const std::vector<std::vector<std::string>> cases = {
-      {},
-      {"frobnicate"},
-      {"launch"},
-      {"check", "/nonexistent.yaml"},
-      {"book", source_root() + "/configs/flight.yaml", "--count", "-3"},
-      {"book", source_root() + "/configs/flight.yaml", "--seat", "middle"},
-      {"bookings", source_root() + "/configs/flight.yaml", "--format", "xml"},
+  struct bad_args {
+    std::vector<std::string> args;
+    int code;          // the exit code, exactly
+    std::string says;  // what the output must say
   };
-  for (const auto& args : cases) {
+  const std::string flight = source_root() + "/configs/flight.yaml";
+  const std::vector<bad_args> cases = {
+      {{}, required_error, "A subcommand is required"},
+      // CLI11 checks for a subcommand before it looks at extra words, so an
+      // unknown command is reported as a missing one.
+      {{"frobnicate"}, required_error, "A subcommand is required"},
+      {{"launch"}, required_error, "config is required"},
+      {{"check", "/nonexistent.yaml"}, validation_error, "File does not exist: /nonexistent.yaml"},
+      {{"book", flight, "--count", "-3"}, validation_error, "--count: Value -3 not in range"},
+      {{"book", flight, "--seat", "middle"}, validation_error, "--seat: middle not in {window,aisle,any}"},
+      {{"bookings", flight, "--format", "xml"}, validation_error, "--format: xml not in {table,json}"},
+  };
+  for (const auto& c : cases) {
     std::vector<std::string> argv{troupe_bin()};
-    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    std::string line;
+    for (const auto& a : c.args)
+      line += " " + a;
     auto r = run_command(argv, 10s);
-    EXPECT_NE(r.code, 0) << r.output;
-    EXPECT_FALSE(r.output.empty());
+    EXPECT_EQ(r.signal, 0) << "troupe" << line << " was killed by signal " << r.signal << "\n" << r.output;
+    EXPECT_EQ(r.code, c.code) << "troupe" << line << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.says), std::string::npos) << "troupe" << line << "\n" << r.output;
     no_stack_trace(r.output);
   }
 }

@@ -82,7 +82,7 @@ run_result run_command(const std::vector<std::string>& argv, std::chrono::second
   close(fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, WIFSIGNALED(status) ? WTERMSIG(status) : 0};
 }
 
 background_command::background_command(const std::vector<std::string>& argv) {
@@ -128,6 +128,7 @@ bool background_command::reap(bool block) {
     return false;
   exited_ = true;
   code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  signal_ = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   return true;
 }
 
@@ -141,7 +142,7 @@ run_result background_command::wait(std::chrono::seconds timeout) {
   }
   if (reader_.joinable())
     reader_.join();
-  return {code_, output()};
+  return {code_, output(), signal_};
 }
 
 std::string background_command::output() const {

@@ -22,10 +22,12 @@ namespace troupe::test {
 std::string troupe_bin();
 
 /// Runs a command to completion; returns its exit code and output (stdout
-/// and stderr together).
+/// and stderr together). A command killed by a signal (a crash, or the
+/// timeout's SIGKILL) has code -1 and the signal's number in `signal`.
 struct run_result {
   int code;
   std::string output;
+  int signal = 0;
 };
 run_result run_command(const std::vector<std::string>& argv, std::chrono::seconds timeout);
 
@@ -52,6 +54,7 @@ class background_command {
 
   pid_t pid_ = -1;
   int code_ = -1;
+  int signal_ = 0;
   bool exited_ = false;
   std::thread reader_;
   mutable std::mutex mu_;
