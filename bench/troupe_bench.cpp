@@ -4,7 +4,8 @@
 //   2. troupe single hop: PutEvents on one node process, published, routed
 //      by the other node's bus to a service handler (the built-in sink)
 //      (best of three), then its latency at half that rate and below;
-//   3. end to end: bookings/s through the five-service flight cluster.
+//   3. end to end: bookings/s through the five-service flight cluster
+//      (configs/flight.yaml: its rules, and its DLQ node).
 // Usage: troupe_bench [--events N] [--bookings N] [--only raw|hop|hop-latency|e2e|latency]
 //                     [--max-rate R] (hop-latency alone: the single hop's maximum, measured before)
 //                     [--rate R] (hop-latency alone: at R events/s only)
@@ -19,7 +20,6 @@
 
 #include "launcher/common.hpp"
 #include "tests/integration/cluster.hpp"
-#include "tests/integration/flight_rules.hpp"
 #include "wire/client.hpp"
 #include "wire/envelope.hpp"
 
@@ -223,16 +223,12 @@ json hop_latency(double rate, double seconds, double warmup = 1) {
 }
 
 json end_to_end(std::size_t n, double rate, const std::string& durability) {
-  troupe::test::cluster c(
-      {{"booking", {"booking"}}, {"payment", {"payment"}}, {"seat", {"seat"}}, {"ticket", {"ticket"}},
-       {"notification", {"notification"}}},
-      R"(
-services:
+  // The shipped flight cluster and its rules, with cabins that do not fill.
+  troupe::test::cluster c(troupe::test::shipped{"configs/flight.yaml", "", R"(services:
   payment: {gateway: {declined-cards: ["4000000000000002"], default-limit: 10000}}
   seat: {flights: {TR100: {rows: 200, layout: "ABC DEFG HJK"}, TR200: {rows: 200, layout: "ABC DEFG HJK"}, TR300: {rows: 200, layout: "ABC DEFG HJK"}}}
   notification: {maildir: mail, from: "bench <bench@troupe.test>"}
-)" + std::string(troupe::test::flight_rules),
-      durability);
+)", durability});
   c.start();
   auto r = troupe::test::run_command({troupe::test::troupe_bin(), "book", c.config_path(), "--count",
                                       std::to_string(n), "--rate", std::to_string(rate), "--json", "--quiet", "--wait", "120"},

@@ -1,5 +1,5 @@
 // The long chaos suite (meson suite 'long', outside the default run): the
-// five-node flight cluster under `troupe launch`, 20,000 bookings made by
+// shipped flight cluster (configs/flight.yaml) under `troupe launch`, 20,000 bookings made by
 // `troupe book` (run as a user runs it) while random nodes are killed with
 // SIGKILL 100 times (the launcher restarting them) and paused with SIGSTOP
 // for 1-5 s 30 times. `troupe book` must see every booking to its end, each
@@ -27,7 +27,6 @@
 #include "launcher/common.hpp"
 #include "tests/integration/chaos_support.hpp"
 #include "tests/integration/cluster.hpp"
-#include "tests/integration/flight_rules.hpp"
 
 namespace troupe::test {
 namespace {
@@ -36,12 +35,12 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
-// As flight_body, but supervision allows a hundred kills and more, and the
-// cabins are larger so that thousands of bookings are confirmed; the rest
-// are cancelled for want of a seat (or declined), which is as valid.
-const char* long_flight_body = R"(
-supervision: {max-restarts: 1000, within: 60, backoff-base: 0.05, backoff-cap: 0.2}
-services:
+// The shipped configs/flight.yaml, with a supervision that allows a
+// hundred kills and more, and cabins larger than the shipped ones so that
+// thousands of bookings are confirmed; the rest are cancelled for want of a
+// seat (or declined), which is as valid.
+const char* long_supervision = "supervision: {max-restarts: 1000, within: 60, backoff-base: 0.05, backoff-cap: 0.2}\n";
+const char* long_services = R"(services:
   payment:
     gateway: {declined-cards: ["4000000000000002"], default-limit: 10000}
   seat:
@@ -132,9 +131,7 @@ TEST(chaos_long, bookings_survive_a_hundred_kills_and_pauses) {
     gaps.emplace_back(500 + rng() % 1001);
 
   const auto t0 = steady::now();
-  cluster c({{"booking", {"booking"}}, {"payment", {"payment"}}, {"seat", {"seat"}}, {"ticket", {"ticket"}},
-             {"notification", {"notification"}}},
-            std::string(long_flight_body) + flight_rules);
+  cluster c(shipped{"configs/flight.yaml", long_supervision, long_services, ""});
   c.start();
   auto cfg = cli::load_config(c.config_path());
   ASSERT_TRUE(cfg);

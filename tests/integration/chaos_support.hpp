@@ -1,4 +1,4 @@
-// What the chaos tests share: the flight cluster's services, its node
+// What the chaos tests share: their supervision, the flight cluster's node
 // names, the pid the launcher last reported for a node, and `troupe book`
 // as the load: its command line, its JSON summary, and how far it got.
 #pragma once
@@ -21,22 +21,10 @@
 
 namespace troupe::test {
 
-/// The flight services' settings for the five-node chaos cluster (without
-/// rules: append flight_rules).
-inline const char* flight_body = R"(
-supervision: {max-restarts: 100, within: 60, backoff-base: 0.05, backoff-cap: 0.2}
-services:
-  payment:
-    gateway: {declined-cards: ["4000000000000002"], default-limit: 10000}
-  seat:
-    flights:
-      TR100: {rows: 60, layout: "ABC DEF"}
-      TR200: {rows: 30, layout: "AB CD"}
-      TR300: {rows: 2, layout: "AB CD"}
-  notification:
-    maildir: mail
-    from: "troupe <bookings@troupe.test>"
-)";
+/// What the chaos tests add to the shipped configs/flight.yaml: a
+/// supervision that restarts a node however often it is killed.
+inline const char* chaos_supervision =
+    "supervision: {max-restarts: 100, within: 60, backoff-base: 0.05, backoff-cap: 0.2}\n";
 
 /// One node per service, named after it.
 inline const std::vector<std::string> node_names = {"booking", "payment", "seat", "ticket", "notification"};

@@ -1,9 +1,9 @@
-// Chaos in the default run: the five-node flight cluster under `troupe
-// launch`, 500 bookings made by `troupe book` (run as a user runs it) while
+// Chaos in the default run: the shipped flight cluster (configs/flight.yaml)
+// under `troupe launch`, 500 bookings made by `troupe book` (run as a user runs it) while
 // nodes are killed with SIGKILL (every service among them, twice each), the
 // launcher restarting them. `troupe book` must see every booking to its
 // end, each once; then `troupe audit` must pass: every booking one outcome,
-// nothing lost, no effect doubled. The same with a DLQ node and faults in
+// nothing lost, no effect doubled. The same with the DLQ node killed too and faults in
 // payment (transient failures, crashes of its actor, poison): the poison
 // bookings, and only they, end in the DLQ, once each.
 #include <gtest/gtest.h>
@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <random>
 #include <set>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -23,7 +22,6 @@
 #include "tests/integration/bookings.hpp"
 #include "tests/integration/chaos_support.hpp"
 #include "tests/integration/cluster.hpp"
-#include "tests/integration/flight_rules.hpp"
 
 namespace troupe::test {
 namespace {
@@ -32,9 +30,7 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 TEST(chaos, bookings_survive_ten_kills_of_every_kind_of_node) {
-  cluster c({{"booking", {"booking"}}, {"payment", {"payment"}}, {"seat", {"seat"}}, {"ticket", {"ticket"}},
-             {"notification", {"notification"}}},
-            std::string(flight_body) + flight_rules);
+  cluster c(shipped{"configs/flight.yaml", chaos_supervision, "", ""});
   c.start();
   auto cfg = cli::load_config(c.config_path());
   ASSERT_TRUE(cfg);
@@ -112,27 +108,6 @@ TEST(chaos, bookings_survive_ten_kills_of_every_kind_of_node) {
   EXPECT_FALSE(c.any_process_left());
 }
 
-/// flight_rules with the DLQ on every rule. The rules to payment (charge,
-/// refund) retry its transient failures quickly and (nearly) for ever, so
-/// that only poison ends in the DLQ; with the default policy (1 s doubling
-/// up to 60 s) one refund in a few thousand, failing seven times in a row,
-/// would take over a minute to settle.
-std::string rules_with_dlq() {
-  std::istringstream in(flight_rules);
-  std::string out;
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("  - {", 0) == 0 && line.back() == '}') {
-      line.pop_back();
-      line += ", dead-letter-queue: dlq";
-      if (line.find("target: payment") != std::string::npos)
-        line += ", retry-policy: {maximum-retry-attempts: 185, backoff-base: 0.01, backoff-cap: 0.05}";
-      line += "}";
-    }
-    out += line + "\n";
-  }
-  return out;
-}
-
 /// Deliveries `node` has failed at least once and will try again: rows of
 /// its inbox past their first attempt (a retry is stored before it is
 /// scheduled). 0 when the store cannot be read.
@@ -157,10 +132,13 @@ bool is_poison(const std::string& email) {
 
 TEST(chaos, poison_bookings_reach_the_dlq_once_through_kills_and_transient_faults) {
   const std::vector<std::string> nodes = {"booking", "payment", "seat", "ticket", "notification", "dlq"};
-  cluster c({{"booking", {"booking"}}, {"payment", {"payment"}}, {"seat", {"seat"}}, {"ticket", {"ticket"}},
-             {"notification", {"notification"}}, {"dlq", {"dlq"}}},
-            std::string(flight_body) + "faults:\n  payment: {transient: 0.3, crash: 0.01, poison: " + poison_pattern
-                + "}\n" + rules_with_dlq());
+  // The shipped rules: every one with the DLQ, and the two to payment
+  // retrying its transient failures quickly (at most 2 s apart), the charge
+  // 20 times, so that only poison ends in the DLQ.
+  cluster c(shipped{"configs/flight.yaml", std::string(chaos_supervision)
+                                               + "faults:\n  payment: {transient: 0.3, crash: 0.01, poison: "
+                                               + poison_pattern + "}\n",
+                    "", ""});
   const auto t0 = std::chrono::steady_clock::now();
   const auto seconds = [&t0] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -171,7 +149,7 @@ TEST(chaos, poison_bookings_reach_the_dlq_once_through_kills_and_transient_fault
   std::size_t with_dlq = 0;
   for (const auto& r : cfg->rules)
     with_dlq += r.dead_letter_queue == "dlq";
-  ASSERT_EQ(with_dlq, 8u) << "every rule of flight_rules";
+  ASSERT_EQ(with_dlq, 8u) << "every rule of configs/flight.yaml";
 
   // The load is `troupe book`: 500 bookings at a steady pace, of which
   // every 100th is poison to payment, each PutEvents retried until it is

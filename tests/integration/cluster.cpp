@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -165,6 +166,61 @@ cluster::cluster(const std::map<std::string, std::vector<std::string>>& nodes, c
       y << "    durability: " << durability << "\n";
   }
   y << body;
+  std::ofstream(config_path()) << y.str();
+}
+
+std::string source_file(const std::string& relative) {
+  const char* root = std::getenv("TROUPE_SOURCE_ROOT");
+  return (std::filesystem::path(root ? root : ".") / relative).string();
+}
+
+cluster::cluster(const shipped& config) {
+  std::ifstream in(source_file(config.file));
+  if (!in)
+    throw std::runtime_error("cannot read " + source_file(config.file));
+  // Lines are told apart by the section they are in (the last top-level
+  // key) and their shape; anything else is kept byte for byte.
+  static const std::regex section_re(R"(^([A-Za-z][A-Za-z0-9_-]*):.*)");
+  static const std::regex data_dir_re(R"(^data-dir:\s*[^\s#]+(.*)$)");
+  static const std::regex node_re(R"(^  ([A-Za-z0-9_-]+):\s*(#.*)?$)");
+  static const std::regex endpoints_re(R"(^(\s+endpoints:\s*)\{pub:\s*"[^"]*",\s*control:\s*"[^"]*"\}(.*)$)");
+  static const std::regex maildir_re(R"(^(\s+maildir:\s*)[^\s#]+(.*)$)");
+  std::ostringstream y;
+  std::string section, node;
+  std::size_t nodes = 0, endpoints = 0, data_dirs = 0, maildirs = 0;
+  for (std::string line; std::getline(in, line);) {
+    std::smatch m;
+    if (std::regex_match(line, m, section_re)) {
+      section = m[1].str();
+      if (section == "services" && !config.services.empty())
+        y << config.services;
+    }
+    if (section == "services" && !config.services.empty())
+      continue;
+    if (section == "data-dir" && std::regex_match(line, m, data_dir_re)) {
+      line = "data-dir: data" + m[1].str();
+      ++data_dirs;
+    } else if (section == "nodes" && std::regex_match(line, m, node_re)) {
+      node = m[1].str();
+      ++nodes;
+    } else if (section == "nodes" && std::regex_match(line, m, endpoints_re)) {
+      const auto pub = free_endpoint(), ctl = free_endpoint();
+      control_[node] = ctl;
+      line = m[1].str() + "{pub: \"" + pub + "\", control: \"" + ctl + "\"}" + m[2].str();
+      if (!config.durability.empty())
+        line += "\n" + std::string(line.find_first_not_of(' '), ' ') + "durability: " + config.durability;
+      ++endpoints;
+    } else if (section == "services" && std::regex_match(line, m, maildir_re)) {
+      line = m[1].str() + "mail" + m[2].str();
+      ++maildirs;
+    }
+    y << line << "\n";
+  }
+  if (data_dirs != 1 || nodes == 0 || endpoints != nodes || control_.size() != nodes || maildirs > 1)
+    throw std::runtime_error(config.file + ": expected one data-dir and one endpoints line per node (found "
+                             + std::to_string(data_dirs) + " data-dir, " + std::to_string(nodes) + " nodes, "
+                             + std::to_string(endpoints) + " endpoints, " + std::to_string(maildirs) + " maildir)");
+  y << config.extra;
   std::ofstream(config_path()) << y.str();
 }
 

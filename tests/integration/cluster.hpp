@@ -61,6 +61,23 @@ class background_command {
   std::string out_;
 };
 
+/// `relative` (such as "configs/flight.yaml") under the source tree
+/// (TROUPE_SOURCE_ROOT).
+std::string source_file(const std::string& relative);
+
+/// A config shipped in the source tree, run as it is: `file` from the
+/// source root, and `extra` appended (sections the file does not have, such
+/// as `supervision` or `faults`: a section written twice is refused). A
+/// run that needs other seat maps or gateway rules gives its own
+/// `services` section, which replaces the file's; the routing stays.
+/// `durability`, when not empty, is set on every node (fsync, os, none).
+struct shipped {
+  std::string file;
+  std::string extra;
+  std::string services;
+  std::string durability;
+};
+
 class cluster {
  public:
   /// `body` is the config without its `cluster`, `data-dir` and `nodes`
@@ -68,6 +85,11 @@ class cluster {
   /// `durability`, when not empty, is set on every node (fsync, os, none).
   cluster(const std::map<std::string, std::vector<std::string>>& nodes, const std::string& body,
           const std::string& durability = "");
+  /// The shipped config's own text with only what a test must move
+  /// replaced: each node's endpoints (free ports), `data-dir` (data) and a
+  /// `maildir` (mail), both under the cluster's directory. Throws when the
+  /// file does not have them where a config has them.
+  explicit cluster(const shipped& config);
   ~cluster();
 
   /// Starts `troupe launch` and waits until every node is connected.

@@ -10,6 +10,8 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 
 #include "launcher/common.hpp"
 #include "store/sqlite.hpp"
@@ -253,6 +255,57 @@ TEST(faults, a_retry_that_is_due_later_is_still_due_after_kill_9) {
   ASSERT_TRUE(faults);
   EXPECT_EQ((*faults)["transient"], 1) << faults->dump();
   EXPECT_TRUE(inbox_retries(c, "payment").empty());
+  EXPECT_EQ(c.stop(), 0) << c.launcher_output();
+}
+
+TEST(faults, the_shipped_faults_run_on_the_shipped_cluster) {
+  // configs/faults.yaml is the section scripts/demo.sh appends to
+  // configs/flight.yaml for its second run: checked and run the same way.
+  std::ifstream in(source_file("configs/faults.yaml"));
+  std::stringstream faults_yaml;
+  faults_yaml << in.rdbuf();
+  ASSERT_NE(faults_yaml.str().find("faults:"), std::string::npos) << source_file("configs/faults.yaml");
+  cluster c(shipped{"configs/flight.yaml", faults_yaml.str(), "", ""});
+  auto check = run_command({troupe_bin(), "check", c.config_path()}, 10s);
+  ASSERT_EQ(check.code, 0) << check.output;
+  EXPECT_NE(check.output.find("ok (6 nodes, 8 rules)"), std::string::npos) << check.output;
+  auto cfg = cli::load_config(c.config_path());
+  ASSERT_TRUE(cfg);
+  EXPECT_EQ(cfg->faults.size(), 3u) << "payment, seat and notification";
+  c.start();
+
+  // A generated mix through transient payment failures, seat crashes and the
+  // email server's outage, then one booking that payment refuses as poison.
+  auto mix = run_command({troupe_bin(), "book", c.config_path(), "--count", "40", "--rate", "40", "--seed", "5",
+                          "--wait", "90", "--quiet", "--json"},
+                         150s);
+  EXPECT_EQ(mix.signal, 0) << mix.output;
+  ASSERT_EQ(mix.code, 0) << mix.output;
+  const auto at = mix.output.rfind("{\"bookings\"");
+  const auto summary = json::parse(at == std::string::npos ? std::string() : mix.output.substr(at), nullptr, false);
+  ASSERT_TRUE(summary.is_object()) << mix.output;
+  EXPECT_EQ(summary["bookings"], 40) << mix.output;
+  EXPECT_EQ(summary["pending"], 0) << mix.output;
+  EXPECT_EQ(summary["dead_lettered"], 0) << mix.output;
+  auto poison = run_command({troupe_bin(), "book", c.config_path(), "--customer", "Mallory Smith", "--email",
+                             "mallory@example.com", "--wait", "60"},
+                            90s);
+  EXPECT_EQ(poison.code, 1) << poison.output;
+  EXPECT_NE(poison.output.find("DEAD-LETTERED at payment"), std::string::npos) << poison.output;
+  EXPECT_NE(poison.output.find("PERMANENT_ERROR"), std::string::npos) << poison.output;
+
+  auto payment = cli::query(*cfg, "payment", "faults", json::object(), 5s);
+  ASSERT_TRUE(payment);
+  EXPECT_GT((*payment)["transient"], 0) << payment->dump();
+  EXPECT_EQ((*payment)["poison"], 1) << payment->dump();
+  auto notification = cli::query(*cfg, "notification", "faults", json::object(), 5s);
+  ASSERT_TRUE(notification);
+  EXPECT_GT((*notification)["outage"], 0) << notification->dump();
+
+  // Every email is sent once the outage is over, and the saga holds.
+  auto audit = run_command({troupe_bin(), "audit", c.config_path(), "--wait", "90"}, 120s);
+  EXPECT_EQ(audit.code, 0) << audit.output;
+  EXPECT_NE(audit.output.find("1 dead-lettered"), std::string::npos) << audit.output;
   EXPECT_EQ(c.stop(), 0) << c.launcher_output();
 }
 

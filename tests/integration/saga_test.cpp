@@ -1,7 +1,8 @@
-// The flight-booking saga across real node processes: five nodes launched
-// by `troupe launch`, real ZeroMQ sockets on loopback, 200 bookings that
-// include declined cards, amounts over the limit, invalid card numbers and
-// a flight that fills up.
+// The flight-booking saga across real node processes: the shipped
+// configs/flight.yaml (its rules, retry policies and services as they are,
+// only ports and data directories moved) launched by `troupe launch`, real
+// ZeroMQ sockets on loopback, 200 bookings that include declined cards,
+// amounts over the limit, invalid card numbers and a flight that fills up.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -13,7 +14,6 @@
 
 #include "launcher/common.hpp"
 #include "tests/integration/cluster.hpp"
-#include "tests/integration/flight_rules.hpp"
 #include "wire/client.hpp"
 
 namespace troupe::test {
@@ -22,24 +22,15 @@ namespace {
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-const char* body = R"(
-services:
-  payment:
-    gateway:
-      declined-cards: ["4000000000000002"]
-      default-limit: 10000
-  seat:
-    flights:
-      BIG: {rows: 40, layout: "ABC DEF"}
-      SMALL: {rows: 3, layout: "AB CD"}
-  notification:
-    maildir: mail
-    from: "troupe <bookings@troupe.test>"
-)";
+// The shipped config's flights: TR100 has 30 rows of 6 seats and never
+// fills here; TR300 has 2 rows of 4.
+const char* big = "TR100";
+const char* small = "TR300";
+constexpr int small_seats = 8;
 
 struct expected_booking {
   json detail;
-  std::string state;   // CONFIRMED / CANCELLED, or "SMALL" (depends on who got the seats)
+  std::string state;   // CONFIRMED / CANCELLED, or "SMALL" (depends on who got the seats on `small`)
   std::string reason;  // for CANCELLED
 };
 
@@ -49,7 +40,7 @@ struct expected_booking {
 expected_booking make_booking(int i) {
   json d{{"customer", "Customer " + std::to_string(i)},
          {"email", "c" + std::to_string(i) + "@example.com"},
-         {"flight", "BIG"},
+         {"flight", big},
          {"seat_preference", i % 3 == 0 ? "window" : i % 3 == 1 ? "aisle" : "any"},
          {"amount", 100 + i},
          {"card", "4111111111111111"}};
@@ -66,8 +57,8 @@ expected_booking make_booking(int i) {
     case 3:
     case 4:
     case 5:
-      d["flight"] = "SMALL";
-      return {d, "SMALL", "no seat left on SMALL"};
+      d["flight"] = small;
+      return {d, "SMALL", std::string("no seat left on ") + small};
     default:
       return {d, "CONFIRMED", ""};
   }
@@ -115,9 +106,7 @@ json query(const troupe::cluster::config& cfg, const std::string& svc, const std
 }
 
 TEST(saga, two_hundred_bookings_end_in_exactly_one_right_outcome) {
-  cluster c({{"booking", {"booking"}}, {"payment", {"payment"}}, {"seat", {"seat"}},
-             {"ticket", {"ticket"}}, {"notification", {"notification"}}},
-            std::string(body) + flight_rules);
+  cluster c(shipped{"configs/flight.yaml", "", "", ""});
   c.start();
   auto cfg = cli::load_config(c.config_path());
   ASSERT_TRUE(cfg);
@@ -190,7 +179,7 @@ TEST(saga, two_hundred_bookings_end_in_exactly_one_right_outcome) {
       EXPECT_TRUE(b["seat"].is_null() && b["ticket"].is_null()) << b.dump();
     }
   }
-  EXPECT_EQ(small_confirmed, 12) << "SMALL has 3 rows of 4 seats";
+  EXPECT_EQ(small_confirmed, small_seats) << small << " has " << small_seats << " seats";
 
   // No seat assigned twice; one seat per confirmed booking.
   std::set<std::pair<std::string, std::string>> seats;
@@ -217,16 +206,17 @@ TEST(saga, two_hundred_bookings_end_in_exactly_one_right_outcome) {
     }
   EXPECT_EQ(ticketed.size(), confirmed);
   EXPECT_EQ(seated.size(), confirmed);
-  EXPECT_EQ(confirmed, 12u + 80u);
+  EXPECT_EQ(confirmed, static_cast<std::size_t>(small_seats) + 80u);
 
-  // Refunds: exactly the cancelled SMALL bookings were charged, then refunded.
+  // Refunds: exactly the cancelled bookings on the small flight were
+  // charged, then refunded.
   std::size_t refunded = 0;
   for (const auto& p : query(*cfg, "payment", "payments"))
     if (p["state"] == "REFUNDED") {
       ++refunded;
-      EXPECT_EQ(by_id.at(p["booking_id"].get<std::string>())["reason"], "no seat left on SMALL");
+      EXPECT_EQ(by_id.at(p["booking_id"].get<std::string>())["reason"], std::string("no seat left on ") + small);
     }
-  EXPECT_EQ(refunded, 48u);
+  EXPECT_EQ(refunded, 60u - small_seats);
 
   // Exactly one email per booking, with the right content.
   std::map<std::string, int> mails;

@@ -1,5 +1,6 @@
-// Stopping a node is a clean exit, whatever it is doing: the five flight
-// nodes run by themselves (no launcher), bookings flow the whole time, and
+// Stopping a node is a clean exit, whatever it is doing: the nodes of the
+// shipped configs/flight.yaml (with larger cabins) run by themselves (no
+// launcher), bookings flow the whole time, and
 // nodes are stopped with SIGTERM again and again, among them origins while
 // they serve a replay and consumers while they take one. Every stop must
 // exit 0 with nothing wrong in the node's log (in an AddressSanitizer
@@ -23,7 +24,6 @@
 #include "store/node_store.hpp"
 #include "tests/integration/chaos_support.hpp"
 #include "tests/integration/cluster.hpp"
-#include "tests/integration/flight_rules.hpp"
 #include "wire/client.hpp"
 
 namespace troupe::test {
@@ -35,8 +35,7 @@ using namespace std::chrono_literals;
 /// Eight flights of 5,200 seats that do not fill up in a run (so that
 /// tickets, and their emails, flow to the end), and TR300, full after 8
 /// bookings (so that refunds and cancellations flow too).
-const char* services = R"(
-services:
+const char* services = R"(services:
   payment:
     gateway: {declined-cards: ["4000000000000002"], default-limit: 10000}
   seat:
@@ -115,15 +114,13 @@ int terminate(cluster& c, const std::string& node) {
 }
 
 TEST(shutdown, sigterm_under_load_and_during_replay_exits_cleanly_every_time) {
-  cluster c({{"booking", {"booking"}}, {"payment", {"payment"}}, {"seat", {"seat"}}, {"ticket", {"ticket"}},
-             {"notification", {"notification"}}},
-            std::string(services) + flight_rules);
+  cluster c(shipped{"configs/flight.yaml", "", services, ""});
   const auto t0 = std::chrono::steady_clock::now();
   const auto seconds = [&t0] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
   auto cfg = cli::load_config(c.config_path());
   ASSERT_TRUE(cfg);
-  for (const auto& n : node_names)
-    c.start_node(n);
+  for (const auto& n : cfg->nodes)  // the five flight nodes and the DLQ's
+    c.start_node(n.name);
   {
     auto ready = cli::wait_ready(*cfg, 30s);
     ASSERT_TRUE(ready) << ready.err().message;
@@ -251,11 +248,13 @@ TEST(shutdown, sigterm_under_load_and_during_replay_exits_cleanly_every_time) {
   }
 
   // At rest too; then no log shows a crash or a sanitizer's report.
-  for (const auto& node : node_names) {
+  for (const auto& n : cfg->nodes) {
+    const auto& node = n.name;
     EXPECT_EQ(terminate(c, node), 0) << node << " at rest\n" << excerpt(c.node_output(node));
     std::printf("shutdown: %.1fs: %s stopped at rest\n", seconds(), node.c_str());
   }
-  for (const auto& node : node_names) {
+  for (const auto& n : cfg->nodes) {
+    const auto& node = n.name;
     const auto log = c.node_output(node);
     for (const auto& mark : crash_marks)
       EXPECT_EQ(log.find(mark), std::string::npos) << node << "'s log shows \"" << mark << "\":\n" << excerpt(log);
