@@ -5,8 +5,8 @@
 #include <thread>
 
 #include "actors/builtin/sink.hpp"
-#include "actors/flight/register.hpp"
-#include "actors/flight/log.hpp"
+#include "actors/service_log.hpp"
+#include "launcher/application.hpp"
 #include "wire/client.hpp"
 
 #include <spdlog/spdlog.h>
@@ -17,9 +17,11 @@ const service_registry& registry() {
   static const service_registry reg = [] {
     service_registry r;
     builtin::register_builtin(r);
-    flight::register_services(r);
-    // The example's log lines join the node's log (its default logger).
-    flight::set_log_sink([](const std::string& line) { spdlog::info("{}", line); });
+    for (const auto& app : applications())
+      if (app.services)
+        app.services(r);
+    // Services' log lines join the node's log (its default logger).
+    set_log_sink([](const std::string& line) { spdlog::info("{}", line); });
     return r;
   }();
   return reg;

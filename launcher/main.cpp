@@ -12,8 +12,7 @@
 #include "actors/node.hpp"
 #include "launcher/common.hpp"
 #include "launcher/dlq.hpp"
-#include "launcher/flight_audit.hpp"
-#include "launcher/flight_client.hpp"
+#include "launcher/application.hpp"
 #include "launcher/launch.hpp"
 #include "rules/matcher.hpp"
 
@@ -91,47 +90,10 @@ int run(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "Validate a cluster config and exit");
   check->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
 
-  troupe::cli::book_options bo;
-  auto* book = app.add_subcommand("book", "Book flights and wait for the outcomes");
-  book->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
-  book->add_option("--customer", bo.customer, "Customer name")->capture_default_str();
-  book->add_option("--email", bo.email, "Customer email")->capture_default_str();
-  book->add_option("--flight", bo.flight, "Flight (default: the first one in the config)");
-  book->add_option("--seat", bo.seat, "Seat preference")->check(CLI::IsMember({"window", "aisle", "any"}))->capture_default_str();
-  book->add_option("--amount", bo.amount, "Price")->check(CLI::PositiveNumber)->capture_default_str();
-  book->add_option("--card", bo.card, "Card number")->capture_default_str();
-  book->add_option("--count", bo.count, "Generate this many bookings (a mix that includes failures)")
-      ->check(CLI::Range(1, 10000000));
-  book->add_option("--rate", bo.rate, "Generated bookings per second")->check(CLI::PositiveNumber)->capture_default_str();
-  book->add_option("--seed", bo.seed, "Seed of the generator")->capture_default_str();
-  book->add_option("--wait", bo.wait_s, "Seconds to wait for outcomes (0: print the ids and return)")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
-  book->add_option("--put-timeout", bo.put_timeout_s,
-                   "Seconds to keep retrying a PutEvents call that gets no reply (nodes restarting or paused)")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  book->add_flag("--json", bo.json, "Print the summary as JSON");
-  book->add_flag("--quiet", bo.quiet, "No progress bar");
-
-  troupe::cli::bookings_options lo;
   std::string format = "table";
-  auto* bookings = app.add_subcommand("bookings", "List the bookings and their states");
-  bookings->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
-  bookings->add_option("--format", format, "table or json (one object per line)")
-      ->check(CLI::IsMember({"table", "json"}));
-  bookings->add_option("--state", lo.state, "Only this state")->check(CLI::IsMember({"PENDING", "CONFIRMED", "CANCELLED"}));
-
   auto* status = app.add_subcommand("status", "Show every node's counters");
   status->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
   status->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}));
-
-  troupe::cli::audit_options ao;
-  auto* audit = app.add_subcommand("audit", "Check the stores against the saga's invariants (exit 1 on a violation)");
-  audit->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
-  audit->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}));
-  audit->add_flag("--allow-in-flight", ao.allow_in_flight, "Bookings still in flight are not violations");
-  audit->add_option("--wait", ao.wait_s, "Seconds to keep looking until the audit passes (a cluster finishing its sagas)")
-      ->check(CLI::NonNegativeNumber);
 
   troupe::cli::dlq_options dq;
   auto* dlq = app.add_subcommand("dlq", "Operate a dead-letter queue: list, show, redrive, purge");
@@ -171,6 +133,13 @@ int run(int argc, char** argv) {
   tp->add_option("--pattern", pattern, "Pattern as JSON, or @file")->required();
   tp->add_option("--event", event, "Event as JSON, or @file")->required();
 
+  // Each application's own commands.
+  std::vector<troupe::cli::command> app_commands;
+  for (const auto& a : troupe::cli::applications())
+    if (a.commands)
+      for (auto& c : a.commands(app))
+        app_commands.push_back(std::move(c));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -179,6 +148,11 @@ int run(int argc, char** argv) {
 
   if (*tp)
     return troupe::rules::run_test_pattern(pattern, event, std::cout, std::cerr);
+  for (const auto& c : app_commands)
+    if (*c.sub) {
+      auto cfg = troupe::cli::load_config(*c.config);
+      return cfg ? c.run(*cfg) : 2;
+    }
 
   auto cfg = troupe::cli::load_config(config);
   if (!cfg)
@@ -200,18 +174,8 @@ int run(int argc, char** argv) {
     return troupe::run_node(*cfg, node_name, troupe::cli::registry());
   if (*launch)
     return troupe::cli::launch(*cfg, {config, self_exe(argv[0])});
-  if (*book)
-    return troupe::cli::book(*cfg, bo);
-  if (*bookings) {
-    lo.json = format == "json";
-    return troupe::cli::list_bookings(*cfg, lo);
-  }
   if (*status)
     return status_cmd(*cfg, format == "json");
-  if (*audit) {
-    ao.json = format == "json";
-    return troupe::cli::audit(*cfg, ao);
-  }
   return 2;
 }
 

@@ -8,7 +8,7 @@ bash scripts/setup.sh
 config=configs/flight.yaml
 count=${COUNT:-300}
 rate=${RATE:-200}
-troupe=build/launcher/troupe
+troupe=build/troupe
 
 rm -rf data/flight && mkdir -p data
 "$troupe" check "$config"

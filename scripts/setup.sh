@@ -27,4 +27,4 @@ if [ ! -f build/build.ninja ]; then
 fi
 # Two cores and ~400 MB per CAF translation unit: two jobs at most.
 ninja -C build -j2 | grep -v '^\[' || true
-test -x build/launcher/troupe
+test -x build/troupe

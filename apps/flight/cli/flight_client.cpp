@@ -1,0 +1,385 @@
+#include "apps/flight/cli/flight_client.hpp"
+
+#include <optional>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "launcher/common.hpp"
+#include "wire/client.hpp"
+#include "wire/envelope.hpp"
+
+namespace troupe::cli {
+
+namespace {
+
+using json = nlohmann::json;
+using clock_type = std::chrono::steady_clock;
+
+constexpr auto request_timeout = std::chrono::seconds(10);
+
+std::vector<std::string> flights_of(const cluster::config& cfg) {
+  std::vector<std::string> out;
+  auto flights = cfg.settings_of("seat")["flights"];
+  if (flights && flights.IsMap())
+    for (const auto& kv : flights)
+      out.push_back(kv.first.Scalar());
+  if (out.empty())
+    out.push_back("TR100");
+  return out;
+}
+
+// A mix that exercises every path of the saga: mostly good cards, some
+// declined, some over their limit, some not even card numbers. The demo
+// config's gateway declines 4000000000000002 and limits cards to 10,000.
+json generated(std::mt19937_64& rng, const std::vector<std::string>& flights, int i) {
+  static const char* names[] = {"Ada Lovelace", "Grace Hopper", "Alan Turing", "Edsger Dijkstra",
+                                "Barbara Liskov", "Leslie Lamport", "Margaret Hamilton", "Ken Thompson"};
+  static const char* seats[] = {"window", "aisle", "any"};
+  std::uniform_int_distribution<int> pct(0, 99);
+  std::uniform_int_distribution<int> cents(5000, 90000);
+  const auto name = std::string(names[i % 8]);
+  std::string email = name;
+  std::replace(email.begin(), email.end(), ' ', '.');
+  std::transform(email.begin(), email.end(), email.begin(), [](unsigned char c) { return std::tolower(c); });
+  email += "+" + std::to_string(i) + "@example.com";
+  const int p = pct(rng);
+  std::string card = "4111111111111111";
+  double amount = cents(rng) / 100.0;
+  if (p < 5)
+    card = "4000000000000002";  // declined
+  else if (p < 10)
+    amount = 25000;  // over the limit
+  else if (p < 12)
+    card = "4111111111111112";  // fails the Luhn check
+  return json{{"customer", name},
+              {"email", email},
+              {"flight", flights[static_cast<std::size_t>(i) % flights.size()]},
+              {"seat_preference", seats[pct(rng) % 3]},
+              {"amount", amount},
+              {"card", card}};
+}
+
+std::string to_msgpack(const json& j) {
+  std::string out;
+  json::to_msgpack(j, out);
+  return out;
+}
+
+std::string str_or(const json& row, const char* key, const char* fallback = "-") {
+  auto it = row.find(key);
+  if (it == row.end() || it->is_null())
+    return fallback;
+  if (it->is_string())
+    return it->get<std::string>();
+  return it->dump();
+}
+
+void progress(std::size_t done, std::size_t total, std::size_t confirmed, std::size_t cancelled) {
+  constexpr int width = 30;
+  const int filled = total ? static_cast<int>(width * done / total) : width;
+  std::fprintf(stderr, "\r[%s%s] %zu/%zu  confirmed %zu  cancelled %zu", std::string(filled, '#').c_str(),
+               std::string(width - filled, '.').c_str(), done, total, confirmed, cancelled);
+  std::fflush(stderr);
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty())
+    return 0;
+  std::sort(v.begin(), v.end());
+  const auto idx = static_cast<std::size_t>(std::ceil(p / 100.0 * v.size())) - 1;
+  return v[std::min(idx, v.size() - 1)];
+}
+
+} // namespace
+
+namespace {
+
+/// How `troupe book` reaches a node that may be restarting or paused: each
+/// attempt waits about a second for its reply, on a fresh socket (a late
+/// reply to an earlier attempt is never taken for this one), and attempts
+/// are spaced by exponential backoff with full jitter, until `deadline`.
+constexpr auto attempt_timeout = std::chrono::milliseconds(1200);
+constexpr auto backoff_base = std::chrono::milliseconds(50);
+constexpr auto backoff_cap = std::chrono::milliseconds(1000);
+
+template <class Attempt>
+auto with_retries(Attempt attempt, clock_type::time_point deadline, std::mt19937_64& rng) -> decltype(attempt()) {
+  for (int n = 0;; ++n) {
+    auto r = attempt();
+    if (r || r.err().code != errc::io || clock_type::now() >= deadline)
+      return r;
+    std::this_thread::sleep_for(cluster::full_jitter(backoff_base, backoff_cap, n, rng));
+  }
+}
+
+/// One PutEvents call, tried until it is answered or `deadline` passes. Safe
+/// to repeat because every entry carries an idempotency key.
+result<wire::control_reply> put(const cluster::node_spec& node, const wire::control_request& req,
+                                clock_type::time_point deadline, std::mt19937_64& rng) {
+  return with_retries(
+      [&]() -> result<wire::control_reply> {
+        wire::client c(node.control);
+        return c.call(req, attempt_timeout);
+      },
+      deadline, rng);
+}
+
+/// A query, tried until it is answered or `deadline` passes.
+result<json> query_retrying(const cluster::config& cfg, const std::string& service, const std::string& what,
+                            const json& args, clock_type::time_point deadline, std::mt19937_64& rng) {
+  return with_retries([&] { return query(cfg, service, what, args, attempt_timeout); }, deadline, rng);
+}
+
+/// The DLQs that the config's rules send dead letters to.
+std::set<std::string> dead_letter_queues(const cluster::config& cfg) {
+  std::set<std::string> out;
+  for (const auto& r : cfg.rules)
+    if (!r.dead_letter_queue.empty() && cfg.node_hosting(r.dead_letter_queue))
+      out.insert(r.dead_letter_queue);
+  return out;
+}
+
+} // namespace
+
+int book(const cluster::config& cfg, const book_options& opts) {
+  const auto* node = cfg.node_hosting("booking");
+  if (!node) {
+    std::fprintf(stderr, "troupe: no node runs the booking service\n");
+    return 2;
+  }
+  if (auto r = wait_ready(cfg, std::chrono::seconds(30)); !r) {
+    std::fprintf(stderr, "troupe: the cluster is not up: %s\n", r.err().message.c_str());
+    return 1;
+  }
+  const bool tty = isatty(STDERR_FILENO) && !opts.quiet;
+  const auto flights = flights_of(cfg);
+  std::mt19937_64 rng(opts.seed);
+  std::mt19937_64 jitter(std::random_device{}());
+  const std::size_t total = opts.count > 0 ? static_cast<std::size_t>(opts.count) : 1;
+  // Each booking's idempotency key: this run's own id and its number, so
+  // that a retried PutEvents never books twice.
+  const auto run_id = wire::make_uuid();
+  const auto put_deadline = [&] {
+    return clock_type::now() + std::chrono::milliseconds(static_cast<long>(opts.put_timeout_s * 1000));
+  };
+
+  // Bookings already final before these: the cheap counts below tell when
+  // these may all be final, before their rows are read.
+  const auto finals = [&](clock_type::time_point deadline) -> std::optional<std::int64_t> {
+    auto s = query_retrying(cfg, "booking", "stats", json::object(), deadline, jitter);
+    if (!s || !s->is_object())
+      return std::nullopt;
+    return s->value("CONFIRMED", std::int64_t{0}) + s->value("CANCELLED", std::int64_t{0});
+  };
+  const auto finals_before = finals(put_deadline()).value_or(0);
+
+  std::vector<std::string> ids;
+  ids.reserve(total);
+  const auto start = clock_type::now();
+  // Put in small batches at the requested rate: every tick sends what the
+  // rate allows by then.
+  std::size_t sent = 0;
+  while (sent < total) {
+    const double elapsed = std::chrono::duration<double>(clock_type::now() - start).count();
+    std::size_t due = opts.count > 0 ? static_cast<std::size_t>(elapsed * opts.rate) + 1 : 1;
+    due = std::min({due, total, sent + 200});
+    if (due <= sent) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      continue;
+    }
+    wire::control_request req;
+    req.verb = "put";
+    for (std::size_t i = sent; i < due; ++i) {
+      json detail = opts.count > 0 ? generated(rng, flights, static_cast<int>(i))
+                                   : json{{"customer", opts.customer},
+                                          {"email", opts.email},
+                                          {"flight", opts.flight.empty() ? flights.front() : opts.flight},
+                                          {"seat_preference", opts.seat},
+                                          {"amount", opts.amount},
+                                          {"card", opts.card}};
+      req.entries.push_back(
+          {"troupe.client", "BookingRequested", to_msgpack(detail), "", {}, run_id + "/" + std::to_string(i)});
+    }
+    auto rep = put(*node, req, put_deadline(), jitter);
+    if (!rep || !rep->ok) {
+      std::fprintf(stderr, "%stroupe: PutEvents to %s failed: %s\n", tty ? "\n" : "", node->name.c_str(),
+                   rep ? rep->body.c_str() : rep.err().message.c_str());
+      return 1;
+    }
+    for (const auto& r : rep->results) {
+      if (!r.ok()) {
+        std::fprintf(stderr, "%stroupe: a booking was refused: %s\n", tty ? "\n" : "", r.error().c_str());
+        return 1;
+      }
+      ids.push_back(r.id);
+    }
+    sent = due;
+    if (tty)
+      progress(0, total, 0, 0);
+  }
+  const double put_s = std::chrono::duration<double>(clock_type::now() - start).count();
+  if (opts.wait_s <= 0) {
+    for (const auto& id : ids)
+      std::printf("%s\n", id.c_str());
+    return 0;
+  }
+
+  // Wait for every outcome: a final state, or a dead letter that stopped
+  // its saga. A node that does not answer is asked again next round.
+  std::map<std::string, json> final_rows;
+  std::map<std::string, json> dead;  // booking id → its first dead letter
+  const auto dlqs = dead_letter_queues(cfg);
+  const auto deadline = clock_type::now() + std::chrono::milliseconds(static_cast<long>(opts.wait_s * 1000));
+  std::size_t confirmed = 0, cancelled = 0;
+  auto last_dlq_look = clock_type::time_point{};
+  const auto settled = [&] { return final_rows.size() + dead.size(); };
+  while (settled() < ids.size() && clock_type::now() < deadline) {
+    std::vector<std::string> open;
+    for (const auto& id : ids)
+      if (!final_rows.count(id) && !dead.count(id))
+        open.push_back(id);
+    // Dead letters are rare: look for them once a second.
+    if (!dlqs.empty() && clock_type::now() - last_dlq_look > std::chrono::seconds(1)) {
+      last_dlq_look = clock_type::now();
+      for (std::size_t i = 0; i < open.size(); i += 1000) {
+        const json args{{"ids", std::vector<std::string>(open.begin() + static_cast<long>(i),
+                                                         open.begin() + static_cast<long>(std::min(open.size(), i + 1000)))}};
+        for (const auto& q : dlqs)
+          if (auto rows = query(cfg, q, "correlated", args, attempt_timeout); rows && rows->is_array())
+            for (const auto& row : *rows)
+              dead.emplace(row.value("correlation_id", ""), row);
+      }
+    }
+    // Reading thousands of rows every round would load the booking node
+    // that is being measured: wait on the counts, then read the rows.
+    const auto f = finals(clock_type::now() + attempt_timeout);
+    if (f && *f - finals_before < static_cast<std::int64_t>(ids.size() - dead.size()) && !tty) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      continue;
+    }
+    for (std::size_t i = 0; i < open.size(); i += 1000) {
+      json args{{"ids", std::vector<std::string>(open.begin() + static_cast<long>(i),
+                                                 open.begin() + static_cast<long>(std::min(open.size(), i + 1000)))}};
+      auto rows = query(cfg, "booking", "bookings", args, attempt_timeout);
+      if (!rows || !rows->is_array())
+        break;  // the node is restarting or paused: next round
+      for (const auto& row : *rows) {
+        const auto state = row.value("state", "");
+        const auto id = row.value("id", "");
+        if ((state == "CONFIRMED" || state == "CANCELLED") && !final_rows.count(id)) {
+          final_rows[id] = row;
+          dead.erase(id);  // a redriven saga that ended after all
+          (state == "CONFIRMED" ? confirmed : cancelled)++;
+        }
+      }
+    }
+    if (tty)
+      progress(settled(), total, confirmed, cancelled);
+    if (settled() < ids.size())
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const double total_s = std::chrono::duration<double>(clock_type::now() - start).count();
+  if (tty)
+    std::fputc('\n', stderr);
+
+  std::map<std::string, std::size_t> reasons, dead_reasons;
+  std::vector<double> latency_ms;
+  for (const auto& [id, row] : final_rows) {
+    if (row.value("state", "") == "CANCELLED")
+      ++reasons[str_or(row, "reason")];
+    if (row.contains("created_ms") && row.contains("updated_ms"))
+      latency_ms.push_back(row["updated_ms"].get<double>() - row["created_ms"].get<double>());
+  }
+  for (const auto& [id, letter] : dead)
+    ++dead_reasons[letter.value("ERROR_CODE", "?") + " at " + letter.value("TARGET_ARN", "?")];
+  const auto pending = ids.size() - settled();
+  if (opts.count == 0 && !opts.json) {
+    const auto& id = ids.front();
+    if (final_rows.count(id)) {
+      const auto& row = final_rows[id];
+      std::printf("booking %s %s", id.c_str(), row.value("state", "").c_str());
+      if (row.value("state", "") == "CONFIRMED")
+        std::printf(": flight %s seat %s ticket %s\n", str_or(row, "flight").c_str(), str_or(row, "seat").c_str(),
+                    str_or(row, "ticket").c_str());
+      else
+        std::printf(": %s\n", str_or(row, "reason").c_str());
+      return 0;
+    }
+    if (dead.count(id)) {
+      const auto& l = dead[id];
+      std::printf("booking %s DEAD-LETTERED at %s (rule %s): %s: %s\n  see: troupe dlq show %s %s\n", id.c_str(),
+                  str_or(l, "TARGET_ARN").c_str(), str_or(l, "RULE_ARN").c_str(), str_or(l, "ERROR_CODE").c_str(),
+                  str_or(l, "ERROR_MESSAGE").c_str(), cfg.file.c_str(), str_or(l, "id").c_str());
+      return 1;
+    }
+    std::printf("booking %s still PENDING after %.0f s\n", id.c_str(), opts.wait_s);
+    return 1;
+  }
+  json summary{{"bookings", ids.size()},
+               {"confirmed", confirmed},
+               {"cancelled", cancelled},
+               {"dead_lettered", dead.size()},
+               {"pending", pending},
+               {"cancel_reasons", reasons},
+               {"dead_letter_reasons", dead_reasons},
+               {"put_seconds", put_s},
+               {"total_seconds", total_s},
+               {"bookings_per_second", total_s > 0 ? final_rows.size() / total_s : 0},
+               {"latency_ms_p50", percentile(latency_ms, 50)},
+               {"latency_ms_p99", percentile(latency_ms, 99)}};
+  if (opts.json) {
+    std::printf("%s\n", summary.dump().c_str());
+  } else {
+    std::printf("%zu bookings in %.2f s (%.0f/s): %zu confirmed, %zu cancelled, %zu dead-lettered, %zu pending\n",
+                ids.size(), total_s, summary["bookings_per_second"].get<double>(), confirmed, cancelled, dead.size(),
+                pending);
+    for (const auto& [reason, n] : reasons)
+      std::printf("  cancelled: %-40s %zu\n", reason.c_str(), n);
+    for (const auto& [reason, n] : dead_reasons)
+      std::printf("  dead-lettered: %-36s %zu\n", reason.c_str(), n);
+    std::printf("  booking latency (BookingRequested to final state): p50 %.1f ms, p99 %.1f ms\n",
+                percentile(latency_ms, 50), percentile(latency_ms, 99));
+  }
+  return pending == 0 ? 0 : 1;
+}
+
+int list_bookings(const cluster::config& cfg, const bookings_options& opts) {
+  auto rows = query(cfg, "booking", "bookings", json::object(), request_timeout);
+  if (!rows) {
+    std::fprintf(stderr, "troupe: cannot read bookings: %s\n", rows.err().message.c_str());
+    return 1;
+  }
+  if (!rows->is_array()) {
+    std::fprintf(stderr, "troupe: the booking service answered with something other than rows\n");
+    return 1;
+  }
+  if (!opts.json)
+    std::printf("%-36s  %-9s  %-7s  %-4s  %-14s  %s\n", "ID", "STATE", "FLIGHT", "SEAT", "TICKET", "REASON");
+  std::size_t shown = 0;
+  for (const auto& row : *rows) {
+    if (!opts.state.empty() && row.value("state", "") != opts.state)
+      continue;
+    ++shown;
+    if (opts.json) {
+      std::printf("%s\n", row.dump().c_str());
+    } else {
+      std::printf("%-36s  %-9s  %-7s  %-4s  %-14s  %s\n", str_or(row, "id").c_str(), str_or(row, "state").c_str(),
+                  str_or(row, "flight").c_str(), str_or(row, "seat").c_str(), str_or(row, "ticket").c_str(),
+                  str_or(row, "reason", "").c_str());
+    }
+  }
+  if (!opts.json)
+    std::printf("%zu booking%s\n", shown, shown == 1 ? "" : "s");
+  return 0;
+}
+
+} // namespace troupe::cli
