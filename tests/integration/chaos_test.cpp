@@ -253,7 +253,7 @@ TEST(chaos, poison_bookings_reach_the_dlq_once_through_kills_and_transient_fault
   const auto letters = dlq_json(c, {"list"});
   std::set<std::string> lettered;
   for (const auto& l : letters) {
-    EXPECT_EQ(l["RULE_ARN"], "charge") << l.dump();
+    EXPECT_EQ(l["RULE_ARN"], "charge-new-bookings") << l.dump();
     EXPECT_EQ(l["TARGET_ARN"], "payment") << l.dump();
     EXPECT_EQ(l["ERROR_CODE"], "PERMANENT_ERROR") << l.dump();
     EXPECT_EQ(l["EXHAUSTED_RETRY_CONDITION"], "none") << l.dump();
