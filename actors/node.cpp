@@ -177,6 +177,58 @@ std::string joined(const std::vector<std::string>& xs, const char* empty_as = ""
   return s;
 }
 
+/// Stop signals are taken by sigwait, never by a handler running on some
+/// thread: they are blocked before any thread starts.
+sigset_t block_stop_signals() {
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  return stop;
+}
+
+/// The node's store, in its data directory: the store comes first, and a
+/// node never starts on a store it cannot read. A failing commit later
+/// stops the process, for the launcher to restart it from its last commit.
+result<std::shared_ptr<store::node_store>> open_store(const cluster::node_spec& spec, store::durability durability,
+                                                      store::snapshot& snap, std::shared_ptr<spdlog::logger> log) {
+  std::error_code ec;
+  std::filesystem::create_directories(spec.data_dir, ec);
+  if (ec)
+    return error{errc::io, "cannot create data directory " + spec.data_dir.string() + ": " + ec.message()};
+  auto opened = store::node_store::open((spec.data_dir / "node.db").string(), durability, snap);
+  if (!opened)
+    return error{errc::io, "cannot open the store: " + opened.err().message};
+  std::shared_ptr<store::node_store> db = std::move(*opened);
+  db->fatal = [log](const std::string& why) {
+    log->critical("{}; stopping so that the launcher restarts this node from its last commit", why);
+    log->flush();
+    std::_Exit(3);
+  };
+  return db;
+}
+
+/// The bus's starting point: the topology, the local services, and what
+/// the store held.
+runtime::bus_setup bus_setup_of(const cluster::config& cfg, const std::string& name,
+                                std::shared_ptr<const runtime::topology> topo,
+                                const std::vector<built_service>& services, store::snapshot snap,
+                                std::shared_ptr<spdlog::logger> log) {
+  runtime::bus_setup setup;
+  setup.node = name;
+  setup.cfg = &cfg;
+  // The epoch tells this store's streams from those of an earlier store
+  // that was lost: it is made once, with the database.
+  setup.epoch = snap.epoch;
+  setup.topo = std::move(topo);
+  for (const auto& s : services)
+    setup.services.insert(s.name);
+  setup.snap = std::move(snap);
+  setup.log = std::move(log);
+  return setup;
+}
+
 }  // namespace
 
 int run_node(const cluster::config& cfg, const std::string& name, const service_registry& registry) {
@@ -187,43 +239,21 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
   }
   auto log = make_logger(name);
   spdlog::set_default_logger(log);
+  const auto stop_signals = block_stop_signals();
 
-  // Stop signals are taken by sigwait below, never by a handler running
-  // on some thread: block them before any thread starts.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-
-  std::error_code ec;
-  std::filesystem::create_directories(spec->data_dir, ec);
-  if (ec) {
-    log->error("cannot create data directory {}: {}", spec->data_dir.string(), ec.message());
-    return 1;
-  }
-
-  // The store comes first: a node never starts on a store it cannot read.
   const auto durability = store::parse_durability(spec->durability).value_or(store::durability::os);
   store::snapshot snap;
-  auto opened = store::node_store::open((spec->data_dir / "node.db").string(), durability, snap);
-  if (!opened) {
-    log->error("cannot open the store: {}", opened.err().message);
+  auto db = open_store(*spec, durability, snap, log);
+  if (!db) {
+    log->error("{}", db.err().message);
     return 1;
   }
-  std::shared_ptr<store::node_store> db = std::move(*opened);
-  db->fatal = [log](const std::string& why) {
-    log->critical("{}; stopping so that the launcher restarts this node from its last commit", why);
-    log->flush();
-    std::_Exit(3);
-  };
-
   auto services = build_services(cfg, *spec, registry, durability == store::durability::fsync, *log);
   if (!services) {
     log->error("{}", services.err().message);
     return 2;
   }
-  auto restored = restore_and_start(*services, *db);
+  auto restored = restore_and_start(*services, **db);
   if (!restored) {
     log->error("{}", restored.err().message);
     return 1;
@@ -239,27 +269,14 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
   caf::actor_system_config sys_cfg;
   configure_scheduler(sys_cfg);
   caf::actor_system sys{sys_cfg};
-
   std::map<std::string, protocol::service_host_actor> hosts;
   for (auto& s : *services)
     hosts[s.name] = spawn_service_host(
         sys, std::make_shared<runtime::service_runner>(s.name, s.impl, s.remake, cfg.supervision, log));
-  runtime::bus_setup setup;
-  setup.node = name;
-  setup.cfg = &cfg;
-  // The epoch tells this store's streams from those of an earlier store
-  // that was lost: it is made once, with the database.
-  setup.epoch = snap.epoch;
-  setup.topo = topology;
-  for (const auto& s : *services)
-    setup.services.insert(s.name);
-  setup.log = log;
   const auto epoch = snap.epoch;
   const auto pending = snap.inbox.size();
   const auto streams = snap.heads.size();
-  setup.snap = std::move(snap);
-  auto bus = spawn_bus(sys, std::move(setup), hosts, db);
-
+  auto bus = spawn_bus(sys, bus_setup_of(cfg, name, topology, *services, std::move(snap), log), hosts, *db);
   const auto stop_actors = [&] {
     for (auto& [_, a] : hosts)
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
@@ -267,6 +284,7 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
     hosts.clear();
     bus = protocol::bus_actor{};
   };
+
   auto ep = wire::endpoint::start(opts, handlers_for(bus, log));
   if (!ep) {
     log->error("{}", ep.err().message);
@@ -277,7 +295,6 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
   // outlives every actor and the store's writer, which both call it.
   std::unique_ptr<wire::endpoint> endpoint = std::move(*ep);
   caf::anon_send(bus, protocol::init_atom::value, protocol::endpoint_ref{endpoint.get()});
-
   log->info("store {} ({}): {} state rows restored, {} deliveries pending, {} streams",
             (spec->data_dir / "node.db").string(), store::to_string(durability), *restored, pending, streams);
   std::vector<std::string> subs;
@@ -292,7 +309,7 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
   endpoint->stop();  // nothing more from the wire; its queue still takes sends
   stop_actors();
   sys.await_all_actors_done();  // no actor calls the endpoint or the store any more
-  db->stop();                   // the writer's last completions (replies, replays) ran
+  (*db)->stop();                // the writer's last completions (replies, replays) ran
   endpoint.reset();
   log->info("stopped");
   return 0;

@@ -90,19 +90,13 @@ std::int64_t now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-#define TRY(expr)              \
-  do {                         \
-    auto&& r_ = (expr);        \
-    if (!r_)                   \
-      return r_.err();         \
-  } while (false)
 
 } // namespace
 
 // -- txn -------------------------------------------------------------------------
 
-statement& txn::stmt(int which, const char* sql) {
-  auto it = cache_->find(which);
+statement& txn::stmt(const char* sql) {
+  auto it = cache_->find(sql);
   if (it != cache_->end()) {
     it->second.reset();
     return it->second;
@@ -110,34 +104,34 @@ statement& txn::stmt(int which, const char* sql) {
   auto s = db_.prepare(sql);
   if (!s)
     throw std::runtime_error(s.err().message);  // a bug in a constant statement
-  return cache_->emplace(which, std::move(*s)).first->second;
+  return cache_->emplace(sql, std::move(*s)).first->second;
 }
 
 result<std::optional<std::int64_t>> txn::stream_base(const std::string& stream, bool assign) {
   auto it = stream_nums_->find(stream);
   if (it == stream_nums_->end()) {
     std::int64_t num = 0;
-    auto& q = stmt(15, "SELECT num FROM streams WHERE stream = ?");
+    auto& q = stmt("SELECT num FROM streams WHERE stream = ?");
     q.bind(1, stream);
     auto row = q.step();
-    TRY(row);
+    TROUPE_TRY(row);
     if (*row && !q.is_null(0))
       num = q.int64(0);
     q.reset();
     if (num == 0) {
       if (!assign)
         return std::optional<std::int64_t>();
-      auto& top = stmt(16, "SELECT coalesce(max(num), 0) + 1 FROM streams");
+      auto& top = stmt("SELECT coalesce(max(num), 0) + 1 FROM streams");
       auto r = top.step();
-      TRY(r);
+      TROUPE_TRY(r);
       num = top.int64(0);
       top.reset();
       if (num > max_streams)
         return error{errc::too_large, "more than " + std::to_string(max_streams) + " streams"};
-      auto& add = stmt(17, "INSERT INTO streams (stream, head, num) VALUES (?, 0, ?) "
+      auto& add = stmt("INSERT INTO streams (stream, head, num) VALUES (?, 0, ?) "
                            "ON CONFLICT (stream) DO UPDATE SET num = excluded.num");
       add.bind(1, stream).bind(2, num);
-      TRY(add.run());
+      TROUPE_TRY(add.run());
     }
     it = stream_nums_->emplace(stream, num).first;
   }
@@ -149,14 +143,14 @@ result<void> txn::outbox_append(const std::string& stream, std::uint64_t seq, st
   if (seq > static_cast<std::uint64_t>(max_seq))
     return error{errc::too_large, "stream " + stream + ": seq " + std::to_string(seq) + " is past the outbox's keys"};
   auto base = stream_base(stream, true);
-  TRY(base);
-  auto& s = stmt(1, "INSERT INTO outbox (k, stream, seq, time_ms, bytes) VALUES (?, ?, ?, ?, ?)");
+  TROUPE_TRY(base);
+  auto& s = stmt("INSERT INTO outbox (k, stream, seq, time_ms, bytes) VALUES (?, ?, ?, ?, ?)");
   s.bind(1, **base | static_cast<std::int64_t>(seq)).bind(2, stream).bind(3, static_cast<std::int64_t>(seq)).bind(4, time_ms).bind_blob(5, bytes);
   return s.run();
 }
 
 result<void> txn::stream_head(const std::string& stream, std::uint64_t seq) {
-  auto& s = stmt(2, "INSERT INTO streams (stream, head) VALUES (?, ?) "
+  auto& s = stmt("INSERT INTO streams (stream, head) VALUES (?, ?) "
                     "ON CONFLICT (stream) DO UPDATE SET head = excluded.head");
   s.bind(1, stream).bind(2, static_cast<std::int64_t>(seq));
   return s.run();
@@ -164,36 +158,36 @@ result<void> txn::stream_head(const std::string& stream, std::uint64_t seq) {
 
 result<std::int64_t> txn::inbox_add(const std::string& target, const std::string& rule, std::string_view bytes,
                                     const retry_state& r) {
-  auto& s = stmt(3, "INSERT INTO inbox (target, rule, bytes, attempt, due_ms, first_ms, age_from_ms) "
+  auto& s = stmt("INSERT INTO inbox (target, rule, bytes, attempt, due_ms, first_ms, age_from_ms) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)");
   s.bind(1, target).bind(2, rule).bind_blob(3, bytes).bind(4, static_cast<std::int64_t>(r.attempt));
   s.bind(5, r.due_ms).bind(6, r.first_ms).bind(7, r.age_from_ms);
-  TRY(s.run());
+  TROUPE_TRY(s.run());
   return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_.handle()));
 }
 
 result<void> txn::inbox_retry(std::int64_t id, const retry_state& r) {
-  auto& s = stmt(12, "UPDATE inbox SET attempt = ?, due_ms = ?, first_ms = ?, age_from_ms = ? WHERE id = ?");
+  auto& s = stmt("UPDATE inbox SET attempt = ?, due_ms = ?, first_ms = ?, age_from_ms = ? WHERE id = ?");
   s.bind(1, static_cast<std::int64_t>(r.attempt)).bind(2, r.due_ms).bind(3, r.first_ms).bind(4, r.age_from_ms);
   s.bind(5, id);
   return s.run();
 }
 
 result<void> txn::inbox_done(std::int64_t id) {
-  auto& s = stmt(4, "DELETE FROM inbox WHERE id = ?");
+  auto& s = stmt("DELETE FROM inbox WHERE id = ?");
   s.bind(1, id);
   return s.run();
 }
 
 result<void> txn::cursor_set(const std::string& origin, const std::string& stream, const cursor& c) {
-  auto& s = stmt(5, "INSERT INTO cursors (origin, stream, epoch, seq) VALUES (?, ?, ?, ?) "
+  auto& s = stmt("INSERT INTO cursors (origin, stream, epoch, seq) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (origin, stream) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq");
   s.bind(1, origin).bind(2, stream).bind(3, static_cast<std::int64_t>(c.epoch)).bind(4, static_cast<std::int64_t>(c.seq));
   return s.run();
 }
 
 result<void> txn::ack_set(const std::string& peer, const std::string& stream, std::uint64_t seq) {
-  auto& s = stmt(6, "INSERT INTO acks (peer, stream, seq) VALUES (?, ?, ?) "
+  auto& s = stmt("INSERT INTO acks (peer, stream, seq) VALUES (?, ?, ?) "
                     "ON CONFLICT (peer, stream) DO UPDATE SET seq = max(seq, excluded.seq)");
   s.bind(1, peer).bind(2, stream).bind(3, static_cast<std::int64_t>(seq));
   return s.run();
@@ -201,14 +195,14 @@ result<void> txn::ack_set(const std::string& peer, const std::string& stream, st
 
 result<void> txn::state_put(const std::string& service, const std::string& table, const std::string& key,
                             const std::string& json) {
-  auto& s = stmt(7, "INSERT INTO state (service, tbl, key, value) VALUES (?, ?, ?, ?) "
+  auto& s = stmt("INSERT INTO state (service, tbl, key, value) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (service, tbl, key) DO UPDATE SET value = excluded.value");
   s.bind(1, service).bind(2, table).bind(3, key).bind(4, json);
   return s.run();
 }
 
 result<void> txn::state_erase(const std::string& service, const std::string& table, const std::string& key) {
-  auto& s = stmt(8, "DELETE FROM state WHERE service = ? AND tbl = ? AND key = ?");
+  auto& s = stmt("DELETE FROM state WHERE service = ? AND tbl = ? AND key = ?");
   s.bind(1, service).bind(2, table).bind(3, key);
   return s.run();
 }
@@ -219,15 +213,15 @@ result<std::vector<std::pair<std::uint64_t, std::string>>> txn::outbox_read(cons
   std::size_t bytes = 0;
   std::vector<std::pair<std::uint64_t, std::string>> out;
   auto base = stream_base(stream, false);
-  TRY(base);
+  TROUPE_TRY(base);
   if (!*base || from > static_cast<std::uint64_t>(max_seq))
     return out;
-  auto& s = stmt(9, "SELECT seq, bytes FROM outbox WHERE k >= ? AND k <= ? ORDER BY k LIMIT ?");
+  auto& s = stmt("SELECT seq, bytes FROM outbox WHERE k >= ? AND k <= ? ORDER BY k LIMIT ?");
   s.bind(1, **base | static_cast<std::int64_t>(from)).bind(2, **base | max_seq);
   s.bind(3, static_cast<std::int64_t>(limit));
   for (;;) {
     auto row = s.step();
-    TRY(row);
+    TROUPE_TRY(row);
     if (!*row)
       break;
     const auto blob = s.blob(1);
@@ -241,10 +235,10 @@ result<std::vector<std::pair<std::uint64_t, std::string>>> txn::outbox_read(cons
 }
 
 result<std::optional<idempotency_record>> txn::idempotency_get(const std::string& key) {
-  auto& s = stmt(18, "SELECT event_id, digest FROM idempotency WHERE key = ?");
+  auto& s = stmt("SELECT event_id, digest FROM idempotency WHERE key = ?");
   s.bind(1, key);
   auto row = s.step();
-  TRY(row);
+  TROUPE_TRY(row);
   std::optional<idempotency_record> out;
   if (*row)
     out = idempotency_record{s.text(0), static_cast<std::uint64_t>(s.int64(1))};
@@ -253,27 +247,27 @@ result<std::optional<idempotency_record>> txn::idempotency_get(const std::string
 }
 
 result<void> txn::idempotency_put(const std::string& key, const idempotency_record& r, std::int64_t expires_ms) {
-  auto& s = stmt(19, "INSERT OR REPLACE INTO idempotency (key, event_id, digest, expires_ms) VALUES (?, ?, ?, ?)");
+  auto& s = stmt("INSERT OR REPLACE INTO idempotency (key, event_id, digest, expires_ms) VALUES (?, ?, ?, ?)");
   s.bind(1, key).bind(2, r.event_id).bind(3, static_cast<std::int64_t>(r.digest)).bind(4, expires_ms);
   return s.run();
 }
 
 result<std::int64_t> txn::idempotency_expire(std::int64_t now_ms, std::size_t limit) {
-  auto& s = stmt(20, "DELETE FROM idempotency WHERE key IN "
+  auto& s = stmt("DELETE FROM idempotency WHERE key IN "
                      "(SELECT key FROM idempotency WHERE expires_ms < ? ORDER BY expires_ms LIMIT ?)");
   s.bind(1, now_ms).bind(2, static_cast<std::int64_t>(limit));
-  TRY(s.run());
+  TROUPE_TRY(s.run());
   return static_cast<std::int64_t>(sqlite3_changes(db_.handle()));
 }
 
 result<std::int64_t> txn::outbox_prune(const std::string& stream, std::uint64_t upto) {
   auto base = stream_base(stream, false);
-  TRY(base);
+  TROUPE_TRY(base);
   if (!*base)
     return std::int64_t{0};
-  auto& s = stmt(10, "DELETE FROM outbox WHERE k >= ? AND k <= ?");
+  auto& s = stmt("DELETE FROM outbox WHERE k >= ? AND k <= ?");
   s.bind(1, **base).bind(2, **base | static_cast<std::int64_t>(std::min<std::uint64_t>(upto, max_seq)));
-  TRY(s.run());
+  TROUPE_TRY(s.run());
   return static_cast<std::int64_t>(sqlite3_changes(db_.handle()));
 }
 
@@ -281,15 +275,15 @@ result<std::vector<expired_event>> txn::outbox_older(const std::string& stream, 
                                                      std::int64_t before_ms, std::size_t limit) {
   std::vector<expired_event> out;
   auto base = stream_base(stream, false);
-  TRY(base);
+  TROUPE_TRY(base);
   if (!*base || after_seq >= static_cast<std::uint64_t>(max_seq))
     return out;
-  auto& s = stmt(11, "SELECT seq, bytes FROM outbox WHERE k > ? AND k <= ? AND time_ms < ? ORDER BY k LIMIT ?");
+  auto& s = stmt("SELECT seq, bytes FROM outbox WHERE k > ? AND k <= ? AND time_ms < ? ORDER BY k LIMIT ?");
   s.bind(1, **base | static_cast<std::int64_t>(after_seq)).bind(2, **base | max_seq).bind(3, before_ms);
   s.bind(4, static_cast<std::int64_t>(limit));
   for (;;) {
     auto row = s.step();
-    TRY(row);
+    TROUPE_TRY(row);
     if (!*row)
       break;
     out.push_back({stream, static_cast<std::uint64_t>(s.int64(0)), std::string(s.blob(1))});
@@ -300,21 +294,21 @@ result<std::vector<expired_event>> txn::outbox_older(const std::string& stream, 
 
 result<void> txn::outbox_delete(const std::string& stream, std::uint64_t seq) {
   auto base = stream_base(stream, false);
-  TRY(base);
+  TROUPE_TRY(base);
   if (!*base || seq > static_cast<std::uint64_t>(max_seq))
     return {};
-  auto& s = stmt(14, "DELETE FROM outbox WHERE k = ?");
+  auto& s = stmt("DELETE FROM outbox WHERE k = ?");
   s.bind(1, **base | static_cast<std::int64_t>(seq));
   return s.run();
 }
 
 result<std::vector<state_row>> txn::state_rows(const std::string& service) {
-  auto& s = stmt(13, "SELECT tbl, key, value FROM state WHERE service = ? ORDER BY tbl, key");
+  auto& s = stmt("SELECT tbl, key, value FROM state WHERE service = ? ORDER BY tbl, key");
   s.bind(1, service);
   std::vector<state_row> out;
   for (;;) {
     auto row = s.step();
-    TRY(row);
+    TROUPE_TRY(row);
     if (!*row)
       break;
     out.push_back({s.text(0), s.text(1), s.text(2)});
@@ -327,7 +321,7 @@ result<std::vector<state_row>> txn::state_rows(const std::string& service) {
 
 struct node_store::impl {
   database db;
-  std::map<int, statement> cache;
+  std::unordered_map<const char*, statement> cache;
   std::map<std::string, std::int64_t> stream_nums;  // the outbox's stream numbers, as read or given
   std::mutex mtx;
   std::condition_variable cv;
@@ -340,7 +334,6 @@ struct node_store::impl {
   node_store* owner = nullptr;
   // BEGIN and COMMIT are prepared once, like every other statement of the
   // writer's (sqlite3_exec parsed them anew on every transaction).
-  static constexpr int begin_stmt = 100, commit_stmt = 101;
 
   // The checkpointer: copies the WAL into the database file on its own
   // connection and thread, so that the writer never stalls on it (with
@@ -406,7 +399,7 @@ struct node_store::impl {
       txn t(db);
       t.cache_ = &cache;
       t.stream_nums_ = &stream_nums;
-      if (auto r = t.stmt(begin_stmt, "BEGIN IMMEDIATE").run(); !r)
+      if (auto r = t.stmt("BEGIN IMMEDIATE").run(); !r)
         fail("store: cannot begin a transaction: " + r.err().message);
       // A job that throws is a failed job: fatal, with its reason, never
       // std::terminate on the writer thread.
@@ -422,7 +415,7 @@ struct node_store::impl {
         attempt(work);
       if (chore)
         attempt(chore);
-      if (auto r = t.stmt(commit_stmt, "COMMIT").run(); !r)
+      if (auto r = t.stmt("COMMIT").run(); !r)
         fail("store: commit failed: " + r.err().message);
       commits.fetch_add(1, std::memory_order_relaxed);
       jobs.fetch_add(batch.size(), std::memory_order_relaxed);
@@ -477,10 +470,10 @@ void node_store::for_each_state(const std::function<void(const std::string&, con
   submit(
       [&](txn& t) -> result<void> {
         auto s = t.db().prepare("SELECT service, tbl, key, value FROM state ORDER BY service, tbl, key");
-        TRY(s);
+        TROUPE_TRY(s);
         for (;;) {
           auto row = s->step();
-          TRY(row);
+          TROUPE_TRY(row);
           if (!*row)
             break;
           fn(s->text(0), s->text(1), s->text(2), s->text(3));
@@ -496,32 +489,32 @@ namespace {
 result<bool> has_column(database& db, const char* table, const char* column) {
   auto s = db.prepare(std::string("SELECT count(*) FROM pragma_table_info('") + table + "') WHERE name = '" + column
                       + "'");
-  TRY(s);
+  TROUPE_TRY(s);
   auto row = s->step();
-  TRY(row);
+  TROUPE_TRY(row);
   return *row && s->int64(0) > 0;
 }
 
 /// Schema 3 to 4, in one transaction: each part runs unless its table
 /// already has the new column.
 result<void> upgrade_from_3(database& db) {
-  TRY(db.begin());
+  TROUPE_TRY(db.begin());
   const auto steps = [&]() -> result<void> {
     for (const auto& [table, column, sql] : {std::tuple{"streams", "num", upgrade_streams_from_3},
                                              std::tuple{"outbox", "k", upgrade_outbox_from_3}}) {
       auto done = has_column(db, table, column);
-      TRY(done);
+      TROUPE_TRY(done);
       if (*done)
         continue;
       if (sql == upgrade_outbox_from_3) {
         auto n = db.prepare("SELECT count(*) FROM (SELECT stream FROM streams UNION SELECT stream FROM outbox)");
-        TRY(n);
+        TROUPE_TRY(n);
         auto row = n->step();
-        TRY(row);
+        TROUPE_TRY(row);
         if (n->int64(0) > max_streams)
           return error{errc::too_large, "more than " + std::to_string(max_streams) + " streams to number"};
       }
-      TRY(db.exec(sql));
+      TROUPE_TRY(db.exec(sql));
     }
     return db.exec("UPDATE meta SET value = '4' WHERE key = 'schema'");
   };
@@ -536,53 +529,53 @@ result<void> read_snapshot(database& db, snapshot& out) {
   // Epoch: made once, when the database is created.
   {
     auto s = db.prepare("SELECT value FROM meta WHERE key = 'epoch'");
-    TRY(s);
+    TROUPE_TRY(s);
     auto row = s->step();
-    TRY(row);
+    TROUPE_TRY(row);
     if (*row) {
       out.epoch = static_cast<std::uint64_t>(std::stoull(s->text(0)));
     } else {
       out.fresh = true;
       out.epoch = static_cast<std::uint64_t>(now_ms());
       auto ins = db.prepare("INSERT INTO meta (key, value) VALUES ('epoch', ?), ('schema', ?)");
-      TRY(ins);
+      TROUPE_TRY(ins);
       ins->bind(1, std::to_string(out.epoch)).bind(2, std::to_string(schema_version));
-      TRY(ins->run());
+      TROUPE_TRY(ins->run());
     }
   }
   {
     auto s = db.prepare("SELECT value FROM meta WHERE key = 'schema'");
-    TRY(s);
+    TROUPE_TRY(s);
     auto row = s->step();
-    TRY(row);
+    TROUPE_TRY(row);
     if (!*row || s->text(0) != std::to_string(schema_version))
       return error{errc::bad_version, "the database was written by another troupe version (schema "
                                           + (*row ? s->text(0) : std::string("?")) + ")"};
   }
   auto each = [&](const char* sql, const std::function<void(statement&)>& fn) -> result<void> {
     auto s = db.prepare(sql);
-    TRY(s);
+    TROUPE_TRY(s);
     for (;;) {
       auto row = s->step();
-      TRY(row);
+      TROUPE_TRY(row);
       if (!*row)
         return {};
       fn(*s);
     }
   };
   std::map<std::string, std::int64_t> nums;
-  TRY(each("SELECT stream, head, num FROM streams", [&](statement& s) {
+  TROUPE_TRY(each("SELECT stream, head, num FROM streams", [&](statement& s) {
     out.heads[s.text(0)] = static_cast<std::uint64_t>(s.int64(1));
     if (!s.is_null(2))
       nums[s.text(0)] = s.int64(2);
   }));
-  TRY(each("SELECT origin, stream, epoch, seq FROM cursors", [&](statement& s) {
+  TROUPE_TRY(each("SELECT origin, stream, epoch, seq FROM cursors", [&](statement& s) {
     out.cursors[{s.text(0), s.text(1)}] = cursor{static_cast<std::uint64_t>(s.int64(2)),
                                                  static_cast<std::uint64_t>(s.int64(3))};
   }));
-  TRY(each("SELECT peer, stream, seq FROM acks",
+  TROUPE_TRY(each("SELECT peer, stream, seq FROM acks",
            [&](statement& s) { out.acks[{s.text(0), s.text(1)}] = static_cast<std::uint64_t>(s.int64(2)); }));
-  TRY(each("SELECT id, target, rule, bytes, attempt, due_ms, first_ms, age_from_ms FROM inbox ORDER BY id",
+  TROUPE_TRY(each("SELECT id, target, rule, bytes, attempt, due_ms, first_ms, age_from_ms FROM inbox ORDER BY id",
            [&](statement& s) {
              out.inbox.push_back(inbox_row{s.int64(0), s.text(1), s.text(2), std::string(s.blob(3)),
                                            retry_state{static_cast<int>(s.int64(4)), s.int64(5), s.int64(6),
@@ -591,11 +584,11 @@ result<void> read_snapshot(database& db, snapshot& out) {
   // Each stream's oldest kept event: one probe of its key range (a GROUP
   // BY over the whole outbox would sort it, slow after a long outage).
   auto first = db.prepare("SELECT seq FROM outbox WHERE k >= ? AND k <= ? ORDER BY k LIMIT 1");
-  TRY(first);
+  TROUPE_TRY(first);
   for (const auto& [stream, num] : nums) {
     first->bind(1, num << seq_bits).bind(2, num << seq_bits | max_seq);
     auto row = first->step();
-    TRY(row);
+    TROUPE_TRY(row);
     if (*row)
       out.outbox_min[stream] = static_cast<std::uint64_t>(first->int64(0));
     first->reset();
@@ -607,27 +600,27 @@ result<void> read_snapshot(database& db, snapshot& out) {
 
 result<std::unique_ptr<node_store>> node_store::open(const std::string& path, durability d, snapshot& out) {
   auto db = database::open(path, d);
-  TRY(db);
+  TROUPE_TRY(db);
   if (auto r = db->check_integrity(); !r)
     return error{errc::io, path + " is damaged: " + r.err().message};
-  TRY(db->exec(schema));
+  TROUPE_TRY(db->exec(schema));
   {
     // A store written by the previous schema is upgraded in place.
     auto s = db->prepare("SELECT value FROM meta WHERE key = 'schema'");
-    TRY(s);
+    TROUPE_TRY(s);
     auto row = s->step();
-    TRY(row);
+    TROUPE_TRY(row);
     const auto version = *row ? s->text(0) : std::string();
     s->reset();
     if (version == "1")
-      TRY(db->exec(upgrade_from_1));
+      TROUPE_TRY(db->exec(upgrade_from_1));
     if (version == "1" || version == "2")
-      TRY(db->exec(upgrade_from_2));
+      TROUPE_TRY(db->exec(upgrade_from_2));
     // Also with no version at all: an older binary killed between making
     // its tables and writing `meta` left them in its own layout (the
     // upgrade changes nothing where the new layout is already there).
     if (version.empty() || version == "1" || version == "2" || version == "3")
-      TRY(upgrade_from_3(*db));
+      TROUPE_TRY(upgrade_from_3(*db));
   }
   if (auto r = read_snapshot(*db, out); !r)
     return error{r.err().code, path + ": " + r.err().message};
@@ -635,7 +628,7 @@ result<std::unique_ptr<node_store>> node_store::open(const std::string& path, du
   p->db = std::move(*db);
   if (d != durability::none) {
     auto c = database::open(path, d);
-    TRY(c);
+    TROUPE_TRY(c);
     p->checkpoint_db = std::move(*c);
     // Replaces SQLite's automatic checkpoint on the writer's connection.
     sqlite3_wal_hook(p->db.handle(), &impl::on_wal_commit, p.get());

@@ -28,6 +28,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "store/sqlite.hpp"
@@ -116,13 +117,15 @@ class txn {
 
  private:
   friend class node_store;
-  statement& stmt(int which, const char* sql);
+  /// The prepared statement for `sql`, a string literal: prepared on first
+  /// use, cached by the literal for the writer's life.
+  statement& stmt(const char* sql);
   /// The outbox keys of `stream` start at its number above the seq's 44
   /// bits: its first key (seq 0), given a number when `assign` and it has
   /// none yet; nothing when it has none (no event of it was ever kept).
   result<std::optional<std::int64_t>> stream_base(const std::string& stream, bool assign);
   database& db_;
-  std::map<int, statement>* cache_ = nullptr;
+  std::unordered_map<const char*, statement>* cache_ = nullptr;
   std::map<std::string, std::int64_t>* stream_nums_ = nullptr;
 };
 

@@ -117,12 +117,6 @@ result<envelope> decode(std::string_view bytes) {
     into = std::move(*s);
     return {};
   };
-#define TROUPE_TRY(expr)  \
-  do {                    \
-    auto&& r_ = (expr);   \
-    if (!r_)              \
-      return r_.err();    \
-  } while (false)
   TROUPE_TRY(str(e.id, "id", true));
   TROUPE_TRY(str(e.source, "source", true));
   TROUPE_TRY(str(e.detail_type, "detail-type", true));
@@ -170,7 +164,6 @@ result<envelope> decode(std::string_view bytes) {
     if (oh->type != msgpack::type::MAP)
       return field_error(errc::wrong_shape, "detail", "not a map");
   }
-#undef TROUPE_TRY
   if (off != bytes.size())
     return error{errc::trailing_bytes,
                  "envelope: " + std::to_string(bytes.size() - off) + " bytes after the last field"};

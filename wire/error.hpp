@@ -64,3 +64,12 @@ class [[nodiscard]] result<void> {
 };
 
 } // namespace troupe
+
+/// Returns the error of `expr` (a result) from the enclosing function, which
+/// returns a result too.
+#define TROUPE_TRY(expr)  \
+  do {                    \
+    auto&& r_ = (expr);   \
+    if (!r_)              \
+      return r_.err();    \
+  } while (false)

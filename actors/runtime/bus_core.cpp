@@ -6,6 +6,7 @@
 
 #include "actors/event_view.hpp"
 #include "actors/runtime/dead_letters.hpp"
+#include "actors/runtime/retry_schedule.hpp"
 #include "wire/control.hpp"
 #include "wire/endpoint.hpp"
 #include "wire/stream.hpp"
@@ -676,14 +677,12 @@ void bus_core::expire() {
 /// rule's.
 void bus_core::age_letter(const std::string& target, const std::string& rule, const wire::envelope& ev,
                           const std::string& peer, const char* what, const std::string& dlq, commit_batch& w) {
-  answer a;
-  a.d = delivery{0, target, rule, std::make_shared<wire::envelope>(ev), nullptr, {}};
-  a.status = outcome::transient;
-  a.error_code = error_code::max_event_age;
-  a.error = "node " + peer + " did not take the " + what + " within its maximum age";
+  auto a = failure_of(target, rule, std::make_shared<wire::envelope>(ev), error_code::max_event_age,
+                      "node " + peer + " did not take the " + what + " within its maximum age", port_.now_ms());
   a.dead_letter_queue = dlq;
+  a.at_ms = 0;  // never attempted: the node that runs the target never took it
   metrics_.failed(rule);
-  auto dl = resolver_.dead_letter_for(a, "MaximumEventAgeInSeconds");
+  auto dl = resolver_.dead_letter_for(a, exhausted_age);
   dl.node = peer;  // where the target runs, which never took it
   resolver_.send_dead_letter(dl, w);
 }

@@ -36,11 +36,7 @@ stream_gate::verdict stream_gate::accept(const stream_key& key, std::uint64_t ep
   auto& s = in_[key];
   if (epoch < s.accepted.epoch)
     return {admission::stale, nullptr, std::nullopt};
-  if (epoch > s.accepted.epoch) {
-    // A new incarnation (or the first we hear of): its stream starts at 1.
-    s.accepted = store::cursor{epoch, 0};
-    s.committed = 0;
-  }
+  s.enter(epoch);  // a new incarnation, or the first we hear of
   const auto expected = s.accepted.seq + 1;
   if (seq < expected)
     return {admission::duplicate, nullptr, std::nullopt};
@@ -90,10 +86,7 @@ std::optional<std::pair<std::uint64_t, std::uint64_t>> stream_gate::replay_start
                                                                                    std::uint64_t first_kept) {
   auto& s = in_[key];
   s.replay_asked_ms = 0;
-  if (epoch > s.accepted.epoch) {
-    s.accepted = store::cursor{epoch, 0};
-    s.committed = 0;
-  }
+  s.enter(epoch);
   if (epoch == s.accepted.epoch && first_kept > s.accepted.seq + 1 && first_kept > 1) {
     // What lies between was acked by every consumer, this node included,
     // before its store was lost; it cannot be had again.

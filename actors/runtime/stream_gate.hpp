@@ -32,6 +32,14 @@ struct inbound_stream {
   std::uint64_t committed = 0;        // last seq committed, in `accepted.epoch`
   std::int64_t replay_asked_ms = 0;   // a replay request in flight since
   std::uint64_t seq_at_last_beat = UINT64_MAX;
+
+  /// Its origin's incarnation `epoch`, if newer: the stream starts at 1.
+  void enter(std::uint64_t epoch) {
+    if (epoch > accepted.epoch) {
+      accepted = store::cursor{epoch, 0};
+      committed = 0;
+    }
+  }
 };
 
 /// A replay to ask of `key.first`: stream `key.second` from seq `from`.
