@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <regex>
@@ -267,13 +268,27 @@ void cluster::signal_node(const std::string& name, int sig) {
     kill(it->second, sig);
 }
 
-int cluster::wait_node(const std::string& name) {
+int cluster::wait_node(const std::string& name, std::chrono::seconds timeout) {
   auto it = nodes_.find(name);
   if (it == nodes_.end() || it->second <= 0)
     return -1;
+  const pid_t pid = it->second;
   int status = 0;
-  waitpid(it->second, &status, 0);
+  const auto reaped = [&](int flags) {
+    pid_t r;
+    do
+      r = waitpid(pid, &status, flags);
+    while (r < 0 && errno == EINTR);
+    return r == pid;
+  };
   it->second = -1;
+  if (!wait_until([&] { return reaped(WNOHANG); }, timeout)) {
+    std::fprintf(stderr, "wait_node: node %s (pid %d) did not exit within %lld s; killed it\n", name.c_str(),
+                 static_cast<int>(pid), static_cast<long long>(timeout.count()));
+    kill(pid, SIGKILL);
+    reaped(0);
+    return -1;
+  }
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 

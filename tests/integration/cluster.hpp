@@ -105,8 +105,11 @@ class cluster {
   /// Waits until `name` answers on its control socket.
   bool node_answers(const std::string& name, std::chrono::milliseconds timeout);
   void signal_node(const std::string& name, int sig);
-  /// Waits for a node started with start_node to exit; its exit status.
-  int wait_node(const std::string& name);
+  /// Waits for a node started with start_node to exit, `timeout` at most;
+  /// its exit status (128 + the signal when a signal ended it). One still
+  /// running at the deadline is killed (SIGKILL) and reaped, the timeout is
+  /// said on stderr, and the status is -1, which no exit gives.
+  int wait_node(const std::string& name, std::chrono::seconds timeout = std::chrono::seconds(30));
   std::filesystem::path node_data_dir(const std::string& name) const { return dir() / "data" / name; }
   std::string node_output(const std::string& name) const;
 

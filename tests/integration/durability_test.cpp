@@ -112,7 +112,7 @@ TEST_P(killed_mid_stream, nothing_acknowledged_is_lost_or_doubled) {
     const auto before = acked.load();
     restarted = wait_until([&] { return acked.load() > before + 300; }, 30s);
     c.signal_node(victim, SIGKILL);
-    c.wait_node(victim);
+    EXPECT_EQ(c.wait_node(victim), 128 + SIGKILL) << victim << " did not die of SIGKILL";
     c.start_node(victim);
     restarted = restarted && c.node_answers(victim, 10s);
   }
@@ -137,7 +137,7 @@ TEST(durability, a_node_whose_database_is_deleted_is_a_new_epoch_and_peers_cope)
   auto old_epoch = cli::status(*cfg->find_node("src"), 2s);
   ASSERT_TRUE(old_epoch);
   c.signal_node("src", SIGKILL);
-  c.wait_node("src");
+  ASSERT_EQ(c.wait_node("src"), 128 + SIGKILL);
   std::filesystem::remove_all(c.node_data_dir("src"));
   c.start_node("src");
   ASSERT_TRUE(c.node_answers("src", 10s));

@@ -21,11 +21,15 @@ std::unique_ptr<node_store> open_store(const std::string& path, snapshot& snap) 
   return std::move(*s);
 }
 
-/// Runs `job` in a transaction of `s` and waits for its commit.
+/// Runs `job` in a transaction of `s` and waits for its commit, 10 s at
+/// most: a commit that never comes is a failure, not a hang. The promise is
+/// shared so that a completion after the deadline has one to fulfil.
 void run(node_store& s, node_store::job job) {
-  std::promise<void> done;
-  s.submit(std::move(job), [&] { done.set_value(); });
-  done.get_future().wait();
+  auto done = std::make_shared<std::promise<void>>();
+  auto committed = done->get_future();
+  s.submit(std::move(job), [done] { done->set_value(); });
+  if (committed.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
+    FAIL() << "the store did not commit the job within 10 s";
 }
 
 TEST(node_store, retry_state_in_the_inbox_survives_a_reopen) {
@@ -254,7 +258,8 @@ TEST(node_store, chores_run_one_per_transaction_and_all_of_them_run) {
       return {};
     });
   // Every chore runs, each in its own transaction.
-  test::wait_until([&] { return chores.load() == 5; }, std::chrono::seconds(5));
+  ASSERT_TRUE(test::wait_until([&] { return chores.load() == 5; }, std::chrono::seconds(5)))
+      << "only " << chores.load() << " of 5 chores ran within 5 s";
   run(*s, [](txn&) -> result<void> { return {}; });
   EXPECT_EQ(chores.load(), 5);
   EXPECT_GE(s->commits() - before, 5u);
