@@ -206,9 +206,12 @@ TEST(durability, a_lying_peer_cannot_corrupt_a_cursor) {
   send(2, "id-2-again");         // same seq, different id: a duplicate seq
   send(3, "id-3");               // now in order
   ASSERT_TRUE(wait_until([&] { return sink_count(*cfg)["distinct"] == 3; }, 10s)) << sink_count(*cfg).dump();
-  std::this_thread::sleep_for(200ms);  // let anything wrong arrive
+  // A sentinel after them: once it is in, anything wrong sent before it on
+  // this one connection would be in too.
+  send(4, "id-4");
+  ASSERT_TRUE(wait_until([&] { return sink_count(*cfg)["distinct"] >= 4; }, 10s)) << sink_count(*cfg).dump();
   const auto n = sink_count(*cfg);
-  EXPECT_EQ(n["distinct"], 3) << n.dump();
+  EXPECT_EQ(n["distinct"], 4) << n.dump();
   EXPECT_EQ(n["duplicates"], 0);
   auto s = cli::status(*cfg->find_node("dst"), 2s);
   ASSERT_TRUE(s);
