@@ -1,0 +1,113 @@
+// What an origin keeps in its outbox, read from its SQLite file while the
+// nodes run: an event stays exactly as long as a node the config makes its
+// consumer has not acked it, and is pruned once every one of them has.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <nlohmann/json.hpp>
+
+#include "launcher/common.hpp"
+#include "store/node_store.hpp"
+#include "tests/integration/bookings.hpp"
+#include "tests/integration/chaos_support.hpp"
+#include "tests/integration/cluster.hpp"
+#include "tests/integration/flight_rules.hpp"
+
+namespace troupe::test {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+/// One number `sql` reads from `node`'s store (its first column, first
+/// row), with `stream` bound to ?1 when it has one; -1 when the store
+/// cannot be read, 0 when there is no row.
+std::int64_t read_number(const cluster& c, const std::string& node, const std::string& sql,
+                         const std::string& stream = "") {
+  auto db = store::open_read_only((c.node_data_dir(node) / "node.db").string());
+  if (!db)
+    return -1;
+  auto s = db->prepare(sql);
+  if (!s)
+    return -1;
+  if (!stream.empty())
+    s->bind(1, stream);
+  auto row = s->step();
+  if (!row)
+    return -1;
+  return *row ? s->int64(0) : 0;
+}
+
+/// Events of `stream` in `node`'s outbox, or of every stream when empty.
+std::int64_t outbox_rows(const cluster& c, const std::string& node, const std::string& stream = "") {
+  return stream.empty() ? read_number(c, node, "SELECT count(*) FROM outbox")
+                        : read_number(c, node, "SELECT count(*) FROM outbox WHERE stream = ?1", stream);
+}
+
+/// The last seq `node` gave out on its own `stream`.
+std::int64_t stream_head(const cluster& c, const std::string& node, const std::string& stream) {
+  return read_number(c, node, "SELECT head FROM streams WHERE stream = ?1", stream);
+}
+
+// The saga: every origin keeps what it made until its consumers acked it.
+// With notification frozen, ticket keeps every TicketIssued (booking has
+// acked them, notification has not) while every other stream, acked by all
+// its consumers, is pruned to nothing; once notification runs again, every
+// node's outbox is empty.
+TEST(retention, after_a_saga_every_outbox_is_pruned_except_for_a_consumer_that_is_down) {
+  cluster c({{"booking", {"booking"}}, {"payment", {"payment"}}, {"seat", {"seat"}}, {"ticket", {"ticket"}},
+             {"notification", {"notification"}}},
+            std::string("supervision: {max-restarts: 100, within: 60, backoff-base: 0.05, backoff-cap: 0.2}")
+                + big_flight_services + flight_rules);
+  c.start();
+  auto cfg = cli::load_config(c.config_path());
+  ASSERT_TRUE(cfg);
+  const pid_t notification = pid_of(c, "notification");
+  ASSERT_GT(notification, 0);
+  ASSERT_EQ(kill(notification, SIGSTOP), 0);
+
+  std::vector<std::string> names;
+  for (int i = 0; i < 20; ++i)
+    names.push_back("Customer " + std::to_string(i));
+  const auto ids = book(c, names);
+  ASSERT_EQ(ids.size(), names.size());
+  json rows;
+  const bool confirmed = wait_confirmed(*cfg, ids, 60s, rows);
+  const auto others_pruned = [&] {
+    for (const auto* n : {"booking", "payment", "seat"})
+      if (outbox_rows(c, n) != 0)
+        return false;
+    return outbox_rows(c, "ticket", "TicketIssued") == 20 && outbox_rows(c, "ticket") == 20;
+  };
+  const bool pruned = confirmed && wait_until(others_pruned, 30s);
+  EXPECT_TRUE(confirmed) << rows.dump(1);
+  EXPECT_TRUE(pruned) << "booking " << outbox_rows(c, "booking") << ", payment " << outbox_rows(c, "payment")
+                      << ", seat " << outbox_rows(c, "seat") << ", ticket " << outbox_rows(c, "ticket");
+  // What was pruned had been stored: each of those streams made 20 events.
+  EXPECT_EQ(stream_head(c, "booking", "BookingCreated"), 20);
+  EXPECT_EQ(stream_head(c, "payment", "PaymentConfirmed"), 20);
+  EXPECT_EQ(stream_head(c, "seat", "SeatAssigned"), 20);
+  EXPECT_EQ(stream_head(c, "ticket", "TicketIssued"), 20);
+
+  ASSERT_EQ(kill(notification, SIGCONT), 0);
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto e = cli::query(*cfg, "notification", "emails", json::object(), 2s);
+        return e && e->size() == 20;
+      },
+      30s));
+  EXPECT_TRUE(wait_until(
+      [&] {
+        for (const auto& n : node_names)
+          if (outbox_rows(c, n) != 0)
+            return false;
+        return true;
+      },
+      30s))
+      << "ticket keeps " << outbox_rows(c, "ticket") << " events";
+  EXPECT_EQ(c.stop(), 0) << c.launcher_output().substr(0, 4000);
+}
+
+} // namespace
+} // namespace troupe::test
