@@ -1,6 +1,8 @@
 // What an origin keeps in its outbox, read from its SQLite file while the
 // nodes run: an event stays exactly as long as a node the config makes its
-// consumer has not acked it, and is pruned once every one of them has.
+// consumer has not acked it, and is pruned once every one of them has. An
+// event nobody consumes is never kept; one whose consumer is down is kept
+// for it, however long the others have been done with theirs.
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -13,6 +15,7 @@
 #include "tests/integration/chaos_support.hpp"
 #include "tests/integration/cluster.hpp"
 #include "tests/integration/flight_rules.hpp"
+#include "wire/client.hpp"
 
 namespace troupe::test {
 namespace {
@@ -48,6 +51,85 @@ std::int64_t outbox_rows(const cluster& c, const std::string& node, const std::s
 /// The last seq `node` gave out on its own `stream`.
 std::int64_t stream_head(const cluster& c, const std::string& node, const std::string& stream) {
   return read_number(c, node, "SELECT head FROM streams WHERE stream = ?1", stream);
+}
+
+/// PutEvents of `n` events of `type` with `detail(i)` to `node`; how many
+/// it accepted.
+std::size_t put(cluster& c, const std::string& node, const std::string& type, std::size_t n,
+                const std::function<json(std::size_t)>& detail) {
+  wire::client client(c.control(node));
+  wire::control_request req;
+  req.verb = "put";
+  for (std::size_t i = 0; i < n; ++i) {
+    std::string bytes;
+    json::to_msgpack(detail(i), bytes);
+    req.entries.push_back({"test", type, bytes, "", {}, {}});
+  }
+  auto rep = client.call(req, 10s);
+  std::size_t accepted = 0;
+  if (rep && rep->ok)
+    for (const auto& r : rep->results)
+      accepted += r.ok();
+  return accepted;
+}
+
+json seat_assigned(std::size_t i) {
+  return {{"booking_id", "B" + std::to_string(i)}, {"seat", "1A"},           {"flight", "F"},
+          {"customer", "C"},                       {"email", "c@example.com"}, {"amount", 100}};
+}
+
+// src originates three streams: Orphan (no rule routes it), Ping (consumed
+// by dst's sink) and SeatAssigned (consumed by tix's ticket).
+TEST(retention, an_event_is_kept_only_until_every_node_that_consumes_it_has_acked_it) {
+  cluster c({{"src", {"seat"}}, {"dst", {"sink"}}, {"tix", {"ticket"}}},
+            "services:\n  seat:\n    flights: {F: {rows: 1, layout: \"AB\"}}\n"
+            "rules:\n"
+            "  - {name: pings, pattern: {\"detail-type\": [\"Ping\"]}, target: sink}\n"
+            "  - {name: tickets, pattern: {\"detail-type\": [\"SeatAssigned\"]}, target: ticket}\n");
+  for (const auto* n : {"src", "dst", "tix"})
+    c.start_node(n);
+  for (const auto* n : {"src", "dst", "tix"})
+    ASSERT_TRUE(c.node_answers(n, 10s)) << n;
+  auto cfg = cli::load_config(c.config_path());
+  ASSERT_TRUE(cfg);
+
+  // No node consumes Orphan: its events are made (the stream's head moves)
+  // and never stored for anyone. The put's answer comes after the commit.
+  ASSERT_EQ(put(c, "src", "Orphan", 100, [](std::size_t i) { return json{{"n", i}}; }), 100u);
+  EXPECT_EQ(stream_head(c, "src", "Orphan"), 100);
+  EXPECT_EQ(outbox_rows(c, "src", "Orphan"), 0);
+
+  // tix is down: its SeatAssigned events are kept for it, while dst's
+  // Pings, acked, are pruned around them.
+  c.signal_node("tix", SIGKILL);
+  ASSERT_EQ(c.wait_node("tix"), 128 + SIGKILL);
+  ASSERT_EQ(put(c, "src", "SeatAssigned", 50, seat_assigned), 50u);
+  ASSERT_EQ(put(c, "src", "Ping", 50, [](std::size_t i) { return json{{"n", i}}; }), 50u);
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto n = cli::query(*cfg, "sink", "count", json::object(), 2s);
+        return n && (*n)["distinct"] == 50 && outbox_rows(c, "src", "Ping") == 0;
+      },
+      30s))
+      << "Ping rows left: " << outbox_rows(c, "src", "Ping");
+  EXPECT_EQ(stream_head(c, "src", "Ping"), 50);
+  EXPECT_EQ(outbox_rows(c, "src", "SeatAssigned"), 50) << "kept for tix, which has not acked them";
+
+  // tix comes back, takes them all, acks, and they are pruned.
+  c.start_node("tix");
+  ASSERT_TRUE(c.node_answers("tix", 10s));
+  json tickets;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto t = cli::query(*cfg, "ticket", "tickets", json::object(), 2s);
+        if (t)
+          tickets = *t;
+        return t && tickets.size() == 50;
+      },
+      30s))
+      << tickets.dump();
+  EXPECT_TRUE(wait_until([&] { return outbox_rows(c, "src") == 0; }, 30s))
+      << "rows left: " << outbox_rows(c, "src") << "; SeatAssigned: " << outbox_rows(c, "src", "SeatAssigned");
 }
 
 // The saga: every origin keeps what it made until its consumers acked it.
