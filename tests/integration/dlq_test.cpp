@@ -375,6 +375,9 @@ TEST(dlq, a_crashing_service_is_restarted_until_its_intensity_limit) {
       },
       30s))
       << svc.dump(1);
+  // Exactly 3 restarts were allowed; the fourth crash failed it.
+  EXPECT_EQ(svc["restarts"], 3) << svc.dump(1);
+  EXPECT_EQ(svc["crashed"], 4) << svc.dump(1);
   auto letters = wait_for_letters(c, 5);
   ASSERT_EQ(letters.size(), 5u) << tail(c.launcher_output());
   for (const auto& l : letters) {

@@ -1,15 +1,21 @@
 // `troupe launch` as a supervisor: a node that dies comes back with a new
-// pid, one that keeps dying is given up on while the others go on, a stop
-// cancels a pending restart, and nothing outlives the launcher.
+// pid, one that keeps dying is given up on while the others go on, the
+// restart window slides, a stop cancels a pending restart, and nothing
+// outlives the launcher. And a node as its services' supervisor: the same
+// intensity, counted in crashes of the service's handler.
 #include <gtest/gtest.h>
 
 #include <signal.h>
 
 #include <fstream>
 #include <regex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "launcher/common.hpp"
 #include "tests/integration/cluster.hpp"
+#include "wire/client.hpp"
 
 namespace troupe::test {
 namespace {
@@ -146,6 +152,87 @@ TEST(supervision, past_the_restart_intensity_a_node_is_failed_and_the_others_go_
   EXPECT_EQ(c.stop(), 1) << "a node FAILED, so the launch did not end cleanly\n" << c.launcher_output();
   EXPECT_FALSE(c.any_process_left());
   EXPECT_TRUE(has(c, "all nodes stopped"));
+}
+
+// The window slides: a restart older than `within` no longer counts. One
+// restart allowed in 3 s: two deaths more than 3 s apart are each
+// restarted, and a third close behind the second fails the node.
+TEST(supervision, restarts_spaced_beyond_the_window_keep_a_node_going) {
+  cluster c(two_nodes, body("supervision: {max-restarts: 1, within: 3, backoff-base: 0.05, backoff-cap: 0.1}\n"));
+  c.start();
+  ASSERT_GT(kill_and_wait_for_restart(c, "two"), 0) << c.launcher_output();
+  // The launcher noted the death before the restart the test has seen:
+  // from here on, the window has left it behind once 3 s have passed.
+  std::this_thread::sleep_for(3500ms);
+  ASSERT_GT(kill_and_wait_for_restart(c, "two"), 0) << c.launcher_output();
+  EXPECT_EQ(count(c.launcher_output(), "node two killed by signal 9 (Killed); restart 1 in "), 2u)
+      << "the first restart had left the window\n" << c.launcher_output();
+  const pid_t last = pids_of(c, "two").back();
+  ASSERT_EQ(kill(last, SIGKILL), 0);
+  ASSERT_TRUE(wait_until([&] { return has(c, "node two FAILED: 2 restarts within 3 s"); }, 20s))
+      << c.launcher_output();
+  EXPECT_EQ(pids_of(c, "two").size(), 3u) << c.launcher_output();
+  EXPECT_EQ(c.stop(), 1) << c.launcher_output();
+}
+
+// A service whose handler always throws, one Ping one crash (no retries),
+// at most 1 restart in 3 s: a crash more than 3 s after the first is
+// restarted again, the next one close behind fails the service for good.
+TEST(supervision, a_service_restarts_exactly_its_limit_within_the_window_and_the_window_slides) {
+  cluster c({{"src", {"ticket"}}, {"dst", {"sink"}}},
+            "supervision: {max-restarts: 1, within: 3, backoff-base: 0.05, backoff-cap: 0.1}\n"
+            "faults:\n  sink: {crash: 1.0}\n"
+            "rules:\n  - {name: pings, pattern: {\"detail-type\": [\"Ping\"]}, target: sink,\n"
+            "     retry-policy: {maximum-retry-attempts: 0, backoff-base: 0.01, backoff-cap: 0.05}}\n");
+  c.start_node("src");
+  c.start_node("dst");
+  ASSERT_TRUE(c.node_answers("src", 10s) && c.node_answers("dst", 10s));
+  auto cfg = cli::load_config(c.config_path());
+  ASSERT_TRUE(cfg);
+  const auto put_pings = [&](std::size_t n) {
+    wire::client client(c.control("src"));
+    wire::control_request req;
+    req.verb = "put";
+    for (std::size_t i = 0; i < n; ++i)
+      req.entries.push_back({"test", "Ping", "\x80", "", {}, {}});
+    auto rep = client.call(req, 10s);
+    return rep && rep->ok && rep->results.size() == n;
+  };
+  nlohmann::json st;
+  const auto sink_is = [&](const nlohmann::json& want) {
+    return wait_until(
+        [&] {
+          auto s = cli::status(*cfg->find_node("dst"), 2s);
+          if (!s)
+            return false;
+          st = (*s)["services"]["sink"];
+          for (const auto& m : (*s)["metrics"])
+            if (m["rule"] == "pings")
+              st["FailedInvocations"] = m["FailedInvocations"];
+          for (const auto& [k, v] : want.items())
+            if (st[k] != v)
+              return false;
+          return true;
+        },
+        20s);
+  };
+
+  ASSERT_TRUE(put_pings(1));
+  ASSERT_TRUE(sink_is({{"state", "running"}, {"crashed", 1}, {"restarts", 1}})) << st.dump();
+  // Past the window, the first restart no longer counts.
+  std::this_thread::sleep_for(3500ms);
+  // Two at once: the first crash is restarted, the second, close behind
+  // it, is one more than the limit allows.
+  ASSERT_TRUE(put_pings(2));
+  ASSERT_TRUE(sink_is({{"state", "failed"}, {"crashed", 3}, {"restarts", 2}, {"FailedInvocations", 3}}))
+      << st.dump() << c.node_output("dst");
+  // Failed, it runs nothing more: a fourth Ping fails without a crash.
+  ASSERT_TRUE(put_pings(1));
+  EXPECT_TRUE(sink_is({{"state", "failed"}, {"crashed", 3}, {"restarts", 2}, {"FailedInvocations", 4}}))
+      << st.dump();
+  EXPECT_NE(c.node_output("dst").find("[service=sink] failed: 1 restarts within "),
+            std::string::npos)
+      << c.node_output("dst");
 }
 
 TEST(supervision, a_stop_during_a_pending_restart_cancels_it_and_leaves_nothing) {
