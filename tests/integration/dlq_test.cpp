@@ -21,6 +21,7 @@
 #include "tests/integration/chaos_support.hpp"
 #include "tests/integration/cluster.hpp"
 #include "wire/client.hpp"
+#include "wire/limits.hpp"
 
 namespace troupe::test {
 namespace {
@@ -326,6 +327,52 @@ TEST(dlq, a_handler_that_overruns_its_timeout_fails_with_timeout) {
   EXPECT_EQ(letters[0]["EXHAUSTED_RETRY_CONDITION"], "MaximumRetryAttempts");
   EXPECT_EQ(letters[0]["RETRY_ATTEMPTS"], 1);
   EXPECT_EQ(c.stop(), 0) << tail(c.launcher_output());
+}
+
+// A dead letter carries its event whole; an event near the size limit
+// makes one bigger than an event may be. It cannot be sent: it is counted
+// as InvocationsFailedToBeSentToDlq and logged, while a small event's dead
+// letter, behind it on the same stream, reaches the DLQ.
+TEST(dlq, a_dead_letter_too_big_for_an_event_is_counted_as_not_sent) {
+  cluster c({{"src", {"ticket"}}, {"dst", {"sink"}}, {"dlq", {"dlq"}}},
+            "faults:\n  sink: {poison: {\"detail\": {\"kind\": [\"poison\"]}}}\n"
+            "rules:\n  - {name: pings, pattern: {\"detail-type\": [\"Ping\"]}, target: sink, "
+            "dead-letter-queue: dlq}\n");
+  for (const auto* n : {"src", "dst", "dlq"})
+    c.start_node(n);
+  for (const auto* n : {"src", "dst", "dlq"})
+    ASSERT_TRUE(c.node_answers(n, 10s)) << n;
+  auto cfg = cli::load_config(c.config_path());
+  ASSERT_TRUE(cfg);
+  std::string big, small;
+  json::to_msgpack(json{{"kind", "poison"}, {"pad", std::string(wire::max_entry_bytes - 1000, 'x')}}, big);
+  json::to_msgpack(json{{"kind", "poison"}, {"pad", "small"}}, small);
+  wire::client client(c.control("src"));
+  wire::control_request req;
+  req.verb = "put";
+  req.entries.push_back({"test", "Ping", big, "", {}, {}});
+  req.entries.push_back({"test", "Ping", small, "", {}, {}});
+  auto rep = client.call(req, 10s);
+  ASSERT_TRUE(rep && rep->ok && rep->results.size() == 2);
+  ASSERT_TRUE(rep->results[0].ok() && rep->results[1].ok()) << rep->results[0].error();
+
+  json m;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        m = metric(*cfg, "dst", "pings");
+        return m.value("FailedInvocations", 0) == 2;
+      },
+      30s))
+      << m.dump(1);
+  EXPECT_EQ(m["InvocationsFailedToBeSentToDlq"], 1) << m.dump(1);
+  EXPECT_EQ(m["InvocationsSentToDlq"], 1) << m.dump(1);
+  auto letters = wait_for_letters(c, 1);
+  ASSERT_EQ(letters.size(), 1u) << json(letters).dump(1);
+  EXPECT_EQ(letters[0]["event"]["id"], rep->results[1].id) << letters[0].dump();
+  EXPECT_EQ(letters[0]["ERROR_CODE"], "PERMANENT_ERROR");
+  EXPECT_NE(c.node_output("dst").find("the dead letter is more than an event may hold; not sent to the DLQ"),
+            std::string::npos)
+      << c.node_output("dst");
 }
 
 TEST(dlq, a_crashing_service_is_restarted_until_its_intensity_limit) {
