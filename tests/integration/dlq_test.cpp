@@ -319,13 +319,33 @@ TEST(dlq, a_handler_that_overruns_its_timeout_fails_with_timeout) {
   auto c = dlq_cluster("faults:\n  payment: {delay: 1}\n",
                        "{maximum-retry-attempts: 1, backoff-base: 0.01, backoff-cap: 0.05, handler-timeout: 0.2}");
   c.start();
-  ASSERT_EQ(book(c, {"Slow"}).size(), 1u);
+  auto cfg = cli::load_config(c.config_path());
+  ASSERT_TRUE(cfg);
+  const auto ids = book(c, {"Slow"});
+  ASSERT_EQ(ids.size(), 1u);
   auto letters = wait_for_letters(c, 1);
   ASSERT_EQ(letters.size(), 1u) << tail(c.launcher_output());
   EXPECT_EQ(letters[0]["RULE_ARN"], "charge");
   EXPECT_EQ(letters[0]["ERROR_CODE"], "TIMEOUT");
   EXPECT_EQ(letters[0]["EXHAUSTED_RETRY_CONDITION"], "MaximumRetryAttempts");
   EXPECT_EQ(letters[0]["RETRY_ATTEMPTS"], 1);
+  // The delay ran past the deadline, so the handler never ran: nothing was
+  // charged and nothing emitted, both attempts timed out, and the saga
+  // stops there. The dead letter ends the delivery: nothing can follow it.
+  EXPECT_NE(letters[0]["ERROR_MESSAGE"].get<std::string>().find("not started within the handler timeout"),
+            std::string::npos)
+      << letters[0].dump();
+  auto s = cli::status(*cfg->find_node("payment"), 5s);
+  ASSERT_TRUE(s);
+  EXPECT_EQ((*s)["services"]["payment"]["timeouts"], 2) << s->dump(1);
+  EXPECT_EQ((*s)["services"]["payment"]["ok"], 0) << s->dump(1);
+  EXPECT_EQ((*s)["bus"]["emitted"], 0) << s->dump(1);
+  auto payments = cli::query(*cfg, "payment", "payments", json::object(), 5s);
+  ASSERT_TRUE(payments);
+  EXPECT_TRUE(payments->empty()) << payments->dump(1);
+  auto rows = cli::query(*cfg, "booking", "bookings", json{{"ids", ids}}, 5s);
+  ASSERT_TRUE(rows && rows->size() == 1);
+  EXPECT_EQ((*rows)[0]["state"], "PENDING") << rows->dump();
   EXPECT_EQ(c.stop(), 0) << tail(c.launcher_output());
 }
 
