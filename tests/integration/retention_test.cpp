@@ -53,6 +53,18 @@ std::int64_t stream_head(const cluster& c, const std::string& node, const std::s
   return read_number(c, node, "SELECT head FROM streams WHERE stream = ?1", stream);
 }
 
+/// Waits until `node` has published `n` more messages than now (its
+/// heartbeats, every 500 ms, and its acks): by then a live consumer would
+/// have acked what it took, and its origin pruned it.
+bool wait_published(const troupe::cluster::config& cfg, const std::string& node, std::int64_t n) {
+  const auto published = [&]() -> std::int64_t {
+    auto s = cli::status(*cfg.find_node(node), 2s);
+    return s ? (*s)["wire"]["published"].get<std::int64_t>() : -1;
+  };
+  const auto from = published();
+  return from >= 0 && wait_until([&] { return published() >= from + n; }, 30s);
+}
+
 /// PutEvents of `n` events of `type` with `detail(i)` to `node`; how many
 /// it accepted.
 std::size_t put(cluster& c, const std::string& node, const std::string& type, std::size_t n,
@@ -113,6 +125,7 @@ TEST(retention, an_event_is_kept_only_until_every_node_that_consumes_it_has_acke
       30s))
       << "Ping rows left: " << outbox_rows(c, "src", "Ping");
   EXPECT_EQ(stream_head(c, "src", "Ping"), 50);
+  ASSERT_TRUE(wait_published(*cfg, "src", 4));
   EXPECT_EQ(outbox_rows(c, "src", "SeatAssigned"), 50) << "kept for tix, which has not acked them";
 
   // tix comes back, takes them all, acks, and they are pruned.
@@ -166,6 +179,8 @@ TEST(retention, after_a_saga_every_outbox_is_pruned_except_for_a_consumer_that_i
   EXPECT_TRUE(confirmed) << rows.dump(1);
   EXPECT_TRUE(pruned) << "booking " << outbox_rows(c, "booking") << ", payment " << outbox_rows(c, "payment")
                       << ", seat " << outbox_rows(c, "seat") << ", ticket " << outbox_rows(c, "ticket");
+  ASSERT_TRUE(wait_published(*cfg, "ticket", 6));
+  EXPECT_EQ(outbox_rows(c, "ticket", "TicketIssued"), 20) << "kept for notification, which has not acked them";
   // What was pruned had been stored: each of those streams made 20 events.
   EXPECT_EQ(stream_head(c, "booking", "BookingCreated"), 20);
   EXPECT_EQ(stream_head(c, "payment", "PaymentConfirmed"), 20);
