@@ -14,7 +14,6 @@
 #include "tests/integration/bookings.hpp"
 #include "tests/integration/chaos_support.hpp"
 #include "tests/integration/cluster.hpp"
-#include "tests/integration/flight_rules.hpp"
 #include "wire/client.hpp"
 
 namespace troupe::test {
@@ -151,10 +150,9 @@ TEST(retention, an_event_is_kept_only_until_every_node_that_consumes_it_has_acke
 // its consumers, is pruned to nothing; once notification runs again, every
 // node's outbox is empty.
 TEST(retention, after_a_saga_every_outbox_is_pruned_except_for_a_consumer_that_is_down) {
-  cluster c({{"booking", {"booking"}}, {"payment", {"payment"}}, {"seat", {"seat"}}, {"ticket", {"ticket"}},
-             {"notification", {"notification"}}},
-            std::string("supervision: {max-restarts: 100, within: 60, backoff-base: 0.05, backoff-cap: 0.2}")
-                + big_flight_services + flight_rules);
+  cluster c(shipped{"configs/flight.yaml",
+                    "supervision: {max-restarts: 100, within: 60, backoff-base: 0.05, backoff-cap: 0.2}\n",
+                    std::string(big_flight_services).substr(1), ""});
   c.start();
   auto cfg = cli::load_config(c.config_path());
   ASSERT_TRUE(cfg);
