@@ -1,12 +1,18 @@
 // One run, three figures, side by side on this machine:
-//   1. raw libzmq PUB/SUB over tcp loopback, messages of the envelope's size
-//      (best of three);
+//   1. raw libzmq PUB/SUB over tcp loopback (bench/raw_zmq.hpp): in one
+//      process, messages of the envelope's size, and in two processes as
+//      libzmq's local_thr/remote_thr measure, with the frames a node
+//      publishes for the single hop's event (best of three each);
 //   2. troupe single hop: PutEvents on one node process, published, routed
 //      by the other node's bus to a service handler (the built-in sink)
 //      (best of three), then its latency at half that rate and below;
 //   3. end to end: bookings/s through the five-service flight cluster
 //      (configs/flight.yaml: its rules, and its DLQ node).
-// Usage: troupe_bench [--events N] [--bookings N] [--only raw|hop|hop-latency|e2e|latency]
+// Beside each rate, the CPU it took (bench/process_cpu.hpp): every node
+// process's utime + stime, all threads, over the run, per event delivered.
+// Usage: troupe_bench [--events N] [--bookings N]
+//                     [--only raw|hop|hop-throughput|hop-latency|e2e|latency]
+//                     (hop-throughput: the raw figures and the single hop's rate, without its latency)
 //                     [--max-rate R] (hop-latency alone: the single hop's maximum, measured before)
 //                     [--rate R] (hop-latency alone: at R events/s only)
 #include <algorithm>
@@ -16,11 +22,13 @@
 #include <thread>
 
 #include <nlohmann/json.hpp>
-#include <zmq.hpp>
 
+#include "bench/process_cpu.hpp"
+#include "bench/raw_zmq.hpp"
 #include "launcher/common.hpp"
 #include "tests/integration/cluster.hpp"
 #include "wire/client.hpp"
+#include "wire/endpoint.hpp"
 #include "wire/envelope.hpp"
 
 using namespace std::chrono_literals;
@@ -56,61 +64,65 @@ std::size_t envelope_size() {
   return out.size();
 }
 
-double raw_zmq(std::size_t n, std::size_t size) {
-  zmq::context_t ctx(1);
-  zmq::socket_t pub(ctx, zmq::socket_type::pub), sub(ctx, zmq::socket_type::sub);
-  pub.set(zmq::sockopt::sndhwm, 0);  // no drops: measure throughput, not loss
-  sub.set(zmq::sockopt::rcvhwm, 0);
-  pub.set(zmq::sockopt::linger, 0);
-  sub.set(zmq::sockopt::linger, 0);
-  const auto ep = troupe::test::free_endpoint();
-  pub.bind(ep);
-  sub.set(zmq::sockopt::subscribe, "");
-  sub.connect(ep);
-  // Wait out the slow joiner: send probes until one arrives.
-  for (;;) {
-    pub.send(zmq::str_buffer("probe"), zmq::send_flags::none);
-    zmq::message_t m;
-    if (sub.recv(m, zmq::recv_flags::dontwait) && m.to_string_view() == "probe")
-      break;
-    std::this_thread::sleep_for(1ms);
-  }
-  zmq::message_t drain;
-  while (sub.recv(drain, zmq::recv_flags::dontwait)) {
-  }
-  const std::string topic = "PaymentConfirmed";
-  const std::string body(size, 'x');
-  const auto start = clock_type::now();
-  std::thread producer([&] {
-    for (std::size_t i = 0; i < n; ++i) {
-      pub.send(zmq::buffer(topic), zmq::send_flags::sndmore);
-      pub.send(zmq::buffer(body), zmq::send_flags::none);
-    }
-  });
-  for (std::size_t i = 0; i < n; ++i) {
-    zmq::message_t t, b;
-    (void)sub.recv(t);
-    (void)sub.recv(b);
-  }
-  const double s = seconds_since(start);
-  producer.join();
-  return n / s;
+/// The single hop's event as its source node publishes it: the envelope a
+/// PutEvents of ("bench", "Ping", sample_detail()) becomes there (a fresh
+/// node's epoch, a sequence number from the middle of a run).
+std::string ping_envelope() {
+  troupe::wire::envelope e;
+  e.id = troupe::wire::make_uuid();
+  e.source = "bench";
+  e.detail_type = "Ping";
+  e.time_ms = troupe::wire::now_ms();
+  e.origin = "source";
+  e.epoch = 1;
+  e.seq = 100000;
+  e.correlation_id = e.id;
+  json::to_msgpack(sample_detail(), e.detail);
+  std::string out;
+  if (!troupe::wire::encode(e, out))
+    throw std::runtime_error("the bench's Ping envelope does not encode");
+  return out;
 }
 
 struct hop_result {
-  double events_per_s;
-  std::uint64_t delivered;
+  double events_per_s = 0;
+  std::uint64_t delivered = 0;
+  std::map<std::string, double> cpu_s;  // each node's CPU seconds over the run
+  double cpu_us_per_event() const { return delivered ? 1e6 * troupe::bench::total(cpu_s) / delivered : 0; }
 };
+
+/// The nodes of a started cluster, all of `expected` of them, else throws.
+std::map<std::string, pid_t> nodes_of(const troupe::test::cluster& c, std::size_t expected) {
+  auto nodes = troupe::bench::node_processes(c.launcher_pid());
+  if (nodes.size() != expected)
+    throw std::runtime_error("found " + std::to_string(nodes.size()) + " node processes under the launcher, expected "
+                             + std::to_string(expected));
+  return nodes;
+}
+
+/// "name 1.23, ..." of a CPU delta, in microseconds per `per`, with
+/// `decimals` digits after the point.
+std::string per_node(const std::map<std::string, double>& cpu_s, double per, int decimals) {
+  std::string out;
+  char buf[64];
+  for (const auto& [node, s] : cpu_s) {
+    std::snprintf(buf, sizeof buf, "%s %.*f", node.c_str(), decimals, per > 0 ? 1e6 * s / per : 0.0);
+    out += (out.empty() ? "" : ", ") + std::string(buf);
+  }
+  return out;
+}
 
 hop_result single_hop(std::size_t n, const std::string& durability) {
   troupe::test::cluster c({{"source", {"ticket"}}, {"target", {"sink"}}},
                           "rules:\n  - {name: pings, pattern: {\"detail-type\": [\"Ping\"]}, target: sink}\n",
                           durability);
   c.start();
+  const auto nodes = nodes_of(c, 2);
   auto cfg = troupe::cli::load_config(c.config_path());
   troupe::wire::client client(c.control("source"));
   std::string detail;
   json::to_msgpack(sample_detail(), detail);
+  const auto cpu_before = troupe::bench::snapshot(nodes);
   const auto start = clock_type::now();
   for (std::size_t sent = 0; sent < n;) {
     troupe::wire::control_request req;
@@ -119,7 +131,7 @@ hop_result single_hop(std::size_t n, const std::string& durability) {
       req.entries.push_back({"bench", "Ping", detail, "", {}, {}});
     auto rep = client.call(req, 30s);
     if (!rep || !rep->ok) {
-      throw std::runtime_error("put failed");
+      throw std::runtime_error(std::string("put failed: ") + (rep ? rep->body : rep.err().message));
     }
   }
   std::uint64_t total = 0, last_total = 0;
@@ -138,8 +150,11 @@ hop_result single_hop(std::size_t n, const std::string& durability) {
     std::this_thread::sleep_for(5ms);
   }
   const double s = seconds_since(start);
+  const auto cpu_after = troupe::bench::snapshot(nodes);
   c.stop();
-  return {total / s, total};
+  if (!cpu_after.gone.empty())
+    throw std::runtime_error("a node exited during the single hop: " + cpu_after.gone);
+  return {total / s, total, troupe::bench::cpu_delta(cpu_before, cpu_after)};
 }
 
 /// Per-hop latency at a steady `rate`: events carry their send time, the
@@ -222,6 +237,19 @@ json hop_latency(double rate, double seconds, double warmup = 1) {
   return lat;
 }
 
+/// Events every node of `cfg` has taken from its peers' PUB sockets so far
+/// (its wire's `received`): one per event per hop.
+std::uint64_t received_from_peers(const troupe::cluster::config& cfg) {
+  std::uint64_t n = 0;
+  for (const auto& node : cfg.nodes) {
+    auto s = troupe::cli::status(node, 60s);  // a node may still be busy with the run's tail
+    if (!s)
+      throw std::runtime_error("no status from node " + node.name + ": " + s.err().message);
+    n += (*s)["wire"].value("received", std::uint64_t{0});
+  }
+  return n;
+}
+
 json end_to_end(std::size_t n, double rate, const std::string& durability) {
   // The shipped flight cluster and its rules, with cabins that do not fill.
   troupe::test::cluster c(troupe::test::shipped{"configs/flight.yaml", "", R"(services:
@@ -230,15 +258,22 @@ json end_to_end(std::size_t n, double rate, const std::string& durability) {
   notification: {maildir: mail, from: "bench <bench@troupe.test>"}
 )", durability});
   c.start();
+  auto cfg = troupe::cli::load_config(c.config_path());
+  if (!cfg)
+    throw std::runtime_error("the bench's flight config is invalid");
+  const auto nodes = nodes_of(c, cfg->nodes.size());
+  const auto cpu_before = troupe::bench::snapshot(nodes);
+  const auto received_before = received_from_peers(*cfg);
   auto r = troupe::test::run_command({troupe::test::troupe_bin(), "book", c.config_path(), "--count",
                                       std::to_string(n), "--rate", std::to_string(rate), "--json", "--quiet", "--wait", "120"},
                                      300s);
+  const auto cpu_after = troupe::bench::snapshot(nodes);
+  const auto received = received_from_peers(*cfg) - received_before;
   // Memory: each node's peak resident set over the run.
   json rss = json::object();
-  if (auto cfg = troupe::cli::load_config(c.config_path()))
-    for (const auto& node : cfg->nodes)
-      if (auto s = troupe::cli::status(node, 10s))
-        rss[node.name] = (*s)["process"]["peak_rss_kib"];
+  for (const auto& node : cfg->nodes)
+    if (auto s = troupe::cli::status(node, 10s))
+      rss[node.name] = (*s)["process"]["peak_rss_kib"];
   c.stop();
   // The summary is the last line.
   auto out = r.output;
@@ -251,6 +286,9 @@ json end_to_end(std::size_t n, double rate, const std::string& durability) {
     throw std::runtime_error("book failed: " + r.output);
   }
   j["peak_rss_kib"] = rss;
+  j["cpu_s"] = troupe::bench::cpu_delta(cpu_before, cpu_after);
+  j["cpu_nodes_gone"] = cpu_after.gone;
+  j["received_from_peers"] = received;
   return j;
 }
 
@@ -275,36 +313,65 @@ int run(int argc, char** argv) {
       only_rate = std::stod(argv[i + 1]);
   }
   const auto runs = [&](const char* part) { return only.empty() || only == part; };
+  const bool throughput = runs("hop") || only == "hop-throughput";
   const auto size = envelope_size();
-  std::printf("troupe bench on %u cores; envelope of a booking event: %zu bytes\n",
-              std::thread::hardware_concurrency(), size);
+  const auto ping_topic = troupe::wire::topic_of("Ping");
+  const auto ping = ping_envelope();
+  std::printf("troupe bench on %u cores; envelope of a booking event: %zu bytes, of the single hop's Ping: %zu bytes\n",
+              std::thread::hardware_concurrency(), size, ping.size());
   // Raw libzmq varies by half from run to run here: take the best of
-  // three, so that troupe is compared with the fastest raw figure.
-  double raw = 0;
-  if (runs("raw") || runs("hop"))
-    for (int i = 0; i < 3; ++i)
-      raw = std::max(raw, raw_zmq(1000000, size));
-  if (raw > 0)
-    std::printf("%-58s %12.0f msg/s\n", "raw libzmq PUB/SUB, tcp loopback, 1M messages, best of 3", raw);
+  // three, so that troupe is compared with the fastest raw figure. Both
+  // ways, before any cluster runs (the two-process way forks).
+  using troupe::bench::raw_result;
+  const auto best_of_3 = [](const auto& measure, std::string& seen) {
+    raw_result best;
+    char buf[64];
+    for (int i = 0; i < 3; ++i) {
+      const raw_result one = measure();
+      std::snprintf(buf, sizeof buf, "%s%.0f/%.2f", i ? ", " : "", one.msgs_per_s, one.cpu_us_per_msg);
+      seen += buf;
+      if (one.msgs_per_s > best.msgs_per_s)
+        best = one;
+    }
+    return best;
+  };
+  raw_result raw1, raw2;
+  if (runs("raw") || throughput) {
+    std::string seen1, seen2;
+    raw1 = best_of_3([&] { return troupe::bench::raw_one_process(1000000, size); }, seen1);
+    raw2 = best_of_3([&] { return troupe::bench::raw_two_processes(1000000, ping_topic, ping); }, seen2);
+    std::printf("%-58s %12.0f msg/s    (CPU %.2f us/msg, the process; [16 B][%zu B] frames; runs msg/s/us: %s)\n",
+                "raw libzmq PUB/SUB, one process, 1M, best of 3", raw1.msgs_per_s, raw1.cpu_us_per_msg, size,
+                seen1.c_str());
+    std::printf("%-58s %12.0f msg/s    (CPU %.2f us/msg: publisher %.2f, subscriber %.2f; the Ping's [%zu B][%zu B] "
+                "frames; runs msg/s/us: %s)\n",
+                "raw libzmq PUB/SUB, two processes (local_thr), 1M, best of 3", raw2.msgs_per_s, raw2.cpu_us_per_msg,
+                raw2.pub_cpu_us_per_msg, raw2.sub_cpu_us_per_msg, ping_topic.size(), ping.size(), seen2.c_str());
+  }
+  const auto share = [](double x, double of) { return of > 0 ? 100.0 * x / of : 0.0; };
   double hop_os = 0;
-  if (runs("hop"))
+  if (throughput)
     for (const char* d : {"os", "none"}) {
       // Best of three as well, so that both sides are measured alike (one
       // run of either swings by a fifth here).
-      hop_result hop{0, 0};
+      hop_result hop;
       std::string runs_seen;
+      char buf[64];
       for (int i = 0; i < 3; ++i) {
         const auto one = single_hop(events, d);
-        runs_seen += (runs_seen.empty() ? "" : ", ") + std::to_string(static_cast<long>(one.events_per_s));
+        std::snprintf(buf, sizeof buf, "%s%.0f/%.2f", i ? ", " : "", one.events_per_s, one.cpu_us_per_event());
+        runs_seen += buf;
         if (one.events_per_s > hop.events_per_s)
           hop = one;
       }
       if (std::string(d) == "os")
         hop_os = hop.events_per_s;
-      std::printf("%-58s %12.0f events/s  (%llu of %zu delivered; %.1f%% of raw; runs %s)\n",
-                  (std::string("troupe single hop, durability ") + d + ", best of 3").c_str(),
-                  hop.events_per_s, static_cast<unsigned long long>(hop.delivered), events,
-                  100.0 * hop.events_per_s / raw, runs_seen.c_str());
+      std::printf("%-58s %12.0f events/s (CPU %.2f us/event/hop: %s; %llu of %zu delivered; %.1f%% of raw one "
+                  "process, %.1f%% of raw two processes; runs events/s/us: %s)\n",
+                  (std::string("troupe single hop, durability ") + d + ", best of 3").c_str(), hop.events_per_s,
+                  hop.cpu_us_per_event(), per_node(hop.cpu_s, static_cast<double>(hop.delivered), 2).c_str(),
+                  static_cast<unsigned long long>(hop.delivered), events, share(hop.events_per_s, raw1.msgs_per_s),
+                  share(hop.events_per_s, raw2.msgs_per_s), runs_seen.c_str());
     }
   if (runs("hop") || runs("hop-latency")) {
     // Half the maximum rate (measured above, else --max-rate, else
@@ -326,10 +393,20 @@ int run(int argc, char** argv) {
     std::string rss;
     for (const auto& [node, kib] : e2e["peak_rss_kib"].items())
       rss += (rss.empty() ? "" : ", ") + node + " " + std::to_string(kib.get<long>() / 1024) + " MiB";
+    const auto cpu_s = e2e["cpu_s"].get<std::map<std::string, double>>();
+    const auto cpu = troupe::bench::total(cpu_s);
+    const auto hops = e2e["received_from_peers"].get<double>();
     std::printf("%-58s %12.0f bookings/s (%s of %zu final; p50 %.1f ms, p99 %.1f ms)\n%-58s peak RSS: %s\n", what,
                 e2e["bookings_per_second"].get<double>(),
                 std::to_string(e2e["confirmed"].get<int>() + e2e["cancelled"].get<int>()).c_str(), n,
                 e2e["latency_ms_p50"].get<double>(), e2e["latency_ms_p99"].get<double>(), "", rss.c_str());
+    std::printf("%-58s CPU, all nodes: %.0f us/booking (%s); %.2f us per event received from a peer (%.0f events, "
+                "%.1f per booking)%s\n",
+                "", n ? 1e6 * cpu / n : 0.0, per_node(cpu_s, static_cast<double>(n), 0).c_str(),
+                hops > 0 ? 1e6 * cpu / hops : 0.0, hops, n ? hops / n : 0.0,
+                e2e["cpu_nodes_gone"].get<std::string>().empty()
+                    ? ""
+                    : (" (gone before the end, not counted: " + e2e["cpu_nodes_gone"].get<std::string>() + ")").c_str());
   };
   // All at once measures throughput; at 500/s it measures latency.
   if (runs("e2e"))

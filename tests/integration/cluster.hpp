@@ -98,6 +98,8 @@ class cluster {
   int stop(std::chrono::seconds grace = std::chrono::seconds(15));
   /// Whether any process of the cluster's process group is still alive.
   bool any_process_left() const;
+  /// The running `troupe launch` (its nodes are its children), or -1.
+  pid_t launcher_pid() const { return pgid_; }
 
   /// Runs one node by itself (`troupe node`), without the launcher; its
   /// output goes to <dir>/<name>.log. It dies with the test process.
