@@ -11,7 +11,7 @@ faulty_service::faulty_service(std::unique_ptr<service> inner, cluster::fault_sp
   if (!spec_.poison_json.empty()) {
     poison_ = std::make_unique<rules::matcher>();
     // The config validated the pattern; a failure here is a bug.
-    if (std::holds_alternative<rules::pattern_error>(poison_->add("poison", spec_.poison_json)))
+    if (!poison_->add("poison", spec_.poison_json))
       throw std::logic_error("faults: the poison pattern does not compile");
     poison_->compile();
   }

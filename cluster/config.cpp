@@ -287,8 +287,8 @@ std::map<std::string, fault_spec> read_faults(const YAML::Node& faults, const st
       spec.crash = v.probability(n, where + ".crash").value_or(0);
     if (const YAML::Node p = f["poison"]) {
       spec.poison_json = p.IsScalar() && !plain(p) ? p.Scalar() : yaml_to_json(p);
-      if (auto err = rules::validate(spec.poison_json)) {
-        diag.add(p.IsScalar() ? p : locate(p, err->path), where + ".poison: " + err->to_string());
+      if (auto valid = rules::validate(spec.poison_json); !valid) {
+        diag.add(p.IsScalar() ? p : locate(p, valid.err().path), where + ".poison: " + valid.err().to_string());
         spec.poison_json.clear();
       }
     }
@@ -587,13 +587,12 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
           rule.pattern_json = p.Scalar();
         else
           rule.pattern_json = yaml_to_json(p);
-        if (auto err = rules::validate(rule.pattern_json)) {
-          auto at = p.IsScalar() ? p : locate(p, err->path);
-          diag.add(at, where + ".pattern: " + err->to_string());
+        if (auto valid = rules::validate(rule.pattern_json); !valid) {
+          auto at = p.IsScalar() ? p : locate(p, valid.err().path);
+          diag.add(at, where + ".pattern: " + valid.err().to_string());
         } else {
           rules::matcher m;
-          auto added = m.add(rule.name, rule.pattern_json);
-          if (auto* index = std::get_if<std::size_t>(&added))
+          if (auto index = m.add(rule.name, rule.pattern_json))
             rule.detail_types = m.pinned_values(*index, "detail-type");
         }
       }

@@ -1306,11 +1306,11 @@ matcher::~matcher() = default;
 matcher::matcher(matcher&&) noexcept = default;
 matcher& matcher::operator=(matcher&&) noexcept = default;
 
-std::variant<std::size_t, pattern_error> matcher::add(std::string name, std::string_view pattern_json) {
+result<std::size_t, pattern_error> matcher::add(std::string name, std::string_view pattern_json) {
   auto r = detail::compile_pattern(pattern_json);
-  if (auto* e = std::get_if<pattern_error>(&r))
-    return *e;
-  state_->rules.push_back(detail::rule_spec{std::move(name), std::move(std::get<detail::rule_pattern>(r))});
+  if (!r)
+    return r.err();
+  state_->rules.push_back(detail::rule_spec{std::move(name), std::move(*r)});
   state_->dirty.store(true, std::memory_order_release);
   return state_->rules.size() - 1;
 }

@@ -29,6 +29,8 @@
 #include <variant>
 #include <vector>
 
+#include "wire/error.hpp"
+
 namespace troupe::rules {
 
 /// Limits. A pattern beyond them is refused by add() and validate() with a
@@ -68,10 +70,12 @@ struct pattern_error {
   std::string message;  // what is wrong
   /// "path: message", or just the message when the path is empty.
   std::string to_string() const;
+  /// A pattern that is wrong stays wrong.
+  bool retryable() const { return false; }
 };
 
-/// Validates one pattern given as JSON text; nullopt when valid.
-std::optional<pattern_error> validate(std::string_view pattern_json);
+/// Validates one pattern given as JSON text.
+result<void, pattern_error> validate(std::string_view pattern_json);
 
 /// The EventBridge top-level fields of one troupe event, without building a
 /// map. The node fills this straight from its decoded wire envelope.
@@ -98,7 +102,7 @@ class matcher {
 
   /// Adds a rule; returns its dense index (0, 1, 2, ...) or why the pattern
   /// is refused (then nothing is added).
-  std::variant<std::size_t, pattern_error> add(std::string name, std::string_view pattern_json);
+  result<std::size_t, pattern_error> add(std::string name, std::string_view pattern_json);
 
   /// Builds the matching structure from every rule added so far. match()
   /// compiles on first use if rules were added since, so calling this is

@@ -558,7 +558,7 @@ void normalize(alternative& a) {
 
 } // namespace
 
-std::variant<rule_pattern, pattern_error> compile_pattern(std::string_view json) {
+result<rule_pattern, pattern_error> compile_pattern(std::string_view json) {
   if (json.size() > limits::max_pattern_bytes)
     return pattern_error{"", "the pattern is " + std::to_string(json.size()) + " bytes, more than the limit of " +
                                  std::to_string(limits::max_pattern_bytes)};
@@ -579,11 +579,11 @@ std::variant<rule_pattern, pattern_error> compile_pattern(std::string_view json)
 
 } // namespace detail
 
-std::optional<pattern_error> validate(std::string_view pattern_json) {
+result<void, pattern_error> validate(std::string_view pattern_json) {
   auto r = detail::compile_pattern(pattern_json);
-  if (auto* e = std::get_if<pattern_error>(&r))
-    return *e;
-  return std::nullopt;
+  if (!r)
+    return r.err();
+  return {};
 }
 
 } // namespace troupe::rules

@@ -71,6 +71,6 @@ struct rule_pattern {
 };
 
 /// Compiles pattern text, or says what is wrong and where.
-std::variant<rule_pattern, pattern_error> compile_pattern(std::string_view json);
+result<rule_pattern, pattern_error> compile_pattern(std::string_view json);
 
 } // namespace troupe::rules::detail

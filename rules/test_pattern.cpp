@@ -41,8 +41,8 @@ int run_test_pattern(const std::string& pattern_arg, const std::string& event_ar
     return 2;
   matcher m;
   auto added = m.add("test-pattern", pattern);
-  if (auto* e = std::get_if<pattern_error>(&added)) {
-    err << "invalid pattern: " << e->to_string() << "\n";
+  if (!added) {
+    err << "invalid pattern: " << added.err().to_string() << "\n";
     return 2;
   }
   std::string why;

@@ -25,41 +25,52 @@ enum class errc {
 
 const char* to_string(errc code);
 
+/// An error of the wire, the store, the config loader or the CLI's
+/// clients. Each module that has errors of another kind (the rules'
+/// pattern_error) gives them the same two things: what is wrong, and
+/// whether trying again may help.
 struct error {
   errc code;
   std::string message;
 
   std::string to_string() const;
+  /// Whether the same call may succeed later (a socket or file that failed
+  /// for now); bytes, shapes and configs that are wrong stay wrong.
+  bool retryable() const { return code == errc::io; }
 };
 
-template <class T>
+/// A value, or the error `E` saying why there is none: the one way the
+/// project's modules report failure. Library exceptions are caught where
+/// the library is called and become errors; only a service's handler may
+/// throw, which the runtime takes as a crash.
+template <class T, class E = error>
 class [[nodiscard]] result {
  public:
   result(T value) : v_(std::move(value)) {}
-  result(error e) : v_(std::move(e)) {}
+  result(E e) : v_(std::move(e)) {}
 
   explicit operator bool() const { return v_.index() == 0; }
   T& operator*() { return std::get<0>(v_); }
   const T& operator*() const { return std::get<0>(v_); }
   T* operator->() { return &std::get<0>(v_); }
   const T* operator->() const { return &std::get<0>(v_); }
-  const error& err() const { return std::get<1>(v_); }
+  const E& err() const { return std::get<1>(v_); }
 
  private:
-  std::variant<T, error> v_;
+  std::variant<T, E> v_;
 };
 
-template <>
-class [[nodiscard]] result<void> {
+template <class E>
+class [[nodiscard]] result<void, E> {
  public:
   result() = default;
-  result(error e) : e_(std::move(e)), ok_(false) {}
+  result(E e) : e_(std::move(e)), ok_(false) {}
 
   explicit operator bool() const { return ok_; }
-  const error& err() const { return e_; }
+  const E& err() const { return e_; }
 
  private:
-  error e_{errc::io, {}};
+  E e_{};
   bool ok_ = true;
 };
 

@@ -9,9 +9,9 @@ result<topology> topology_of(const cluster::config& cfg) {
   t.matcher = std::make_shared<rules::matcher>();
   for (const auto& r : cfg.rules) {
     auto added = t.matcher->add(r.name, r.pattern_json);
-    if (std::holds_alternative<rules::pattern_error>(added))
-      return error{errc::config, "rule " + r.name + ": " + std::get<rules::pattern_error>(added).to_string()};
-    const auto index = std::get<std::size_t>(added);
+    if (!added)
+      return error{errc::config, "rule " + r.name + ": " + added.err().to_string()};
+    const auto index = *added;
     t.rule_targets.push_back(r.target);
     const auto* host = cfg.node_hosting(r.target);
     if (!host)

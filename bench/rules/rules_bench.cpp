@@ -218,8 +218,8 @@ int main(int argc, char** argv) {
     const auto b0 = clock_type::now();
     for (const auto& r : rules) {
       auto added = m.add(r.name, r.pattern);
-      if (auto* e = std::get_if<troupe::rules::pattern_error>(&added)) {
-        std::cerr << set_name << "/" << r.name << ": " << e->to_string() << "\n";
+      if (!added) {
+        std::cerr << set_name << "/" << r.name << ": " << added.err().to_string() << "\n";
         return 2;
       }
     }

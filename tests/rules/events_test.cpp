@@ -35,7 +35,7 @@ class hostile_events : public ::testing::Test {
         R"({"a":["abc", 5, true, null]})",                    // 9
     };
     for (const char* p : patterns)
-      ASSERT_TRUE(std::holds_alternative<std::size_t>(m_.add("r", p))) << p;
+      ASSERT_TRUE(m_.add("r", p)) << p;
     m_.compile();
   }
 

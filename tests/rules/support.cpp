@@ -60,8 +60,8 @@ bool load_cases(const std::string& path, std::vector<conformance_case>& out, std
 std::string verdict(std::string_view pattern, std::string_view event_json) {
   matcher m;
   auto added = m.add("rule", pattern);
-  if (auto* e = std::get_if<pattern_error>(&added))
-    return "error: " + e->to_string();
+  if (!added)
+    return "error: " + added.err().to_string();
   std::string why;
   auto bytes = json_to_msgpack(event_json, &why);
   if (!bytes)
