@@ -140,12 +140,28 @@ bus_actor::behavior_type bus_behavior(bus self, runtime::bus_setup setup,
           return later(self, [=, evs = std::move(evs)] { self->state.core->on_events(evs.items); });
         self->state.core->on_events(evs.items);
       },
+      // The bus delivers nothing and writes nothing before it starts, so
+      // these come only after; were one to come before, it waits its turn.
       [=](protocol::answers_atom, protocol::answer_batch& batch) {
+        if (!ready(self))
+          return later(self, [=, batch = std::move(batch)]() mutable { self->state.core->on_answers(batch.items); });
         self->state.core->on_answers(batch.items);
       },
-      [=](protocol::crashed_atom, const std::string& service) { self->state.core->on_crashed(service); },
-      [=](protocol::retry_atom, runtime::delivery& d) { self->state.core->on_retry_due(std::move(d)); },
-      [=](protocol::resume_atom, protocol::continuation& c) { c.fn(*self->state.core); },
+      [=](protocol::crashed_atom, const std::string& service) {
+        if (!ready(self))
+          return later(self, [=] { self->state.core->on_crashed(service); });
+        self->state.core->on_crashed(service);
+      },
+      [=](protocol::retry_atom, runtime::delivery& d) {
+        if (!ready(self))
+          return later(self, [=] { self->state.core->on_retry_due(d); });
+        self->state.core->on_retry_due(std::move(d));
+      },
+      [=](protocol::resume_atom, protocol::continuation& c) {
+        if (!ready(self))
+          return later(self, [=] { c.fn(*self->state.core); });
+        c.fn(*self->state.core);
+      },
       [=](protocol::request_atom, const protocol::control_call& call) {
         if (!ready(self))
           return later(self, [=] { self->state.core->on_request(call.identity, call.body); });

@@ -49,13 +49,18 @@ void answer_resolver::failed_for_good(answer& a, const char* exhausted, commit_b
 std::optional<std::string> answer_resolver::emit(answer& a, commit_batch& out) {
   const auto first = out.events.size();
   std::optional<std::string> problem;
-  for (auto& e : a.events) {
-    if (!e.detail.is_object()) {
+  const bool encoded = a.details.size() == a.events.size();
+  for (std::size_t i = 0; i < a.events.size(); ++i) {
+    auto& e = a.events[i];
+    std::string detail;
+    if (encoded) {
+      detail = std::move(a.details[i]);
+    } else if (!e.detail.is_object()) {
       problem = e.detail_type + ": its detail is not an object";
       break;
+    } else {
+      nlohmann::json::to_msgpack(e.detail, detail);
     }
-    std::string detail;
-    nlohmann::json::to_msgpack(e.detail, detail);
     auto ev = make_event("troupe." + a.d.target, e.detail_type, std::move(detail),
                          e.correlation_id.empty() ? a.d.ev->correlation_id : e.correlation_id, a.d.ev->id);
     // What a peer would refuse is never stored: the answer fails instead.

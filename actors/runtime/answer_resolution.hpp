@@ -19,8 +19,6 @@
 
 namespace troupe::runtime {
 
-inline constexpr const char* invalid_event_code = "INVALID_EVENT";  // a handler emitted an event over a limit
-
 class answer_resolver {
  public:
   using rule_lookup = std::function<const cluster::rule_spec*(const std::string&)>;
@@ -29,6 +27,9 @@ class answer_resolver {
                   bus_counters& counters, spdlog::logger& log)
       : node_(std::move(node)), rule_of_(std::move(rule_of)), rng_(rng), metrics_(metrics), counters_(counters),
         log_(log) {}
+  // It holds references into its owner: never copied or moved away from it.
+  answer_resolver(const answer_resolver&) = delete;
+  answer_resolver& operator=(const answer_resolver&) = delete;
 
   /// Folds answer `a`, given at `now_ms`, into `out`.
   void resolve(answer& a, std::int64_t now_ms, commit_batch& out);

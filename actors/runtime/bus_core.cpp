@@ -43,6 +43,7 @@ bus_core::bus_core(bus_setup setup, bus_port& port, bus_timing timing)
       log_(std::move(setup.log)),
       port_(port),
       timing_(timing),
+      gate_(timing.gate),
       out_(outbound_streams::stream_policy{
           [this](const std::string& stream) { return topo_->consumers_of(stream, node_); },
           [this](const std::string& stream) { return cfg_.event_age_of(stream).count(); }}),
@@ -84,9 +85,10 @@ bool bus_core::is_peer(const std::string& node) const {
 
 void bus_core::start() {
   std::vector<delivery> now;
+  const auto at = port_.now_ms();
   for (auto& d : recovered_) {
-    if (d.retry.due_ms > port_.now_ms())
-      port_.retry_after(std::chrono::milliseconds(d.retry.due_ms - port_.now_ms()), std::move(d));
+    if (d.retry.due_ms > at)
+      port_.retry_after(std::chrono::milliseconds(d.retry.due_ms - at), std::move(d));
     else
       now.push_back(std::move(d));
   }
@@ -508,6 +510,8 @@ void bus_core::on_request(const std::string& identity, const std::string& body) 
       bus.answer_request(identity, "status", true, status->dump());
     });
   } else {
+    // decode_request refuses unknown verbs; a verb added there and not
+    // here is still answered.
     answer_request(identity, req->verb, false, "unknown request '" + req->verb + "'");
   }
 }
@@ -677,10 +681,10 @@ void bus_core::expire() {
 /// rule's.
 void bus_core::age_letter(const std::string& target, const std::string& rule, const wire::envelope& ev,
                           const std::string& peer, const char* what, const std::string& dlq, commit_batch& w) {
+  // Never attempted (at 0): the node that runs the target never took it.
   auto a = failure_of(target, rule, std::make_shared<wire::envelope>(ev), error_code::max_event_age,
-                      "node " + peer + " did not take the " + what + " within its maximum age", port_.now_ms());
+                      "node " + peer + " did not take the " + what + " within its maximum age", 0);
   a.dead_letter_queue = dlq;
-  a.at_ms = 0;  // never attempted: the node that runs the target never took it
   metrics_.failed(rule);
   auto dl = resolver_.dead_letter_for(a, exhausted_age);
   dl.node = peer;  // where the target runs, which never took it

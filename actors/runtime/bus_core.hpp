@@ -86,11 +86,15 @@ struct bus_timing {
   std::uint32_t replay_batch_size = 2000;
   std::uint64_t prune_chunk = 256;  // events deleted per store chore
   std::size_t expire_batch = 1000;
+  stream_gate::options gate;  // held events at most, replay asked again after
 };
 
 class bus_core {
  public:
   bus_core(bus_setup setup, bus_port& port, bus_timing timing = {});
+  // Its parts hold references to it: never copied or moved.
+  bus_core(const bus_core&) = delete;
+  bus_core& operator=(const bus_core&) = delete;
 
   /// Delivers what the inbox held (due now, or when due) and announces the
   /// streams' heads.

@@ -51,10 +51,13 @@ struct answer {
   std::string error;
   std::int64_t at_ms = 0;  // when the attempt ended
   std::vector<event_out> events;
+  std::vector<std::string> details;  // each event's detail as MessagePack, when the service runner made them
   std::vector<state_changes::change> changes;
   bool not_run = false;  // the service was down: retried without spending an attempt
   std::string dead_letter_queue;  // where its dead letter goes; empty: its rule's DLQ
 };
+
+inline constexpr const char* invalid_event_code = "INVALID_EVENT";  // a handler emitted an event over a limit
 
 /// An event accepted from a peer's stream whose handling has not committed
 /// yet. Nothing of it is on disk: the stream's durable cursor stays below

@@ -2,6 +2,7 @@
 
 #include "actors/dead_letter.hpp"
 #include "actors/msgpack_json.hpp"
+#include "wire/limits.hpp"
 
 namespace troupe::runtime {
 
@@ -57,6 +58,24 @@ std::chrono::milliseconds service_runner::delay_before(const wire::envelope& ev)
   return mode_ == service_mode::running ? impl_->delay_before(ev) : std::chrono::milliseconds(0);
 }
 
+std::optional<std::string> encode_events(answer& a) {
+  a.details.clear();
+  a.details.reserve(a.events.size());
+  const std::string source = "troupe." + a.d.target;
+  for (const auto& e : a.events) {
+    if (!e.detail.is_object())
+      return e.detail_type + ": its detail is not an object";
+    std::string detail;
+    nlohmann::json::to_msgpack(e.detail, detail);
+    const auto& corr = e.correlation_id.empty() ? a.d.ev->correlation_id : e.correlation_id;
+    static const std::vector<std::string> no_resources;
+    if (auto p = wire::check_entry({source, e.detail_type, detail, corr, &no_resources}))
+      return e.detail_type + ": " + p.message;
+    a.details.push_back(std::move(detail));
+  }
+  return std::nullopt;
+}
+
 answer service_runner::handle(const delivery& d, clock::time_point started) {
   ++counters_.delivered;
   const auto& ev = *d.ev;
@@ -92,7 +111,18 @@ answer service_runner::handle(const delivery& d, clock::time_point started) {
         fail(error_code::timeout, "the handler overran its timeout; its result was dropped");
         crash("handler overran its timeout", ended);
       } else if (a.status == outcome::ok) {
-        a.changes = changes.take();
+        if (auto problem = encode_events(a)) {
+          // Nothing of it may commit, yet the handler changed the service's
+          // memory as if it would: rebuild the service from its rows.
+          a.status = outcome::permanent;
+          a.error_code = invalid_event_code;
+          a.error = "the handler emitted an event that cannot be sent: " + *problem;
+          a.events.clear();
+          a.details.clear();
+          crash("its answer emitted an event that cannot be sent", clock::now());
+        } else {
+          a.changes = changes.take();
+        }
       }
     } catch (const std::exception& e) {
       ++counters_.crashed;

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,12 +41,18 @@ using service_maker = std::function<std::shared_ptr<service>(std::shared_ptr<ser
 /// Calls a service's handler with the event's detail decoded.
 handled invoke(service& impl, const wire::envelope& ev, state_changes& changes);
 
+/// Encodes the events of ok answer `a` (its `details`), each checked
+/// against every limit an event meets; why one cannot be sent, if one cannot.
+std::optional<std::string> encode_events(answer& a);
+
 class service_runner {
  public:
   using clock = std::chrono::steady_clock;
 
   service_runner(std::string name, std::shared_ptr<service> impl, service_maker remake,
                  const cluster::supervision_spec& intensity, std::shared_ptr<spdlog::logger> log);
+  service_runner(const service_runner&) = delete;
+  service_runner& operator=(const service_runner&) = delete;
 
   /// Runs delivery `d` at `now` (wall clock `now_ms` ends the attempt).
   answer handle(const delivery& d, clock::time_point now);

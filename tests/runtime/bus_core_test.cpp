@@ -266,15 +266,24 @@ TEST(bus_core, inbox_rows_found_at_start_are_delivered_now_or_when_due) {
   std::string bytes;
   ASSERT_TRUE(wire::encode(*event_of("up", "B", 5, 1), bytes));
   snap.inbox.push_back({1, "b", "r-b", bytes, {}});
+  // The recording port's clock reads 1,000,000 ms: one row was due before
+  // it, one is due 5 s after it.
+  store::retry_state past;
+  past.attempt = 2;
+  past.due_ms = 999'000;
+  snap.inbox.push_back({3, "b", "r-b", bytes, past});
   store::retry_state later;
   later.attempt = 2;
-  later.due_ms = wire::now_ms() + 3'600'000;
+  later.due_ms = 1'005'000;
   snap.inbox.push_back({2, "b", "r-b", bytes, later});
   bus_fixture f(snap);
-  ASSERT_EQ(f.port.all_delivered("b").size(), 1u);
-  EXPECT_EQ(f.port.all_delivered("b")[0].inbox_id, 1);
+  auto now = f.port.all_delivered("b");
+  ASSERT_EQ(now.size(), 2u);
+  EXPECT_EQ(now[0].inbox_id, 1);
+  EXPECT_EQ(now[1].inbox_id, 3);
   ASSERT_EQ(f.port.retries.size(), 1u);
   EXPECT_EQ(f.port.retries[0].second.inbox_id, 2);
+  EXPECT_EQ(f.port.retries[0].first.count(), 5000);
 }
 
 }  // namespace

@@ -13,7 +13,8 @@ namespace {
 using namespace std::chrono_literals;
 
 /// A service whose handler does what the event's detail "n" says:
-/// 0 ok (emits Done), 1 transient, 2 permanent, 3 throws, 4 sleeps 30 ms.
+/// 0 ok (emits Done), 1 transient, 2 permanent, 3 throws, 4 sleeps 30 ms,
+/// 5 emits a detail that is not an object, 6 emits a detail over 256 KiB.
 class scripted : public service {
  public:
   handled handle(const event_in& ev) override {
@@ -24,6 +25,8 @@ class scripted : public service {
       case 2: return handled::permanent("never");
       case 3: throw std::runtime_error("boom");
       case 4: std::this_thread::sleep_for(30ms); return handled::ok({{"Done", {{"late", true}}, ""}});
+      case 5: return handled::ok({{"Done", nlohmann::json::array({1}), ""}});
+      case 6: return handled::ok({{"Done", {{"x", std::string(300 * 1024, 'x')}}, ""}});
       default: return handled::ok({{"Done", {{"n", n}}, ""}});
     }
   }
@@ -69,6 +72,10 @@ TEST(service_runner, turns_each_handler_outcome_into_an_answer) {
       {2, outcome::permanent, error_code::permanent_error, 0, 0, service_mode::running},
       {3, outcome::transient, error_code::crash, 0, 0, service_mode::restarting},
       {4, outcome::transient, error_code::timeout, 0, 0, service_mode::restarting},
+      // Its memory changed as if the answer would commit, and it will not:
+      // rebuilt from its rows, and the answer goes to the DLQ.
+      {5, outcome::permanent, invalid_event_code, 0, 0, service_mode::restarting},
+      {6, outcome::permanent, invalid_event_code, 0, 0, service_mode::restarting},
   };
   for (const auto& c : cases) {
     runner_fixture f;
@@ -77,6 +84,7 @@ TEST(service_runner, turns_each_handler_outcome_into_an_answer) {
     EXPECT_EQ(a.error_code, c.code) << c.n;
     EXPECT_EQ(a.events.size(), c.events) << c.n;   // a late answer's events are dropped
     EXPECT_EQ(a.changes.size(), c.changes) << c.n; // state only with an ok
+    EXPECT_EQ(a.details.size(), c.events) << c.n;  // each event encoded once, here
     EXPECT_EQ(f.runner.mode(), c.mode_after) << c.n;
     EXPECT_EQ(f.runner.take_crash_news(), c.mode_after == service_mode::restarting) << c.n;
     EXPECT_FALSE(f.runner.take_crash_news()) << c.n;  // told once
