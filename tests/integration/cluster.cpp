@@ -302,9 +302,15 @@ std::string cluster::node_output(const std::string& name) const {
 void cluster::start() {
   const auto bin = troupe_bin();
   const auto log = (dir() / "launch.log").string();
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid == 0) {
     setpgid(0, 0);
+    // A test killed by its timeout runs no destructor: the launcher then
+    // stops its nodes and exits on its own, leaving nothing running.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)
+      _exit(1);
     const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, 1);
     dup2(fd, 2);
