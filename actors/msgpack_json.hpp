@@ -3,8 +3,10 @@
 // nlohmann::json::from_msgpack reads its input a byte at a time, with an
 // end-of-input check on each, and was the largest single cost of handing
 // an event to a service (perf, single hop at 27,000 events/s: 13% of the
-// consuming node's samples). msgpack-c parses the bytes in one pass into
-// its zone; the tree is then copied into JSON.
+// consuming node's samples). msgpack-c parses the bytes in one pass and
+// hands each value to a visitor that builds the JSON in place (building
+// msgpack-c's own tree first and copying it was 9% of the consuming node's
+// samples on the single hop at 74,000 events/s).
 #pragma once
 
 #include <string_view>

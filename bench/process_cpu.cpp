@@ -42,6 +42,31 @@ std::optional<double> cpu_of(const std::string& path) {
   return static_cast<double>(std::stoull((*f)[11]) + std::stoull((*f)[12])) / ticks;
 }
 
+/// A thread's name, from /proc/<pid>/task/<tid>/comm.
+std::string thread_name(const std::string& task_dir) {
+  std::ifstream in(task_dir + "/comm");
+  std::string name;
+  std::getline(in, name);
+  return name.empty() ? "?" : name;
+}
+
+/// Adds the CPU seconds of each thread of `pid` to `threads`, keyed
+/// "`node`/thread name".
+void add_threads(const std::string& node, pid_t pid, std::map<std::string, double>& threads) {
+  const auto dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* tasks = opendir(dir.c_str());
+  if (!tasks)
+    return;
+  while (auto* e = readdir(tasks)) {
+    if (e->d_name[0] == '.')
+      continue;
+    const auto task = dir + "/" + e->d_name;
+    if (auto c = cpu_of(task + "/stat"))
+      threads[node + "/" + thread_name(task)] += *c;
+  }
+  closedir(tasks);
+}
+
 /// The value after `--node` on a process's command line, or "".
 std::string node_argument(const std::string& pid) {
   std::ifstream in("/proc/" + pid + "/cmdline");
@@ -87,20 +112,34 @@ std::map<std::string, pid_t> node_processes(pid_t launcher) {
 cpu_snapshot snapshot(const std::map<std::string, pid_t>& pids) {
   cpu_snapshot s;
   for (const auto& [name, pid] : pids) {
-    if (auto c = cpu_seconds(pid))
+    if (auto c = cpu_seconds(pid)) {
       s.seconds[name] = *c;
-    else
+      add_threads(name, pid, s.threads);
+    } else
       s.gone += (s.gone.empty() ? "" : ", ") + name;
   }
   return s;
 }
 
-std::map<std::string, double> cpu_delta(const cpu_snapshot& before, const cpu_snapshot& after) {
+namespace {
+
+std::map<std::string, double> delta_of(const std::map<std::string, double>& before,
+                                       const std::map<std::string, double>& after) {
   std::map<std::string, double> d;
-  for (const auto& [name, s] : after.seconds)
-    if (auto it = before.seconds.find(name); it != before.seconds.end())
+  for (const auto& [name, s] : after)
+    if (auto it = before.find(name); it != before.end())
       d[name] = s - it->second;
   return d;
+}
+
+} // namespace
+
+std::map<std::string, double> cpu_delta(const cpu_snapshot& before, const cpu_snapshot& after) {
+  return delta_of(before.seconds, after.seconds);
+}
+
+std::map<std::string, double> thread_delta(const cpu_snapshot& before, const cpu_snapshot& after) {
+  return delta_of(before.threads, after.threads);
 }
 
 double total(const std::map<std::string, double>& delta) {

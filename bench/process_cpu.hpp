@@ -26,8 +26,13 @@ std::map<std::string, pid_t> node_processes(pid_t launcher);
 
 /// CPU seconds of each process in `pids` (named as given); a process that
 /// is gone reads as 0, and `gone` names it.
+/// `threads` holds the same per thread, keyed "node/thread name" (threads
+/// of one name summed, e.g. CAF's workers), for where the CPU goes; a
+/// thread that exits between two snapshots takes its seconds with it, so
+/// the per-thread figures are for threads that live through the run.
 struct cpu_snapshot {
   std::map<std::string, double> seconds;
+  std::map<std::string, double> threads;
   std::string gone;
 };
 cpu_snapshot snapshot(const std::map<std::string, pid_t>& pids);
@@ -35,6 +40,9 @@ cpu_snapshot snapshot(const std::map<std::string, pid_t>& pids);
 /// Each process's CPU seconds from `before` to `after` (a process missing
 /// from either is left out).
 std::map<std::string, double> cpu_delta(const cpu_snapshot& before, const cpu_snapshot& after);
+
+/// Each thread's CPU seconds from `before` to `after`, as `cpu_delta`.
+std::map<std::string, double> thread_delta(const cpu_snapshot& before, const cpu_snapshot& after);
 
 /// The sum of `delta`'s values.
 double total(const std::map<std::string, double>& delta);

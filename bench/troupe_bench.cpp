@@ -88,6 +88,7 @@ struct hop_result {
   double events_per_s = 0;
   std::uint64_t delivered = 0;
   std::map<std::string, double> cpu_s;  // each node's CPU seconds over the run
+  std::map<std::string, double> thread_s;  // each "node/thread"'s, the same
   double cpu_us_per_event() const { return delivered ? 1e6 * troupe::bench::total(cpu_s) / delivered : 0; }
 };
 
@@ -154,7 +155,8 @@ hop_result single_hop(std::size_t n, const std::string& durability) {
   c.stop();
   if (!cpu_after.gone.empty())
     throw std::runtime_error("a node exited during the single hop: " + cpu_after.gone);
-  return {total / s, total, troupe::bench::cpu_delta(cpu_before, cpu_after)};
+  return {total / s, total, troupe::bench::cpu_delta(cpu_before, cpu_after),
+          troupe::bench::thread_delta(cpu_before, cpu_after)};
 }
 
 /// Per-hop latency at a steady `rate`: events carry their send time, the
@@ -372,6 +374,7 @@ int run(int argc, char** argv) {
                   hop.cpu_us_per_event(), per_node(hop.cpu_s, static_cast<double>(hop.delivered), 2).c_str(),
                   static_cast<unsigned long long>(hop.delivered), events, share(hop.events_per_s, raw1.msgs_per_s),
                   share(hop.events_per_s, raw2.msgs_per_s), runs_seen.c_str());
+      std::printf("%-58s by thread, us/event: %s\n", "", per_node(hop.thread_s, static_cast<double>(hop.delivered), 2).c_str());
     }
   if (runs("hop") || runs("hop-latency")) {
     // Half the maximum rate (measured above, else --max-rate, else

@@ -1,6 +1,8 @@
 #include "wire/control.hpp"
 
 #include <algorithm>
+#include <limits>
+#include <optional>
 
 #include "wire/msgpack_io.hpp"
 
@@ -14,14 +16,6 @@ error shape(const std::string& what) { return error{errc::wrong_shape, "control 
 
 bool is_str(const msgpack::object& o) { return o.type == msgpack::type::STR; }
 std::string str(const msgpack::object& o) { return std::string(o.via.str.ptr, o.via.str.size); }
-
-std::string repack(const msgpack::object& o) {
-  std::string out;
-  string_sink sink{out};
-  packer pk(sink);
-  pk.pack(o);
-  return out;
-}
 
 // Reads `[version, head, ...]` and checks the version; the caller gets the array.
 // A request's limits let every entry through whole (an entry is checked on
@@ -40,6 +34,100 @@ result<msgpack::object_handle> open(std::string_view bytes, std::size_t max_stri
   if (!is_str(o.via.array.ptr[1]))
     return shape("verb is not a string");
   return oh;
+}
+
+bool is_map_tag(std::uint8_t tag) { return (tag & 0xf0) == 0x80 || tag == 0xde || tag == 0xdf; }
+
+/// One entry of a put, read in place: [source, detail-type, detail,
+/// correlation-id, resources(, idempotency-key)].
+result<put_entry> read_entry(reader& in, std::uint32_t i) {
+  const auto where = [i] { return "entry " + std::to_string(i) + ": "; };
+  // An entry's strings may run long here: check_entry answers each entry
+  // with its own error, so only the request's size bounds them.
+  const auto text = [&](const char* what) -> result<std::string> {
+    auto s = in.str(what, max_request_bytes);
+    if (!s)
+      return s.err().code == errc::wrong_shape
+                 ? shape(where() + "source, detail-type and correlation-id must be strings")
+                 : s.err();
+    return std::string(*s);
+  };
+  auto fields = in.array("entry", 6);
+  if (!fields || (*fields != 5 && *fields != 6))
+    return shape(where() + "not [source, detail-type, detail, correlation-id, resources(, idempotency-key)]");
+  put_entry pe;
+  for (auto [into, what] : {std::pair{&pe.source, "source"}, std::pair{&pe.detail_type, "detail-type"}}) {
+    auto s = text(what);
+    if (!s)
+      return s.err();
+    *into = std::move(*s);
+  }
+  const read_limits detail{std::max(max_put_entries, max_detail_items), max_request_bytes, max_detail_depth};
+  auto d = in.value(detail, "detail");
+  if (!d)
+    return d.err();
+  if (!is_map_tag(static_cast<std::uint8_t>(d->front())))
+    return shape(where() + "detail must be a map");
+  pe.detail.assign(d->data(), d->size());
+  auto correlation = text("correlation-id");
+  if (!correlation)
+    return correlation.err();
+  pe.correlation_id = std::move(*correlation);
+  auto count = in.array("resources", max_detail_items);
+  if (!count)
+    return count.err().code == errc::wrong_shape ? shape(where() + "resources must be an array") : count.err();
+  pe.resources.reserve(*count);
+  for (std::uint32_t j = 0; j < *count; ++j) {
+    auto r = in.str("resource", max_request_bytes);
+    if (!r)
+      return r.err().code == errc::wrong_shape ? shape(where() + "resources must be strings") : r.err();
+    pe.resources.emplace_back(*r);
+  }
+  if (*fields == 6) {
+    auto key = in.str("idempotency key", max_idempotency_key);
+    if (!key || key->empty())
+      return !key && key.err().code != errc::wrong_shape && key.err().code != errc::too_large
+                 ? key.err()
+                 : shape(where() + "the idempotency key must be a string of 1 to "
+                         + std::to_string(max_idempotency_key) + " bytes");
+    pe.idempotency_key = std::string(*key);
+  }
+  return pe;
+}
+
+/// A put, read in place without building MessagePack objects (a put of a
+/// thousand entries is the hot path of every producer); nullopt when the
+/// message does not start as [version, "put", ...], for the general reader.
+std::optional<result<control_request>> decode_put(std::string_view bytes) {
+  reader in(bytes);
+  auto n = in.array("control message", 3);
+  auto version = n ? in.uint("version") : result<std::uint64_t>(n.err());
+  if (!version || *version != control_version)
+    return std::nullopt;
+  auto verb = in.str("verb", 16);
+  if (!verb || *verb != "put")
+    return std::nullopt;
+  control_request r;
+  r.verb = "put";
+  auto count = *n == 3 ? in.array("entries", std::numeric_limits<std::uint32_t>::max()) : result<std::uint32_t>(0u);
+  if (*n != 3 || (!count && count.err().code == errc::wrong_shape))
+    return result<control_request>(shape("put takes one array of entries"));
+  if (!count)
+    return result<control_request>(count.err());
+  if (*count == 0 || *count > max_put_entries)
+    return result<control_request>(shape("put takes 1 to " + std::to_string(max_put_entries) + " entries"));
+  r.entries.reserve(*count);
+  for (std::uint32_t i = 0; i < *count; ++i) {
+    auto e = read_entry(in, i);
+    if (!e)
+      return result<control_request>(e.err());
+    r.entries.push_back(std::move(*e));
+  }
+  if (!in.at_end())
+    return result<control_request>(error{errc::trailing_bytes, "control message: "
+                                                                   + std::to_string(bytes.size() - in.offset())
+                                                                   + " bytes after the value"});
+  return result<control_request>(std::move(r));
 }
 
 } // namespace
@@ -82,6 +170,8 @@ std::string encode(const control_request& r) {
 result<control_request> decode_request(std::string_view bytes) {
   if (bytes.size() > max_request_bytes)
     return error{errc::too_large, "control message of " + std::to_string(bytes.size()) + " bytes"};
+  if (auto put = decode_put(bytes))
+    return std::move(*put);
   auto oh = open(bytes, max_request_bytes);
   if (!oh)
     return oh.err();
@@ -89,37 +179,7 @@ result<control_request> decode_request(std::string_view bytes) {
   control_request r;
   r.verb = str(a.ptr[1]);
   if (r.verb == "put") {
-    if (a.size != 3 || a.ptr[2].type != msgpack::type::ARRAY)
-      return shape("put takes one array of entries");
-    const auto& entries = a.ptr[2].via.array;
-    if (entries.size == 0 || entries.size > max_put_entries)
-      return shape("put takes 1 to " + std::to_string(max_put_entries) + " entries");
-    for (std::uint32_t i = 0; i < entries.size; ++i) {
-      const auto& e = entries.ptr[i];
-      const auto where = "entry " + std::to_string(i) + ": ";
-      if (e.type != msgpack::type::ARRAY || (e.via.array.size != 5 && e.via.array.size != 6))
-        return shape(where + "not [source, detail-type, detail, correlation-id, resources(, idempotency-key)]");
-      const auto* f = e.via.array.ptr;
-      if (!is_str(f[0]) || !is_str(f[1]) || !is_str(f[3]))
-        return shape(where + "source, detail-type and correlation-id must be strings");
-      if (f[2].type != msgpack::type::MAP)
-        return shape(where + "detail must be a map");
-      if (f[4].type != msgpack::type::ARRAY)
-        return shape(where + "resources must be an array");
-      put_entry pe{str(f[0]), str(f[1]), repack(f[2]), str(f[3]), {}, {}};
-      if (e.via.array.size == 6) {
-        if (!is_str(f[5]) || f[5].via.str.size == 0 || f[5].via.str.size > max_idempotency_key)
-          return shape(where + "the idempotency key must be a string of 1 to " + std::to_string(max_idempotency_key)
-                       + " bytes");
-        pe.idempotency_key = str(f[5]);
-      }
-      for (std::uint32_t j = 0; j < f[4].via.array.size; ++j) {
-        if (!is_str(f[4].via.array.ptr[j]))
-          return shape(where + "resources must be strings");
-        pe.resources.push_back(str(f[4].via.array.ptr[j]));
-      }
-      r.entries.push_back(std::move(pe));
-    }
+    return shape("put takes one array of entries");  // decode_put read every other put
   } else if (r.verb == "query") {
     if (a.size != 5 || !is_str(a.ptr[2]) || !is_str(a.ptr[3]) || !is_str(a.ptr[4]))
       return shape("query takes service, what and args (strings)");

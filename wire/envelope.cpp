@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <limits>
 #include <random>
 #include <tuple>
 
@@ -25,28 +26,10 @@ error field_error(errc code, const char* field, const std::string& what) {
   return error{code, std::string("envelope field '") + field + "': " + what};
 }
 
-result<std::string> read_string(std::string_view bytes, std::size_t& off, const char* field,
-                                bool required, msgpack::zone& zone) {
-  auto oh = read_one(bytes, off, {1, max_string_bytes, 1}, field, zone);
-  if (!oh)
-    return oh.err();
-  const auto& o = *oh;
-  if (o.type != msgpack::type::STR)
-    return field_error(errc::wrong_shape, field, "not a string");
-  if (required && o.via.str.size == 0)
-    return field_error(errc::invalid_field, field, "empty");
-  return std::string(o.via.str.ptr, o.via.str.size);
-}
-
-result<std::uint64_t> read_uint(std::string_view bytes, std::size_t& off, const char* field,
-                               msgpack::zone& zone) {
-  auto oh = read_one(bytes, off, {1, 1, 1}, field, zone);
-  if (!oh)
-    return oh.err();
-  const auto& o = *oh;
-  if (o.type != msgpack::type::POSITIVE_INTEGER)
-    return field_error(errc::wrong_shape, field, "not a non-negative integer");
-  return o.via.u64;
+/// A read's error, with the field named as the envelope names it.
+error in_field(const error& e, const char* field) {
+  const auto colon = e.message.find(": ");
+  return field_error(e.code, field, colon == std::string::npos ? e.message : e.message.substr(colon + 2));
 }
 
 } // namespace
@@ -93,16 +76,17 @@ result<void> encode(const envelope& e, std::string& out) {
 result<envelope> decode(std::string_view bytes) {
   if (bytes.size() > max_envelope_bytes)
     return error{errc::too_large, "envelope of " + std::to_string(bytes.size()) + " bytes"};
-  std::size_t off = 0;
-  msgpack::zone zone;  // one for every field
-  auto n = read_array_header(bytes, off, "envelope");
+  // Read in place, field by field, without building MessagePack objects:
+  // every subscriber decodes every event it receives.
+  reader in(bytes);
+  auto n = in.array("envelope", std::numeric_limits<std::uint32_t>::max());
   if (!n)
-    return n.err();
+    return n.err().code == errc::truncated && bytes.empty() ? error{errc::truncated, "envelope: empty"} : n.err();
   if (*n == 0)
     return error{errc::wrong_shape, "envelope: empty array"};
-  auto version = read_uint(bytes, off, "version", zone);
+  auto version = in.uint("version");
   if (!version)
-    return version.err();
+    return in_field(version.err(), "version");
   if (*version != envelope_version)
     return error{errc::bad_version, "envelope version " + std::to_string(*version)
                                         + " (this build reads " + std::to_string(envelope_version) + ")"};
@@ -111,63 +95,59 @@ result<envelope> decode(std::string_view bytes) {
                                         + std::to_string(field_count)};
   envelope e;
   auto str = [&](std::string& into, const char* field, bool required) -> result<void> {
-    auto s = read_string(bytes, off, field, required, zone);
+    auto s = in.str(field, max_string_bytes);
     if (!s)
-      return s.err();
-    into = std::move(*s);
+      return in_field(s.err(), field);
+    if (required && s->empty())
+      return field_error(errc::invalid_field, field, "empty");
+    into.assign(s->data(), s->size());
+    return {};
+  };
+  auto uint = [&](std::uint64_t& into, const char* field) -> result<void> {
+    auto v = in.uint(field);
+    if (!v)
+      return in_field(v.err(), field);
+    into = *v;
     return {};
   };
   TROUPE_TRY(str(e.id, "id", true));
   TROUPE_TRY(str(e.source, "source", true));
   TROUPE_TRY(str(e.detail_type, "detail-type", true));
   {
-    auto oh = read_one(bytes, off, {1, 1, 1}, "time", zone);
-    TROUPE_TRY(oh);
-    const auto& o = *oh;
-    if (o.type == msgpack::type::POSITIVE_INTEGER && o.via.u64 <= INT64_MAX)
-      e.time_ms = static_cast<std::int64_t>(o.via.u64);
-    else if (o.type == msgpack::type::NEGATIVE_INTEGER)
-      e.time_ms = o.via.i64;
-    else
-      return field_error(errc::wrong_shape, "time", "not an integer");
+    auto t = in.integer("time");
+    if (!t)
+      return in_field(t.err(), "time");
+    e.time_ms = *t;
   }
   {
-    auto oh = read_one(bytes, off, {max_resources, max_string_bytes, 2}, "resources", zone);
-    TROUPE_TRY(oh);
-    const auto& o = *oh;
-    if (o.type != msgpack::type::ARRAY)
-      return field_error(errc::wrong_shape, "resources", "not an array");
-    for (std::uint32_t i = 0; i < o.via.array.size; ++i) {
-      const auto& r = o.via.array.ptr[i];
-      if (r.type != msgpack::type::STR)
-        return field_error(errc::wrong_shape, "resources", "element " + std::to_string(i) + " not a string");
-      e.resources.emplace_back(r.via.str.ptr, r.via.str.size);
+    auto count = in.array("resources", max_resources);
+    if (!count)
+      return in_field(count.err(), "resources");
+    e.resources.reserve(*count);
+    for (std::uint32_t i = 0; i < *count; ++i) {
+      auto r = in.str("resources", max_string_bytes);
+      if (!r)
+        return r.err().code == errc::wrong_shape
+                   ? field_error(errc::wrong_shape, "resources", "element " + std::to_string(i) + " not a string")
+                   : in_field(r.err(), "resources");
+      e.resources.emplace_back(*r);
     }
   }
   TROUPE_TRY(str(e.origin, "origin", true));
-  {
-    auto v = read_uint(bytes, off, "epoch", zone);
-    TROUPE_TRY(v);
-    e.epoch = *v;
-  }
-  {
-    auto v = read_uint(bytes, off, "seq", zone);
-    TROUPE_TRY(v);
-    e.seq = *v;
-  }
+  TROUPE_TRY(uint(e.epoch, "epoch"));
+  TROUPE_TRY(uint(e.seq, "seq"));
   TROUPE_TRY(str(e.correlation_id, "correlation-id", false));
   TROUPE_TRY(str(e.causation_id, "causation-id", false));
-  const auto detail_begin = off;
-  {
-    auto oh = read_one(bytes, off, detail_limits, "detail", zone);
-    TROUPE_TRY(oh);
-    if (oh->type != msgpack::type::MAP)
-      return field_error(errc::wrong_shape, "detail", "not a map");
-  }
-  if (off != bytes.size())
+  auto detail = in.value(detail_limits, "detail");
+  if (!detail)
+    return in_field(detail.err(), "detail");
+  const auto tag = static_cast<std::uint8_t>(detail->front());
+  if (!((tag & 0xf0) == 0x80 || tag == 0xde || tag == 0xdf))
+    return field_error(errc::wrong_shape, "detail", "not a map");
+  if (!in.at_end())
     return error{errc::trailing_bytes,
-                 "envelope: " + std::to_string(bytes.size() - off) + " bytes after the last field"};
-  e.detail.assign(bytes.data() + detail_begin, off - detail_begin);
+                 "envelope: " + std::to_string(bytes.size() - in.offset()) + " bytes after the last field"};
+  e.detail.assign(detail->data(), detail->size());
   return e;
 }
 

@@ -14,34 +14,6 @@ std::size_t entry_size(const entry_view& e) {
 
 namespace {
 
-// Walks a detail without building it (no zone, no allocation): every event
-// made here is checked, so this is on the hot path. It holds the detail to
-// the same limits as read_one with detail_limits.
-struct limit_walk : msgpack::null_visitor {
-  std::size_t depth = 0;
-  const char* over = nullptr;
-
-  bool container(std::uint32_t n) {
-    if (++depth > detail_limits.depth)
-      return over = "nested too deeply", false;
-    if (n > detail_limits.items)
-      return over = "over the size limit", false;
-    return true;
-  }
-  bool sized(std::uint32_t n) {
-    if (n > detail_limits.bytes)
-      return over = "over the size limit", false;
-    return true;
-  }
-  bool start_array(std::uint32_t n) { return container(n); }
-  bool start_map(std::uint32_t n) { return container(n); }
-  bool end_array() { return --depth, true; }
-  bool end_map() { return --depth, true; }
-  bool visit_str(const char*, std::uint32_t n) { return sized(n); }
-  bool visit_bin(const char*, std::uint32_t n) { return sized(n); }
-  bool visit_ext(const char*, std::uint32_t n) { return sized(n); }
-};
-
 bool starts_a_map(std::string_view b) {
   const auto c = static_cast<unsigned char>(b.front());
   return (c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf;
@@ -50,22 +22,14 @@ bool starts_a_map(std::string_view b) {
 } // namespace
 
 result<void> check_detail(std::string_view detail) {
-  if (detail.empty())
-    return error{errc::truncated, "detail: missing"};
-  limit_walk walk;
-  std::size_t off = 0;
-  bool ok = false;
-  try {
-    ok = msgpack::parse(detail.data(), detail.size(), off, walk);
-  } catch (const std::exception& e) {
-    return error{errc::not_msgpack, std::string("detail: not MessagePack (") + e.what() + ")"};
-  }
-  if (walk.over)
-    return error{errc::too_large, std::string("detail: ") + walk.over};
-  if (!ok)
-    return error{errc::not_msgpack, "detail: not MessagePack, or truncated"};
-  if (off != detail.size())
-    return error{errc::trailing_bytes, "detail: " + std::to_string(detail.size() - off) + " bytes after the map"};
+  // A walk, not a build: every event made here is checked, so this is on
+  // the hot path.
+  reader in(detail);
+  auto value = in.value(detail_limits, "detail");
+  if (!value)
+    return value.err();
+  if (!in.at_end())
+    return error{errc::trailing_bytes, "detail: " + std::to_string(detail.size() - in.offset()) + " bytes after the map"};
   if (!starts_a_map(detail))
     return error{errc::invalid_field, "detail: not a map"};
   return {};

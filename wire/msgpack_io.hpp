@@ -45,4 +45,37 @@ result<std::uint32_t> read_array_header(std::string_view bytes, std::size_t& off
 result<msgpack::object_handle> read_exactly_one(std::string_view bytes,
                                                 const read_limits& limits, const char* what);
 
+/// Reads MessagePack values one after another from untrusted bytes without
+/// building objects or allocating: the decoders' hot path (an envelope at
+/// every subscriber, each entry of a PutEvents). Every read checks the
+/// bounds first, and a failed read names `what`: truncated (the value is
+/// missing or cut short), wrong_shape (another type), too_large (over the
+/// given limit) or not_msgpack (a byte no value starts with). A failed read
+/// leaves the offset where it was.
+class reader {
+public:
+  explicit reader(std::string_view bytes, std::size_t offset = 0) : bytes_(bytes), off_(offset) {}
+
+  std::size_t offset() const { return off_; }
+  bool at_end() const { return off_ >= bytes_.size(); }
+
+  /// An array header; fails with too_large past `max_items` elements.
+  result<std::uint32_t> array(const char* what, std::size_t max_items);
+  /// A string, as a view into the bytes; too_large past `max_bytes`.
+  result<std::string_view> str(const char* what, std::size_t max_bytes);
+  /// An integer of any encoding whose value is at least 0.
+  result<std::uint64_t> uint(const char* what);
+  /// An integer of any encoding whose value fits an int64.
+  result<std::int64_t> integer(const char* what);
+  /// One whole value of any type, walked within `limits` (each container's
+  /// items, each string's bytes, the nesting), as a view of its bytes.
+  result<std::string_view> value(const read_limits& limits, const char* what);
+
+private:
+  result<std::uint64_t> sized(std::size_t header, std::size_t length_bytes, const char* what);
+
+  std::string_view bytes_;
+  std::size_t off_;
+};
+
 } // namespace troupe::wire

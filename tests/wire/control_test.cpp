@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "wire/msgpack_io.hpp"
 
 namespace troupe::wire {
@@ -105,6 +107,83 @@ TEST(control, put_detail_must_be_a_map) {
   r.verb = "put";
   r.entries.push_back({"s", "T", "\x91\x01", "", {}, {}});
   EXPECT_FALSE(decode_request(encode(r)));
+}
+
+// A put is read in place, without building MessagePack objects: each
+// field of an entry that has the wrong shape is named, and every cut and
+// every trailing byte is refused, as the general reader refused them.
+TEST(control, each_malformed_put_field_is_refused_and_names_its_entry) {
+  const auto put_with = [](const std::function<void(msgpack::packer<string_sink>&)>& second_entry) {
+    std::string out;
+    string_sink sink{out};
+    msgpack::packer<string_sink> pk(sink);
+    pk.pack_array(3);
+    pk.pack_uint32(control_version);
+    pk.pack(std::string("put"));
+    pk.pack_array(2);
+    pk.pack_array(5);
+    for (const char* s : {"s", "T"})
+      pk.pack(std::string(s));
+    out += map_of("k", "v");
+    pk.pack(std::string(""));
+    pk.pack_array(0);
+    second_entry(pk);
+    return out;
+  };
+  const auto fields = [&](std::vector<std::function<void(msgpack::packer<string_sink>&)>> f) {
+    return put_with([f](auto& pk) {
+      pk.pack_array(static_cast<std::uint32_t>(f.size()));
+      for (const auto& one : f)
+        one(pk);
+    });
+  };
+  const auto str = [](const char* v) { return [v](auto& pk) { pk.pack(std::string(v)); }; };
+  const auto num = [](auto& pk) { pk.pack(7); };
+  const auto map = [](auto& pk) {
+    pk.pack_map(1);
+    pk.pack(std::string("k"));
+    pk.pack(1);
+  };
+  const auto none = [](auto& pk) { pk.pack_array(0); };
+  const auto strs = [](auto& pk) {
+    pk.pack_array(1);
+    pk.pack(std::string("arn:r"));
+  };
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"source not a string", fields({num, str("T"), map, str(""), none})},
+      {"detail-type not a string", fields({str("s"), num, map, str(""), none})},
+      {"detail not a map", fields({str("s"), str("T"), num, str(""), none})},
+      {"correlation-id not a string", fields({str("s"), str("T"), map, num, none})},
+      {"resources not an array", fields({str("s"), str("T"), map, str(""), num})},
+      {"a resource not a string", fields({str("s"), str("T"), map, str(""), [](auto& pk) {
+                                            pk.pack_array(1);
+                                            pk.pack(1);
+                                          }})},
+      {"an empty idempotency key", fields({str("s"), str("T"), map, str(""), none, str("")})},
+      {"an idempotency key too long",
+       fields({str("s"), str("T"), map, str(""), none,
+               [](auto& pk) { pk.pack(std::string(max_idempotency_key + 1, 'k')); }})},
+      {"four fields", fields({str("s"), str("T"), map, str("")})},
+      {"not an array", put_with(num)},
+  };
+  for (const auto& [name, bytes] : cases) {
+    auto d = decode_request(bytes);
+    ASSERT_FALSE(d) << name;
+    EXPECT_EQ(d.err().code, errc::wrong_shape) << name << ": " << d.err().to_string();
+    EXPECT_NE(d.err().message.find("entry 1: "), std::string::npos) << name << ": " << d.err().message;
+  }
+  const auto good = fields({str("s"), str("T"), map, str("c"), strs, str("key-1")});
+  auto d = decode_request(good);
+  ASSERT_TRUE(d) << d.err().to_string();
+  ASSERT_EQ(d->entries.size(), 2u);
+  EXPECT_EQ(d->entries[1].idempotency_key, "key-1");
+  EXPECT_EQ(d->entries[1].resources, std::vector<std::string>{"arn:r"});
+  EXPECT_EQ(d->entries[1].correlation_id, "c");
+  for (std::size_t cut = 0; cut < good.size(); ++cut)
+    EXPECT_FALSE(decode_request(good.substr(0, cut))) << "cut at " << cut;
+  auto trailing = decode_request(good + '\x01');
+  ASSERT_FALSE(trailing);
+  EXPECT_EQ(trailing.err().code, errc::trailing_bytes);
 }
 
 } // namespace
