@@ -145,7 +145,7 @@ result<void> txn::outbox_append(const std::string& stream, std::uint64_t seq, st
   auto base = stream_base(stream, true);
   TROUPE_TRY(base);
   auto& s = stmt("INSERT INTO outbox (k, stream, seq, time_ms, bytes) VALUES (?, ?, ?, ?, ?)");
-  s.bind(1, **base | static_cast<std::int64_t>(seq)).bind(2, stream).bind(3, static_cast<std::int64_t>(seq)).bind(4, time_ms).bind_blob(5, bytes);
+  s.bind(1, **base | static_cast<std::int64_t>(seq)).bind_borrowed(2, stream).bind(3, static_cast<std::int64_t>(seq)).bind(4, time_ms).bind_blob_borrowed(5, bytes);
   return s.run();
 }
 
@@ -160,7 +160,7 @@ result<std::int64_t> txn::inbox_add(const std::string& target, const std::string
                                     const retry_state& r) {
   auto& s = stmt("INSERT INTO inbox (target, rule, bytes, attempt, due_ms, first_ms, age_from_ms) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)");
-  s.bind(1, target).bind(2, rule).bind_blob(3, bytes).bind(4, static_cast<std::int64_t>(r.attempt));
+  s.bind_borrowed(1, target).bind_borrowed(2, rule).bind_blob_borrowed(3, bytes).bind(4, static_cast<std::int64_t>(r.attempt));
   s.bind(5, r.due_ms).bind(6, r.first_ms).bind(7, r.age_from_ms);
   TROUPE_TRY(s.run());
   return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_.handle()));
@@ -182,7 +182,7 @@ result<void> txn::inbox_done(std::int64_t id) {
 result<void> txn::cursor_set(const std::string& origin, const std::string& stream, const cursor& c) {
   auto& s = stmt("INSERT INTO cursors (origin, stream, epoch, seq) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (origin, stream) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq");
-  s.bind(1, origin).bind(2, stream).bind(3, static_cast<std::int64_t>(c.epoch)).bind(4, static_cast<std::int64_t>(c.seq));
+  s.bind_borrowed(1, origin).bind_borrowed(2, stream).bind(3, static_cast<std::int64_t>(c.epoch)).bind(4, static_cast<std::int64_t>(c.seq));
   return s.run();
 }
 
@@ -197,7 +197,7 @@ result<void> txn::state_put(const std::string& service, const std::string& table
                             const std::string& json) {
   auto& s = stmt("INSERT INTO state (service, tbl, key, value) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (service, tbl, key) DO UPDATE SET value = excluded.value");
-  s.bind(1, service).bind(2, table).bind(3, key).bind(4, json);
+  s.bind_borrowed(1, service).bind_borrowed(2, table).bind_borrowed(3, key).bind_borrowed(4, json);
   return s.run();
 }
 

@@ -59,6 +59,16 @@ statement& statement::bind_blob(int index, std::string_view bytes) {
   return *this;
 }
 
+statement& statement::bind_borrowed(int index, std::string_view text) {
+  sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+  return *this;
+}
+
+statement& statement::bind_blob_borrowed(int index, std::string_view bytes) {
+  sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC);
+  return *this;
+}
+
 statement& statement::bind_null(int index) {
   sqlite3_bind_null(stmt_, index);
   return *this;
@@ -78,8 +88,10 @@ result<bool> statement::step() {
 result<void> statement::run() {
   for (;;) {
     auto r = step();
-    if (!r)
+    if (!r) {
+      reset();  // no borrowed bytes stay bound past the call
       return r.err();
+    }
     if (!*r)
       break;
   }

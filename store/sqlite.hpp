@@ -41,6 +41,11 @@ class statement {
   statement& bind(int index, std::string_view text);
   statement& bind_blob(int index, std::string_view bytes);
   statement& bind_null(int index);
+  /// As bind and bind_blob, but SQLite keeps a pointer to the bytes instead
+  /// of a copy: for a statement bound and run in one go, whose bytes live
+  /// until run() (or reset()) returns.
+  statement& bind_borrowed(int index, std::string_view text);
+  statement& bind_blob_borrowed(int index, std::string_view bytes);
 
   /// Steps once: true while a row is available, false when done. Fails
   /// with the database's message.

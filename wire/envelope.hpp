@@ -41,7 +41,12 @@ inline bool operator!=(const envelope& a, const envelope& b) { return !(a == b);
 /// `detail` is not the bytes of one MessagePack map within detail_limits,
 /// and with `too_large` when a field is over its limit or the envelope
 /// over max_envelope_bytes (then `out` is as it was).
-result<void> encode(const envelope& e, std::string& out);
+///
+/// `detail_checked` says the caller has held the detail to those limits
+/// already (check_entry, where every event is made), so that it is not
+/// walked a second time on the hot path; everything else is still checked.
+enum class detail_check { walk, done };
+result<void> encode(const envelope& e, std::string& out, detail_check detail = detail_check::walk);
 
 /// Decodes one envelope from untrusted bytes. Fails with a typed error
 /// naming what is wrong; never throws.

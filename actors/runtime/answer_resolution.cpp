@@ -64,7 +64,10 @@ std::optional<std::string> answer_resolver::emit(answer& a, commit_batch& out) {
     auto ev = make_event("troupe." + a.d.target, e.detail_type, std::move(detail),
                          e.correlation_id.empty() ? a.d.ev->correlation_id : e.correlation_id, a.d.ev->id);
     // What a peer would refuse is never stored: the answer fails instead.
-    if (auto p = wire::check_entry({ev->source, ev->detail_type, ev->detail, ev->correlation_id, &ev->resources})) {
+    // (The service runner checked the details it encoded, with this source
+    // and correlation id.)
+    if (auto p = encoded ? wire::entry_problem{}
+                         : wire::check_entry({ev->source, ev->detail_type, ev->detail, ev->correlation_id, &ev->resources})) {
       problem = e.detail_type + ": " + p.message;
       break;
     }

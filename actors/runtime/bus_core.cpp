@@ -343,9 +343,11 @@ void bus_core::originate(std::vector<std::shared_ptr<wire::envelope>> events, st
     sg.seq = ev->seq;
     sg.time_ms = ev->time_ms;
     sg.keep = !out_.stream(ev->detail_type).consumers.empty();
-    if (auto r = wire::encode(*ev, sg.bytes); !r) {
-      // Events are checked against every limit where they are made; this
-      // one slipped through: counted and logged, never stored half.
+    // Every event is checked against every limit where it is made
+    // (check_entry: PutEvents, a service's answer, the runtime's own
+    // letters), so its detail is not walked again here.
+    if (auto r = wire::encode(*ev, sg.bytes, wire::detail_check::done); !r) {
+      // This one slipped through: counted and logged, never stored half.
       ++counters_.unencodable;
       log_->error("[corr={}] cannot encode {}: {}", ev->correlation_id, ev->detail_type, r.err().to_string());
       out_.unissue(ev->detail_type);
