@@ -1,4 +1,5 @@
 #include "actors/dead_letter.hpp"
+#include "actors/runtime/error.hpp"
 
 #include <stdexcept>
 
@@ -133,7 +134,7 @@ result<wire::envelope> event_from_json(const json& j) {
       json::to_msgpack(*d, ev.detail);
   }
   if (!f.error().empty())
-    return error{errc::invalid_field, f.error()};
+    return error{runtime::errc::invalid_event, f.error()};
   return ev;
 }
 
@@ -167,13 +168,13 @@ result<dead_letter> dead_letter_from_detail(const json& detail) {
   d.first_attempt_ms = f.integer("FIRST_ATTEMPT_MS");
   d.last_attempt_ms = f.integer("LAST_ATTEMPT_MS");
   if (!f.error().empty())
-    return error{errc::invalid_field, f.error()};
+    return error{runtime::errc::invalid_event, f.error()};
   const auto* ev = f.find("event", true);
   if (!ev)
-    return error{errc::invalid_field, f.error()};
+    return error{runtime::errc::invalid_event, f.error()};
   auto e = event_from_json(*ev);
   if (!e)
-    return error{errc::invalid_field, "detail." + e.err().message};
+    return error{runtime::errc::invalid_event, "detail." + e.err().message};
   d.event = std::move(*e);
   return d;
 }

@@ -2,6 +2,7 @@
 // spawns the service hosts and the bus, starts the wire endpoint, and runs
 // until SIGINT or SIGTERM; then stops everything in the reverse order.
 #include "actors/node.hpp"
+#include "actors/runtime/error.hpp"
 
 #include <csignal>
 #include <map>
@@ -48,7 +49,7 @@ result<std::vector<built_service>> build_services(const cluster::config& cfg, co
     const auto* factory = registry.find(sname);
     std::unique_ptr<service> s = factory ? (*factory)(cfg.settings_of(sname), ctx, diag) : nullptr;
     if (!s)
-      return error{errc::config, "cannot create service " + sname + ": " + diag.to_string()};
+      return error{runtime::errc::service_failed, "cannot create service " + sname + ": " + diag.to_string()};
     const auto f = cfg.faults.find(sname);
     const bool faulty = f != cfg.faults.end();
     // A restart builds the service anew from its settings; injected faults
@@ -96,12 +97,12 @@ result<std::size_t> restore_and_start(std::vector<built_service>& services, stor
       }
   });
   if (!problem.empty())
-    return error{errc::config, problem};
+    return error{runtime::errc::config, problem};
   for (auto& s : services) {
     try {
       s.impl->start();
     } catch (const std::exception& e) {
-      return error{errc::io, "service " + s.name + " failed to start: " + e.what()};
+      return error{runtime::errc::service_failed, "service " + s.name + " failed to start: " + e.what()};
     }
   }
   return restored;
@@ -196,10 +197,10 @@ result<std::shared_ptr<store::node_store>> open_store(const cluster::node_spec& 
   std::error_code ec;
   std::filesystem::create_directories(spec.data_dir, ec);
   if (ec)
-    return error{errc::io, "cannot create data directory " + spec.data_dir.string() + ": " + ec.message()};
+    return error{runtime::errc::io, "cannot create data directory " + spec.data_dir.string() + ": " + ec.message()};
   auto opened = store::node_store::open((spec.data_dir / "node.db").string(), durability, snap);
   if (!opened)
-    return error{errc::io, "cannot open the store: " + opened.err().message};
+    return error{opened.err().code, "cannot open the store: " + opened.err().message};
   std::shared_ptr<store::node_store> db = std::move(*opened);
   db->fatal = [log](const std::string& why) {
     log->critical("{}; stopping so that the launcher restarts this node from its last commit", why);

@@ -15,6 +15,7 @@
 //                     (hop-throughput: the raw figures and the single hop's rate, without its latency)
 //                     [--max-rate R] (hop-latency alone: the single hop's maximum, measured before)
 //                     [--rate R] (hop-latency alone: at R events/s only)
+//                     [--threads] (each node thread's CPU per event too)
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -36,6 +37,8 @@ using json = nlohmann::json;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
+
+bool verbose_threads = false;  // --threads: each node thread's CPU per event too
 
 double seconds_since(clock_type::time_point t) { return std::chrono::duration<double>(clock_type::now() - t).count(); }
 
@@ -170,10 +173,17 @@ hop_result single_hop(std::size_t n, const std::string& durability) {
 /// first `warmup` seconds are at the same rate with unstamped events: they
 /// fill the caches, the WAL files and the sink's tables, which a running
 /// cluster has, and are not counted.
+///
+/// Beside the latency, the CPU both nodes took per event over the measured
+/// part ("cpu_us_per_event"): at a steady rate below the maximum, this is
+/// the work an event costs, whereas at the maximum rate the nodes take
+/// whatever the two cores have, and their CPU per event mostly restates
+/// the rate.
 json hop_latency(double rate, double seconds, double warmup = 1) {
   troupe::test::cluster c({{"source", {"ticket"}}, {"target", {"sink"}}},
                           "rules:\n  - {name: pings, pattern: {\"detail-type\": [\"Ping\"]}, target: sink}\n", "os");
   c.start();
+  const auto nodes = nodes_of(c, 2);
   auto cfg = troupe::cli::load_config(c.config_path());
   troupe::wire::client client(c.control("source"));
   const auto now_us = [] {
@@ -225,6 +235,7 @@ json hop_latency(double rate, double seconds, double warmup = 1) {
     return total;
   };
   drive(warmup, false);
+  const auto cpu_before = troupe::bench::snapshot(nodes);
   const auto total = drive(seconds, true);
   json lat;
   for (int i = 0; i < 1000; ++i) {
@@ -235,7 +246,14 @@ json hop_latency(double rate, double seconds, double warmup = 1) {
     }
     std::this_thread::sleep_for(10ms);
   }
+  const auto cpu_after = troupe::bench::snapshot(nodes);
   c.stop();
+  if (!lat.is_null() && total > 0) {
+    const auto cpu = troupe::bench::cpu_delta(cpu_before, cpu_after);
+    lat["cpu_us_per_event"] = 1e6 * troupe::bench::total(cpu) / static_cast<double>(total);
+    lat["cpu_by_node"] = per_node(cpu, static_cast<double>(total), 2);
+    lat["cpu_by_thread"] = per_node(troupe::bench::thread_delta(cpu_before, cpu_after), static_cast<double>(total), 2);
+  }
   return lat;
 }
 
@@ -302,17 +320,22 @@ int run(int argc, char** argv) {
   std::string only;
   double max_rate = 0;  // the single hop's maximum, when known without measuring it
   double only_rate = 0; // hop-latency at this rate alone
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--events"))
-      events = std::stoul(argv[i + 1]);
+  for (int i = 1; i < argc; ++i) {
+    const auto value = [&] { return i + 1 < argc ? argv[++i] : throw std::runtime_error(std::string(argv[i]) + " takes a value"); };
+    if (!std::strcmp(argv[i], "--threads"))
+      verbose_threads = true;
+    else if (!std::strcmp(argv[i], "--events"))
+      events = std::stoul(value());
     else if (!std::strcmp(argv[i], "--bookings"))
-      bookings = std::stoul(argv[i + 1]);
+      bookings = std::stoul(value());
     else if (!std::strcmp(argv[i], "--only"))
-      only = argv[i + 1];
+      only = value();
     else if (!std::strcmp(argv[i], "--max-rate"))
-      max_rate = std::stod(argv[i + 1]);
+      max_rate = std::stod(value());
     else if (!std::strcmp(argv[i], "--rate"))
-      only_rate = std::stod(argv[i + 1]);
+      only_rate = std::stod(value());
+    else
+      throw std::runtime_error(std::string("unknown option ") + argv[i]);
   }
   const auto runs = [&](const char* part) { return only.empty() || only == part; };
   const bool throughput = runs("hop") || only == "hop-throughput";
@@ -374,7 +397,8 @@ int run(int argc, char** argv) {
                   hop.cpu_us_per_event(), per_node(hop.cpu_s, static_cast<double>(hop.delivered), 2).c_str(),
                   static_cast<unsigned long long>(hop.delivered), events, share(hop.events_per_s, raw1.msgs_per_s),
                   share(hop.events_per_s, raw2.msgs_per_s), runs_seen.c_str());
-      std::printf("%-58s by thread, us/event: %s\n", "", per_node(hop.thread_s, static_cast<double>(hop.delivered), 2).c_str());
+      if (verbose_threads)
+        std::printf("%-58s by thread, us/event: %s\n", "", per_node(hop.thread_s, static_cast<double>(hop.delivered), 2).c_str());
     }
   if (runs("hop") || runs("hop-latency")) {
     // Half the maximum rate (measured above, else --max-rate, else
@@ -385,11 +409,15 @@ int run(int argc, char** argv) {
     std::sort(rates.begin(), rates.end(), std::greater<>());  // highest first, whatever the half is
     for (double rate : rates) {
       const auto lat = hop_latency(rate, 5);
-      std::printf("%-58s %12.0f events/s  (p50 %.2f ms, p99 %.2f ms, max %.2f ms over %zu events)\n",
+      std::printf("%-58s %12.0f events/s  (p50 %.2f ms, p99 %.2f ms, max %.2f ms over %zu events; CPU %.2f "
+                  "us/event/hop: %s)\n",
                   rate == half ? "troupe single hop latency, os, at half the max rate"
                                : "troupe single hop latency, os",
                   rate, lat.value("p50_us", 0) / 1000.0, lat.value("p99_us", 0) / 1000.0,
-                  lat.value("max_us", 0) / 1000.0, lat.value("count", std::size_t{0}));
+                  lat.value("max_us", 0) / 1000.0, lat.value("count", std::size_t{0}),
+                  lat.value("cpu_us_per_event", 0.0), lat.value("cpu_by_node", std::string("?")).c_str());
+      if (verbose_threads)
+        std::printf("%-58s by thread, us/event: %s\n", "", lat.value("cpu_by_thread", std::string("?")).c_str());
     }
   }
   const auto report = [&](const char* what, const json& e2e, std::size_t n) {

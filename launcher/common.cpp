@@ -52,7 +52,7 @@ result<nlohmann::json> query(const cluster::config& cfg, const std::string& serv
                              const nlohmann::json& args, std::chrono::milliseconds timeout) {
   const auto* node = cfg.node_hosting(service);
   if (!node)
-    return error{errc::config, "no node runs service '" + service + "'"};
+    return error{errc::no_such_service, "no node runs service '" + service + "'"};
   wire::client c(node->control);
   wire::control_request req;
   req.verb = "query";
@@ -63,10 +63,10 @@ result<nlohmann::json> query(const cluster::config& cfg, const std::string& serv
   if (!rep)
     return rep.err();
   if (!rep->ok)
-    return error{errc::io, "node " + node->name + ": " + rep->body};
+    return error{errc::refused, "node " + node->name + ": " + rep->body};
   auto j = nlohmann::json::parse(rep->body, nullptr, false);
   if (j.is_discarded())
-    return error{errc::wrong_shape, "node " + node->name + " answered with invalid JSON"};
+    return error{errc::bad_answer, "node " + node->name + " answered with invalid JSON"};
   return j;
 }
 
@@ -78,10 +78,10 @@ result<nlohmann::json> status(const cluster::node_spec& node, std::chrono::milli
   if (!rep)
     return rep.err();
   if (!rep->ok)
-    return error{errc::io, "node " + node.name + ": " + rep->body};
+    return error{errc::refused, "node " + node.name + ": " + rep->body};
   auto j = nlohmann::json::parse(rep->body, nullptr, false);
   if (j.is_discarded())
-    return error{errc::wrong_shape, "node " + node.name + " answered with invalid JSON"};
+    return error{errc::bad_answer, "node " + node.name + " answered with invalid JSON"};
   return j;
 }
 
@@ -99,9 +99,25 @@ result<void> wait_ready(const cluster::config& cfg, std::chrono::milliseconds ti
     if (missing.empty())
       return {};
     if (std::chrono::steady_clock::now() >= deadline)
-      return error{errc::io, "not ready: " + missing};
+      return error{errc::not_ready, "not ready: " + missing};
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }
 
 } // namespace troupe::cli
+
+namespace troupe::cli {
+
+const char* errc_codes::name(int code) {
+  switch (static_cast<errc>(code)) {
+    case errc::no_such_service: return "no_such_service";
+    case errc::refused: return "refused";
+    case errc::bad_answer: return "bad_answer";
+    case errc::not_ready: return "not_ready";
+  }
+  return "unknown";
+}
+
+} // namespace troupe::cli
+
+TROUPE_ERROR_CATEGORY(troupe::cli, errc, errc_codes)

@@ -14,6 +14,27 @@
 
 namespace troupe::cli {
 
+/// The CLI's errors in talking to a cluster (a node's own wire errors,
+/// such as no reply in time, come through as wire::errc).
+enum class errc {
+  no_such_service,  // the config has no node running it
+  refused,          // the node answered with an error
+  bad_answer,       // the node's answer is not what the command reads
+  not_ready,        // nodes that have not answered yet: retryable
+};
+
+struct errc_codes {
+  static constexpr const char* module = "cli";
+  static const char* name(int code);
+  static bool retryable(int code) { return code == static_cast<int>(errc::not_ready); }
+};
+
+} // namespace troupe::cli
+
+TROUPE_ERROR_CODES(troupe::cli, errc, errc_codes);
+
+namespace troupe::cli {
+
 /// The services this build of troupe can run.
 const service_registry& registry();
 

@@ -34,7 +34,7 @@ result<json> list(const cluster::config& cfg, const dlq_options& opts) {
     if (!rows)
       return rows.err();
     if (!rows->is_array())
-      return error{errc::wrong_shape, "the DLQ answered with something other than a list"};
+      return error{errc::bad_answer, "the DLQ answered with something other than a list"};
     for (auto& r : *rows)
       all.push_back(std::move(r));
     if (rows->size() < page)

@@ -127,7 +127,7 @@ result<std::optional<std::int64_t>> txn::stream_base(const std::string& stream, 
       num = top.int64(0);
       top.reset();
       if (num > max_streams)
-        return error{errc::too_large, "more than " + std::to_string(max_streams) + " streams"};
+        return error{errc::full, "more than " + std::to_string(max_streams) + " streams"};
       auto& add = stmt("INSERT INTO streams (stream, head, num) VALUES (?, 0, ?) "
                            "ON CONFLICT (stream) DO UPDATE SET num = excluded.num");
       add.bind(1, stream).bind(2, num);
@@ -141,7 +141,7 @@ result<std::optional<std::int64_t>> txn::stream_base(const std::string& stream, 
 result<void> txn::outbox_append(const std::string& stream, std::uint64_t seq, std::int64_t time_ms,
                                 std::string_view bytes) {
   if (seq > static_cast<std::uint64_t>(max_seq))
-    return error{errc::too_large, "stream " + stream + ": seq " + std::to_string(seq) + " is past the outbox's keys"};
+    return error{errc::full, "stream " + stream + ": seq " + std::to_string(seq) + " is past the outbox's keys"};
   auto base = stream_base(stream, true);
   TROUPE_TRY(base);
   auto& s = stmt("INSERT INTO outbox (k, stream, seq, time_ms, bytes) VALUES (?, ?, ?, ?, ?)");
@@ -512,7 +512,7 @@ result<void> upgrade_from_3(database& db) {
         auto row = n->step();
         TROUPE_TRY(row);
         if (n->int64(0) > max_streams)
-          return error{errc::too_large, "more than " + std::to_string(max_streams) + " streams to number"};
+          return error{errc::full, "more than " + std::to_string(max_streams) + " streams to number"};
       }
       TROUPE_TRY(db.exec(sql));
     }
@@ -602,7 +602,7 @@ result<std::unique_ptr<node_store>> node_store::open(const std::string& path, du
   auto db = database::open(path, d);
   TROUPE_TRY(db);
   if (auto r = db->check_integrity(); !r)
-    return error{errc::io, path + " is damaged: " + r.err().message};
+    return error{errc::corrupt, path + " is damaged: " + r.err().message};
   TROUPE_TRY(db->exec(schema));
   {
     // A store written by the previous schema is upgraded in place.

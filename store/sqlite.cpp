@@ -28,6 +28,17 @@ const char* to_string(durability d) {
   return "?";
 }
 
+namespace {
+
+/// A damaged file stays damaged; anything else SQLite reports (busy, a
+/// full disk, an I/O error) may pass.
+errc code_of(int rc) {
+  const int primary = rc & 0xff;
+  return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB ? errc::corrupt : errc::io;
+}
+
+} // namespace
+
 // -- statement ------------------------------------------------------------------
 
 statement::statement(statement&& other) noexcept
@@ -82,7 +93,7 @@ result<bool> statement::step() {
     return false;
   std::string msg = sqlite3_errmsg(db_);
   sqlite3_reset(stmt_);
-  return error{errc::io, "sqlite: " + msg};
+  return error{code_of(rc), "sqlite: " + msg};
 }
 
 result<void> statement::run() {
@@ -162,7 +173,7 @@ result<database> database::open(const std::string& path, durability d) {
   // Reading the schema is what tells a database from garbage: do it now,
   // so that a corrupt file refuses to start instead of starting empty.
   if (auto r = db.exec("SELECT count(*) FROM sqlite_master"); !r)
-    return error{errc::io, target + " is not a readable SQLite database: " + r.err().message};
+    return error{errc::corrupt, target + " is not a readable SQLite database: " + r.err().message};
   if (d != durability::none) {
     if (auto r = db.exec("PRAGMA journal_mode=WAL"); !r)
       return r.err();
@@ -194,7 +205,7 @@ result<database> database::open_read_only(const std::string& path) {
     return error{errc::io, "cannot open " + path + ": " + db.last_error()};
   sqlite3_busy_timeout(db.db_, 5000);
   if (auto r = db.exec("SELECT count(*) FROM sqlite_master"); !r)
-    return error{errc::io, path + " is not a readable SQLite database: " + r.err().message};
+    return error{errc::corrupt, path + " is not a readable SQLite database: " + r.err().message};
   return db;
 }
 
@@ -212,17 +223,17 @@ result<void> database::check_integrity() {
     answer += (answer.empty() ? "" : "; ") + s->text(0);
   }
   if (answer != "ok")
-    return error{errc::io, answer.empty() ? "no answer to quick_check" : answer};
+    return error{errc::corrupt, answer.empty() ? "no answer to quick_check" : answer};
   return {};
 }
 
 result<void> database::exec(std::string_view sql) {
   char* err = nullptr;
   const std::string s(sql);
-  if (sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+  if (const int rc = sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &err); rc != SQLITE_OK) {
     std::string msg = err ? err : last_error();
     sqlite3_free(err);
-    return error{errc::io, "sqlite: " + msg};
+    return error{code_of(rc), "sqlite: " + msg};
   }
   return {};
 }
@@ -236,3 +247,19 @@ result<statement> database::prepare(std::string_view sql) {
 }
 
 } // namespace troupe::store
+
+namespace troupe::store {
+
+const char* errc_codes::name(int code) {
+  switch (static_cast<errc>(code)) {
+    case errc::io: return "io";
+    case errc::corrupt: return "corrupt";
+    case errc::bad_version: return "bad_version";
+    case errc::full: return "full";
+  }
+  return "unknown";
+}
+
+} // namespace troupe::store
+
+TROUPE_ERROR_CATEGORY(troupe::store, errc, errc_codes)

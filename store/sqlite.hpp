@@ -13,6 +13,26 @@
 
 #include "wire/error.hpp"
 
+namespace troupe::store {
+
+/// The store's errors.
+enum class errc {
+  io,           // SQLite or the file system failed (busy, full disk, ...): retryable
+  corrupt,      // the file is not a readable database, or is damaged
+  bad_version,  // written by another troupe version
+  full,         // past what the store's keys can number (streams, seq)
+};
+
+struct errc_codes {
+  static constexpr const char* module = "store";
+  static const char* name(int code);
+  static bool retryable(int code) { return code == static_cast<int>(errc::io); }
+};
+
+} // namespace troupe::store
+
+TROUPE_ERROR_CODES(troupe::store, errc, errc_codes);
+
 struct sqlite3;
 struct sqlite3_stmt;
 

@@ -22,7 +22,7 @@ auto tie(const envelope& e) {
                   e.seq, e.correlation_id, e.causation_id, e.detail);
 }
 
-error field_error(errc code, const char* field, const std::string& what) {
+error field_error(std::error_code code, const char* field, const std::string& what) {
   return error{code, std::string("envelope field '") + field + "': " + what};
 }
 

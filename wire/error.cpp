@@ -2,8 +2,17 @@
 
 namespace troupe {
 
-const char* to_string(errc code) {
-  switch (code) {
+std::string error::to_string() const { return code.message() + ": " + message; }
+
+bool error::retryable() const {
+  const auto* module = dynamic_cast<const error_category*>(&code.category());
+  return module && module->retryable(code.value());
+}
+
+namespace wire {
+
+const char* errc_codes::name(int code) {
+  switch (static_cast<errc>(code)) {
     case errc::truncated: return "truncated";
     case errc::trailing_bytes: return "trailing_bytes";
     case errc::not_msgpack: return "not_msgpack";
@@ -12,13 +21,12 @@ const char* to_string(errc code) {
     case errc::invalid_field: return "invalid_field";
     case errc::too_large: return "too_large";
     case errc::io: return "io";
-    case errc::config: return "config";
   }
   return "unknown";
 }
 
-std::string error::to_string() const {
-  return std::string(troupe::to_string(code)) + ": " + message;
-}
+} // namespace wire
 
 } // namespace troupe
+
+TROUPE_ERROR_CATEGORY(troupe::wire, errc, errc_codes)

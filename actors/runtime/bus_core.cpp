@@ -258,7 +258,7 @@ void bus_core::take_replay(const std::string& origin, const wire::replay_batch& 
   for (const auto& [seq, bytes] : batch.events) {
     auto ev = wire::decode(bytes);
     if (ev && (ev->origin != origin || ev->detail_type != batch.stream || ev->seq != seq || ev->epoch != batch.epoch))
-      ev = error{errc::invalid_field, "its origin, stream, epoch or seq is not the batch's"};
+      ev = error{wire::errc::invalid_field, "its origin, stream, epoch or seq is not the batch's"};
     if (!ev) {
       // Asking again would bring the same bytes: the event becomes a dead
       // letter in its place, and the stream moves on.

@@ -1,4 +1,5 @@
 #include "actors/runtime/dead_letters.hpp"
+#include "actors/runtime/error.hpp"
 
 #include "actors/msgpack_json.hpp"
 #include "wire/limits.hpp"
@@ -58,7 +59,7 @@ std::optional<redrive_order> read_redrive(const wire::envelope& ev) {
   return redrive_order{detail["RULE_ARN"].get<std::string>(), detail["TARGET_ARN"].get<std::string>(),
                        detail.value("dead-letter-id", "?"),
                        detail.contains("event") ? event_from_json(detail["event"])
-                                                : error{errc::invalid_field, "event: missing"}};
+                                                : error{errc::invalid_event, "event: missing"}};
 }
 
 std::optional<std::string> redrive_refusal(const redrive_order& order, const cluster::rule_spec* rule) {

@@ -1,4 +1,5 @@
 #include "actors/runtime/topology.hpp"
+#include "actors/runtime/error.hpp"
 
 #include <algorithm>
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "actors/runtime/error.hpp"
 #include "tests/runtime/fixtures.hpp"
 
 namespace troupe::runtime {
@@ -66,7 +67,7 @@ TEST(dead_letters, a_redrive_is_refused_when_its_rule_or_event_is_gone) {
   cases.push_back({"its rule and target are there", {"r-b", "b", "L", event}, rule_b, false});
   cases.push_back({"its rule is gone", {"r-b", "b", "L", event}, nullptr, true});
   cases.push_back({"its rule targets another service now", {"r-b", "a", "L", event}, rule_b, true});
-  cases.push_back({"its event is unreadable", {"r-b", "b", "L", error{errc::invalid_field, "x"}}, rule_b, true});
+  cases.push_back({"its event is unreadable", {"r-b", "b", "L", error{errc::invalid_event, "x"}}, rule_b, true});
   cases.push_back({"its event was never decoded", {"r-b", "b", "L", stand_in}, rule_b, true});
   for (const auto& c : cases)
     EXPECT_EQ(redrive_refusal(c.order, c.rule).has_value(), c.refused) << c.name;

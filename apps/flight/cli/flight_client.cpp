@@ -115,7 +115,7 @@ template <class Attempt>
 auto with_retries(Attempt attempt, clock_type::time_point deadline, std::mt19937_64& rng) -> decltype(attempt()) {
   for (int n = 0;; ++n) {
     auto r = attempt();
-    if (r || r.err().code != errc::io || clock_type::now() >= deadline)
+    if (r || !r.err().retryable() || clock_type::now() >= deadline)
       return r;
     std::this_thread::sleep_for(cluster::full_jitter(backoff_base, backoff_cap, n, rng));
   }

@@ -29,7 +29,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "wire/error.hpp"
+#include "apps/flight/services/error.hpp"
 
 namespace troupe::flight {
 

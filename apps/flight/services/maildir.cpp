@@ -129,7 +129,7 @@ result<fs::path> maildir::deliver(std::string_view message) const {
 
 result<fs::path> maildir::deliver_as(const std::string& name, std::string_view message) const {
   if (name.empty() || name.find_first_of("/:") != std::string::npos || name == "." || name == "..")
-    return error{errc::invalid_field, "maildir name '" + name + "': must be non-empty, without '/' or ':'"};
+    return error{errc::bad_name, "maildir name '" + name + "': must be non-empty, without '/' or ':'"};
   const auto tmp = root_ / "tmp" / name;
   const auto dest = root_ / "new" / name;
   // The name is ours alone, so a file under it in tmp/ is a crashed attempt.

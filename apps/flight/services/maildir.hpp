@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "wire/error.hpp"
+#include "apps/flight/services/error.hpp"
 
 namespace troupe::flight {
 

@@ -119,7 +119,7 @@ TEST_P(maildir_bad_name, is_refused_before_any_write) {
   ASSERT_TRUE(md.create());
   auto file = md.deliver_as(GetParam().file_name, "x");
   ASSERT_FALSE(file);
-  EXPECT_EQ(file.err().code, errc::invalid_field);
+  EXPECT_EQ(file.err().code, errc::bad_name);
   EXPECT_TRUE(test::files_in(dir.path() / "tmp").empty());
   EXPECT_TRUE(test::files_in(dir.path() / "new").empty());
 }
