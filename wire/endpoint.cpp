@@ -38,6 +38,9 @@ struct outbound {
 
 constexpr auto max_frame_bytes = static_cast<std::int64_t>(max_event_frame);
 constexpr int drain_batch = 512;  // messages per socket per wake-up, for fairness
+// How often the wire thread reads every SUB and monitor whether or not its
+// fd said so, and the longest it sleeps.
+constexpr auto sweep_every = std::chrono::milliseconds(100);
 
 } // namespace
 
@@ -168,40 +171,63 @@ struct endpoint::impl {
     }
     ready.set_value({});
 
-    // Poll items: router, wake-up, then per link its socket and its monitor.
+    // Poll items: the router, the wake-up, then per link its socket and
+    // its monitor. zmq_poll asks every ZeroMQ socket in its set for its
+    // events, twice per call, each ask a system call or two: with a SUB, a
+    // DEALER and a monitor per peer that was most of the wire thread's CPU
+    // at a thousand wake-ups a second. So every socket is polled by its
+    // ZMQ_FD, which turns readable when the socket has news, and read until
+    // ZeroMQ says nothing is left. A socket may take its own news while it
+    // sends or reconnects, and a batch may be cut short, so a socket that
+    // was written to, reconnected or left with messages is marked unread
+    // and read again before the thread sleeps; every `sweep_every` every
+    // socket is read anyway.
     std::vector<zmq::pollitem_t> items = {
-        {router.handle(), 0, ZMQ_POLLIN, 0},
+        {nullptr, router.get(zmq::sockopt::fd), ZMQ_POLLIN, 0},
         {nullptr, wake_fd, ZMQ_POLLIN, 0},
     };
     std::vector<link*> links;
+    const auto is_sub = [&](const link* l) { return l < subs.data() + subs.size() && l >= subs.data(); };
     for (auto* group : {&subs, &dealers})
       for (auto& l : *group) {
         links.push_back(&l);
-        items.push_back({l.sock.handle(), 0, ZMQ_POLLIN, 0});
-        items.push_back({l.monitor.handle(), 0, ZMQ_POLLIN, 0});
+        items.push_back({nullptr, l.sock.get(zmq::sockopt::fd), ZMQ_POLLIN, 0});
+        items.push_back({nullptr, l.monitor.get(zmq::sockopt::fd), ZMQ_POLLIN, 0});
       }
-    const auto is_sub = [&](const link* l) { return l < subs.data() + subs.size() && l >= subs.data(); };
+    bool router_unread = true;                  // each socket, to begin with
+    std::vector<char> unread(links.size(), 1);  // per link, its socket
+    const auto has_input = [](zmq::socket_t& sock) { return (sock.get(zmq::sockopt::events) & ZMQ_POLLIN) != 0; };
+    auto next_sweep = std::chrono::steady_clock::now();
     std::vector<outbound> batch;
     while (!stopping.load(std::memory_order_acquire)) {
       try {
-        zmq::poll(items.data(), items.size(), std::chrono::milliseconds(100));
+        const bool any_unread = router_unread || std::find(unread.begin(), unread.end(), 1) != unread.end();
+        zmq::poll(items.data(), items.size(), any_unread ? std::chrono::milliseconds(0) : sweep_every);
+        const auto now = std::chrono::steady_clock::now();
+        const bool sweep = now >= next_sweep;
+        if (sweep)
+          next_sweep = now + sweep_every;
         for (std::size_t i = 0; i < links.size(); ++i) {
           auto& l = *links[i];
-          if (items[2 + 2 * i].revents & ZMQ_POLLIN) {
+          if (items[3 + 2 * i].revents & ZMQ_POLLIN || sweep)
+            drain_monitor(l);
+          if (items[2 + 2 * i].revents & ZMQ_POLLIN || unread[i] || sweep) {
             if (is_sub(&l))
               drain_sub(l);
             else
               drain_dealer(l);
+            unread[i] = has_input(l.sock);
           }
-          if (items[3 + 2 * i].revents & ZMQ_POLLIN)
-            drain_monitor(l);
-          revive(l);
+          if (revive(l))
+            unread[i] = 1;
         }
         stats.peers_connected.store(
             static_cast<std::uint64_t>(std::count_if(subs.begin(), subs.end(), [](const link& l) { return l.up; })),
             std::memory_order_relaxed);
-        if (items[0].revents & ZMQ_POLLIN)
+        if (items[0].revents & ZMQ_POLLIN || router_unread || sweep) {
           drain_router(router);
+          router_unread = has_input(router);
+        }
         if (items[1].revents & ZMQ_POLLIN) {
           std::uint64_t n;
           [[maybe_unused]] auto r = ::read(wake_fd, &n, sizeof n);
@@ -212,14 +238,17 @@ struct endpoint::impl {
         }
         for (auto& m : batch) {
           if (m.kind == route::peer) {
-            for (auto& d : dealers)
-              if (d.peer == m.first) {
+            for (std::size_t i = subs.size(); i < links.size(); ++i)
+              if (auto& d = *links[i]; d.peer == m.first) {
                 d.sock.send(zmq::message_t(), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
                 d.sock.send(zmq::buffer(m.body), zmq::send_flags::dontwait);
+                unread[i] = 1;  // the send may have taken the socket's news
               }
             continue;
           }
           send(m.kind == route::reply ? router : pub, m);
+          if (m.kind == route::reply)
+            router_unread = true;
         }
         batch.clear();
       } catch (const zmq::error_t& e) {
@@ -343,10 +372,11 @@ struct endpoint::impl {
     }
   }
 
-  /// Connects `l` anew when libzmq closed its connection for good.
-  void revive(link& l) {
+  /// Connects `l` anew when libzmq closed its connection for good; true
+  /// when it did.
+  bool revive(link& l) {
     if (!l.lost || std::chrono::steady_clock::now() - *l.lost < reconnect_grace)
-      return;
+      return false;
     l.lost.reset();
     stats.reconnects.fetch_add(1, std::memory_order_relaxed);
     log(1, "the connection to " + l.endpoint + " was closed for good (a protocol error, such as a message over "
@@ -357,6 +387,7 @@ struct endpoint::impl {
       // Already gone: connect below is what matters.
     }
     l.sock.connect(l.endpoint);
+    return true;
   }
 };
 
