@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -125,22 +126,12 @@ int dlq_show(const cluster::config& cfg, const dlq_options& opts) {
   return rc;
 }
 
-int dlq_move(const cluster::config& cfg, const dlq_options& opts, bool purge) {
-  const char* verb = purge ? "purge" : "redrive";
-  const auto* node = cfg.node_hosting(opts.dlq);
-  if (!node) {
-    std::fprintf(stderr, "troupe: no node runs the DLQ service '%s'\n", opts.dlq.c_str());
-    return 2;
-  }
-  auto rows = list(cfg, opts);
-  if (!rows) {
-    std::fprintf(stderr, "troupe: cannot read the DLQ: %s\n", rows.err().message.c_str());
-    return 1;
-  }
-  std::map<std::string, json> by_id;
-  for (auto& r : *rows)
-    by_id[r.value("id", "")] = r;
-  // The selection, every record checked before anything is sent.
+namespace {
+
+/// The records `opts` selects from `by_id`, every one checked before
+/// anything is sent; nullopt after naming each problem on stderr.
+std::optional<std::vector<std::string>> selected(const cluster::config& cfg, const dlq_options& opts, bool purge,
+                                                 std::map<std::string, json>& by_id) {
   std::vector<std::string> ids;
   std::vector<std::string> problems;
   if (opts.all) {
@@ -161,18 +152,19 @@ int dlq_move(const cluster::config& cfg, const dlq_options& opts, bool purge) {
     for (const auto& id : ids)
       if (auto why = unredrivable(cfg, by_id[id]); !why.empty())
         problems.push_back("dead letter " + id + ": " + why);
-  if (!problems.empty()) {
-    for (const auto& p : problems)
-      std::fprintf(stderr, "troupe: %s\n", p.c_str());
-    std::fprintf(stderr, "troupe: nothing was %s\n", purge ? "purged" : "redriven");
-    return 1;
-  }
-  if (ids.empty()) {
-    std::printf("no dead letters to %s\n", verb);
-    return 0;
-  }
-  // One command event per chunk of ids, all in one PutEvents call when they fit.
-  wire::client c(node->control);
+  if (problems.empty())
+    return ids;
+  for (const auto& p : problems)
+    std::fprintf(stderr, "troupe: %s\n", p.c_str());
+  std::fprintf(stderr, "troupe: nothing was %s\n", purge ? "purged" : "redriven");
+  return std::nullopt;
+}
+
+/// Sends one command event per chunk of `ids` to the DLQ's node, all in
+/// one PutEvents call when they fit; false after saying why on stderr.
+bool send_commands(const cluster::node_spec& node, const dlq_options& opts, const std::vector<std::string>& ids,
+                   bool purge) {
+  wire::client c(node.control);
   for (std::size_t from = 0; from < ids.size();) {
     wire::control_request req;
     req.verb = "put";
@@ -191,20 +183,24 @@ int dlq_move(const cluster::config& cfg, const dlq_options& opts, bool purge) {
     for (std::size_t i = 0; !refused && i < rep->results.size(); ++i)
       refused = !rep->results[i].ok();
     if (refused) {
-      std::fprintf(stderr, "troupe: the DLQ on node %s did not take the %s: %s\n", node->name.c_str(), verb,
-                   !rep ? rep.err().message.c_str() : !rep->ok ? rep->body.c_str() : "refused");
-      return 1;
+      std::fprintf(stderr, "troupe: the DLQ on node %s did not take the %s: %s\n", node.name.c_str(),
+                   purge ? "purge" : "redrive", !rep ? rep.err().message.c_str() : !rep->ok ? rep->body.c_str() : "refused");
+      return false;
     }
   }
-  // The command is durable on the DLQ's node; wait until it has been done.
+  return true;
+}
+
+/// Waits until none of `ids` is in the DLQ any more, or settle_timeout
+/// passed; how many still are.
+std::size_t wait_until_gone(const cluster::config& cfg, const dlq_options& opts, const std::vector<std::string>& ids) {
   const std::set<std::string> wanted(ids.begin(), ids.end());
   const auto deadline = std::chrono::steady_clock::now() + settle_timeout;
   std::size_t left = wanted.size();
+  dlq_options all = opts;
+  all.rule = all.target = all.error_code = "";
   while (std::chrono::steady_clock::now() < deadline) {
-    dlq_options all = opts;
-    all.rule = all.target = all.error_code = "";
-    auto now = list(cfg, all);
-    if (now) {
+    if (auto now = list(cfg, all)) {
       left = 0;
       for (const auto& r : *now)
         left += wanted.count(r.value("id", ""));
@@ -213,11 +209,42 @@ int dlq_move(const cluster::config& cfg, const dlq_options& opts, bool purge) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  return left;
+}
+
+} // namespace
+
+int dlq_move(const cluster::config& cfg, const dlq_options& opts, bool purge) {
+  const char* verb = purge ? "purge" : "redrive";
+  const auto* node = cfg.node_hosting(opts.dlq);
+  if (!node) {
+    std::fprintf(stderr, "troupe: no node runs the DLQ service '%s'\n", opts.dlq.c_str());
+    return 2;
+  }
+  auto rows = list(cfg, opts);
+  if (!rows) {
+    std::fprintf(stderr, "troupe: cannot read the DLQ: %s\n", rows.err().message.c_str());
+    return 1;
+  }
+  std::map<std::string, json> by_id;
+  for (auto& r : *rows)
+    by_id[r.value("id", "")] = r;
+  const auto ids = selected(cfg, opts, purge, by_id);
+  if (!ids)
+    return 1;
+  if (ids->empty()) {
+    std::printf("no dead letters to %s\n", verb);
+    return 0;
+  }
+  if (!send_commands(*node, opts, *ids, purge))
+    return 1;
+  // The command is durable on the DLQ's node; wait until it has been done.
+  const auto left = wait_until_gone(cfg, opts, *ids);
   if (opts.json) {
-    for (const auto& id : ids)
+    for (const auto& id : *ids)
       std::printf("%s\n", json{{"id", id}, {purge ? "purged" : "redriven", true}}.dump().c_str());
   } else {
-    std::printf("%s %zu dead letter%s\n", purge ? "purged" : "redriven", ids.size(), ids.size() == 1 ? "" : "s");
+    std::printf("%s %zu dead letter%s\n", purge ? "purged" : "redriven", ids->size(), ids->size() == 1 ? "" : "s");
   }
   if (left > 0) {
     std::fprintf(stderr, "troupe: the %s is recorded, but %zu of them are still in the DLQ after %lld s\n", verb,

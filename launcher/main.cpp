@@ -73,32 +73,19 @@ int status_cmd(const troupe::cluster::config& cfg, bool json) {
   return rc;
 }
 
-int run(int argc, char** argv) {
-  CLI::App app{"troupe: a brokerless runtime for event-driven choreography"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", "troupe 0.1.0");
+/// `troupe dlq` and its list, show, redrive and purge, filling `config`,
+/// `format` and `dq`.
+struct dlq_commands {
+  CLI::App* group;
+  CLI::App* list;
+  CLI::App* show;
+  CLI::App* redrive;
+};
 
-  std::string config;
-  std::string node_name;
-  auto* node = app.add_subcommand("node", "Run one node of a cluster in the foreground");
-  node->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
-  node->add_option("--node", node_name, "Name of the node to run")->required();
-
-  auto* launch = app.add_subcommand("launch", "Start every node of a cluster on this machine");
-  launch->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
-
-  auto* check = app.add_subcommand("check", "Validate a cluster config and exit");
-  check->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
-
-  std::string format = "table";
-  auto* status = app.add_subcommand("status", "Show every node's counters");
-  status->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
-  status->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}));
-
-  troupe::cli::dlq_options dq;
+dlq_commands add_dlq_commands(CLI::App& app, std::string& config, std::string& format, troupe::cli::dlq_options& dq) {
   auto* dlq = app.add_subcommand("dlq", "Operate a dead-letter queue: list, show, redrive, purge");
   dlq->require_subcommand(1);
-  const auto dlq_common = [&](CLI::App* sub, bool filters) {
+  const auto dlq_common = [&config, &format, &dq](CLI::App* sub, bool filters) {
     sub->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
     sub->add_option("--dlq", dq.dlq, "The DLQ service")->capture_default_str();
     sub->add_option("--format", format, "table or json (one object per line)")
@@ -127,6 +114,33 @@ int run(int argc, char** argv) {
         throw CLI::RequiredError(sub->get_name() + ": give dead-letter ids or --all");
     });
   }
+  return {dlq, dlq_list, dlq_show, dlq_redrive};
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"troupe: a brokerless runtime for event-driven choreography"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "troupe 0.1.0");
+
+  std::string config;
+  std::string node_name;
+  auto* node = app.add_subcommand("node", "Run one node of a cluster in the foreground");
+  node->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
+  node->add_option("--node", node_name, "Name of the node to run")->required();
+
+  auto* launch = app.add_subcommand("launch", "Start every node of a cluster on this machine");
+  launch->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
+
+  auto* check = app.add_subcommand("check", "Validate a cluster config and exit");
+  check->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
+
+  std::string format = "table";
+  auto* status = app.add_subcommand("status", "Show every node's counters");
+  status->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
+  status->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}));
+
+  troupe::cli::dlq_options dq;
+  const auto dlq = add_dlq_commands(app, config, format, dq);
 
   std::string pattern, event;
   auto* tp = app.add_subcommand("test-pattern", "Test an EventBridge event pattern against an event");
@@ -162,13 +176,13 @@ int run(int argc, char** argv) {
     std::printf("%s: ok (%zu nodes, %zu rules)\n", config.c_str(), cfg->nodes.size(), static_cast<std::size_t>(own));
     return 0;
   }
-  if (*dlq) {
+  if (*dlq.group) {
     dq.json = format == "json";
-    if (*dlq_list)
+    if (*dlq.list)
       return troupe::cli::dlq_list(*cfg, dq);
-    if (*dlq_show)
+    if (*dlq.show)
       return troupe::cli::dlq_show(*cfg, dq);
-    return troupe::cli::dlq_move(*cfg, dq, !*dlq_redrive);
+    return troupe::cli::dlq_move(*cfg, dq, !*dlq.redrive);
   }
   if (*node)
     return troupe::run_node(*cfg, node_name, troupe::cli::registry());

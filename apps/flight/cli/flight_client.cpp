@@ -150,46 +150,42 @@ std::set<std::string> dead_letter_queues(const cluster::config& cfg) {
 
 } // namespace
 
-int book(const cluster::config& cfg, const book_options& opts) {
-  const auto* node = cfg.node_hosting("booking");
-  if (!node) {
-    std::fprintf(stderr, "troupe: no node runs the booking service\n");
-    return 2;
-  }
-  if (auto r = wait_ready(cfg, std::chrono::seconds(30)); !r) {
-    std::fprintf(stderr, "troupe: the cluster is not up: %s\n", r.err().message.c_str());
-    return 1;
-  }
-  const bool tty = isatty(STDERR_FILENO) && !opts.quiet;
-  const auto flights = flights_of(cfg);
-  std::mt19937_64 rng(opts.seed);
-  std::mt19937_64 jitter(std::random_device{}());
-  const std::size_t total = opts.count > 0 ? static_cast<std::size_t>(opts.count) : 1;
-  // Each booking's idempotency key: this run's own id and its number, so
-  // that a retried PutEvents never books twice.
-  const auto run_id = wire::make_uuid();
-  const auto put_deadline = [&] {
-    return clock_type::now() + std::chrono::milliseconds(static_cast<long>(opts.put_timeout_s * 1000));
-  };
+namespace {
 
-  // Bookings already final before these: the cheap counts below tell when
-  // these may all be final, before their rows are read.
-  const auto finals = [&](clock_type::time_point deadline) -> std::optional<std::int64_t> {
+/// What `book` shares between its steps.
+struct booking_run {
+  const cluster::config& cfg;
+  const book_options& opts;
+  const cluster::node_spec& node;  // the one running the booking service
+  bool tty;
+  std::mt19937_64 jitter{std::random_device{}()};
+  clock_type::time_point start = clock_type::now();
+
+  clock_type::time_point put_deadline() const {
+    return clock_type::now() + std::chrono::milliseconds(static_cast<long>(opts.put_timeout_s * 1000));
+  }
+  /// Bookings final so far, from the booking service's cheap counts.
+  std::optional<std::int64_t> finals(clock_type::time_point deadline) {
     auto s = query_retrying(cfg, "booking", "stats", json::object(), deadline, jitter);
     if (!s || !s->is_object())
       return std::nullopt;
     return s->value("CONFIRMED", std::int64_t{0}) + s->value("CANCELLED", std::int64_t{0});
-  };
-  const auto finals_before = finals(put_deadline()).value_or(0);
+  }
+};
 
+/// Puts `total` bookings at the requested rate, in small batches (every
+/// tick sends what the rate allows by then), each with an idempotency key
+/// made of this run's id and its number, so that a retried PutEvents never
+/// books twice. Their ids, or nullopt after saying why on stderr.
+std::optional<std::vector<std::string>> put_bookings(booking_run& run, std::size_t total) {
+  const auto& opts = run.opts;
+  const auto flights = flights_of(run.cfg);
+  std::mt19937_64 rng(opts.seed);
+  const auto run_id = wire::make_uuid();
   std::vector<std::string> ids;
   ids.reserve(total);
-  const auto start = clock_type::now();
-  // Put in small batches at the requested rate: every tick sends what the
-  // rate allows by then.
-  std::size_t sent = 0;
-  while (sent < total) {
-    const double elapsed = std::chrono::duration<double>(clock_type::now() - start).count();
+  for (std::size_t sent = 0; sent < total;) {
+    const double elapsed = std::chrono::duration<double>(clock_type::now() - run.start).count();
     std::size_t due = opts.count > 0 ? static_cast<std::size_t>(elapsed * opts.rate) + 1 : 1;
     due = std::min({due, total, sent + 200});
     if (due <= sent) {
@@ -209,139 +205,157 @@ int book(const cluster::config& cfg, const book_options& opts) {
       req.entries.push_back(
           {"troupe.client", "BookingRequested", to_msgpack(detail), "", {}, run_id + "/" + std::to_string(i)});
     }
-    auto rep = put(*node, req, put_deadline(), jitter);
+    auto rep = put(run.node, req, run.put_deadline(), run.jitter);
     if (!rep || !rep->ok) {
-      std::fprintf(stderr, "%stroupe: PutEvents to %s failed: %s\n", tty ? "\n" : "", node->name.c_str(),
+      std::fprintf(stderr, "%stroupe: PutEvents to %s failed: %s\n", run.tty ? "\n" : "", run.node.name.c_str(),
                    rep ? rep->body.c_str() : rep.err().message.c_str());
-      return 1;
+      return std::nullopt;
     }
     for (const auto& r : rep->results) {
       if (!r.ok()) {
-        std::fprintf(stderr, "%stroupe: a booking was refused: %s\n", tty ? "\n" : "", r.error().c_str());
-        return 1;
+        std::fprintf(stderr, "%stroupe: a booking was refused: %s\n", run.tty ? "\n" : "", r.error().c_str());
+        return std::nullopt;
       }
       ids.push_back(r.id);
     }
     sent = due;
-    if (tty)
+    if (run.tty)
       progress(0, total, 0, 0);
   }
-  const double put_s = std::chrono::duration<double>(clock_type::now() - start).count();
-  if (opts.wait_s <= 0) {
-    for (const auto& id : ids)
-      std::printf("%s\n", id.c_str());
-    return 0;
-  }
+  return ids;
+}
 
-  // Wait for every outcome: a final state, or a dead letter that stopped
-  // its saga. A node that does not answer is asked again next round.
+/// Every booking's outcome so far: a final state, or a dead letter that
+/// stopped its saga.
+struct outcomes {
   std::map<std::string, json> final_rows;
   std::map<std::string, json> dead;  // booking id → its first dead letter
-  const auto dlqs = dead_letter_queues(cfg);
-  const auto deadline = clock_type::now() + std::chrono::milliseconds(static_cast<long>(opts.wait_s * 1000));
   std::size_t confirmed = 0, cancelled = 0;
+  std::size_t settled() const { return final_rows.size() + dead.size(); }
+};
+
+/// Asks each DLQ which of `open` it holds letters for.
+void look_for_dead_letters(const cluster::config& cfg, const std::set<std::string>& dlqs,
+                           const std::vector<std::string>& open, outcomes& out) {
+  for (std::size_t i = 0; i < open.size(); i += 1000) {
+    const json args{{"ids", std::vector<std::string>(open.begin() + static_cast<long>(i),
+                                                     open.begin() + static_cast<long>(std::min(open.size(), i + 1000)))}};
+    for (const auto& q : dlqs)
+      if (auto rows = query(cfg, q, "correlated", args, attempt_timeout); rows && rows->is_array())
+        for (const auto& row : *rows)
+          out.dead.emplace(row.value("correlation_id", ""), row);
+  }
+}
+
+/// Reads the rows of `open` and records those now final; false when the
+/// booking node did not answer (it is restarting or paused).
+bool read_final_rows(const cluster::config& cfg, const std::vector<std::string>& open, outcomes& out) {
+  for (std::size_t i = 0; i < open.size(); i += 1000) {
+    json args{{"ids", std::vector<std::string>(open.begin() + static_cast<long>(i),
+                                               open.begin() + static_cast<long>(std::min(open.size(), i + 1000)))}};
+    auto rows = query(cfg, "booking", "bookings", args, attempt_timeout);
+    if (!rows || !rows->is_array())
+      return false;
+    for (const auto& row : *rows) {
+      const auto state = row.value("state", "");
+      const auto id = row.value("id", "");
+      if ((state == "CONFIRMED" || state == "CANCELLED") && !out.final_rows.count(id)) {
+        out.final_rows[id] = row;
+        out.dead.erase(id);  // a redriven saga that ended after all
+        (state == "CONFIRMED" ? out.confirmed : out.cancelled)++;
+      }
+    }
+  }
+  return true;
+}
+
+/// Waits until every booking of `ids` has an outcome or the wait is over. A
+/// node that does not answer is asked again next round.
+outcomes wait_for_outcomes(booking_run& run, const std::vector<std::string>& ids, std::int64_t finals_before) {
+  outcomes out;
+  const auto dlqs = dead_letter_queues(run.cfg);
+  const auto deadline = clock_type::now() + std::chrono::milliseconds(static_cast<long>(run.opts.wait_s * 1000));
   auto last_dlq_look = clock_type::time_point{};
-  const auto settled = [&] { return final_rows.size() + dead.size(); };
-  while (settled() < ids.size() && clock_type::now() < deadline) {
+  while (out.settled() < ids.size() && clock_type::now() < deadline) {
     std::vector<std::string> open;
     for (const auto& id : ids)
-      if (!final_rows.count(id) && !dead.count(id))
+      if (!out.final_rows.count(id) && !out.dead.count(id))
         open.push_back(id);
     // Dead letters are rare: look for them once a second.
     if (!dlqs.empty() && clock_type::now() - last_dlq_look > std::chrono::seconds(1)) {
       last_dlq_look = clock_type::now();
-      for (std::size_t i = 0; i < open.size(); i += 1000) {
-        const json args{{"ids", std::vector<std::string>(open.begin() + static_cast<long>(i),
-                                                         open.begin() + static_cast<long>(std::min(open.size(), i + 1000)))}};
-        for (const auto& q : dlqs)
-          if (auto rows = query(cfg, q, "correlated", args, attempt_timeout); rows && rows->is_array())
-            for (const auto& row : *rows)
-              dead.emplace(row.value("correlation_id", ""), row);
-      }
+      look_for_dead_letters(run.cfg, dlqs, open, out);
     }
     // Reading thousands of rows every round would load the booking node
     // that is being measured: wait on the counts, then read the rows.
-    const auto f = finals(clock_type::now() + attempt_timeout);
-    if (f && *f - finals_before < static_cast<std::int64_t>(ids.size() - dead.size()) && !tty) {
+    const auto f = run.finals(clock_type::now() + attempt_timeout);
+    if (f && *f - finals_before < static_cast<std::int64_t>(ids.size() - out.dead.size()) && !run.tty) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       continue;
     }
-    for (std::size_t i = 0; i < open.size(); i += 1000) {
-      json args{{"ids", std::vector<std::string>(open.begin() + static_cast<long>(i),
-                                                 open.begin() + static_cast<long>(std::min(open.size(), i + 1000)))}};
-      auto rows = query(cfg, "booking", "bookings", args, attempt_timeout);
-      if (!rows || !rows->is_array())
-        break;  // the node is restarting or paused: next round
-      for (const auto& row : *rows) {
-        const auto state = row.value("state", "");
-        const auto id = row.value("id", "");
-        if ((state == "CONFIRMED" || state == "CANCELLED") && !final_rows.count(id)) {
-          final_rows[id] = row;
-          dead.erase(id);  // a redriven saga that ended after all
-          (state == "CONFIRMED" ? confirmed : cancelled)++;
-        }
-      }
-    }
-    if (tty)
-      progress(settled(), total, confirmed, cancelled);
-    if (settled() < ids.size())
+    read_final_rows(run.cfg, open, out);
+    if (run.tty)
+      progress(out.settled(), ids.size(), out.confirmed, out.cancelled);
+    if (out.settled() < ids.size())
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  const double total_s = std::chrono::duration<double>(clock_type::now() - start).count();
-  if (tty)
-    std::fputc('\n', stderr);
+  return out;
+}
 
+/// One booking's outcome in a line; the exit status.
+int print_one(const cluster::config& cfg, const std::string& id, outcomes& out, double wait_s) {
+  if (out.final_rows.count(id)) {
+    const auto& row = out.final_rows[id];
+    std::printf("booking %s %s", id.c_str(), row.value("state", "").c_str());
+    if (row.value("state", "") == "CONFIRMED")
+      std::printf(": flight %s seat %s ticket %s\n", str_or(row, "flight").c_str(), str_or(row, "seat").c_str(),
+                  str_or(row, "ticket").c_str());
+    else
+      std::printf(": %s\n", str_or(row, "reason").c_str());
+    return 0;
+  }
+  if (out.dead.count(id)) {
+    const auto& l = out.dead[id];
+    std::printf("booking %s DEAD-LETTERED at %s (rule %s): %s: %s\n  see: troupe dlq show %s %s\n", id.c_str(),
+                str_or(l, "TARGET_ARN").c_str(), str_or(l, "RULE_ARN").c_str(), str_or(l, "ERROR_CODE").c_str(),
+                str_or(l, "ERROR_MESSAGE").c_str(), cfg.file.c_str(), str_or(l, "id").c_str());
+    return 1;
+  }
+  std::printf("booking %s still PENDING after %.0f s\n", id.c_str(), wait_s);
+  return 1;
+}
+
+/// The run's summary, as JSON or as text; the exit status.
+int print_summary(const book_options& opts, std::size_t booked, const outcomes& out, double put_s, double total_s) {
   std::map<std::string, std::size_t> reasons, dead_reasons;
   std::vector<double> latency_ms;
-  for (const auto& [id, row] : final_rows) {
+  for (const auto& [id, row] : out.final_rows) {
     if (row.value("state", "") == "CANCELLED")
       ++reasons[str_or(row, "reason")];
     if (row.contains("created_ms") && row.contains("updated_ms"))
       latency_ms.push_back(row["updated_ms"].get<double>() - row["created_ms"].get<double>());
   }
-  for (const auto& [id, letter] : dead)
+  for (const auto& [id, letter] : out.dead)
     ++dead_reasons[letter.value("ERROR_CODE", "?") + " at " + letter.value("TARGET_ARN", "?")];
-  const auto pending = ids.size() - settled();
-  if (opts.count == 0 && !opts.json) {
-    const auto& id = ids.front();
-    if (final_rows.count(id)) {
-      const auto& row = final_rows[id];
-      std::printf("booking %s %s", id.c_str(), row.value("state", "").c_str());
-      if (row.value("state", "") == "CONFIRMED")
-        std::printf(": flight %s seat %s ticket %s\n", str_or(row, "flight").c_str(), str_or(row, "seat").c_str(),
-                    str_or(row, "ticket").c_str());
-      else
-        std::printf(": %s\n", str_or(row, "reason").c_str());
-      return 0;
-    }
-    if (dead.count(id)) {
-      const auto& l = dead[id];
-      std::printf("booking %s DEAD-LETTERED at %s (rule %s): %s: %s\n  see: troupe dlq show %s %s\n", id.c_str(),
-                  str_or(l, "TARGET_ARN").c_str(), str_or(l, "RULE_ARN").c_str(), str_or(l, "ERROR_CODE").c_str(),
-                  str_or(l, "ERROR_MESSAGE").c_str(), cfg.file.c_str(), str_or(l, "id").c_str());
-      return 1;
-    }
-    std::printf("booking %s still PENDING after %.0f s\n", id.c_str(), opts.wait_s);
-    return 1;
-  }
-  json summary{{"bookings", ids.size()},
-               {"confirmed", confirmed},
-               {"cancelled", cancelled},
-               {"dead_lettered", dead.size()},
+  const auto pending = booked - out.settled();
+  json summary{{"bookings", booked},
+               {"confirmed", out.confirmed},
+               {"cancelled", out.cancelled},
+               {"dead_lettered", out.dead.size()},
                {"pending", pending},
                {"cancel_reasons", reasons},
                {"dead_letter_reasons", dead_reasons},
                {"put_seconds", put_s},
                {"total_seconds", total_s},
-               {"bookings_per_second", total_s > 0 ? final_rows.size() / total_s : 0},
+               {"bookings_per_second", total_s > 0 ? out.final_rows.size() / total_s : 0},
                {"latency_ms_p50", percentile(latency_ms, 50)},
                {"latency_ms_p99", percentile(latency_ms, 99)}};
   if (opts.json) {
     std::printf("%s\n", summary.dump().c_str());
   } else {
     std::printf("%zu bookings in %.2f s (%.0f/s): %zu confirmed, %zu cancelled, %zu dead-lettered, %zu pending\n",
-                ids.size(), total_s, summary["bookings_per_second"].get<double>(), confirmed, cancelled, dead.size(),
-                pending);
+                booked, total_s, summary["bookings_per_second"].get<double>(), out.confirmed, out.cancelled,
+                out.dead.size(), pending);
     for (const auto& [reason, n] : reasons)
       std::printf("  cancelled: %-40s %zu\n", reason.c_str(), n);
     for (const auto& [reason, n] : dead_reasons)
@@ -350,6 +364,41 @@ int book(const cluster::config& cfg, const book_options& opts) {
                 percentile(latency_ms, 50), percentile(latency_ms, 99));
   }
   return pending == 0 ? 0 : 1;
+}
+
+} // namespace
+
+int book(const cluster::config& cfg, const book_options& opts) {
+  const auto* node = cfg.node_hosting("booking");
+  if (!node) {
+    std::fprintf(stderr, "troupe: no node runs the booking service\n");
+    return 2;
+  }
+  if (auto r = wait_ready(cfg, std::chrono::seconds(30)); !r) {
+    std::fprintf(stderr, "troupe: the cluster is not up: %s\n", r.err().message.c_str());
+    return 1;
+  }
+  booking_run run{cfg, opts, *node, isatty(STDERR_FILENO) && !opts.quiet};
+  // Bookings already final before these: the cheap counts tell when these
+  // may all be final, before their rows are read.
+  const auto finals_before = run.finals(run.put_deadline()).value_or(0);
+  run.start = clock_type::now();
+  const auto ids = put_bookings(run, opts.count > 0 ? static_cast<std::size_t>(opts.count) : 1);
+  if (!ids)
+    return 1;
+  const double put_s = std::chrono::duration<double>(clock_type::now() - run.start).count();
+  if (opts.wait_s <= 0) {
+    for (const auto& id : *ids)
+      std::printf("%s\n", id.c_str());
+    return 0;
+  }
+  auto out = wait_for_outcomes(run, *ids, finals_before);
+  const double total_s = std::chrono::duration<double>(clock_type::now() - run.start).count();
+  if (run.tty)
+    std::fputc('\n', stderr);
+  if (opts.count == 0 && !opts.json)
+    return print_one(cfg, ids->front(), out, opts.wait_s);
+  return print_summary(opts, ids->size(), out, put_s, total_s);
 }
 
 int list_bookings(const cluster::config& cfg, const bookings_options& opts) {
