@@ -181,161 +181,197 @@ inline bool has_dot(std::string_view k) {
   return false;
 }
 
-std::unique_ptr<compiled> build(const std::vector<rule_spec>& rules) {
-  auto c = std::make_unique<compiled>();
-  c->id = next_compiled_id.fetch_add(1);
-  c->rule_count = rules.size();
-  c->nodes.emplace_back();
-  std::vector<std::uint32_t> parent{0};
-  std::map<std::pair<std::uint32_t, std::string>, std::uint32_t> child_of;
+/// Compiles rules into a `compiled` matcher, one phase at a time: the
+/// tree of field paths and each alternative's conditions, which rules and
+/// subs each condition decides, the fields' value indexes, which nodes
+/// track array positions, and the tree's children.
+class builder {
+public:
+  explicit builder(const std::vector<rule_spec>& rules) : rules_(rules), c_(std::make_unique<compiled>()) {
+    c_->id = next_compiled_id.fetch_add(1);
+    c_->rule_count = rules.size();
+    c_->nodes.emplace_back();
+  }
 
-  auto intern = [&](const std::string& path) {
+  std::unique_ptr<compiled> run() {
+    add_alternatives();
+    index_conditions();
+    index_fields();
+    mark_array_tracking();
+    link_children();
+    return std::move(c_);
+  }
+
+private:
+  /// The node of a dotted path, made as needed.
+  std::uint32_t intern(const std::string& path) {
     std::uint32_t cur = 0;
     std::size_t start = 0;
     for (;;) {
       const std::size_t dot = path.find('.', start);
       const std::string segment = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-      auto [it, fresh] = child_of.emplace(std::make_pair(cur, segment), static_cast<std::uint32_t>(c->nodes.size()));
+      auto [it, fresh] = child_of_.emplace(std::make_pair(cur, segment), static_cast<std::uint32_t>(c_->nodes.size()));
       if (fresh) {
-        c->nodes[cur].has_children = true;
-        c->nodes.emplace_back();
-        parent.push_back(cur);
+        c_->nodes[cur].has_children = true;
+        c_->nodes.emplace_back();
+        parent_.push_back(cur);
       }
       cur = it->second;
       if (dot == std::string::npos)
         return cur;
       start = dot + 1;
     }
-  };
-  auto field_of = [&](std::uint32_t node) {
-    if (c->nodes[node].field == none) {
-      c->nodes[node].field = static_cast<std::uint32_t>(c->fields.size());
-      c->fields.emplace_back();
+  }
+
+  std::uint32_t field_of(std::uint32_t node) {
+    if (c_->nodes[node].field == none) {
+      c_->nodes[node].field = static_cast<std::uint32_t>(c_->fields.size());
+      c_->fields.emplace_back();
     }
-    return c->nodes[node].field;
-  };
+    return c_->nodes[node].field;
+  }
 
-  std::map<std::string, std::uint32_t> condition_of;
-  std::vector<const field_test*> condition_test;
-  std::vector<std::uint32_t> condition_field;
-
-  for (std::uint32_t r = 0; r < rules.size(); ++r) {
-    for (const alternative& alt : rules[r].pattern.alternatives) {
-      compiled::sub s;
-      s.rule = r;
-      s.conditions_offset = static_cast<std::uint32_t>(c->sub_conditions.size());
-      for (const field_test& f : alt.fields) {
-        const std::uint32_t fid = field_of(intern(f.path));
-        auto [it, fresh] = condition_of.emplace(f.identity, static_cast<std::uint32_t>(condition_test.size()));
-        if (fresh) {
-          condition_test.push_back(&f);
-          condition_field.push_back(fid);
+  /// Each rule's alternatives as subs: their conditions (one per distinct
+  /// field test) and the fields they need absent.
+  void add_alternatives() {
+    for (std::uint32_t r = 0; r < rules_.size(); ++r) {
+      for (const alternative& alt : rules_[r].pattern.alternatives) {
+        compiled::sub s;
+        s.rule = r;
+        s.conditions_offset = static_cast<std::uint32_t>(c_->sub_conditions.size());
+        for (const field_test& f : alt.fields) {
+          const std::uint32_t fid = field_of(intern(f.path));
+          auto [it, fresh] = condition_of_.emplace(f.identity, static_cast<std::uint32_t>(condition_test_.size()));
+          if (fresh) {
+            condition_test_.push_back(&f);
+            condition_field_.push_back(fid);
+          }
+          c_->sub_conditions.push_back(it->second);
         }
-        c->sub_conditions.push_back(it->second);
-      }
-      s.conditions = static_cast<std::uint32_t>(alt.fields.size());
-      s.negatives_offset = static_cast<std::uint32_t>(c->sub_negatives.size());
-      for (const std::string& path : alt.absent) {
-        auto& fd = c->fields[field_of(intern(path))];
-        if (fd.negative == none)
-          fd.negative = static_cast<std::uint32_t>(c->negative_count++);
-        c->sub_negatives.push_back(fd.negative);
-      }
-      s.negatives = static_cast<std::uint32_t>(alt.absent.size());
-      s.simple = s.conditions == 1 && s.negatives == 0;
-      if (s.conditions == 0)
-        c->negative_only_subs.push_back(static_cast<std::uint32_t>(c->subs.size()));
-      c->subs.push_back(s);
-    }
-  }
-
-  // Condition → the rules it decides alone, and the subs it is part of;
-  // the latter must remember where in arrays they hit.
-  const std::size_t conditions = condition_test.size();
-  std::vector<std::vector<std::uint32_t>> rules_of(conditions), subs_of(conditions);
-  for (std::uint32_t si = 0; si < c->subs.size(); ++si) {
-    const auto& s = c->subs[si];
-    for (std::uint32_t k = 0; k < s.conditions; ++k) {
-      const std::uint32_t cond = c->sub_conditions[s.conditions_offset + k];
-      if (s.simple)
-        rules_of[cond].push_back(s.rule);
-      else
-        subs_of[cond].push_back(si);
-    }
-  }
-  c->conditions.resize(conditions);
-  std::vector<std::vector<std::uint32_t>> ids_of(conditions);
-  for (std::size_t cond = 0; cond < conditions; ++cond) {
-    auto& ids = ids_of[cond];
-    for (std::uint32_t r : rules_of[cond])
-      ids.push_back(r | rule_tag);
-    if (!subs_of[cond].empty())
-      ids.push_back(static_cast<std::uint32_t>(cond));
-    std::sort(ids.begin(), ids.end());
-    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-    auto& ci = c->conditions[cond];
-    ci.subs = static_cast<std::uint32_t>(c->condition_subs.size());
-    ci.sub_count = static_cast<std::uint32_t>(subs_of[cond].size());
-    c->condition_subs.insert(c->condition_subs.end(), subs_of[cond].begin(), subs_of[cond].end());
-  }
-
-  // Field indexes.
-  c->group_ids_offset.push_back(0);
-  for (std::uint32_t cond = 0; cond < conditions; ++cond) {
-    auto& fd = c->fields[condition_field[cond]];
-    for (const value_test& t : condition_test[cond]->values) {
-      if (t.kind == test_kind::anything_but) {
-        const auto g = static_cast<std::uint32_t>(c->group_ids_offset.size() - 1);
-        c->group_ids.insert(c->group_ids.end(), ids_of[cond].begin(), ids_of[cond].end());
-        c->group_ids_offset.push_back(static_cast<std::uint32_t>(c->group_ids.size()));
-        fd.groups.push_back(g);
-        for (const value_test& e : t.excluded)
-          fd.excluded.add(e, g);
-      } else {
-        for (std::uint32_t id : ids_of[cond])
-          fd.positive.add(t, id);
+        s.conditions = static_cast<std::uint32_t>(alt.fields.size());
+        s.negatives_offset = static_cast<std::uint32_t>(c_->sub_negatives.size());
+        for (const std::string& path : alt.absent) {
+          auto& fd = c_->fields[field_of(intern(path))];
+          if (fd.negative == none)
+            fd.negative = static_cast<std::uint32_t>(c_->negative_count++);
+          c_->sub_negatives.push_back(fd.negative);
+        }
+        s.negatives = static_cast<std::uint32_t>(alt.absent.size());
+        s.simple = s.conditions == 1 && s.negatives == 0;
+        if (s.conditions == 0)
+          c_->negative_only_subs.push_back(static_cast<std::uint32_t>(c_->subs.size()));
+        c_->subs.push_back(s);
       }
     }
   }
-  for (auto& fd : c->fields) {
-    fd.positive.finish();
-    fd.excluded.finish();
+
+  /// Condition → the rules it decides alone, and the subs it is part of;
+  /// the latter must remember where in arrays they hit.
+  void index_conditions() {
+    const std::size_t conditions = condition_test_.size();
+    std::vector<std::vector<std::uint32_t>> rules_of(conditions), subs_of(conditions);
+    for (std::uint32_t si = 0; si < c_->subs.size(); ++si) {
+      const auto& s = c_->subs[si];
+      for (std::uint32_t k = 0; k < s.conditions; ++k) {
+        const std::uint32_t cond = c_->sub_conditions[s.conditions_offset + k];
+        if (s.simple)
+          rules_of[cond].push_back(s.rule);
+        else
+          subs_of[cond].push_back(si);
+      }
+    }
+    c_->conditions.resize(conditions);
+    ids_of_.assign(conditions, {});
+    for (std::size_t cond = 0; cond < conditions; ++cond) {
+      auto& ids = ids_of_[cond];
+      for (std::uint32_t r : rules_of[cond])
+        ids.push_back(r | rule_tag);
+      if (!subs_of[cond].empty())
+        ids.push_back(static_cast<std::uint32_t>(cond));
+      std::sort(ids.begin(), ids.end());
+      ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+      auto& ci = c_->conditions[cond];
+      ci.subs = static_cast<std::uint32_t>(c_->condition_subs.size());
+      ci.sub_count = static_cast<std::uint32_t>(subs_of[cond].size());
+      c_->condition_subs.insert(c_->condition_subs.end(), subs_of[cond].begin(), subs_of[cond].end());
+    }
   }
 
-  // A node tracks array positions when a field at or below it needs them;
-  // children always come after their parent, so one backward pass does.
-  std::vector<std::uint8_t> field_tracks(c->fields.size(), 0);
-  for (std::uint32_t cond = 0; cond < conditions; ++cond)
-    if (c->conditions[cond].sub_count != 0)
-      field_tracks[condition_field[cond]] = 1;
-  for (std::size_t f = 0; f < c->fields.size(); ++f)
-    if (c->fields[f].negative != none)
-      field_tracks[f] = 1;
-  for (std::size_t n = c->nodes.size(); n-- > 1;) {
-    auto& nd = c->nodes[n];
-    if (nd.field != none && field_tracks[nd.field])
-      nd.tracks_arrays = true;
-    if (nd.tracks_arrays)
-      c->nodes[parent[n]].tracks_arrays = true;
+  /// Each field's indexes: the values that decide its conditions, and the
+  /// values each anything-but group excludes.
+  void index_fields() {
+    c_->group_ids_offset.push_back(0);
+    for (std::uint32_t cond = 0; cond < condition_test_.size(); ++cond) {
+      auto& fd = c_->fields[condition_field_[cond]];
+      for (const value_test& t : condition_test_[cond]->values) {
+        if (t.kind == test_kind::anything_but) {
+          const auto g = static_cast<std::uint32_t>(c_->group_ids_offset.size() - 1);
+          c_->group_ids.insert(c_->group_ids.end(), ids_of_[cond].begin(), ids_of_[cond].end());
+          c_->group_ids_offset.push_back(static_cast<std::uint32_t>(c_->group_ids.size()));
+          fd.groups.push_back(g);
+          for (const value_test& e : t.excluded)
+            fd.excluded.add(e, g);
+        } else {
+          for (std::uint32_t id : ids_of_[cond])
+            fd.positive.add(t, id);
+        }
+      }
+    }
+    for (auto& fd : c_->fields) {
+      fd.positive.finish();
+      fd.excluded.finish();
+    }
   }
 
-  for (const auto& [key, child] : child_of) {
-    c->children.add(key.first, key.second, child);
-    c->nodes[key.first].key_filter |= std::uint64_t{1} << key_bit(key.second);
+  /// A node tracks array positions when a field at or below it needs them;
+  /// children always come after their parent, so one backward pass does.
+  void mark_array_tracking() {
+    std::vector<std::uint8_t> field_tracks(c_->fields.size(), 0);
+    for (std::uint32_t cond = 0; cond < condition_test_.size(); ++cond)
+      if (c_->conditions[cond].sub_count != 0)
+        field_tracks[condition_field_[cond]] = 1;
+    for (std::size_t f = 0; f < c_->fields.size(); ++f)
+      if (c_->fields[f].negative != none)
+        field_tracks[f] = 1;
+    for (std::size_t n = c_->nodes.size(); n-- > 1;) {
+      auto& nd = c_->nodes[n];
+      if (nd.field != none && field_tracks[nd.field])
+        nd.tracks_arrays = true;
+      if (nd.tracks_arrays)
+        c_->nodes[parent_[n]].tracks_arrays = true;
+    }
   }
-  c->children.finish();
-  auto top = [&](const char* name) {
-    auto it = child_of.find(std::make_pair(0u, std::string(name)));
-    return it == child_of.end() ? none : it->second;
-  };
-  c->top_id = top("id");
-  c->top_source = top("source");
-  c->top_detail_type = top("detail-type");
-  c->top_time = top("time");
-  c->top_resources = top("resources");
-  c->top_detail = top("detail");
-  return c;
-}
+
+  /// The tree's children by key, and the top-level fields' nodes.
+  void link_children() {
+    for (const auto& [key, child] : child_of_) {
+      c_->children.add(key.first, key.second, child);
+      c_->nodes[key.first].key_filter |= std::uint64_t{1} << key_bit(key.second);
+    }
+    c_->children.finish();
+    auto top = [&](const char* name) {
+      auto it = child_of_.find(std::make_pair(0u, std::string(name)));
+      return it == child_of_.end() ? none : it->second;
+    };
+    c_->top_id = top("id");
+    c_->top_source = top("source");
+    c_->top_detail_type = top("detail-type");
+    c_->top_time = top("time");
+    c_->top_resources = top("resources");
+    c_->top_detail = top("detail");
+  }
+
+  const std::vector<rule_spec>& rules_;
+  std::unique_ptr<compiled> c_;
+  std::vector<std::uint32_t> parent_{0};
+  std::map<std::pair<std::uint32_t, std::string>, std::uint32_t> child_of_;
+  std::map<std::string, std::uint32_t> condition_of_;
+  std::vector<const field_test*> condition_test_;
+  std::vector<std::uint32_t> condition_field_;
+  std::vector<std::vector<std::uint32_t>> ids_of_;
+};
+
+std::unique_ptr<compiled> build(const std::vector<rule_spec>& rules) { return builder(rules).run(); }
 
 // Per-thread working memory for one compiled matcher. Stamps (`epoch`)
 // mark what belongs to the current event, so nothing is cleared per event.
@@ -478,73 +514,21 @@ struct header {
 
 // Reads one header; scalars are read whole, str/bin/ext bodies are
 // referenced and stepped over, containers stop after their header.
-bool read_header(cursor& c, header& h) {
-  if (c.p >= c.end)
+/// A value's body of `len` bytes at the cursor, as a `k` header.
+bool read_body(cursor& c, header& h, header::kind k, std::uint32_t len) {
+  if (c.left() < len)
     return false;
-  const unsigned b = *c.p++;
-  if (b <= 0x7F) {
-    h.type = header::kind::i64;
-    h.i = static_cast<std::int64_t>(b);
-    return true;
-  }
-  if (b >= 0xE0) {
-    h.type = header::kind::i64;
-    h.i = static_cast<std::int64_t>(static_cast<std::int8_t>(b));
-    return true;
-  }
-  auto body = [&](header::kind k, std::uint32_t len) {
-    if (c.left() < len)
-      return false;
-    h.type = k;
-    h.n = len;
-    h.data = reinterpret_cast<const char*>(c.p);
-    c.p += len;
-    return true;
-  };
+  h.type = k;
+  h.n = len;
+  h.data = reinterpret_cast<const char*>(c.p);
+  c.p += len;
+  return true;
+}
+
+/// The numbers after their tag `b` (0xCA to 0xD3): floats, uints and ints.
+bool read_number(unsigned b, cursor& c, header& h) {
   auto need = [&](std::size_t n) { return c.left() >= n; };
-  if (b <= 0x8F) {
-    h.type = header::kind::map;
-    h.n = b & 0x0F;
-    return true;
-  }
-  if (b <= 0x9F) {
-    h.type = header::kind::array;
-    h.n = b & 0x0F;
-    return true;
-  }
-  if (b <= 0xBF)
-    return body(header::kind::str, b & 0x1F);
   switch (b) {
-    case 0xC0: h.type = header::kind::nil; return true;
-    case 0xC2: h.type = header::kind::is_false; return true;
-    case 0xC3: h.type = header::kind::is_true; return true;
-    case 0xC4:
-      if (!need(1)) return false;
-      c.p += 1;
-      return body(header::kind::bin, c.p[-1]);
-    case 0xC5:
-      if (!need(2)) return false;
-      c.p += 2;
-      return body(header::kind::bin, be16(c.p - 2));
-    case 0xC6:
-      if (!need(4)) return false;
-      c.p += 4;
-      return body(header::kind::bin, be32(c.p - 4));
-    case 0xC7:
-      if (!need(2)) return false;
-      h.ext = static_cast<std::int8_t>(c.p[1]);
-      c.p += 2;
-      return body(header::kind::ext, c.p[-2]);
-    case 0xC8:
-      if (!need(3)) return false;
-      h.ext = static_cast<std::int8_t>(c.p[2]);
-      c.p += 3;
-      return body(header::kind::ext, be16(c.p - 3));
-    case 0xC9:
-      if (!need(5)) return false;
-      h.ext = static_cast<std::int8_t>(c.p[4]);
-      c.p += 5;
-      return body(header::kind::ext, be32(c.p - 5));
     case 0xCA: {
       if (!need(4)) return false;
       const std::uint32_t bits = be32(c.p);
@@ -601,6 +585,44 @@ bool read_header(cursor& c, header& h) {
       if (!need(8)) return false;
       h.type = header::kind::i64, h.i = static_cast<std::int64_t>(be64(c.p)), c.p += 8;
       return true;
+    default:
+      return false;
+  }
+}
+
+/// The strings, binaries, extensions, arrays and maps with a length after
+/// their tag `b` (0xC4 to 0xC9, 0xD4 to 0xDF).
+bool read_sized(unsigned b, cursor& c, header& h) {
+  auto need = [&](std::size_t n) { return c.left() >= n; };
+  auto body = [&](header::kind k, std::uint32_t len) { return read_body(c, h, k, len); };
+  switch (b) {
+    case 0xC4:
+      if (!need(1)) return false;
+      c.p += 1;
+      return body(header::kind::bin, c.p[-1]);
+    case 0xC5:
+      if (!need(2)) return false;
+      c.p += 2;
+      return body(header::kind::bin, be16(c.p - 2));
+    case 0xC6:
+      if (!need(4)) return false;
+      c.p += 4;
+      return body(header::kind::bin, be32(c.p - 4));
+    case 0xC7:
+      if (!need(2)) return false;
+      h.ext = static_cast<std::int8_t>(c.p[1]);
+      c.p += 2;
+      return body(header::kind::ext, c.p[-2]);
+    case 0xC8:
+      if (!need(3)) return false;
+      h.ext = static_cast<std::int8_t>(c.p[2]);
+      c.p += 3;
+      return body(header::kind::ext, be16(c.p - 3));
+    case 0xC9:
+      if (!need(5)) return false;
+      h.ext = static_cast<std::int8_t>(c.p[4]);
+      c.p += 5;
+      return body(header::kind::ext, be32(c.p - 5));
     case 0xD4: case 0xD5: case 0xD6: case 0xD7: case 0xD8: {
       const std::uint32_t len = 1u << (b - 0xD4);
       if (!need(1)) return false;
@@ -636,14 +658,108 @@ bool read_header(cursor& c, header& h) {
       if (!need(4)) return false;
       h.type = header::kind::map, h.n = be32(c.p), c.p += 4;
       return true;
-    default:  // 0xC1 is never used
+    default:
       return false;
   }
+}
+
+bool read_header(cursor& c, header& h) {
+  if (c.p >= c.end)
+    return false;
+  const unsigned b = *c.p++;
+  if (b <= 0x7F || b >= 0xE0) {  // positive and negative fixint
+    h.type = header::kind::i64;
+    h.i = b <= 0x7F ? static_cast<std::int64_t>(b) : static_cast<std::int64_t>(static_cast<std::int8_t>(b));
+    return true;
+  }
+  if (b <= 0x8F) {
+    h.type = header::kind::map;
+    h.n = b & 0x0F;
+    return true;
+  }
+  if (b <= 0x9F) {
+    h.type = header::kind::array;
+    h.n = b & 0x0F;
+    return true;
+  }
+  if (b <= 0xBF)
+    return read_body(c, h, header::kind::str, b & 0x1F);
+  switch (b) {
+    case 0xC0: h.type = header::kind::nil; return true;
+    case 0xC2: h.type = header::kind::is_false; return true;
+    case 0xC3: h.type = header::kind::is_true; return true;
+    default: break;
+  }
+  if (b >= 0xCA && b <= 0xD3)
+    return read_number(b, c, h);
+  return read_sized(b, c, h);  // 0xC1 is never used: refused there
 }
 
 // Steps over `n` values without recursion: containers add their elements
 // to the count. Every value takes at least one byte, so the loop ends within
 // the bytes given, and a count above the bytes left is refused at once.
+/// For a tag `b` from 0xC0 on, with `left` bytes after it at `p`: how many
+/// bytes the value takes after its tag (`len`) and how many elements a
+/// container adds (`more`); false for a header cut short or a tag never used.
+inline bool tagged_span(unsigned b, const unsigned char* p, std::size_t left, std::size_t& len, std::uint64_t& more) {
+  more = 0;
+  switch (b) {
+    case 0xC0: case 0xC2: case 0xC3: len = 0; break;
+    case 0xCC: case 0xD0: len = 1; break;
+    case 0xCD: case 0xD1: len = 2; break;
+    case 0xCA: case 0xCE: case 0xD2: len = 4; break;
+    case 0xCF: case 0xD3: len = 8; break;
+    case 0xD4: len = 2; break;
+    case 0xD5: len = 3; break;
+    case 0xD6: len = 5; break;
+    case 0xD7: len = 9; break;
+    case 0xD8: len = 17; break;
+    case 0xC4: case 0xD9:
+      if (left < 1) return false;
+      len = 1 + std::size_t{p[0]};
+      break;
+    case 0xC5: case 0xDA:
+      if (left < 2) return false;
+      len = 2 + std::size_t{be16(p)};
+      break;
+    case 0xC6: case 0xDB:
+      if (left < 4) return false;
+      len = 4 + std::size_t{be32(p)};
+      break;
+    case 0xC7:
+      if (left < 2) return false;
+      len = 2 + std::size_t{p[0]};
+      break;
+    case 0xC8:
+      if (left < 3) return false;
+      len = 3 + std::size_t{be16(p)};
+      break;
+    case 0xC9:
+      if (left < 5) return false;
+      len = 5 + std::size_t{be32(p)};
+      break;
+    case 0xDC:
+      if (left < 2) return false;
+      more = be16(p), len = 2;
+      break;
+    case 0xDD:
+      if (left < 4) return false;
+      more = be32(p), len = 4;
+      break;
+    case 0xDE:
+      if (left < 2) return false;
+      more = 2 * std::uint64_t{be16(p)}, len = 2;
+      break;
+    case 0xDF:
+      if (left < 4) return false;
+      more = 2 * std::uint64_t{be32(p)}, len = 4;
+      break;
+    default:
+      return false;
+  }
+  return true;
+}
+
 bool skip(cursor& c, std::uint64_t n) {
   const unsigned char* p = c.p;
   const unsigned char* const end = c.end;
@@ -677,60 +793,8 @@ bool skip(cursor& c, std::uint64_t n) {
     } else {
       const std::size_t left = static_cast<std::size_t>(end - p);
       std::uint64_t more = 0;  // container elements
-      switch (b) {
-        case 0xC0: case 0xC2: case 0xC3: continue;
-        case 0xCC: case 0xD0: len = 1; break;
-        case 0xCD: case 0xD1: len = 2; break;
-        case 0xCA: case 0xCE: case 0xD2: len = 4; break;
-        case 0xCF: case 0xD3: len = 8; break;
-        case 0xD4: len = 2; break;
-        case 0xD5: len = 3; break;
-        case 0xD6: len = 5; break;
-        case 0xD7: len = 9; break;
-        case 0xD8: len = 17; break;
-        case 0xC4: case 0xD9:
-          if (left < 1) return false;
-          len = 1 + std::size_t{p[0]};
-          break;
-        case 0xC5: case 0xDA:
-          if (left < 2) return false;
-          len = 2 + std::size_t{be16(p)};
-          break;
-        case 0xC6: case 0xDB:
-          if (left < 4) return false;
-          len = 4 + std::size_t{be32(p)};
-          break;
-        case 0xC7:
-          if (left < 2) return false;
-          len = 2 + std::size_t{p[0]};
-          break;
-        case 0xC8:
-          if (left < 3) return false;
-          len = 3 + std::size_t{be16(p)};
-          break;
-        case 0xC9:
-          if (left < 5) return false;
-          len = 5 + std::size_t{be32(p)};
-          break;
-        case 0xDC:
-          if (left < 2) return false;
-          more = be16(p), len = 2;
-          break;
-        case 0xDD:
-          if (left < 4) return false;
-          more = be32(p), len = 4;
-          break;
-        case 0xDE:
-          if (left < 2) return false;
-          more = 2 * std::uint64_t{be16(p)}, len = 2;
-          break;
-        case 0xDF:
-          if (left < 4) return false;
-          more = 2 * std::uint64_t{be32(p)}, len = 4;
-          break;
-        default:
-          return false;
-      }
+      if (!tagged_span(b, p, left, len, more))
+        return false;
       n += more;
       if (more != 0 && n > left - len)
         return false;
