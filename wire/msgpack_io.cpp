@@ -124,23 +124,29 @@ result<std::uint64_t> reader::sized(std::size_t header, std::size_t length_bytes
   return big_endian(bytes_.data() + off_ + header - length_bytes, length_bytes);
 }
 
-result<std::uint32_t> reader::array(const char* what, std::size_t max_items) {
+result<std::pair<std::size_t, std::uint64_t>> reader::length(const char* what, const char* kind, std::uint8_t fix_mask,
+                                                             std::uint8_t fix_tag, std::uint8_t wide,
+                                                             std::initializer_list<std::size_t> widths) {
   if (at_end())
     return read_error(errc::truncated, what, "missing");
   const auto tag = static_cast<std::uint8_t>(bytes_[off_]);
-  std::size_t header = 1;
-  std::uint64_t n = 0;
-  if ((tag & 0xf0) == 0x90) {
-    n = tag & 0x0f;
-  } else if (tag == 0xdc || tag == 0xdd) {
-    header = tag == 0xdc ? 3 : 5;
-    auto v = sized(header, header - 1, what);
+  if ((tag & fix_mask) == fix_tag)
+    return std::pair<std::size_t, std::uint64_t>{1, tag & static_cast<std::uint8_t>(~fix_mask)};
+  if (tag >= wide && tag < wide + widths.size()) {
+    const auto width = widths.begin()[tag - wide];
+    auto v = sized(1 + width, width, what);
     if (!v)
       return v.err();
-    n = *v;
-  } else {
-    return read_error(tag == 0xc1 ? errc::not_msgpack : errc::wrong_shape, what, "not an array");
+    return std::pair<std::size_t, std::uint64_t>{1 + width, *v};
   }
+  return read_error(tag == 0xc1 ? errc::not_msgpack : errc::wrong_shape, what, kind);
+}
+
+result<std::uint32_t> reader::array(const char* what, std::size_t max_items) {
+  auto h = length(what, "not an array", 0xf0, 0x90, 0xdc, {2, 4});
+  if (!h)
+    return h.err();
+  const auto [header, n] = *h;
   if (n > max_items)
     return read_error(errc::too_large, what, "over the size limit");
   off_ += header;
@@ -148,22 +154,10 @@ result<std::uint32_t> reader::array(const char* what, std::size_t max_items) {
 }
 
 result<std::string_view> reader::str(const char* what, std::size_t max_bytes) {
-  if (at_end())
-    return read_error(errc::truncated, what, "missing");
-  const auto tag = static_cast<std::uint8_t>(bytes_[off_]);
-  std::size_t header = 1;
-  std::uint64_t n = 0;
-  if ((tag & 0xe0) == 0xa0) {
-    n = tag & 0x1f;
-  } else if (tag >= 0xd9 && tag <= 0xdb) {
-    header = tag == 0xd9 ? 2 : tag == 0xda ? 3 : 5;
-    auto v = sized(header, header - 1, what);
-    if (!v)
-      return v.err();
-    n = *v;
-  } else {
-    return read_error(tag == 0xc1 ? errc::not_msgpack : errc::wrong_shape, what, "not a string");
-  }
+  auto h = length(what, "not a string", 0xe0, 0xa0, 0xd9, {1, 2, 4});
+  if (!h)
+    return h.err();
+  const auto [header, n] = *h;
   if (bytes_.size() - off_ - header < n)
     return read_error(errc::truncated, what, "truncated");
   if (n > max_bytes)

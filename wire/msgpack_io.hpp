@@ -8,8 +8,10 @@
 
 #include <msgpack.hpp>
 
+#include <initializer_list>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "wire/error.hpp"
 #include "wire/limits.hpp"
@@ -73,6 +75,13 @@ public:
 
 private:
   result<std::uint64_t> sized(std::size_t header, std::size_t length_bytes, const char* what);
+  /// A length header: the fix form (`tag & fix_mask` is `fix_tag`, the
+  /// length in the other bits) or a wide one (tags from `wide` on, their
+  /// lengths `widths` bytes, big-endian); the header's size and the length.
+  /// Fails naming `kind` for any other tag.
+  result<std::pair<std::size_t, std::uint64_t>> length(const char* what, const char* kind, std::uint8_t fix_mask,
+                                                       std::uint8_t fix_tag, std::uint8_t wide,
+                                                       std::initializer_list<std::size_t> widths);
 
   std::string_view bytes_;
   std::size_t off_;
