@@ -50,42 +50,37 @@ json sample_detail() {
               {"card", "4111111111111111"},              {"payment_id", "PAY-0000000042"}};
 }
 
-std::size_t envelope_size() {
+/// The encoding of an event carrying sample_detail(), as node `origin`
+/// publishes it (a fresh node's epoch, sequence number `seq`); a caused
+/// event carries its own correlation and causation ids, a first one its id.
+std::string sample_envelope(const char* source, const char* detail_type, const char* origin, std::uint64_t seq,
+                            bool caused) {
   troupe::wire::envelope e;
   e.id = troupe::wire::make_uuid();
-  e.source = "troupe.payment";
-  e.detail_type = "PaymentConfirmed";
+  e.source = source;
+  e.detail_type = detail_type;
   e.time_ms = troupe::wire::now_ms();
-  e.origin = "payment";
+  e.origin = origin;
   e.epoch = 1;
-  e.seq = 123456;
-  e.correlation_id = troupe::wire::make_uuid();
-  e.causation_id = troupe::wire::make_uuid();
-  json::to_msgpack(sample_detail(), e.detail);
-  std::string out;
-  (void)troupe::wire::encode(e, out);
-  return out.size();
-}
-
-/// The single hop's event as its source node publishes it: the envelope a
-/// PutEvents of ("bench", "Ping", sample_detail()) becomes there (a fresh
-/// node's epoch, a sequence number from the middle of a run).
-std::string ping_envelope() {
-  troupe::wire::envelope e;
-  e.id = troupe::wire::make_uuid();
-  e.source = "bench";
-  e.detail_type = "Ping";
-  e.time_ms = troupe::wire::now_ms();
-  e.origin = "source";
-  e.epoch = 1;
-  e.seq = 100000;
-  e.correlation_id = e.id;
+  e.seq = seq;
+  e.correlation_id = caused ? troupe::wire::make_uuid() : e.id;
+  if (caused)
+    e.causation_id = troupe::wire::make_uuid();
   json::to_msgpack(sample_detail(), e.detail);
   std::string out;
   if (!troupe::wire::encode(e, out))
-    throw std::runtime_error("the bench's Ping envelope does not encode");
+    throw std::runtime_error(std::string("the bench's ") + detail_type + " envelope does not encode");
   return out;
 }
+
+/// A booking event's envelope, mid-saga.
+std::size_t envelope_size() {
+  return sample_envelope("troupe.payment", "PaymentConfirmed", "payment", 123456, true).size();
+}
+
+/// The single hop's event as its source node publishes it: the envelope a
+/// PutEvents of ("bench", "Ping", sample_detail()) becomes there.
+std::string ping_envelope() { return sample_envelope("bench", "Ping", "source", 100000, false); }
 
 struct hop_result {
   double events_per_s = 0;
