@@ -1,9 +1,7 @@
 #include "actors/bus.hpp"
 
-#include <caf/actor_cast.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
-#include <caf/stateful_actor.hpp>
-#include <caf/typed_event_based_actor.hpp>
 
 namespace troupe {
 
@@ -12,102 +10,125 @@ namespace {
 constexpr auto query_timeout = std::chrono::seconds(10);
 constexpr auto tick_interval = std::chrono::milliseconds(50);
 
-using protocol::bus_actor;
-
-struct bus_state;
-using bus = bus_actor::stateful_pointer<bus_state>;
-
-class actor_port;
-
-struct bus_state {
-  [[maybe_unused]] static inline const char* name = "bus";
-  std::unique_ptr<actor_port> port;
-  std::unique_ptr<runtime::bus_core> core;
-  std::vector<std::function<void()>> waiting;  // what came before the endpoint, in order
-  ~bus_state();
-};
-
-/// What the core asks of the world, done with this actor.
-class actor_port : public runtime::bus_port {
+/// The core and what it asks of the world: the endpoint it runs on, the
+/// store it commits there, the service hosts in CAF.
+class loop_bus final : public node_bus, public runtime::bus_port {
  public:
-  actor_port(bus self, std::map<std::string, protocol::service_host_actor> services,
-             std::shared_ptr<store::node_store> store)
-      : self_(self), services_(std::move(services)), store_(std::move(store)) {}
+  loop_bus(caf::actor_system& sys, runtime::bus_setup setup, std::shared_ptr<store::node_store> store)
+      : sys_(sys), store_(std::move(store)), core_(std::make_unique<runtime::bus_core>(std::move(setup), *this)) {}
 
+  void add_service(const std::string& name, protocol::service_host_actor host) override { services_[name] = host; }
+  wire::endpoint_handlers handlers(std::function<void(int, const std::string&)> log) override;
+
+  // From the service hosts, on their thread.
+  void answers(std::vector<runtime::answer> items) override {
+    ep_->post([this, items = std::move(items)]() mutable { core_->on_answers(items); });
+  }
+  void crashed(std::string service) override {
+    ep_->post([this, service = std::move(service)] { core_->on_crashed(service); });
+  }
+
+  // What the core asks, on the loop.
   void deliver(const std::string& service, std::vector<runtime::delivery> batch) override {
-    self_->send(services_.at(service), protocol::deliver_atom::value, protocol::delivery_batch{std::move(batch)});
+    caf::anon_send(services_.at(service), protocol::deliver_atom::value, protocol::delivery_batch{std::move(batch)});
   }
   void retry_after(std::chrono::milliseconds wait, runtime::delivery d) override {
-    self_->delayed_send(self_, wait, protocol::retry_atom::value, std::move(d));
+    ep_->at(steady_now() + wait, [this, d = std::move(d)]() mutable { core_->on_retry_due(std::move(d)); });
   }
   void write(store::node_store::job job, continuation then) override {
-    auto me = caf::actor_cast<bus_actor>(self_);
-    store_->submit(std::move(job), [me, then = std::move(then)]() mutable {
-      caf::anon_send(me, protocol::resume_atom::value, protocol::continuation{std::move(then)});
-    });
+    store_->submit(std::move(job), [this, then = std::move(then)] { then(*core_); });
   }
   void chore(store::node_store::job job) override { store_->submit_chore(std::move(job)); }
-  void publish(std::vector<std::pair<std::string, std::string>> frames) override {
-    endpoint->publish(std::move(frames));
-  }
-  void send_peer(const std::string& node, std::string bytes) override { endpoint->send_peer(node, std::move(bytes)); }
-  void reply(const std::string& identity, std::string bytes) override { endpoint->reply(identity, std::move(bytes)); }
+  void publish(std::vector<std::pair<std::string, std::string>> frames) override { ep_->publish(std::move(frames)); }
+  void send_peer(const std::string& node, std::string bytes) override { ep_->send_peer(node, std::move(bytes)); }
+  void reply(const std::string& identity, std::string bytes) override { ep_->reply(identity, std::move(bytes)); }
   void restore(const std::string& service, std::vector<store::state_row> rows) override {
-    self_->send(services_.at(service), protocol::restore_atom::value, protocol::state_rows{std::move(rows)});
+    caf::anon_send(services_.at(service), protocol::restore_atom::value, protocol::state_rows{std::move(rows)});
   }
   void query(const std::string& service, const std::string& what, const std::string& args,
              std::function<void(runtime::bus_core&, bool, std::string)> then) override;
   void service_stats(std::function<void(runtime::bus_core&, nlohmann::json)> then) override;
   nlohmann::json io_stats() override;
 
-  wire::endpoint* endpoint = nullptr;
-
  private:
-  bus self_;
-  std::map<std::string, protocol::service_host_actor> services_;
+  void tick() {
+    ep_->at(steady_now() + tick_interval, [this] {
+      core_->on_tick();
+      tick();
+    });
+  }
+
+  caf::actor_system& sys_;
   std::shared_ptr<store::node_store> store_;
+  std::map<std::string, protocol::service_host_actor> services_;
+  std::unique_ptr<runtime::bus_core> core_;
+  wire::endpoint* ep_ = nullptr;  // set on the loop, before the core starts
 };
 
-
-
-bus_state::~bus_state() = default;
-
-/// Whether the bus has its endpoint; until then what arrives is kept, in order.
-bool ready(bus self) { return self->state.port->endpoint != nullptr; }
-void later(bus self, std::function<void()> f) { self->state.waiting.push_back(std::move(f)); }
-
-void actor_port::query(const std::string& service, const std::string& what, const std::string& args,
-                       std::function<void(runtime::bus_core&, bool, std::string)> then) {
-  auto self = self_;
-  self->request(services_.at(service), query_timeout, protocol::query_atom::value, what, args)
-      .then([self, then](const std::string& rows) { then(*self->state.core, true, rows); },
-            [self, then](caf::error& err) {
-              then(*self->state.core, false, "query failed: " + self->system().render(err));
-            });
+wire::endpoint_handlers loop_bus::handlers(std::function<void(int, const std::string&)> log) {
+  wire::endpoint_handlers h;
+  h.on_start = [this](wire::endpoint& ep) {
+    ep_ = &ep;
+    core_->start();
+    tick();
+  };
+  h.on_events = [this](std::vector<wire::envelope> es) {
+    std::vector<runtime::event_ptr> items;
+    items.reserve(es.size());
+    for (auto& e : es)
+      items.push_back(std::make_shared<wire::envelope>(std::move(e)));
+    core_->on_events(items);
+  };
+  h.on_request = [this](std::string identity, std::string body) { core_->on_request(identity, body); };
+  h.on_heartbeat = [this](std::string body) { core_->on_heartbeat(body); };
+  h.on_peer = [this](const std::string& node, std::string body) { core_->on_peer(node, body); };
+  // Before the loop sleeps: one group commit of what this pass queued; its
+  // completions publish and reply, sent at the end of the same pass.
+  h.on_idle = [this] { return store_->commit_queued(); };
+  h.on_stop = [this] {
+    while (store_->commit_queued()) {
+    }
+  };
+  h.log = std::move(log);
+  return h;
 }
 
-void actor_port::service_stats(std::function<void(runtime::bus_core&, nlohmann::json)> then) {
-  auto self = self_;
-  auto stats = std::make_shared<nlohmann::json>(nlohmann::json::object());
-  auto pending = std::make_shared<std::size_t>(services_.size());
-  if (*pending == 0) {
-    then(*self->state.core, *stats);
+// A query waits for a service's answer without holding up the loop: a
+// short-lived actor asks, and posts what it got back to the loop.
+void loop_bus::query(const std::string& service, const std::string& what, const std::string& args,
+                     std::function<void(runtime::bus_core&, bool, std::string)> then) {
+  sys_.spawn([host = services_.at(service), what, args, then, ep = ep_, core = core_.get()](caf::event_based_actor* self) {
+    self->request(host, query_timeout, protocol::query_atom::value, what, args)
+        .then([=](const std::string& rows) { ep->post([=] { then(*core, true, rows); }); },
+              [=](caf::error& err) {
+                ep->post([=, why = "query failed: " + self->system().render(err)] { then(*core, false, why); });
+              });
+  });
+}
+
+void loop_bus::service_stats(std::function<void(runtime::bus_core&, nlohmann::json)> then) {
+  if (services_.empty()) {
+    then(*core_, nlohmann::json::object());
     return;
   }
-  for (const auto& [name, actor] : services_) {
-    auto done = [self, stats, pending, then, svc = name](nlohmann::json s) {
-      (*stats)[svc] = std::move(s);
-      if (--*pending == 0)
-        then(*self->state.core, *stats);
-    };
-    self->request(actor, query_timeout, protocol::stats_atom::value)
-        .then([done](const std::string& s) { done(nlohmann::json::parse(s, nullptr, false)); },
-              [done](caf::error&) { done(nullptr); });
-  }
+  sys_.spawn([services = services_, then, ep = ep_, core = core_.get()](caf::event_based_actor* self) {
+    auto stats = std::make_shared<nlohmann::json>(nlohmann::json::object());
+    auto pending = std::make_shared<std::size_t>(services.size());
+    for (const auto& [name, host] : services) {
+      auto done = [=, svc = name](nlohmann::json s) {
+        (*stats)[svc] = std::move(s);
+        if (--*pending == 0)
+          ep->post([=] { then(*core, *stats); });
+      };
+      self->request(host, query_timeout, protocol::stats_atom::value)
+          .then([done](const std::string& s) { done(nlohmann::json::parse(s, nullptr, false)); },
+                [done](caf::error&) { done(nullptr); });
+    }
+  });
 }
 
-nlohmann::json actor_port::io_stats() {
-  const auto& ws = endpoint->stats();
+nlohmann::json loop_bus::io_stats() {
+  const auto& ws = ep_->stats();
   return {{"wire",
            {{"received", ws.received.load()},
             {"malformed", ws.malformed.load()},
@@ -119,77 +140,11 @@ nlohmann::json actor_port::io_stats() {
           {"store", {{"commits", store_->commits()}, {"jobs", store_->jobs()}}}};
 }
 
-bus_actor::behavior_type bus_behavior(bus self, runtime::bus_setup setup,
-                                      std::map<std::string, protocol::service_host_actor> services,
-                                      std::shared_ptr<store::node_store> store) {
-  auto& st = self->state;
-  st.port = std::make_unique<actor_port>(self, std::move(services), std::move(store));
-  st.core = std::make_unique<runtime::bus_core>(std::move(setup), *st.port);
-  return {
-      [=](protocol::init_atom, protocol::endpoint_ref ref) {
-        auto& st = self->state;
-        st.port->endpoint = ref.ep;
-        st.core->start();
-        for (auto& f : st.waiting)
-          f();
-        st.waiting.clear();
-        self->send(self, protocol::tick_atom::value);
-      },
-      [=](protocol::events_atom, protocol::inbound_events& evs) {
-        if (!ready(self))
-          return later(self, [=, evs = std::move(evs)] { self->state.core->on_events(evs.items); });
-        self->state.core->on_events(evs.items);
-      },
-      // The bus delivers nothing and writes nothing before it starts, so
-      // these come only after; were one to come before, it waits its turn.
-      [=](protocol::answers_atom, protocol::answer_batch& batch) {
-        if (!ready(self))
-          return later(self, [=, batch = std::move(batch)]() mutable { self->state.core->on_answers(batch.items); });
-        self->state.core->on_answers(batch.items);
-      },
-      [=](protocol::crashed_atom, const std::string& service) {
-        if (!ready(self))
-          return later(self, [=] { self->state.core->on_crashed(service); });
-        self->state.core->on_crashed(service);
-      },
-      [=](protocol::retry_atom, runtime::delivery& d) {
-        if (!ready(self))
-          return later(self, [=] { self->state.core->on_retry_due(d); });
-        self->state.core->on_retry_due(std::move(d));
-      },
-      [=](protocol::resume_atom, protocol::continuation& c) {
-        if (!ready(self))
-          return later(self, [=] { c.fn(*self->state.core); });
-        c.fn(*self->state.core);
-      },
-      [=](protocol::request_atom, const protocol::control_call& call) {
-        if (!ready(self))
-          return later(self, [=] { self->state.core->on_request(call.identity, call.body); });
-        self->state.core->on_request(call.identity, call.body);
-      },
-      [=](protocol::peer_atom, const protocol::peer_message& m) {
-        if (!ready(self))
-          return later(self, [=] { self->state.core->on_peer(m.node, m.body); });
-        self->state.core->on_peer(m.node, m.body);
-      },
-      [=](protocol::beat_atom, const std::string& body) {
-        if (!ready(self))
-          return later(self, [=] { self->state.core->on_heartbeat(body); });
-        self->state.core->on_heartbeat(body);
-      },
-      [=](protocol::tick_atom) {
-        self->state.core->on_tick();
-        self->delayed_send(self, tick_interval, protocol::tick_atom::value);
-      },
-  };
-}
-
 }  // namespace
 
-protocol::bus_actor spawn_bus(caf::actor_system& sys, runtime::bus_setup setup,
-                              std::map<std::string, protocol::service_host_actor> services,
-                              std::shared_ptr<store::node_store> store) {
-  return sys.spawn(bus_behavior, std::move(setup), std::move(services), std::move(store));
+std::shared_ptr<node_bus> make_bus(caf::actor_system& sys, runtime::bus_setup setup,
+                                   std::shared_ptr<store::node_store> store) {
+  return std::make_shared<loop_bus>(sys, std::move(setup), std::move(store));
 }
 
 }  // namespace troupe

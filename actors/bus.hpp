@@ -1,6 +1,17 @@
-// The bus actor: carries messages to the node's bus_core
-// (actors/runtime/bus_core.hpp) and does what it asks, with CAF, the
-// store's writer and the wire endpoint.
+// The bus of a node: its bus_core (actors/runtime/bus_core.hpp) run on the
+// node's wire thread, which is the node's event loop. Events, control
+// requests, peers' messages and heartbeats reach the core straight from the
+// sockets that took them; the store commits on the same thread before it
+// sleeps, and what a commit releases (a publish, a reply) is sent in the
+// same pass. Only the services run elsewhere, in CAF actors: their answers
+// are posted to the loop.
+//
+//   socket ─▶ core ─▶ deliver (CAF) ─▶ service ─▶ answers (posted) ─▶ core
+//     ─▶ store job ─▶ commit at the end of the pass ─▶ publish, reply ─▶ socket
+//
+// Measured against a bus actor of its own, which took every message
+// through the CAF scheduler and every commit through a writer thread: see
+// the README's Benchmarks.
 #pragma once
 
 #include <map>
@@ -12,13 +23,24 @@
 #include "actors/protocol.hpp"
 #include "actors/runtime/bus_core.hpp"
 #include "store/node_store.hpp"
+#include "wire/endpoint.hpp"
 
 namespace troupe {
 
-/// Spawns the bus of a node. Until it gets its endpoint (init) it keeps
-/// what arrives, in order, and then delivers what the inbox held.
-protocol::bus_actor spawn_bus(caf::actor_system& sys, runtime::bus_setup setup,
-                              std::map<std::string, protocol::service_host_actor> services,
-                              std::shared_ptr<store::node_store> store);
+class node_bus;
+
+/// Makes the bus of a node. Hand `handlers()` to the endpoint that it runs
+/// on, and the bus to the service hosts as their inbox; it starts (delivers
+/// what the inbox held, ticks) on the endpoint's thread once that is up.
+std::shared_ptr<node_bus> make_bus(caf::actor_system& sys, runtime::bus_setup setup,
+                                   std::shared_ptr<store::node_store> store);
+
+class node_bus : public protocol::bus_inbox {
+ public:
+  /// The service hosts it delivers to; before the endpoint starts.
+  virtual void add_service(const std::string& name, protocol::service_host_actor host) = 0;
+  /// The endpoint's callbacks: each runs the core on the endpoint's thread.
+  virtual wire::endpoint_handlers handlers(std::function<void(int, const std::string&)> log) = 0;
+};
 
 }  // namespace troupe

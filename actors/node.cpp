@@ -1,6 +1,7 @@
 // run_node: opens the store, builds the services and rebuilds their state,
-// spawns the service hosts and the bus, starts the wire endpoint, and runs
-// until SIGINT or SIGTERM; then stops everything in the reverse order.
+// makes the bus and spawns the service hosts, starts the wire endpoint
+// (whose thread runs the bus from then on), and runs until SIGINT or
+// SIGTERM; then stops everything in the reverse order.
 #include "actors/node.hpp"
 #include "actors/runtime/error.hpp"
 
@@ -132,35 +133,17 @@ wire::endpoint_options endpoint_options_of(const cluster::config& cfg, const clu
   return opts;
 }
 
-/// The wire's callbacks: each becomes a message to the bus.
-wire::endpoint_handlers handlers_for(const protocol::bus_actor& bus, std::shared_ptr<spdlog::logger> log) {
-  wire::endpoint_handlers h;
-  h.on_events = [bus](std::vector<wire::envelope> es) {
-    protocol::inbound_events batch;
-    batch.items.reserve(es.size());
-    for (auto& e : es)
-      batch.items.push_back(std::make_shared<wire::envelope>(std::move(e)));
-    caf::anon_send(bus, protocol::events_atom::value, std::move(batch));
-  };
-  h.on_request = [bus](std::string identity, std::string body) {
-    caf::anon_send(bus, protocol::request_atom::value, protocol::control_call{std::move(identity), std::move(body)});
-  };
-  h.on_heartbeat = [bus](std::string body) { caf::anon_send(bus, protocol::beat_atom::value, std::move(body)); };
-  h.on_peer = [bus](const std::string& node, std::string body) {
-    caf::anon_send(bus, protocol::peer_atom::value, protocol::peer_message{node, std::move(body)});
-  };
-  h.log = [log](int level, const std::string& line) {
+/// The wire's log lines, into the node's log.
+std::function<void(int, const std::string&)> wire_log(std::shared_ptr<spdlog::logger> log) {
+  return [log](int level, const std::string& line) {
     log->log(level == 0 ? spdlog::level::info : level == 1 ? spdlog::level::warn : spdlog::level::err, line);
   };
-  return h;
 }
 
 void configure_scheduler(caf::actor_system_config& c) {
-  // One scheduler thread: a node's actors hand work along a chain (wire,
-  // bus, service, bus, store), which gains nothing from running on two
-  // cores at once and loses to cross-core hand-offs; the wire and store
-  // threads run beside it. Measured on the saga, all at once: about 3,300
-  // bookings/s with one thread, 2,900 with two.
+  // One scheduler thread, for the services: the wire thread (with the bus
+  // and the store) runs beside it. Measured on the saga when the bus was
+  // an actor too: about 3,300 bookings/s with one thread, 2,900 with two.
   c.set("scheduler.max-threads", 1);
   // Work sharing: an idle worker waits on a condition variable and wakes
   // when work arrives. Work stealing's idle workers sleep (10 ms when
@@ -270,32 +253,32 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
   caf::actor_system_config sys_cfg;
   configure_scheduler(sys_cfg);
   caf::actor_system sys{sys_cfg};
-  std::map<std::string, protocol::service_host_actor> hosts;
-  for (auto& s : *services)
-    hosts[s.name] = spawn_service_host(
-        sys, std::make_shared<runtime::service_runner>(s.name, s.impl, s.remake, cfg.supervision, log));
   const auto epoch = snap.epoch;
   const auto pending = snap.inbox.size();
   const auto streams = snap.heads.size();
-  auto bus = spawn_bus(sys, bus_setup_of(cfg, name, topology, *services, std::move(snap), log), hosts, *db);
+  auto bus = make_bus(sys, bus_setup_of(cfg, name, topology, *services, std::move(snap), log), *db);
+  std::vector<protocol::service_host_actor> hosts;
+  for (auto& s : *services) {
+    hosts.push_back(spawn_service_host(
+        sys, std::make_shared<runtime::service_runner>(s.name, s.impl, s.remake, cfg.supervision, log), bus));
+    bus->add_service(s.name, hosts.back());
+  }
   const auto stop_actors = [&] {
-    for (auto& [_, a] : hosts)
+    for (auto& a : hosts)
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(bus, caf::exit_reason::user_shutdown);
     hosts.clear();
-    bus = protocol::bus_actor{};
   };
 
-  auto ep = wire::endpoint::start(opts, handlers_for(bus, log));
+  // The endpoint's thread runs the bus and commits the store from here on.
+  auto ep = wire::endpoint::start(opts, bus->handlers(wire_log(log)));
   if (!ep) {
     log->error("{}", ep.err().message);
     stop_actors();
     return 1;
   }
   // Teardown runs in the reverse order of construction: the endpoint
-  // outlives every actor and the store's writer, which both call it.
+  // outlives every actor, which post to it.
   std::unique_ptr<wire::endpoint> endpoint = std::move(*ep);
-  caf::anon_send(bus, protocol::init_atom::value, protocol::endpoint_ref{endpoint.get()});
   log->info("store {} ({}): {} state rows restored, {} deliveries pending, {} streams",
             (spec->data_dir / "node.db").string(), store::to_string(durability), *restored, pending, streams);
   std::vector<std::string> subs;
@@ -307,10 +290,10 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
   int sig = 0;
   sigwait(&stop_signals, &sig);
   log->info("stopping on {}", sig == SIGINT ? "SIGINT" : "SIGTERM");
-  endpoint->stop();  // nothing more from the wire; its queue still takes sends
+  endpoint->stop();  // the loop committed what it had queued, and stopped
   stop_actors();
-  sys.await_all_actors_done();  // no actor calls the endpoint or the store any more
-  (*db)->stop();                // the writer's last completions (replies, replays) ran
+  sys.await_all_actors_done();  // no actor posts to the endpoint any more
+  (*db)->stop();
   endpoint.reset();
   log->info("stopped");
   return 0;

@@ -1,7 +1,5 @@
 #include "actors/service_host.hpp"
 
-#include <caf/actor_cast.hpp>
-#include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -12,7 +10,7 @@ namespace {
 struct host_state {
   [[maybe_unused]] static inline const char* name = "service";
   std::shared_ptr<runtime::service_runner> runner;
-  protocol::bus_actor bus;
+  std::shared_ptr<protocol::bus_inbox> bus;
 };
 
 using host = protocol::service_host_actor::stateful_pointer<host_state>;
@@ -20,35 +18,36 @@ using host = protocol::service_host_actor::stateful_pointer<host_state>;
 /// Sends the bus `out`, then news of a crash: the bus must have every
 /// answer given before the crash when it hears of it, since it rebuilds the
 /// service once those have committed.
-void answer_bus(host self, protocol::answer_batch&& out) {
+void answer_bus(host self, std::vector<runtime::answer>&& out) {
   auto& st = self->state;
-  if (!out.items.empty())
-    self->send(st.bus, protocol::answers_atom::value, std::move(out));
+  if (!out.empty())
+    st.bus->answers(std::move(out));
   if (st.runner->take_crash_news())
-    self->send(st.bus, protocol::crashed_atom::value, std::string(st.runner->name()));
+    st.bus->crashed(std::string(st.runner->name()));
 }
 
-protocol::service_host_actor::behavior_type service_host(host self, std::shared_ptr<runtime::service_runner> runner) {
+protocol::service_host_actor::behavior_type service_host(host self, std::shared_ptr<runtime::service_runner> runner,
+                                                         std::shared_ptr<protocol::bus_inbox> bus) {
   self->state.runner = std::move(runner);
+  self->state.bus = std::move(bus);
   return {
       [=](protocol::deliver_atom, const protocol::delivery_batch& batch) {
         auto& st = self->state;
-        st.bus = caf::actor_cast<protocol::bus_actor>(self->current_sender());
-        protocol::answer_batch out;
-        out.items.reserve(batch.items.size());
+        std::vector<runtime::answer> out;
+        out.reserve(batch.items.size());
         for (const auto& d : batch.items) {
           // A slow handler (injected) waits on a timer, not on the thread.
           const auto wait = st.runner->delay_before(*d.ev);
           if (wait.count() > 0)
             self->delayed_send(self, wait, protocol::run_atom::value, d);
           else
-            out.items.push_back(st.runner->handle(d, std::chrono::steady_clock::now()));
+            out.push_back(st.runner->handle(d, std::chrono::steady_clock::now()));
         }
         answer_bus(self, std::move(out));  // the outcomes go back together
       },
       [=](protocol::run_atom, const runtime::delivery& d) {
-        protocol::answer_batch out;
-        out.items.push_back(self->state.runner->handle(d, std::chrono::steady_clock::now()));
+        std::vector<runtime::answer> out;
+        out.push_back(self->state.runner->handle(d, std::chrono::steady_clock::now()));
         answer_bus(self, std::move(out));
       },
       [=](protocol::restore_atom, const protocol::state_rows& rows) { self->state.runner->restore(rows.rows); },
@@ -63,8 +62,9 @@ protocol::service_host_actor::behavior_type service_host(host self, std::shared_
 }  // namespace
 
 protocol::service_host_actor spawn_service_host(caf::actor_system& sys,
-                                                std::shared_ptr<runtime::service_runner> runner) {
-  return sys.spawn(service_host, std::move(runner));
+                                                std::shared_ptr<runtime::service_runner> runner,
+                                                std::shared_ptr<protocol::bus_inbox> bus) {
+  return sys.spawn(service_host, std::move(runner), std::move(bus));
 }
 
 }  // namespace troupe

@@ -14,6 +14,7 @@
 namespace troupe {
 
 protocol::service_host_actor spawn_service_host(caf::actor_system& sys,
-                                                std::shared_ptr<runtime::service_runner> runner);
+                                                std::shared_ptr<runtime::service_runner> runner,
+                                                std::shared_ptr<protocol::bus_inbox> bus);
 
 }  // namespace troupe

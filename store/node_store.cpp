@@ -3,10 +3,10 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
-#include <future>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -323,26 +323,24 @@ struct node_store::impl {
   database db;
   std::unordered_map<const char*, statement> cache;
   std::map<std::string, std::int64_t> stream_nums;  // the outbox's stream numbers, as read or given
-  std::mutex mtx;
-  std::condition_variable cv;
   std::vector<std::pair<job, completion>> queue;
+  std::vector<std::pair<job, completion>> batch;  // the transaction being run
   std::deque<job> chores;
-  job chore;
-  bool stopping = false;
-  std::thread thread;
   std::atomic<std::uint64_t> commits{0}, jobs{0};
   node_store* owner = nullptr;
   // BEGIN and COMMIT are prepared once, like every other statement of the
   // writer's (sqlite3_exec parsed them anew on every transaction).
 
   // The checkpointer: copies the WAL into the database file on its own
-  // connection and thread, so that the writer never stalls on it (with
+  // connection and thread, so that a commit never stalls on it (with
   // synchronous=NORMAL a checkpoint syncs the file; measured on the saga at
   // 500 bookings/s: p99 40 ms with the writer checkpointing, 18 ms without).
   database checkpoint_db;
   std::thread checkpointer;
+  std::mutex mtx;  // the checkpointer's flags
   std::condition_variable checkpoint_cv;
   bool checkpoint_due = false;
+  bool stopping = false;
   static constexpr int checkpoint_pages = 1000;  // SQLite's own default threshold
   static constexpr auto checkpoint_every = std::chrono::milliseconds(500);
 
@@ -380,50 +378,47 @@ struct node_store::impl {
     std::abort();  // never reached when `fatal` exits; a store that cannot write must not go on
   }
 
-  void run() {
-    std::vector<std::pair<job, completion>> batch;
-    for (;;) {
-      {
-        std::unique_lock<std::mutex> lock(mtx);
-        cv.wait(lock, [&] { return stopping || !queue.empty() || !chores.empty(); });
-        if (queue.empty() && chores.empty() && stopping)
-          return;
-        batch.swap(queue);
-        // At most one chore a transaction: it never holds up much else.
-        chore = nullptr;
-        if (!chores.empty()) {
-          chore = std::move(chores.front());
-          chores.pop_front();
-        }
-      }
-      txn t(db);
-      t.cache_ = &cache;
-      t.stream_nums_ = &stream_nums;
-      if (auto r = t.stmt("BEGIN IMMEDIATE").run(); !r)
-        fail("store: cannot begin a transaction: " + r.err().message);
-      // A job that throws is a failed job: fatal, with its reason, never
-      // std::terminate on the writer thread.
-      const auto attempt = [&](const job& work) {
-        try {
-          if (auto r = work(t); !r)
-            fail("store: " + r.err().message);
-        } catch (const std::exception& e) {
-          fail(std::string("store: a job threw: ") + e.what());
-        }
-      };
-      for (auto& [work, done] : batch)
-        attempt(work);
-      if (chore)
-        attempt(chore);
-      if (auto r = t.stmt("COMMIT").run(); !r)
-        fail("store: commit failed: " + r.err().message);
-      commits.fetch_add(1, std::memory_order_relaxed);
-      jobs.fetch_add(batch.size(), std::memory_order_relaxed);
-      for (auto& [work, done] : batch)
-        if (done)
-          done();
-      batch.clear();
+  /// One transaction: every queued job and at most one chore, then each
+  /// job's completion. Returns whether anything is queued again.
+  bool commit_queued() {
+    if (queue.empty() && chores.empty())
+      return false;
+    batch.swap(queue);
+    // At most one chore a transaction: it never holds up much else.
+    job chore;
+    if (!chores.empty()) {
+      chore = std::move(chores.front());
+      chores.pop_front();
     }
+    txn t(db);
+    t.cache_ = &cache;
+    t.stream_nums_ = &stream_nums;
+    if (auto r = t.stmt("BEGIN IMMEDIATE").run(); !r)
+      fail("store: cannot begin a transaction: " + r.err().message);
+    // A job that throws is a failed job: fatal, with its reason, never
+    // std::terminate on the thread that commits.
+    const auto attempt = [&](const job& work) {
+      try {
+        if (auto r = work(t); !r)
+          fail("store: " + r.err().message);
+      } catch (const std::exception& e) {
+        fail(std::string("store: a job threw: ") + e.what());
+      }
+    };
+    for (auto& [work, done] : batch)
+      attempt(work);
+    if (chore)
+      attempt(chore);
+    if (auto r = t.stmt("COMMIT").run(); !r)
+      fail("store: commit failed: " + r.err().message);
+    commits.fetch_add(1, std::memory_order_relaxed);
+    jobs.fetch_add(batch.size(), std::memory_order_relaxed);
+    // A completion may queue more: into `queue`, for the next transaction.
+    for (auto& [work, done] : batch)
+      if (done)
+        done();
+    batch.clear();
+    return !queue.empty() || !chores.empty();
   }
 };
 
@@ -432,56 +427,44 @@ node_store::node_store(std::unique_ptr<impl> p) : impl_(std::move(p)) { impl_->o
 node_store::~node_store() { stop(); }
 
 void node_store::stop() {
-  if (!impl_->thread.joinable())
-    return;
+  while (impl_->commit_queued()) {
+  }
   {
     std::lock_guard<std::mutex> lock(impl_->mtx);
     impl_->stopping = true;
   }
-  impl_->cv.notify_one();
   impl_->checkpoint_cv.notify_one();
-  impl_->thread.join();
   if (impl_->checkpointer.joinable())
     impl_->checkpointer.join();
 }
 
-void node_store::submit_chore(job work) {
-  {
-    std::lock_guard<std::mutex> lock(impl_->mtx);
-    impl_->chores.push_back(std::move(work));
-  }
-  impl_->cv.notify_one();
-}
+void node_store::submit_chore(job work) { impl_->chores.push_back(std::move(work)); }
 
-void node_store::submit(job work, completion done) {
-  {
-    std::lock_guard<std::mutex> lock(impl_->mtx);
-    impl_->queue.emplace_back(std::move(work), std::move(done));
-  }
-  impl_->cv.notify_one();
-}
+void node_store::submit(job work, completion done) { impl_->queue.emplace_back(std::move(work), std::move(done)); }
+
+bool node_store::commit_queued() { return impl_->commit_queued(); }
+
+bool node_store::queued() const { return !impl_->queue.empty() || !impl_->chores.empty(); }
 
 std::uint64_t node_store::commits() const { return impl_->commits.load(); }
 std::uint64_t node_store::jobs() const { return impl_->jobs.load(); }
 
 void node_store::for_each_state(const std::function<void(const std::string&, const std::string&,
                                                          const std::string&, const std::string&)>& fn) {
-  std::promise<void> finished;
-  submit(
-      [&](txn& t) -> result<void> {
-        auto s = t.db().prepare("SELECT service, tbl, key, value FROM state ORDER BY service, tbl, key");
-        TROUPE_TRY(s);
-        for (;;) {
-          auto row = s->step();
-          TROUPE_TRY(row);
-          if (!*row)
-            break;
-          fn(s->text(0), s->text(1), s->text(2), s->text(3));
-        }
-        return {};
-      },
-      [&] { finished.set_value(); });
-  finished.get_future().wait();
+  submit([&](txn& t) -> result<void> {
+    auto s = t.db().prepare("SELECT service, tbl, key, value FROM state ORDER BY service, tbl, key");
+    TROUPE_TRY(s);
+    for (;;) {
+      auto row = s->step();
+      TROUPE_TRY(row);
+      if (!*row)
+        break;
+      fn(s->text(0), s->text(1), s->text(2), s->text(3));
+    }
+    return {};
+  });
+  while (commit_queued()) {
+  }
 }
 
 namespace {
@@ -635,10 +618,6 @@ result<std::unique_ptr<node_store>> node_store::open(const std::string& path, du
   }
   auto* raw = p.get();
   std::unique_ptr<node_store> s(new node_store(std::move(p)));
-  raw->thread = std::thread([raw] {
-    pthread_setname_np(pthread_self(), "troupe.store");
-    raw->run();
-  });
   if (d != durability::none)
     raw->checkpointer = std::thread([raw] {
       pthread_setname_np(pthread_self(), "troupe.ckpt");

@@ -1,5 +1,5 @@
-// A node's durable store: one SQLite database (WAL) per node, with one
-// writer thread that commits everything in group transactions.
+// A node's durable store: one SQLite database (WAL) per node, written by
+// one thread (the node's wire thread) in group transactions.
 //
 // It holds what makes redelivery harmless and nothing lost:
 //   outbox   the events this node originated, per stream, until every node
@@ -16,9 +16,11 @@
 //   idempotency  PutEvents' idempotency keys, each with the event id it
 //            answered and a digest of the entry, kept for the longest
 //            maximum event age.
-// Work arrives as jobs; the writer runs every queued job in one transaction
-// (group commit), then calls each job's completion on the writer thread.
-// Nothing else touches the database.
+// Work arrives as jobs; `commit_queued` runs every queued job in one
+// transaction (group commit), then calls each job's completion, all on the
+// caller's thread: the node's wire thread, between reading its sockets and
+// sending what the completions gave it. Nothing else writes the database; a
+// second connection checkpoints the WAL on a thread of its own.
 #pragma once
 
 #include <cstdint>
@@ -146,17 +148,17 @@ class node_store {
   using completion = std::function<void()>;
 
   /// Opens or creates the database at `path`, reads the snapshot, and starts
-  /// the writer. A file that is not a readable troupe database fails here:
-  /// a node never silently starts empty on top of a damaged store.
+  /// the checkpointer. A file that is not a readable troupe database fails
+  /// here: a node never silently starts empty on top of a damaged store.
   static result<std::unique_ptr<node_store>> open(const std::string& path, durability d, snapshot& out);
 
   ~node_store();
   node_store(const node_store&) = delete;
   node_store& operator=(const node_store&) = delete;
 
-  /// Queues `work`; `done` runs on the writer thread after the transaction
-  /// that included it committed. A failing job or commit is fatal: `fatal`
-  /// (set before the first submit) is called with the reason.
+  /// Queues `work`; `done` runs after the transaction that included it
+  /// committed. A failing job or commit is fatal: `fatal` (set before the
+  /// first commit) is called with the reason. One thread at a time.
   void submit(job work, completion done = nullptr);
 
   /// Queues background work (pruning, say) that may wait: it runs in the
@@ -164,6 +166,13 @@ class node_store {
   /// it never adds more than one chore's time to the jobs committed with it.
   /// A failing chore is fatal, as a job is.
   void submit_chore(job work);
+
+  /// Runs every queued job and at most one chore in one transaction, on the
+  /// caller's thread, then their completions (which may queue more).
+  /// Returns whether anything is queued again.
+  bool commit_queued();
+  /// Whether anything waits for `commit_queued`.
+  bool queued() const;
 
   /// Rows of every service's state, in (service, table, key) order.
   void for_each_state(const std::function<void(const std::string& service, const std::string& table,
@@ -175,7 +184,7 @@ class node_store {
   std::uint64_t commits() const;
   std::uint64_t jobs() const;
 
-  /// Stops the writer after the queued jobs are committed.
+  /// Commits what is queued and stops the checkpointer.
   void stop();
 
  private:

@@ -69,24 +69,78 @@ struct endpoint::impl {
   int wake_fd = -1;
   std::mutex mtx;
   std::vector<outbound> queue;
+  std::vector<std::function<void()>> tasks;
   std::atomic<bool> stopping{false};
   std::thread thread;
+  std::atomic<std::thread::id> io_thread{};
   log_limit malformed_log;  // I/O thread only
+  endpoint* owner = nullptr;
+
+  // Timers, I/O thread only: a min-heap by time, then by order of arming.
+  struct timer {
+    std::chrono::steady_clock::time_point when;
+    std::uint64_t order;
+    std::function<void()> task;
+    bool operator>(const timer& o) const { return when != o.when ? when > o.when : order > o.order; }
+  };
+  std::vector<timer> timers;
+  std::uint64_t timers_armed = 0;
 
   void log(int level, const std::string& line) {
     if (handlers.log)
       handlers.log(level, line);
   }
 
+  bool on_io_thread() const { return std::this_thread::get_id() == io_thread.load(std::memory_order_relaxed); }
+
   void post(outbound m) {
     bool was_empty;
     {
       std::lock_guard<std::mutex> lock(mtx);
-      was_empty = queue.empty();
+      was_empty = queue.empty() && tasks.empty();
       queue.push_back(std::move(m));
     }
-    if (was_empty)
+    if (was_empty && !on_io_thread())
       wake();
+  }
+
+  void post(std::function<void()> task) {
+    bool was_empty;
+    {
+      std::lock_guard<std::mutex> lock(mtx);
+      was_empty = queue.empty() && tasks.empty();
+      tasks.push_back(std::move(task));
+    }
+    if (was_empty && !on_io_thread())
+      wake();
+  }
+
+  void arm(std::chrono::steady_clock::time_point when, std::function<void()> task) {
+    timers.push_back({when, timers_armed++, std::move(task)});
+    std::push_heap(timers.begin(), timers.end(), std::greater<>());
+  }
+
+  /// Runs the timers due by `now`, in order; one armed meanwhile for now
+  /// runs in the next pass.
+  void run_timers(std::chrono::steady_clock::time_point now) {
+    const auto last = timers_armed;
+    while (!timers.empty() && timers.front().when <= now && timers.front().order < last) {
+      std::pop_heap(timers.begin(), timers.end(), std::greater<>());
+      auto task = std::move(timers.back().task);
+      timers.pop_back();
+      task();
+    }
+  }
+
+  /// How long the thread may sleep: until the next timer or sweep.
+  std::chrono::milliseconds sleep_for(std::chrono::steady_clock::time_point now,
+                                      std::chrono::steady_clock::time_point next_sweep) const {
+    auto until = next_sweep;
+    if (!timers.empty() && timers.front().when < until)
+      until = timers.front().when;
+    if (until <= now)
+      return std::chrono::milliseconds(0);
+    return std::chrono::ceil<std::chrono::milliseconds>(until - now);
   }
 
   void post(std::vector<std::pair<std::string, std::string>> frames) {
@@ -95,11 +149,11 @@ struct endpoint::impl {
     bool was_empty;
     {
       std::lock_guard<std::mutex> lock(mtx);
-      was_empty = queue.empty();
+      was_empty = queue.empty() && tasks.empty();
       for (auto& [topic, bytes] : frames)
         queue.push_back({route::publish, std::move(topic), std::move(bytes)});
     }
-    if (was_empty)
+    if (was_empty && !on_io_thread())
       wake();
   }
 
@@ -170,6 +224,8 @@ struct endpoint::impl {
       return;
     }
     ready.set_value({});
+    if (handlers.on_start)
+      handlers.on_start(*owner);
 
     // Poll items: the router, the wake-up, then per link its socket and
     // its monitor. zmq_poll asks every ZeroMQ socket in its set for its
@@ -199,10 +255,14 @@ struct endpoint::impl {
     const auto has_input = [](zmq::socket_t& sock) { return (sock.get(zmq::sockopt::events) & ZMQ_POLLIN) != 0; };
     auto next_sweep = std::chrono::steady_clock::now();
     std::vector<outbound> batch;
+    std::vector<std::function<void()>> posted;
+    bool more = false;  // on_idle left work for another pass
     while (!stopping.load(std::memory_order_acquire)) {
       try {
         const bool any_unread = router_unread || std::find(unread.begin(), unread.end(), 1) != unread.end();
-        zmq::poll(items.data(), items.size(), any_unread ? std::chrono::milliseconds(0) : sweep_every);
+        const auto before = std::chrono::steady_clock::now();
+        zmq::poll(items.data(), items.size(),
+                  any_unread || more ? std::chrono::milliseconds(0) : sleep_for(before, next_sweep));
         const auto now = std::chrono::steady_clock::now();
         const bool sweep = now >= next_sweep;
         if (sweep)
@@ -234,7 +294,17 @@ struct endpoint::impl {
         }
         {
           std::lock_guard<std::mutex> lock(mtx);
+          posted.swap(tasks);
+        }
+        for (auto& task : posted)
+          task();
+        posted.clear();
+        run_timers(now);
+        more = handlers.on_idle && handlers.on_idle();
+        {
+          std::lock_guard<std::mutex> lock(mtx);
           batch.swap(queue);
+          more = more || !tasks.empty();
         }
         for (auto& m : batch) {
           if (m.kind == route::peer) {
@@ -257,6 +327,8 @@ struct endpoint::impl {
         log(2, std::string("wire I/O: ") + e.what());
       }
     }
+    if (handlers.on_stop)
+      handlers.on_stop();
     for (auto* l : links)
       zmq_socket_monitor(l->sock.handle(), nullptr, 0);
   }
@@ -405,17 +477,24 @@ result<std::unique_ptr<endpoint>> endpoint::start(endpoint_options opts, endpoin
   std::promise<result<void>> ready;
   auto fut = ready.get_future();
   auto* raw = p.get();
-  p->thread = std::thread([raw, r = std::move(ready)]() mutable {
+  std::unique_ptr<endpoint> ep(new endpoint(std::move(p)));
+  raw->owner = ep.get();
+  raw->thread = std::thread([raw, r = std::move(ready)]() mutable {
     pthread_setname_np(pthread_self(), "troupe.wire");
+    raw->io_thread.store(std::this_thread::get_id());
     raw->run(std::move(r));
   });
-  auto res = fut.get();
-  std::unique_ptr<endpoint> ep(new endpoint(std::move(p)));
-  if (!res) {
+  if (auto res = fut.get(); !res) {
     ep->stop();
     return res.err();
   }
   return ep;
+}
+
+void endpoint::post(std::function<void()> task) { impl_->post(std::move(task)); }
+
+void endpoint::at(std::chrono::steady_clock::time_point when, std::function<void()> task) {
+  impl_->arm(when, std::move(task));
 }
 
 void endpoint::publish(std::string topic, std::string bytes) {

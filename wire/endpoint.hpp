@@ -3,9 +3,13 @@
 // libzmq sockets are not thread-safe and CAF moves actors between threads,
 // so every socket of a node lives on this I/O thread: a PUB socket that
 // publishes the node's events, a SUB socket connected to every peer's PUB,
-// and a ROUTER socket for control requests. Other threads talk to it only
-// through `publish` and `reply`, which queue and wake the thread through an
-// eventfd; it hands what arrives to callbacks. Each peer has a SUB and a
+// and a ROUTER socket for control requests. It is also the node's event
+// loop: it hands what arrives to callbacks, runs timers and the tasks other
+// threads post, and before it sleeps calls `on_idle` (where the node commits
+// its store). Other threads talk to it only through `publish`, `reply`,
+// `send_peer` and `post`, which queue and wake the thread through an
+// eventfd; on the thread itself they only queue, and what is queued is sent
+// at the end of each pass. Each peer has a SUB and a
 // DEALER of its own, so that what arrives is known by its connection; a
 // connection that libzmq closes for good (a protocol error) is made anew.
 // Malformed frames are counted, dropped, and logged per peer endpoint,
@@ -13,6 +17,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -61,6 +66,14 @@ struct endpoint_handlers {
   /// Called on the I/O thread for every message a peer sends back on the
   /// DEALER connected to it (answers to replay requests).
   std::function<void(const std::string& node, std::string body)> on_peer;
+  /// Called on the I/O thread once the sockets are bound, before anything
+  /// else runs there.
+  std::function<void(class endpoint&)> on_start;
+  /// Called on the I/O thread at the end of every pass, before what was
+  /// queued is sent; true when it left work for another pass at once.
+  std::function<bool()> on_idle;
+  /// Called on the I/O thread when it stops, after its last pass.
+  std::function<void()> on_stop;
   /// Log sink: level 0 info, 1 warning, 2 error.
   std::function<void(int level, const std::string& line)> log;
 };
@@ -88,6 +101,11 @@ class endpoint {
   /// Queues a message to peer `node`'s control socket. Thread-safe; a
   /// message to an unknown node is dropped.
   void send_peer(const std::string& node, std::string bytes);
+  /// Runs `task` on the I/O thread, soon. Thread-safe.
+  void post(std::function<void()> task);
+  /// Runs `task` on the I/O thread at `when` or soon after. Only on the
+  /// I/O thread.
+  void at(std::chrono::steady_clock::time_point when, std::function<void()> task);
   /// Stops the I/O thread and closes every socket. Idempotent.
   void stop();
 

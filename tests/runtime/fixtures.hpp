@@ -4,7 +4,6 @@
 #pragma once
 
 #include <deque>
-#include <future>
 #include <map>
 #include <memory>
 #include <string>
@@ -131,9 +130,11 @@ class recording_port : public bus_port {
     while (!writes.empty()) {
       auto [job, then] = std::move(writes.front());
       writes.pop_front();
-      std::promise<void> done;
-      db->submit(std::move(job), [&done] { done.set_value(); });
-      done.get_future().wait();
+      bool done = false;
+      db->submit(std::move(job), [&done] { done = true; });
+      db->commit_queued();
+      if (!done)
+        throw std::runtime_error("store: the job's completion did not run");
       if (!store_error.empty())
         throw std::runtime_error("store: " + store_error);
       then(bus);
