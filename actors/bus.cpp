@@ -89,6 +89,13 @@ wire::endpoint_handlers loop_bus::handlers(std::function<void(int, const std::st
     while (store_->commit_queued()) {
     }
   };
+  // The store's fatal path: logged, and the process exits for the launcher
+  // to restart it from its last commit.
+  h.on_fatal = [this](const std::string& why) {
+    if (store_->fatal)
+      store_->fatal(why);
+    std::abort();
+  };
   h.log = std::move(log);
   return h;
 }

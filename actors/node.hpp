@@ -1,10 +1,11 @@
-// A node: one OS process hosting a CAF actor system with some of the
-// cluster's services, the bus that routes events to them by rule, and one
-// wire endpoint (the I/O thread owning its ZeroMQ sockets).
+// A node: one OS process hosting some of the cluster's services, each in a
+// CAF actor, and one wire endpoint (the I/O thread owning its ZeroMQ
+// sockets), whose thread also runs the bus that routes events to them by
+// rule and commits the node's store.
 //
-//   wire I/O thread ──event──▶ bus ──deliver──▶ service actor
-//                   ◀─publish─     ◀──emit────
-//   control ROUTER ──request─▶ bus ──query────▶ service actor
+//   wire I/O thread: sockets ─event──▶ bus ──deliver──▶ service actor
+//                            ◀publish─     ◀──answers──
+//                    control ─request▶ bus ──query────▶ service actor
 //
 // The bus gives every event it originates a sequence number per stream
 // (origin, detail-type) and the node's epoch, publishes it, and routes it

@@ -325,6 +325,7 @@ struct node_store::impl {
   std::map<std::string, std::int64_t> stream_nums;  // the outbox's stream numbers, as read or given
   std::vector<std::pair<job, completion>> queue;
   std::vector<std::pair<job, completion>> batch;  // the transaction being run
+  bool committing = false;
   std::deque<job> chores;
   std::atomic<std::uint64_t> commits{0}, jobs{0};
   node_store* owner = nullptr;
@@ -381,8 +382,11 @@ struct node_store::impl {
   /// One transaction: every queued job and at most one chore, then each
   /// job's completion. Returns whether anything is queued again.
   bool commit_queued() {
+    if (committing)
+      fail("store: a completion asked for a commit inside one");
     if (queue.empty() && chores.empty())
       return false;
+    committing = true;
     batch.swap(queue);
     // At most one chore a transaction: it never holds up much else.
     job chore;
@@ -418,6 +422,7 @@ struct node_store::impl {
       if (done)
         done();
     batch.clear();
+    committing = false;
     return !queue.empty() || !chores.empty();
   }
 };

@@ -120,7 +120,7 @@ class txn {
  private:
   friend class node_store;
   /// The prepared statement for `sql`, a string literal: prepared on first
-  /// use, cached by the literal for the writer's life.
+  /// use, cached by the literal for the store's life.
   statement& stmt(const char* sql);
   /// The outbox keys of `stream` start at its number above the seq's 44
   /// bits: its first key (seq 0), given a number when `assign` and it has

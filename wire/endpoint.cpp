@@ -86,6 +86,13 @@ struct endpoint::impl {
   std::vector<timer> timers;
   std::uint64_t timers_armed = 0;
 
+  // Closed only here: other threads may post (and write the eventfd)
+  // until the owner destroys the endpoint, after its thread stopped.
+  ~impl() {
+    if (wake_fd >= 0)
+      ::close(wake_fd);
+  }
+
   void log(int level, const std::string& line) {
     if (handlers.log)
       handlers.log(level, line);
@@ -257,6 +264,7 @@ struct endpoint::impl {
     std::vector<outbound> batch;
     std::vector<std::function<void()>> posted;
     bool more = false;  // on_idle left work for another pass
+    bool failed = false;
     while (!stopping.load(std::memory_order_acquire)) {
       try {
         const bool any_unread = router_unread || std::find(unread.begin(), unread.end(), 1) != unread.end();
@@ -322,12 +330,24 @@ struct endpoint::impl {
         }
         batch.clear();
       } catch (const zmq::error_t& e) {
+        // What this pass had taken is dropped, never run or sent twice.
+        posted.clear();
+        batch.clear();
         if (e.num() == ETERM)
           break;
         log(2, std::string("wire I/O: ") + e.what());
+        more = true;
+      } catch (const std::exception& e) {
+        // A handler, task or timer failed half way: what it had changed
+        // cannot be trusted, so the node stops (and is restarted).
+        if (!handlers.on_fatal)
+          throw;
+        handlers.on_fatal(std::string("the wire thread failed: ") + e.what());
+        failed = true;
+        break;
       }
     }
-    if (handlers.on_stop)
+    if (handlers.on_stop && !failed)
       handlers.on_stop();
     for (auto* l : links)
       zmq_socket_monitor(l->sock.handle(), nullptr, 0);
@@ -518,8 +538,6 @@ void endpoint::stop() {
   const std::uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(impl_->wake_fd, &one, sizeof one);
   impl_->thread.join();
-  ::close(impl_->wake_fd);
-  impl_->wake_fd = -1;
 }
 
 const endpoint_stats& endpoint::stats() const { return impl_->stats; }

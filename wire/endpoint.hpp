@@ -74,6 +74,9 @@ struct endpoint_handlers {
   std::function<bool()> on_idle;
   /// Called on the I/O thread when it stops, after its last pass.
   std::function<void()> on_stop;
+  /// Called on the I/O thread when a callback, task or timer threw: the
+  /// thread stops after it. Without it the exception ends the process.
+  std::function<void(const std::string& why)> on_fatal;
   /// Log sink: level 0 info, 1 warning, 2 error.
   std::function<void(int level, const std::string& line)> log;
 };

@@ -399,7 +399,7 @@ void bus_core::on_crashed(const std::string& service) {
 }
 
 /// Rebuilds each crashed service whose successful answers have all gone to
-/// the writer: the read queues behind their commits, so it sees every one.
+/// the store: the read queues behind their commits, so it sees every one.
 void bus_core::restart_ready() {
   for (auto it = restarting_.begin(); it != restarting_.end();) {
     if (gate_.holds_success_of(*it)) {

@@ -1,8 +1,8 @@
 // The bus of one node, as plain C++: every decision on an event's path
-// between the wire and the services, with no actor, socket or thread. The
-// CAF actor in actors/bus.cpp only carries messages to it, and does what it
-// asks through `bus_port` (hand deliveries to a service, write to the
-// store, publish, answer a peer), so tests can drive it directly.
+// between the wire and the services, with no actor, socket or thread.
+// actors/bus.cpp runs it on the node's wire thread and does what it asks
+// through `bus_port` (hand deliveries to a service, queue a store job,
+// publish, answer a peer, arm a timer), so tests can drive it directly.
 //
 //   from a peer: on_events ─▶ gate ─▶ route ─▶ port.deliver
 //   from a service: on_answers ─▶ gate (held) ─▶ release in order
@@ -177,7 +177,7 @@ class bus_core {
   std::int64_t idempotency_ttl_ms_;
   // The services that crashed: one is rebuilt from its state once none of
   // its successful answers is held waiting for its stream (all have gone to
-  // the writer). Its answers while it is down are failures, with nothing to
+  // the store). Its answers while it is down are failures, with nothing to
   // wait for, so a steady flow of events cannot hold the rebuild off.
   std::set<std::string> restarting_;
   std::vector<std::size_t> scratch_;

@@ -2,7 +2,7 @@
 // done (inbox rows, the services' state changes), the cursors of the
 // streams released, and the failed deliveries parked for a retry; and what
 // the bus does once it committed (publish, deliver locally, ack, reply,
-// schedule the retries). Written by the store's writer thread.
+// schedule the retries). Committed on the node's wire thread.
 #pragma once
 
 #include <map>

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <thread>
 #include <zmq.hpp>
@@ -240,6 +241,97 @@ TEST(endpoint, bind_conflict_is_an_error_not_a_crash) {
   auto second = endpoint::start(options("y", pub, test::free_endpoint(), {}, {}), {});
   ASSERT_FALSE(second);
   EXPECT_NE(second.err().message.find(pub), std::string::npos);
+}
+
+// The endpoint is the node's event loop: what runs on it, and in what order.
+struct loop_log {
+  std::mutex mtx;
+  std::vector<std::string> lines;
+  std::thread::id loop;
+  void add(std::string line) {
+    std::lock_guard<std::mutex> lock(mtx);
+    lines.push_back(std::move(line));
+  }
+  std::vector<std::string> get() {
+    std::lock_guard<std::mutex> lock(mtx);
+    return lines;
+  }
+};
+
+TEST(endpoint, tasks_and_timers_run_on_the_loop_thread_in_order_and_not_early) {
+  auto log = std::make_shared<loop_log>();
+  endpoint_handlers h;
+  h.on_start = [log](endpoint& ep) {
+    log->loop = std::this_thread::get_id();
+    log->add("start");
+    const auto t0 = std::chrono::steady_clock::now();
+    // Armed out of order; two for the same moment run in arming order.
+    for (auto [name, after] : {std::pair{"late", 120ms}, std::pair{"early", 40ms}, std::pair{"early too", 40ms}})
+      ep.at(t0 + after, [log, name = std::string(name), due = t0 + after] {
+        const bool on_time = std::chrono::steady_clock::now() >= due;
+        const bool here = std::this_thread::get_id() == log->loop;
+        log->add(name + (on_time ? "" : " EARLY") + (here ? "" : " ELSEWHERE"));
+      });
+  };
+  auto ep = endpoint::start(options("x", test::free_endpoint(), test::free_endpoint(), {}, {}), h);
+  ASSERT_TRUE(ep) << ep.err().to_string();
+  (*ep)->post([log] { log->add(std::this_thread::get_id() == log->loop ? "posted" : "posted ELSEWHERE"); });
+  ASSERT_TRUE(test::wait_until([&] { return log->get().size() == 5; }, 5000ms)) << log->get().size();
+  const auto lines = log->get();
+  EXPECT_EQ(lines.front(), "start") << "on_start runs before anything else on the loop";
+  std::vector<std::string> timers;
+  std::copy_if(lines.begin(), lines.end(), std::back_inserter(timers),
+               [](const std::string& l) { return l.rfind("posted", 0) != 0 && l != "start"; });
+  EXPECT_EQ(timers, (std::vector<std::string>{"early", "early too", "late"}));
+  EXPECT_NE(std::find(lines.begin(), lines.end(), "posted"), lines.end()) << "a posted task runs on the loop";
+}
+
+TEST(endpoint, on_idle_asking_for_more_gets_another_pass_without_a_wake_up) {
+  // Each pass ends with on_idle; one that says it left work gets the next
+  // pass at once, not at the next sweep (every 100 ms): 40 such passes in
+  // far less than the 4 s the sweep would take.
+  std::atomic<int> passes{0};
+  std::atomic<bool> stopped{false};
+  auto loop_thread = std::make_shared<std::atomic<bool>>(false);
+  endpoint_handlers h;
+  std::thread::id loop;
+  h.on_start = [&](endpoint&) { loop = std::this_thread::get_id(); };
+  h.on_idle = [&] { return ++passes < 40; };
+  h.on_stop = [&, loop_thread] {
+    *loop_thread = std::this_thread::get_id() == loop;
+    stopped = true;
+  };
+  auto ep = endpoint::start(options("x", test::free_endpoint(), test::free_endpoint(), {}, {}), h);
+  ASSERT_TRUE(ep) << ep.err().to_string();
+  EXPECT_TRUE(test::wait_until([&] { return passes.load() >= 40; }, 2000ms)) << passes.load() << " passes in 2 s";
+  EXPECT_FALSE(stopped.load());
+  (*ep)->stop();
+  EXPECT_TRUE(stopped.load()) << "on_stop ran before stop() returned";
+  EXPECT_TRUE(loop_thread->load()) << "on_stop ran on the loop's thread";
+}
+
+TEST(endpoint, a_task_that_throws_stops_the_loop_through_on_fatal_not_on_stop) {
+  std::mutex mtx;
+  std::string why;
+  std::atomic<bool> stopped{false};
+  endpoint_handlers h;
+  h.on_fatal = [&](const std::string& w) {
+    std::lock_guard<std::mutex> lock(mtx);
+    why = w;
+  };
+  h.on_stop = [&] { stopped = true; };
+  auto ep = endpoint::start(options("x", test::free_endpoint(), test::free_endpoint(), {}, {}), h);
+  ASSERT_TRUE(ep) << ep.err().to_string();
+  (*ep)->post([] { throw std::runtime_error("bad task"); });
+  ASSERT_TRUE(test::wait_until(
+      [&] {
+        std::lock_guard<std::mutex> lock(mtx);
+        return !why.empty();
+      },
+      5000ms));
+  EXPECT_NE(why.find("bad task"), std::string::npos) << why;
+  (*ep)->stop();
+  EXPECT_FALSE(stopped.load()) << "after a failure nothing half done is committed on the way out";
 }
 
 TEST(client, times_out_without_a_server) {
