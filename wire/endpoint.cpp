@@ -100,26 +100,28 @@ struct endpoint::impl {
 
   bool on_io_thread() const { return std::this_thread::get_id() == io_thread.load(std::memory_order_relaxed); }
 
-  void post(outbound m) {
+  /// Runs `push` (which adds to `queue` or `tasks`) under the lock, and
+  /// wakes the thread when it may be asleep: the queues were empty, and
+  /// this is not the thread itself (which sends and runs what is queued
+  /// before it sleeps).
+  template <class Push>
+  void enqueue(Push push) {
     bool was_empty;
     {
       std::lock_guard<std::mutex> lock(mtx);
       was_empty = queue.empty() && tasks.empty();
-      queue.push_back(std::move(m));
+      push();
     }
     if (was_empty && !on_io_thread())
       wake();
   }
 
+  void post(outbound m) {
+    enqueue([&] { queue.push_back(std::move(m)); });
+  }
+
   void post(std::function<void()> task) {
-    bool was_empty;
-    {
-      std::lock_guard<std::mutex> lock(mtx);
-      was_empty = queue.empty() && tasks.empty();
-      tasks.push_back(std::move(task));
-    }
-    if (was_empty && !on_io_thread())
-      wake();
+    enqueue([&] { tasks.push_back(std::move(task)); });
   }
 
   void arm(std::chrono::steady_clock::time_point when, std::function<void()> task) {
@@ -153,15 +155,10 @@ struct endpoint::impl {
   void post(std::vector<std::pair<std::string, std::string>> frames) {
     if (frames.empty())
       return;
-    bool was_empty;
-    {
-      std::lock_guard<std::mutex> lock(mtx);
-      was_empty = queue.empty() && tasks.empty();
+    enqueue([&] {
       for (auto& [topic, bytes] : frames)
         queue.push_back({route::publish, std::move(topic), std::move(bytes)});
-    }
-    if (was_empty && !on_io_thread())
-      wake();
+    });
   }
 
   void wake() {
