@@ -258,6 +258,25 @@ TEST(faults, a_retry_that_is_due_later_is_still_due_after_kill_9) {
   EXPECT_EQ(c.stop(), 0) << c.launcher_output();
 }
 
+TEST(faults, a_wait_that_runs_out_still_counts_the_bookings_that_finished) {
+  // Half the payments take 20 s: with a 5 s wait, some bookings finish and
+  // some do not, and the summary must count both.
+  cluster c(shipped{"configs/flight.yaml", "faults:\n  payment: {delay: 20, delay-probability: 0.5}\n", "", ""});
+  c.start();
+  auto run = run_command({troupe_bin(), "book", c.config_path(), "--count", "20", "--rate", "200", "--seed", "3",
+                          "--wait", "5", "--quiet", "--json"},
+                         60s);
+  EXPECT_EQ(run.signal, 0) << run.output;
+  const auto at = run.output.rfind("{\"bookings\"");
+  const auto summary = json::parse(at == std::string::npos ? std::string() : run.output.substr(at), nullptr, false);
+  ASSERT_TRUE(summary.is_object()) << run.output;
+  const int finished = summary.value("confirmed", 0) + summary.value("cancelled", 0);
+  EXPECT_GT(finished, 0) << "bookings that finished within the wait are counted\n" << run.output;
+  EXPECT_GT(summary.value("pending", 0), 0) << "the delayed ones are still pending\n" << run.output;
+  EXPECT_EQ(finished + summary.value("pending", 0) + summary.value("dead_lettered", 0), 20) << run.output;
+  EXPECT_EQ(c.stop(), 0) << c.launcher_output();
+}
+
 TEST(faults, the_shipped_faults_run_on_the_shipped_cluster) {
   // configs/faults.yaml is the section scripts/demo.sh appends to
   // configs/flight.yaml for its second run: checked and run the same way.
