@@ -5,7 +5,13 @@
 #include "actors/node.hpp"
 #include "actors/runtime/error.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <map>
 #include <random>
 
@@ -172,8 +178,31 @@ sigset_t block_stop_signals() {
   return stop;
 }
 
+/// Takes `<data-dir>/node.lock` for the life of this process (the kernel
+/// lets it go when the process ends, however it ends): two processes
+/// writing one store would each take the other's commits for its own.
+/// The file names the holder's pid, for the message of the one refused.
+result<void> lock_data_dir(const std::filesystem::path& dir) {
+  const auto path = dir / "node.lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return error{runtime::errc::io, "cannot open " + path.string() + ": " + std::strerror(errno)};
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char pid[32] = {};
+    [[maybe_unused]] auto n = ::pread(fd, pid, sizeof pid - 1, 0);
+    ::close(fd);
+    const std::string holder = pid[0] ? std::string(" (pid ") + std::strtok(pid, "\n") + ")" : std::string();
+    return error{runtime::errc::io, "the store in " + dir.string() + " is in use by another process" + holder
+                                        + ": is this node running already?"};
+  }
+  const auto me = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) != static_cast<ssize_t>(me.size()))
+    return error{runtime::errc::io, "cannot write " + path.string() + ": " + std::strerror(errno)};
+  return {};  // fd stays open, and locked, until the process ends
+}
+
 /// The node's store, in its data directory: the store comes first, and a
-/// node never starts on a store it cannot read. A failing commit later
+/// node never starts on a store it cannot read, or one another process has. A failing commit later
 /// stops the process, for the launcher to restart it from its last commit.
 result<std::shared_ptr<store::node_store>> open_store(const cluster::node_spec& spec, store::durability durability,
                                                       store::snapshot& snap, std::shared_ptr<spdlog::logger> log) {
@@ -181,6 +210,7 @@ result<std::shared_ptr<store::node_store>> open_store(const cluster::node_spec& 
   std::filesystem::create_directories(spec.data_dir, ec);
   if (ec)
     return error{runtime::errc::io, "cannot create data directory " + spec.data_dir.string() + ": " + ec.message()};
+  TROUPE_TRY(lock_data_dir(spec.data_dir));
   auto opened = store::node_store::open((spec.data_dir / "node.db").string(), durability, snap);
   if (!opened)
     return error{opened.err().code, "cannot open the store: " + opened.err().message};

@@ -109,11 +109,23 @@ const char* ticket_rules = "rules:\n  - {name: t, pattern: {\"detail-type\": [\"
 TEST(cli, a_node_that_cannot_bind_says_so) {
   cluster c(one_node, ticket_rules);
   c.start();
-  // A second copy of the same node finds its ports taken.
+  // A second copy of the same node finds its store taken, before it would
+  // write to it, and says by whom.
   auto r = run_command({troupe_bin(), "node", c.config_path(), "--node", "solo"}, 20s);
   EXPECT_EQ(r.code, 1) << r.output;
-  EXPECT_NE(r.output.find("cannot set up sockets"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("is in use by another process (pid "), std::string::npos) << r.output;
   no_stack_trace(r.output);
+  // The same node with a store of its own finds its ports taken.
+  std::ifstream in(c.config_path());
+  const std::string moved((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_NE(moved.find("data-dir:"), std::string::npos);
+  const auto other = c.dir() / "other.yaml";
+  std::ofstream(other) << std::regex_replace(moved, std::regex("data-dir: *[^\\n]*"),
+                                             "data-dir: " + (c.dir() / "other-data").string());
+  auto ports = run_command({troupe_bin(), "node", other.string(), "--node", "solo"}, 20s);
+  EXPECT_EQ(ports.code, 1) << ports.output;
+  EXPECT_NE(ports.output.find("cannot set up sockets"), std::string::npos) << ports.output;
+  no_stack_trace(ports.output);
   auto unknown = run_command({troupe_bin(), "node", c.config_path(), "--node", "nobody"}, 10s);
   EXPECT_EQ(unknown.code, 2) << unknown.output;
   EXPECT_NE(unknown.output.find("no node 'nobody'"), std::string::npos) << unknown.output;
