@@ -502,12 +502,18 @@ void bus_core::on_request(const std::string& identity, const std::string& body) 
       answer_request(identity, "query", false, "no service '" + req->service + "' on node " + node_);
       return;
     }
+    if (!admit_ask(identity, "query"))
+      return;
     port_.query(req->service, req->what, req->args, [identity](bus_core& bus, bool ok, std::string rows) {
+      --bus.asks_in_flight_;
       bus.answer_request(identity, "query", ok, std::move(rows));
     });
   } else if (req->verb == "status") {
+    if (!admit_ask(identity, "status"))
+      return;
     auto status = std::make_shared<nlohmann::json>(this->status());
     port_.service_stats([identity, status](bus_core& bus, nlohmann::json services) {
+      --bus.asks_in_flight_;
       (*status)["services"] = std::move(services);
       bus.answer_request(identity, "status", true, status->dump());
     });
@@ -516,6 +522,21 @@ void bus_core::on_request(const std::string& identity, const std::string& body) 
     // here is still answered.
     answer_request(identity, req->verb, false, "unknown request '" + req->verb + "'");
   }
+}
+
+bool bus_core::admit_ask(const std::string& identity, const std::string& verb) {
+  if (asks_in_flight_ < timing_.max_asks_in_flight) {
+    ++asks_in_flight_;
+    return true;
+  }
+  ++counters_.asks_refused;
+  if (log_limit_.admit("asks"))
+    log_->warn("refusing {} requests: {} queries and status requests already wait on the services", verb,
+               asks_in_flight_);
+  answer_request(identity, verb, false,
+                 "busy: node " + node_ + " already has " + std::to_string(asks_in_flight_)
+                     + " queries and status requests waiting on its services; try again");
+  return false;
 }
 
 void bus_core::on_peer(const std::string& node, const std::string& body) {

@@ -86,6 +86,11 @@ struct bus_timing {
   std::uint32_t replay_batch_size = 2000;
   std::uint64_t prune_chunk = 256;  // events deleted per store chore
   std::size_t expire_batch = 1000;
+  // Queries and status requests waiting on the services at once; past it a
+  // request is refused at once, so that a flood of them (each answer may be
+  // megabytes, for clients that may be gone) cannot hold the services'
+  // thread or the node's memory.
+  std::size_t max_asks_in_flight = 16;
   stream_gate::options gate;  // held events at most, replay asked again after
 };
 
@@ -143,6 +148,9 @@ class bus_core {
   void put(const std::string& identity, std::vector<wire::put_entry> entries);
   void finish_put(put_call& call);
   void answer_request(const std::string& identity, const std::string& verb, bool ok, std::string body);
+  /// Whether another query or status request may wait on the services;
+  /// refuses it, counted, when not.
+  bool admit_ask(const std::string& identity, const std::string& verb);
   void flush_acks(bool again);
   void prune();
   void expire();
@@ -182,6 +190,7 @@ class bus_core {
   std::set<std::string> restarting_;
   std::vector<std::size_t> scratch_;
   std::uint64_t ticks_ = 0;
+  std::size_t asks_in_flight_ = 0;  // queries and status requests waiting on the services
   bool expire_soon_ = false;  // the last expiry found a full batch
   wire::log_limit log_limit_;  // for what peers can make happen at will
 };

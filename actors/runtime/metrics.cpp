@@ -76,7 +76,8 @@ nlohmann::json to_json(const bus_counters& c) {
           {"idempotent_repeats", c.idempotent_repeats},
           {"bad_acks", c.bad_acks},
           {"undecodable", c.undecodable},
-          {"unencodable", c.unencodable}};
+          {"unencodable", c.unencodable},
+          {"asks_refused", c.asks_refused}};
 }
 
 }  // namespace troupe::runtime

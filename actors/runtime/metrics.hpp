@@ -28,6 +28,7 @@ struct bus_counters {
   std::uint64_t dead_lettered = 0, redriven = 0, redrives_refused = 0;
   std::uint64_t put_refused = 0, idempotent_repeats = 0, bad_acks = 0, undecodable = 0;
   std::uint64_t unencodable = 0;
+  std::uint64_t asks_refused = 0;  // queries and status requests over the limit in flight
 };
 
 struct target_metrics {

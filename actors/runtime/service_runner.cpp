@@ -171,9 +171,11 @@ void service_runner::restore(const std::vector<store::state_row>& rows) {
 }
 
 nlohmann::json service_runner::query(const std::string& what, const std::string& args) const {
-  nlohmann::json a = nlohmann::json::parse(args, nullptr, false);
+  // No args is no filter; args that are not JSON are an error, never
+  // taken for no filter (which would answer with every row).
+  nlohmann::json a = args.empty() ? nlohmann::json::object() : nlohmann::json::parse(args, nullptr, false);
   if (a.is_discarded())
-    a = nlohmann::json::object();
+    return nlohmann::json{{"error", "the query's args are not JSON"}};
   try {
     return impl_->query(what, a);
   } catch (const std::exception& e) {

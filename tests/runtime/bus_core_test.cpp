@@ -286,5 +286,40 @@ TEST(bus_core, inbox_rows_found_at_start_are_delivered_now_or_when_due) {
   EXPECT_EQ(f.port.retries[0].first.count(), 5000);
 }
 
+TEST(bus_core, queries_and_status_past_the_limit_in_flight_are_refused_at_once) {
+  bus_fixture f;
+  const auto ask = [&](const std::string& who, const char* verb) {
+    wire::control_request r;
+    r.verb = verb;
+    if (r.verb == "query") {
+      r.service = "b";
+      r.what = "rows";
+      r.args = "{}";
+    }
+    f.bus->on_request(who, wire::encode(r));
+  };
+  const std::size_t limit = bus_timing{}.max_asks_in_flight;
+  for (std::size_t i = 0; i < limit; ++i)
+    ask("c" + std::to_string(i), i % 2 ? "status" : "query");
+  EXPECT_EQ(f.port.asks.size(), limit);
+  EXPECT_TRUE(f.port.replies.empty()) << "each waits on the services";
+  ask("flood", "query");
+  ask("flood", "status");
+  EXPECT_EQ(f.port.asks.size(), limit) << "nothing more is asked of the services";
+  ASSERT_EQ(f.port.replies.size(), 2u);
+  for (const auto& [who, bytes] : f.port.replies) {
+    EXPECT_EQ(who, "flood");
+    EXPECT_NE(bytes.find("busy"), std::string::npos);
+  }
+  EXPECT_EQ(f.bus->counters().asks_refused, 2u);
+  // One answered frees one place.
+  f.port.asks.front()(*f.bus);
+  f.port.asks.pop_front();
+  EXPECT_EQ(f.port.replies.size(), 3u);
+  ask("late", "query");
+  EXPECT_EQ(f.port.asks.size(), limit) << "admitted again";
+  EXPECT_EQ(f.bus->counters().asks_refused, 2u);
+}
+
 }  // namespace
 }  // namespace troupe::runtime

@@ -119,9 +119,15 @@ class recording_port : public bus_port {
   void send_peer(const std::string& node, std::string bytes) override { to_peers.emplace_back(node, std::move(bytes)); }
   void reply(const std::string& identity, std::string bytes) override { replies.emplace_back(identity, std::move(bytes)); }
   void restore(const std::string& service, std::vector<store::state_row>) override { restored.push_back(service); }
+  /// Queries and stats asked of the services, answered when the test says.
+  std::deque<std::function<void(bus_core&)>> asks;
   void query(const std::string&, const std::string&, const std::string&,
-             std::function<void(bus_core&, bool, std::string)>) override {}
-  void service_stats(std::function<void(bus_core&, nlohmann::json)>) override {}
+             std::function<void(bus_core&, bool, std::string)> then) override {
+    asks.push_back([then](bus_core& bus) { then(bus, true, "[]"); });
+  }
+  void service_stats(std::function<void(bus_core&, nlohmann::json)> then) override {
+    asks.push_back([then](bus_core& bus) { then(bus, nlohmann::json::object()); });
+  }
   nlohmann::json io_stats() override { return nlohmann::json::object(); }
 
   /// Commits every store job asked so far (and those they cause), in

@@ -33,6 +33,9 @@ class scripted : public service {
   void restore(const std::string& table, const std::string& key, const nlohmann::json&) override {
     rows.push_back(table + "/" + key);
   }
+  nlohmann::json query(const std::string& what, const nlohmann::json& args) const override {
+    return {{"what", what}, {"args", args}};
+  }
   std::vector<std::string> rows;
 };
 
@@ -57,6 +60,15 @@ struct runner_fixture {
     return runner.handle(d, now);
   }
 };
+
+TEST(service_runner, a_query_gets_its_args_and_args_that_are_not_json_are_an_error) {
+  runner_fixture f;
+  EXPECT_EQ(f.runner.query("rows", R"({"state":"PENDING"})")["args"]["state"], "PENDING");
+  EXPECT_EQ(f.runner.query("rows", "")["args"], nlohmann::json::object()) << "no args: no filter";
+  const auto bad = f.runner.query("rows", std::string(1000, '['));
+  EXPECT_FALSE(bad.contains("what")) << "never asked with no filter in their place: " << bad.dump();
+  EXPECT_EQ(bad.value("error", ""), "the query's args are not JSON");
+}
 
 TEST(service_runner, turns_each_handler_outcome_into_an_answer) {
   struct outcome_case {
