@@ -72,15 +72,17 @@ wire::endpoint_handlers loop_bus::handlers(std::function<void(int, const std::st
     core_->start();
     tick();
   };
-  h.on_events = [this](std::vector<wire::envelope> es) {
+  h.on_events = [this](const std::string& from, std::vector<wire::envelope> es) {
     std::vector<runtime::event_ptr> items;
     items.reserve(es.size());
     for (auto& e : es)
       items.push_back(std::make_shared<wire::envelope>(std::move(e)));
-    core_->on_events(items);
+    core_->on_events(from, items);
   };
-  h.on_request = [this](std::string identity, std::string body) { core_->on_request(identity, body); };
-  h.on_heartbeat = [this](std::string body) { core_->on_heartbeat(body); };
+  h.on_request = [this](std::string identity, std::string user, std::string body) {
+    core_->on_request(identity, user, body);
+  };
+  h.on_heartbeat = [this](const std::string& from, std::string body) { core_->on_heartbeat(from, body); };
   h.on_peer = [this](const std::string& node, std::string body) { core_->on_peer(node, body); };
   // Before the loop sleeps: one group commit of what this pass queued; its
   // completions publish and reply, sent at the end of the same pass.
@@ -143,7 +145,8 @@ nlohmann::json loop_bus::io_stats() {
             {"requests", ws.requests.load()},
             {"bad_requests", ws.bad_requests.load()},
             {"peers_connected", ws.peers_connected.load()},
-            {"reconnects", ws.reconnects.load()}}},
+            {"reconnects", ws.reconnects.load()},
+            {"refused", ws.refused.load()}}},
           {"store", {{"commits", store_->commits()}, {"jobs", store_->jobs()}}}};
 }
 

@@ -23,6 +23,7 @@
 
 #include "actors/bus.hpp"
 #include "actors/faults.hpp"
+#include "actors/runtime/node_keys.hpp"
 #include "actors/runtime/topology.hpp"
 #include "actors/service_host.hpp"
 #include "wire/endpoint.hpp"
@@ -80,7 +81,7 @@ result<std::vector<built_service>> build_services(const cluster::config& cfg, co
                sname, fs.transient, fs.crash, fs.poison_json.empty() ? "none" : fs.poison_json,
                fs.delay.count() / 1000.0, fs.delay_probability, fs.outage_after.count() / 1000.0,
                fs.outage_for.count() / 1000.0);
-      s = std::make_unique<faulty_service>(std::move(s), fs, std::random_device{}());
+      s = std::make_unique<faulty_service>(std::move(s), fs, fs.seed.value_or(std::random_device{}()));
     }
     out.push_back({sname, std::shared_ptr<service>(std::move(s)), std::move(remake)});
   }
@@ -118,16 +119,16 @@ result<std::size_t> restore_and_start(std::vector<built_service>& services, stor
 /// The endpoint's options: this node's sockets, its peers, and the topics
 /// its rules consume.
 wire::endpoint_options endpoint_options_of(const cluster::config& cfg, const cluster::node_spec& spec,
-                                           const runtime::topology& topo) {
+                                           const runtime::topology& topo,
+                                           std::optional<wire::endpoint_security> security) {
   wire::endpoint_options opts;
   opts.node = spec.name;
   opts.pub_bind = spec.pub;
   opts.control_bind = spec.control;
+  opts.security = std::move(security);
   for (const auto& n : cfg.nodes)
-    if (n.name != spec.name) {
-      opts.peers.push_back(n.pub);
-      opts.peer_controls.emplace_back(n.name, n.control);
-    }
+    if (n.name != spec.name)
+      opts.peers.push_back({n.name, n.pub, n.control, n.public_key});
   if (topo.consumes_everything(spec.name)) {
     opts.topics = {""};
   } else {
@@ -228,9 +229,10 @@ result<std::shared_ptr<store::node_store>> open_store(const cluster::node_spec& 
 runtime::bus_setup bus_setup_of(const cluster::config& cfg, const std::string& name,
                                 std::shared_ptr<const runtime::topology> topo,
                                 const std::vector<built_service>& services, store::snapshot snap,
-                                std::shared_ptr<spdlog::logger> log) {
+                                std::shared_ptr<spdlog::logger> log, const service_registry& registry) {
   runtime::bus_setup setup;
   setup.node = name;
+  setup.registry = &registry;
   setup.cfg = &cfg;
   // The epoch tells this store's streams from those of an earlier store
   // that was lost: it is made once, with the database.
@@ -254,6 +256,14 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
   auto log = make_logger(name);
   spdlog::set_default_logger(log);
   const auto stop_signals = block_stop_signals();
+  // The keys first: a node whose secret is not safe never touches its store.
+  auto security = runtime::endpoint_security_of(cfg, *spec);
+  if (!security) {
+    log->error("{}", security.err().message);
+    return 2;
+  }
+  if (auto open = cluster::open_cluster_warning(cfg))
+    log->warn("{}", *open);
 
   const auto durability = store::parse_durability(spec->durability).value_or(store::durability::os);
   store::snapshot snap;
@@ -278,7 +288,7 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
     return 2;
   }
   auto topology = std::make_shared<const runtime::topology>(std::move(*topo));
-  const auto opts = endpoint_options_of(cfg, *spec, *topology);
+  const auto opts = endpoint_options_of(cfg, *spec, *topology, std::move(*security));
 
   caf::actor_system_config sys_cfg;
   configure_scheduler(sys_cfg);
@@ -286,7 +296,7 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
   const auto epoch = snap.epoch;
   const auto pending = snap.inbox.size();
   const auto streams = snap.heads.size();
-  auto bus = make_bus(sys, bus_setup_of(cfg, name, topology, *services, std::move(snap), log), *db);
+  auto bus = make_bus(sys, bus_setup_of(cfg, name, topology, *services, std::move(snap), log, registry), *db);
   std::vector<protocol::service_host_actor> hosts;
   for (auto& s : *services) {
     hosts.push_back(spawn_service_host(

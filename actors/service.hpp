@@ -137,15 +137,32 @@ class service {
 using service_factory = std::function<std::unique_ptr<service>(
     const YAML::Node& settings, const service_context& ctx, cluster::diagnostics& diag)>;
 
+/// The detail-types a service declares as its own, so that a keyed cluster
+/// can refuse a node that publishes another's: `emits`, those its handler
+/// returns (no producer may put them), and `accepts`, those producers put
+/// to its node and no other (a saga's first event, say). A detail-type
+/// nobody declares may come from any node.
+struct service_traits {
+  std::vector<std::string> emits;
+  std::vector<std::string> accepts;
+};
+
 /// The names the cluster config may use in a node's `services:` list.
 class service_registry {
  public:
-  void add(std::string name, service_factory factory);
+  void add(std::string name, service_factory factory, service_traits traits = {});
   const service_factory* find(const std::string& name) const;
+  /// The traits `name` was added with; null for an unknown name.
+  const service_traits* traits(const std::string& name) const;
   std::vector<std::string> names() const;
 
  private:
-  std::vector<std::pair<std::string, service_factory>> entries_;
+  struct entry {
+    std::string name;
+    service_factory factory;
+    service_traits traits;
+  };
+  std::vector<entry> entries_;
 };
 
 } // namespace troupe

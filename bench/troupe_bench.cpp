@@ -16,6 +16,8 @@
 //                     [--max-rate R] (hop-latency alone: the single hop's maximum, measured before)
 //                     [--rate R] (hop-latency alone: at R events/s only)
 //                     [--threads] (each node thread's CPU per event too)
+//                     (curve: CurveZMQ on against off, single hop and end to
+//                     end, alternated, three rounds)
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -111,14 +113,15 @@ std::string per_node(const std::map<std::string, double>& cpu_s, double per, int
   return out;
 }
 
-hop_result single_hop(std::size_t n, const std::string& durability) {
+hop_result single_hop(std::size_t n, const std::string& durability,
+                      troupe::test::keys k = troupe::test::keys::on) {
   troupe::test::cluster c({{"source", {"ticket"}}, {"target", {"sink"}}},
                           "rules:\n  - {name: pings, pattern: {\"detail-type\": [\"Ping\"]}, target: sink}\n",
-                          durability);
+                          durability, k);
   c.start();
   const auto nodes = nodes_of(c, 2);
   auto cfg = troupe::cli::load_config(c.config_path());
-  troupe::wire::client client(c.control("source"));
+  troupe::wire::client client(c.control("source"), c.curve("source"));
   std::string detail;
   json::to_msgpack(sample_detail(), detail);
   const auto cpu_before = troupe::bench::snapshot(nodes);
@@ -180,7 +183,7 @@ json hop_latency(double rate, double seconds, double warmup = 1) {
   c.start();
   const auto nodes = nodes_of(c, 2);
   auto cfg = troupe::cli::load_config(c.config_path());
-  troupe::wire::client client(c.control("source"));
+  troupe::wire::client client(c.control("source"), c.curve("source"));
   const auto now_us = [] {
     return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                           std::chrono::system_clock::now().time_since_epoch())
@@ -257,7 +260,7 @@ json hop_latency(double rate, double seconds, double warmup = 1) {
 std::uint64_t received_from_peers(const troupe::cluster::config& cfg) {
   std::uint64_t n = 0;
   for (const auto& node : cfg.nodes) {
-    auto s = troupe::cli::status(node, 60s);  // a node may still be busy with the run's tail
+    auto s = troupe::cli::status(cfg, node, 60s);  // a node may still be busy with the run's tail
     if (!s)
       throw std::runtime_error("no status from node " + node.name + ": " + s.err().message);
     n += (*s)["wire"].value("received", std::uint64_t{0});
@@ -265,13 +268,14 @@ std::uint64_t received_from_peers(const troupe::cluster::config& cfg) {
   return n;
 }
 
-json end_to_end(std::size_t n, double rate, const std::string& durability) {
+json end_to_end(std::size_t n, double rate, const std::string& durability,
+               troupe::test::keys k = troupe::test::keys::on) {
   // The shipped flight cluster and its rules, with cabins that do not fill.
   troupe::test::cluster c(troupe::test::shipped{"configs/flight.yaml", "", R"(services:
   payment: {gateway: {declined-cards: ["4000000000000002"], default-limit: 10000}}
   seat: {flights: {TR100: {rows: 200, layout: "ABC DEFG HJK"}, TR200: {rows: 200, layout: "ABC DEFG HJK"}, TR300: {rows: 200, layout: "ABC DEFG HJK"}}}
   notification: {maildir: mail, from: "bench <bench@troupe.test>"}
-)", durability});
+)", durability, k});
   c.start();
   auto cfg = troupe::cli::load_config(c.config_path());
   if (!cfg)
@@ -287,7 +291,7 @@ json end_to_end(std::size_t n, double rate, const std::string& durability) {
   // Memory: each node's peak resident set over the run.
   json rss = json::object();
   for (const auto& node : cfg->nodes)
-    if (auto s = troupe::cli::status(node, 10s))
+    if (auto s = troupe::cli::status(*cfg, node, 10s))
       rss[node.name] = (*s)["process"]["peak_rss_kib"];
   c.stop();
   // The summary is the last line.
@@ -305,6 +309,42 @@ json end_to_end(std::size_t n, double rate, const std::string& durability) {
   j["cpu_nodes_gone"] = cpu_after.gone;
   j["received_from_peers"] = received;
   return j;
+}
+
+/// CurveZMQ on against off, alternated in one run: the single hop (os) and
+/// end to end (os, all at once), three rounds each, with every round's
+/// figure and the best of each.
+void curve_on_off(std::size_t events, std::size_t bookings) {
+  using troupe::test::keys;
+  double best_hop[2] = {0, 0}, best_e2e[2] = {0, 0};
+  std::string seen_hop[2], seen_e2e[2];
+  char buf[96];
+  for (int round = 0; round < 3; ++round)
+    for (int on = 1; on >= 0; --on) {
+      const auto hop = single_hop(events, "os", on ? keys::on : keys::off);
+      std::snprintf(buf, sizeof buf, "%s%.0f/%.2f", round ? ", " : "", hop.events_per_s, hop.cpu_us_per_event());
+      seen_hop[on] += buf;
+      best_hop[on] = std::max(best_hop[on], hop.events_per_s);
+    }
+  for (int round = 0; round < 3; ++round)
+    for (int on = 1; on >= 0; --on) {
+      const auto e2e = end_to_end(bookings, 1e6, "os", on ? keys::on : keys::off);
+      const auto rate = e2e["bookings_per_second"].get<double>();
+      const auto cpu = troupe::bench::total(e2e["cpu_s"].get<std::map<std::string, double>>());
+      std::snprintf(buf, sizeof buf, "%s%.0f/%.0f", round ? ", " : "", rate, bookings ? 1e6 * cpu / bookings : 0.0);
+      seen_e2e[on] += buf;
+      best_e2e[on] = std::max(best_e2e[on], rate);
+    }
+  for (int on = 1; on >= 0; --on)
+    std::printf("%-58s %12.0f events/s  (runs events/s/us per event per hop: %s)\n",
+                on ? "single hop, os, CurveZMQ on, best of 3" : "single hop, os, CurveZMQ off, best of 3",
+                best_hop[on], seen_hop[on].c_str());
+  for (int on = 1; on >= 0; --on)
+    std::printf("%-58s %12.0f bookings/s (runs bookings/s/us per booking: %s)\n",
+                on ? "end to end, os, CurveZMQ on, best of 3" : "end to end, os, CurveZMQ off, best of 3",
+                best_e2e[on], seen_e2e[on].c_str());
+  std::printf("%-58s %12.2fx single hop, %.2fx end to end\n", "CurveZMQ on / off, best against best",
+              best_hop[0] > 0 ? best_hop[1] / best_hop[0] : 0.0, best_e2e[0] > 0 ? best_e2e[1] / best_e2e[0] : 0.0);
 }
 
 } // namespace
@@ -434,6 +474,8 @@ int run(int argc, char** argv) {
                     ? ""
                     : (" (gone before the end, not counted: " + e2e["cpu_nodes_gone"].get<std::string>() + ")").c_str());
   };
+  if (only == "curve")
+    curve_on_off(events, bookings);
   // All at once measures throughput; at 500/s it measures latency.
   if (runs("e2e"))
     for (const char* d : {"os", "none", "fsync"})

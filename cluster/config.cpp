@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -26,6 +27,13 @@ const node_spec* config::find_node(const std::string& name) const {
   for (const auto& n : nodes)
     if (n.name == name)
       return &n;
+  return nullptr;
+}
+
+const client_spec* config::find_client(const std::string& name) const {
+  for (const auto& c : clients)
+    if (c.name == name)
+      return &c;
   return nullptr;
 }
 
@@ -279,8 +287,11 @@ std::map<std::string, fault_spec> read_faults(const YAML::Node& faults, const st
       diag.add(f, where + ": must be a map with 'transient', 'crash', 'poison', 'delay' or 'outage'");
       continue;
     }
-    v.keys(f, {"transient", "crash", "poison", "delay", "delay-probability", "outage"}, where);
+    v.keys(f, {"transient", "crash", "poison", "delay", "delay-probability", "outage", "seed"}, where);
     fault_spec spec;
+    if (const YAML::Node n = f["seed"])
+      if (auto i = v.integer(n, where + ".seed", 0, std::numeric_limits<long long>::max()))
+        spec.seed = static_cast<std::uint64_t>(*i);
     if (const YAML::Node n = f["transient"])
       spec.transient = v.probability(n, where + ".transient").value_or(0);
     if (const YAML::Node n = f["crash"])
@@ -422,7 +433,7 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
       diag.add(root, "the config must be a map with 'cluster', 'nodes' and 'rules'");
     return std::nullopt;
   }
-  v.keys(root, {"cluster", "data-dir", "nodes", "services", "rules", "supervision", "faults"}, "config");
+  v.keys(root, {"cluster", "data-dir", "nodes", "services", "rules", "supervision", "faults", "clients"}, "config");
   cfg.cluster = v.string(root, "cluster", "config", true).value_or("");
   if (!cfg.cluster.empty() && !cluster_name(cfg.cluster))
     diag.add(root["cluster"], "cluster: only letters, digits, '.', '_' and '-' are allowed");
@@ -475,7 +486,13 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
         diag.add(n, where + ": must be a map with 'endpoints' and 'services'");
         continue;
       }
-      v.keys(n, {"host", "endpoints", "services", "durability"}, where);
+      v.keys(n, {"host", "endpoints", "services", "durability", "public-key", "public-key-file", "secret-key-file",
+                 "secret-key-env", "secret-key", "emits"},
+             where);
+      auto access = read_node_access(n, where, cfg.dir, diag);
+      node.public_key = std::move(access.public_key);
+      node.secret = std::move(access.secret);
+      node.emits = std::move(access.emits);
       node.host = v.string(n, "host", where, false).value_or("local");
       node.durability = v.string(n, "durability", where, false).value_or("os");
       if (node.durability != "os" && node.durability != "fsync" && node.durability != "none")
@@ -538,6 +555,8 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
       if (!service_owner.count(kv.first.Scalar()))
         diag.add(kv.first, "services." + kv.first.Scalar() + ": no node runs this service");
   cfg.faults = read_faults(root["faults"], service_owner, v, diag);
+  cfg.clients = read_clients(root["clients"], cfg.dir, diag);
+  check_access(root, cfg, diag);
 
   // Rules.
   auto rules = root["rules"];

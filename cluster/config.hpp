@@ -19,6 +19,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "cluster/access.hpp"
 #include "cluster/diagnostics.hpp"
 
 namespace troupe::cluster {
@@ -31,6 +32,12 @@ struct node_spec {
   std::vector<std::string> services;
   std::filesystem::path data_dir; // absolute
   std::string durability = "os";  // fsync, os or none
+  // CurveZMQ: empty in an open cluster (cluster/access.hpp).
+  std::string public_key;
+  secret_key_source secret;
+  // The detail-types it may originate, when the config narrows what its
+  // services declare.
+  std::optional<std::vector<std::string>> emits;
 };
 
 // A rule target's retry policy, as EventBridge's: at most
@@ -102,6 +109,8 @@ struct fault_spec {
   double delay_probability = 1;
   std::string poison_json;  // empty: no poison
   std::chrono::milliseconds outage_after{0}, outage_for{0};
+  // The dice's seed, so that a run is repeatable; none: a fresh one each start.
+  std::optional<std::uint64_t> seed;
 };
 
 struct config {
@@ -114,6 +123,11 @@ struct config {
   YAML::Node services;              // settings per service name (a map, may be null)
   supervision_spec supervision;     // defaults when the file has no `supervision`
   std::map<std::string, fault_spec> faults;  // by service; none unless the file has `faults`
+  std::vector<client_spec> clients;  // who else may connect, with their roles
+
+  /// Whether the nodes have keys (then CurveZMQ is on every socket).
+  bool secure() const { return !nodes.empty() && !nodes.front().public_key.empty(); }
+  const client_spec* find_client(const std::string& name) const;
 
   const node_spec* find_node(const std::string& name) const;
   /// The node hosting `service`, or null.

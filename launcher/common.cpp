@@ -7,6 +7,7 @@
 #include "actors/builtin/sink.hpp"
 #include "actors/service_log.hpp"
 #include "launcher/application.hpp"
+#include "launcher/keys.hpp"
 #include "wire/client.hpp"
 
 #include <spdlog/spdlog.h>
@@ -53,13 +54,15 @@ result<nlohmann::json> query(const cluster::config& cfg, const std::string& serv
   const auto* node = cfg.node_hosting(service);
   if (!node)
     return error{errc::no_such_service, "no node runs service '" + service + "'"};
-  wire::client c(node->control);
+  auto c = connect(cfg, *node, cluster::reader);
+  if (!c)
+    return c.err();
   wire::control_request req;
   req.verb = "query";
   req.service = service;
   req.what = what;
   req.args = args.dump();
-  auto rep = c.call(req, timeout);
+  auto rep = (*c)->call(req, timeout);
   if (!rep)
     return rep.err();
   if (!rep->ok)
@@ -70,11 +73,14 @@ result<nlohmann::json> query(const cluster::config& cfg, const std::string& serv
   return j;
 }
 
-result<nlohmann::json> status(const cluster::node_spec& node, std::chrono::milliseconds timeout) {
-  wire::client c(node.control);
+result<nlohmann::json> status(const cluster::config& cfg, const cluster::node_spec& node,
+                              std::chrono::milliseconds timeout) {
+  auto c = connect(cfg, node, cluster::reader);
+  if (!c)
+    return c.err();
   wire::control_request req;
   req.verb = "status";
-  auto rep = c.call(req, timeout);
+  auto rep = (*c)->call(req, timeout);
   if (!rep)
     return rep.err();
   if (!rep->ok)
@@ -92,7 +98,9 @@ result<void> wait_ready(const cluster::config& cfg, std::chrono::milliseconds ti
   while (true) {
     missing.clear();
     for (const auto& n : cfg.nodes) {
-      auto s = status(n, std::chrono::milliseconds(500));
+      auto s = status(cfg, n, std::chrono::milliseconds(500));
+      if (!s && s.err().code == errc::no_key)
+        return s.err();
       if (!s || !s->contains("wire") || (*s)["wire"].value("peers_connected", std::size_t{0}) < peers)
         missing += (missing.empty() ? "" : ", ") + n.name;
     }
@@ -114,6 +122,7 @@ const char* errc_codes::name(int code) {
     case errc::refused: return "refused";
     case errc::bad_answer: return "bad_answer";
     case errc::not_ready: return "not_ready";
+    case errc::no_key: return "no_key";
   }
   return "unknown";
 }

@@ -21,6 +21,7 @@ enum class errc {
   refused,          // the node answered with an error
   bad_answer,       // the node's answer is not what the command reads
   not_ready,        // nodes that have not answered yet: retryable
+  no_key,           // no client of the config whose secret key this user can read
 };
 
 struct errc_codes {
@@ -48,7 +49,8 @@ result<nlohmann::json> query(const cluster::config& cfg, const std::string& serv
                              const nlohmann::json& args, std::chrono::milliseconds timeout);
 
 /// Asks one node for its status.
-result<nlohmann::json> status(const cluster::node_spec& node, std::chrono::milliseconds timeout);
+result<nlohmann::json> status(const cluster::config& cfg, const cluster::node_spec& node,
+                              std::chrono::milliseconds timeout);
 
 /// Waits until every node answers and is connected to all its peers.
 /// Fails with a message naming the nodes that are not ready.

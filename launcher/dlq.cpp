@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "launcher/common.hpp"
+#include "launcher/keys.hpp"
 #include "wire/client.hpp"
 #include "wire/envelope.hpp"
 
@@ -162,9 +163,13 @@ std::optional<std::vector<std::string>> selected(const cluster::config& cfg, con
 
 /// Sends one command event per chunk of `ids` to the DLQ's node, all in
 /// one PutEvents call when they fit; false after saying why on stderr.
-bool send_commands(const cluster::node_spec& node, const dlq_options& opts, const std::vector<std::string>& ids,
-                   bool purge) {
-  wire::client c(node.control);
+bool send_commands(const cluster::config& cfg, const cluster::node_spec& node, const dlq_options& opts,
+                   const std::vector<std::string>& ids, bool purge) {
+  auto c = connect(cfg, node, cluster::operator_);
+  if (!c) {
+    std::fprintf(stderr, "troupe: %s\n", c.err().message.c_str());
+    return false;
+  }
   for (std::size_t from = 0; from < ids.size();) {
     wire::control_request req;
     req.verb = "put";
@@ -178,13 +183,17 @@ bool send_commands(const cluster::node_spec& node, const dlq_options& opts, cons
                              purge ? "DeadLetterPurgeRequested" : "DeadLetterRedriveRequested", std::move(detail),
                              "", {}, {}});
     }
-    auto rep = c.call(req, request_timeout);
-    bool refused = !rep || !rep->ok || rep->results.size() != req.entries.size();
-    for (std::size_t i = 0; !refused && i < rep->results.size(); ++i)
-      refused = !rep->results[i].ok();
-    if (refused) {
+    auto rep = (*c)->call(req, request_timeout);
+    std::string why = !rep ? rep.err().message : !rep->ok ? rep->body : "";
+    if (rep && rep->ok && rep->results.size() != req.entries.size())
+      why = "an answer for " + std::to_string(rep->results.size()) + " of " + std::to_string(req.entries.size())
+            + " commands";
+    for (std::size_t i = 0; why.empty() && rep && i < rep->results.size(); ++i)
+      if (!rep->results[i].ok())
+        why = rep->results[i].error();
+    if (!why.empty()) {
       std::fprintf(stderr, "troupe: the DLQ on node %s did not take the %s: %s\n", node.name.c_str(),
-                   purge ? "purge" : "redrive", !rep ? rep.err().message.c_str() : !rep->ok ? rep->body.c_str() : "refused");
+                   purge ? "purge" : "redrive", why.c_str());
       return false;
     }
   }
@@ -236,7 +245,7 @@ int dlq_move(const cluster::config& cfg, const dlq_options& opts, bool purge) {
     std::printf("no dead letters to %s\n", verb);
     return 0;
   }
-  if (!send_commands(*node, opts, *ids, purge))
+  if (!send_commands(cfg, *node, opts, *ids, purge))
     return 1;
   // The command is durable on the DLQ's node; wait until it has been done.
   const auto left = wait_until_gone(cfg, opts, *ids);

@@ -13,6 +13,7 @@
 #include "launcher/common.hpp"
 #include "launcher/dlq.hpp"
 #include "launcher/application.hpp"
+#include "launcher/keys.hpp"
 #include "launcher/launch.hpp"
 #include "rules/matcher.hpp"
 
@@ -29,13 +30,14 @@ std::string self_exe(const char* argv0) {
 int status_cmd(const troupe::cluster::config& cfg, bool json) {
   int rc = 0;
   for (const auto& n : cfg.nodes) {
-    auto s = troupe::cli::status(n, std::chrono::seconds(2));
+    auto s = troupe::cli::status(cfg, n, std::chrono::seconds(2));
     if (!s) {
       rc = 1;
       if (json)
         std::printf("%s\n", nlohmann::json{{"node", n.name}, {"error", s.err().message}}.dump().c_str());
-      else
-        std::printf("%-14s DOWN  %s\n", n.name.c_str(), s.err().message.c_str());
+      else  // a node that answered with a refusal is up, but says nothing more
+        std::printf("%-14s %-5s %s\n", n.name.c_str(), s.err().code == troupe::cli::errc::refused ? "?" : "DOWN",
+                    s.err().message.c_str());
       continue;
     }
     if (json) {
@@ -44,10 +46,12 @@ int status_cmd(const troupe::cluster::config& cfg, bool json) {
     }
     const auto& w = (*s)["wire"];
     const auto& b = (*s)["bus"];
-    std::printf("%-14s UP    peers %zu/%zu  received %llu  published %llu  malformed %llu  matched %llu\n",
+    std::printf("%-14s UP    peers %zu/%zu  received %llu  published %llu  malformed %llu  matched %llu  "
+                "forged %llu  refused %llu\n",
                 n.name.c_str(), w.value("peers_connected", std::size_t{0}), cfg.nodes.size() - 1,
                 w.value("received", 0ULL), w.value("published", 0ULL), w.value("malformed", 0ULL),
-                b.value("matched", 0ULL));
+                b.value("matched", 0ULL), b.value("forged", 0ULL),
+                b.value("access_refused", 0ULL) + w.value("refused", 0ULL));
     for (const auto& [svc, c] : (*s)["services"].items())
       if (c.is_object())
         std::printf("  %-12s %-10s delivered %llu  ok %llu  transient %llu  permanent %llu  crashed %llu  "
@@ -121,6 +125,12 @@ int run(int argc, char** argv) {
   CLI::App app{"troupe: a brokerless runtime for event-driven choreography"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "troupe 0.1.0");
+  // Options of the whole command may follow the subcommand.
+  app.fallthrough();
+  std::string client;
+  app.add_option("--client", client,
+                 "In a keyed cluster, the client of the config to speak as (default: $TROUPE_CLIENT, else the first "
+                 "with the role the command needs whose secret key this user can read)");
 
   std::string config;
   std::string node_name;
@@ -142,6 +152,18 @@ int run(int argc, char** argv) {
   troupe::cli::dlq_options dq;
   const auto dlq = add_dlq_commands(app, config, format, dq);
 
+  std::string key_name, key_dir = ".", key_config;
+  auto* keygen = app.add_subcommand("keygen", "Make CurveZMQ key pairs: NAME.key (secret, 0600) and NAME.pub");
+  auto* key_name_opt = keygen->add_option("name", key_name, "Name of the pair (a node or client name)");
+  keygen->add_option("--dir", key_dir, "Where to write them")->capture_default_str();
+  auto* key_config_opt = keygen->add_option(
+      "--config", key_config, "Make every pair the config's public-key-file and secret-key-file name, if missing");
+  key_name_opt->excludes(key_config_opt);
+  keygen->callback([key_name_opt, key_config_opt] {
+    if (key_name_opt->count() == 0 && key_config_opt->count() == 0)
+      throw CLI::RequiredError("keygen: give a NAME or --config FILE");
+  });
+
   std::string pattern, event;
   auto* tp = app.add_subcommand("test-pattern", "Test an EventBridge event pattern against an event");
   tp->add_option("--pattern", pattern, "Pattern as JSON, or @file")->required();
@@ -160,8 +182,11 @@ int run(int argc, char** argv) {
     return app.exit(e);
   }
 
+  troupe::cli::use_client(client);
   if (*tp)
     return troupe::rules::run_test_pattern(pattern, event, std::cout, std::cerr);
+  if (*keygen)
+    return key_config.empty() ? troupe::cli::keygen(key_name, key_dir) : troupe::cli::keygen_for(key_config);
   for (const auto& c : app_commands)
     if (*c.sub) {
       auto cfg = troupe::cli::load_config(*c.config);
@@ -173,7 +198,12 @@ int run(int argc, char** argv) {
     return 2;
   if (*check) {
     const auto own = std::count_if(cfg->rules.begin(), cfg->rules.end(), [](const auto& r) { return !r.internal; });
-    std::printf("%s: ok (%zu nodes, %zu rules)\n", config.c_str(), cfg->nodes.size(), static_cast<std::size_t>(own));
+    std::printf("%s: ok (%zu nodes, %zu rules, %s)\n", config.c_str(), cfg->nodes.size(),
+                static_cast<std::size_t>(own),
+                cfg->secure() ? ("CurveZMQ on every socket, " + std::to_string(cfg->clients.size()) + " clients").c_str()
+                              : "OPEN");
+    if (auto open = troupe::cluster::open_cluster_warning(*cfg))
+      std::fprintf(stderr, "troupe: WARNING: %s\n", open->c_str());
     return 0;
   }
   if (*dlq.group) {

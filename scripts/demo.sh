@@ -11,6 +11,9 @@ rate=${RATE:-200}
 troupe=build/troupe
 
 rm -rf data/flight && mkdir -p data
+# Key pairs for every node and client the config names, made once and kept
+# in data/keys (secret keys mode 0600).
+"$troupe" keygen --config "$config"
 "$troupe" check "$config"
 
 # The cluster runs in its own process group, stopped on any exit.

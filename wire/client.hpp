@@ -7,16 +7,20 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "wire/control.hpp"
 #include "wire/error.hpp"
+#include "wire/security.hpp"
 
 namespace troupe::wire {
 
 class client {
  public:
-  explicit client(std::string endpoint);
+  /// A client of the node at `endpoint`; with `curve`, it authenticates
+  /// the node by its public key and proves its own.
+  explicit client(std::string endpoint, std::optional<curve_client> curve = std::nullopt);
   ~client();
   client(const client&) = delete;
   client& operator=(const client&) = delete;

@@ -173,11 +173,27 @@ struct endpoint::impl {
     s.set(zmq::sockopt::heartbeat_ttl, o.heartbeat_timeout_ms);
   }
 
-  /// A connecting socket of `type` to `ep`, with its monitor.
-  link make_link(zmq::socket_type type, std::string peer, const std::string& ep, std::size_t n,
+  /// A listening socket that is a CURVE server when the cluster has keys:
+  /// ZAP on `domain` says who gets in.
+  void serve_curve(zmq::socket_t& s, const char* domain) {
+    if (!opts.security)
+      return;
+    s.set(zmq::sockopt::curve_server, 1);
+    s.set(zmq::sockopt::curve_secretkey, opts.security->own.secret_key);
+    s.set(zmq::sockopt::zap_domain, domain);
+  }
+
+  /// A connecting socket of `type` to `ep` of peer `p`, with its monitor:
+  /// with keys, a CURVE client that knows the peer by its public key.
+  link make_link(zmq::socket_type type, const peer_node& p, const std::string& ep, std::size_t n,
                  const std::function<void(zmq::socket_t&)>& setup) {
-    link l{std::move(peer), ep, zmq::socket_t(ctx, type), zmq::socket_t(ctx, zmq::socket_type::pair), false, {}};
+    link l{p.node, ep, zmq::socket_t(ctx, type), zmq::socket_t(ctx, zmq::socket_type::pair), false, {}};
     common_options(l.sock, opts);
+    if (opts.security) {
+      l.sock.set(zmq::sockopt::curve_serverkey, p.public_key);
+      l.sock.set(zmq::sockopt::curve_publickey, opts.security->own.public_key);
+      l.sock.set(zmq::sockopt::curve_secretkey, opts.security->own.secret_key);
+    }
     l.sock.set(zmq::sockopt::reconnect_ivl, 100);
     l.sock.set(zmq::sockopt::reconnect_ivl_max, 2000);
     setup(l.sock);
@@ -193,35 +209,44 @@ struct endpoint::impl {
   }
 
   void run(std::promise<result<void>> ready) {
+    // The ZAP handler is bound before any socket that asks it.
+    zmq::socket_t zap(ctx, zmq::socket_type::rep);
     zmq::socket_t pub(ctx, zmq::socket_type::pub);
     zmq::socket_t router(ctx, zmq::socket_type::router);
     // One SUB per peer, so that a frame is known by the connection it came
     // on, and one DEALER per peer's control socket.
     std::vector<link> subs, dealers;
     try {
+      zap.set(zmq::sockopt::linger, 0);
+      if (opts.security)
+        zap.bind("inproc://zeromq.zap.01");
       common_options(pub, opts);
+      serve_curve(pub, pub_domain);
       pub.set(zmq::sockopt::sndhwm, opts.send_hwm);
       common_options(router, opts);
       router.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(max_request_bytes + 4096));
-      // A restarted peer reconnects with the same routing id: let it take
-      // over instead of being refused while the old connection lingers.
-      router.set(zmq::sockopt::router_handover, 1);
+      // Peers and clients connect with the routing ids libzmq makes up, and
+      // a connection keeps its own for its life: nobody can take over
+      // another's (ROUTER_HANDOVER stays off), and who sent a request is
+      // the connection's ZAP user id, never its routing id.
+      serve_curve(router, control_domain);
       pub.bind(opts.pub_bind);
       router.bind(opts.control_bind);
       std::size_t n = 0;
       for (const auto& p : opts.peers)
-        subs.push_back(make_link(zmq::socket_type::sub, p, p, n++, [&](zmq::socket_t& sub) {
+        if (!p.pub.empty())
+          subs.push_back(make_link(zmq::socket_type::sub, p, p.pub, n++, [&](zmq::socket_t& sub) {
           sub.set(zmq::sockopt::rcvhwm, opts.send_hwm);
           sub.set(zmq::sockopt::maxmsgsize, max_frame_bytes);
           for (const auto& t : opts.topics)
             sub.set(zmq::sockopt::subscribe, t);
           sub.set(zmq::sockopt::subscribe, heartbeat_topic);
         }));
-      for (const auto& [node, ep] : opts.peer_controls)
-        dealers.push_back(make_link(zmq::socket_type::dealer, node, ep, n++, [&](zmq::socket_t& d) {
-          d.set(zmq::sockopt::routing_id, opts.node);
-          d.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(max_peer_message));
-        }));
+      for (const auto& p : opts.peers)
+        if (!p.control.empty())
+          dealers.push_back(make_link(zmq::socket_type::dealer, p, p.control, n++, [&](zmq::socket_t& d) {
+            d.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(max_peer_message));
+          }));
     } catch (const zmq::error_t& e) {
       ready.set_value(error{errc::io, std::string("cannot set up sockets (pub ") + opts.pub_bind
                                           + ", control " + opts.control_bind + "): " + e.what()});
@@ -246,6 +271,9 @@ struct endpoint::impl {
         {nullptr, router.get(zmq::sockopt::fd), ZMQ_POLLIN, 0},
         {nullptr, wake_fd, ZMQ_POLLIN, 0},
     };
+    // The ZAP socket last, as a socket item: handshakes are rare, and a
+    // connecting peer waits on its answer.
+    const bool serve_zap = opts.security.has_value();
     std::vector<link*> links;
     const auto is_sub = [&](const link* l) { return l < subs.data() + subs.size() && l >= subs.data(); };
     for (auto* group : {&subs, &dealers})
@@ -254,6 +282,8 @@ struct endpoint::impl {
         items.push_back({nullptr, l.sock.get(zmq::sockopt::fd), ZMQ_POLLIN, 0});
         items.push_back({nullptr, l.monitor.get(zmq::sockopt::fd), ZMQ_POLLIN, 0});
       }
+    if (serve_zap)
+      items.push_back({zap.handle(), 0, ZMQ_POLLIN, 0});
     bool router_unread = true;                  // each socket, to begin with
     std::vector<char> unread(links.size(), 1);  // per link, its socket
     const auto has_input = [](zmq::socket_t& sock) { return (sock.get(zmq::sockopt::events) & ZMQ_POLLIN) != 0; };
@@ -293,6 +323,8 @@ struct endpoint::impl {
           drain_router(router);
           router_unread = has_input(router);
         }
+        if (serve_zap && (items.back().revents & ZMQ_POLLIN || sweep))
+          answer_zap(zap);
         if (items[1].revents & ZMQ_POLLIN) {
           std::uint64_t n;
           [[maybe_unused]] auto r = ::read(wake_fd, &n, sizeof n);
@@ -379,32 +411,32 @@ struct endpoint::impl {
       if (!zmq::recv_multipart(l.sock, std::back_inserter(parts), zmq::recv_flags::dontwait))
         break;
       if (parts.size() != 2) {
-        malformed(l.peer, std::to_string(parts.size()) + " frames, expected [topic][envelope]");
+        malformed(l.peer + " at " + l.endpoint, std::to_string(parts.size()) + " frames, expected [topic][envelope]");
         continue;
       }
       if (parts[0].to_string_view() == heartbeat_topic) {
         // Events before a heartbeat are handed over before it: a heartbeat
         // must never seem ahead of events that arrived earlier.
         if (!events.empty() && handlers.on_events)
-          handlers.on_events(std::exchange(events, {}));
+          handlers.on_events(l.peer, std::exchange(events, {}));
         if (handlers.on_heartbeat)
-          handlers.on_heartbeat(parts[1].to_string());
+          handlers.on_heartbeat(l.peer, parts[1].to_string());
         continue;
       }
       auto ev = decode(parts[1].to_string_view());
       if (!ev) {
-        malformed(l.peer, ev.err().to_string());
+        malformed(l.peer + " at " + l.endpoint, ev.err().to_string());
         continue;
       }
       if (parts[0].to_string_view() != topic_of(ev->detail_type)) {
-        malformed(l.peer, "topic frame does not match the detail-type");
+        malformed(l.peer + " at " + l.endpoint, "topic frame does not match the detail-type");
         continue;
       }
       stats.received.fetch_add(1, std::memory_order_relaxed);
       events.push_back(std::move(*ev));
     }
     if (!events.empty() && handlers.on_events)
-      handlers.on_events(std::move(events));
+      handlers.on_events(l.peer, std::move(events));
   }
 
   void drain_router(zmq::socket_t& router) {
@@ -417,8 +449,41 @@ struct endpoint::impl {
         stats.bad_requests.fetch_add(1, std::memory_order_relaxed);
         continue;  // not [identity][][body]: there is no way to answer it
       }
+      // The name ZAP gave the connection's key; libzmq sets it on every
+      // message of a CURVE connection, and on none of an open one.
+      const char* user = zmq_msg_gets(parts[2].handle(), "User-Id");
       if (handlers.on_request)
-        handlers.on_request(parts[0].to_string(), parts[2].to_string());
+        handlers.on_request(parts[0].to_string(), user ? user : "", parts[2].to_string());
+    }
+  }
+
+  /// Answers the ZAP requests waiting: the policy admits a key or not, and
+  /// names it. A refusal is counted and logged, rate-limited.
+  void answer_zap(zmq::socket_t& zap) {
+    for (;;) {
+      std::vector<zmq::message_t> parts;
+      if (!zmq::recv_multipart(zap, std::back_inserter(parts), zmq::recv_flags::dontwait))
+        return;
+      std::vector<std::string> frames;
+      for (auto& p : parts)
+        frames.push_back(p.to_string());
+      zap_reply reply;
+      if (auto req = parse_zap_request(frames)) {
+        reply = opts.security->admitted.decide(*req);
+        if (reply.status_code != "200") {
+          stats.refused.fetch_add(1, std::memory_order_relaxed);
+          if (auto held = malformed_log.admit("zap " + req->address))
+            log(1, "refused a connection from " + req->address + " on " + req->domain + ": " + reply.status_text
+                       + (*held ? " (" + std::to_string(*held) + " more since the last line)" : std::string()));
+        }
+      } else {
+        reply.request_id = frames.size() > 1 ? frames[1] : std::string();
+        reply.status_code = "500";
+        reply.status_text = "not a ZAP request";
+      }
+      const auto out = zap_reply_frames(reply);
+      for (std::size_t i = 0; i < out.size(); ++i)
+        zap.send(zmq::buffer(out[i]), i + 1 < out.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
     }
   }
 

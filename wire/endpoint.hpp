@@ -20,26 +20,44 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "wire/envelope.hpp"
 #include "wire/error.hpp"
+#include "wire/security.hpp"
 
 namespace troupe::wire {
+
+/// Another node: a SUB to its PUB (when `pub` is set) and a DEALER to its
+/// control socket (when `control` is set), for acks and replays.
+struct peer_node {
+  std::string node;
+  std::string pub;
+  std::string control;
+  std::string public_key;  // Z85; with CURVE on, the server key of both
+};
+
+/// CURVE on every socket: the PUB and the ROUTER are servers that admit
+/// only what `admitted` lists (per domain: nodes on the PUB, nodes and
+/// clients on the ROUTER), and every SUB and DEALER is a client that
+/// authenticates its peer by the peer's public key.
+struct endpoint_security {
+  key_pair own;
+  zap_policy admitted;
+};
 
 struct endpoint_options {
   std::string node;                 // for log lines
   std::string pub_bind;             // e.g. tcp://127.0.0.1:7101
   std::string control_bind;
-  std::vector<std::string> peers;   // PUB endpoints of the other nodes
+  std::vector<peer_node> peers;
   std::vector<std::string> topics;  // subscriptions; "" means everything
   int send_hwm = 200000;            // messages; PUB drops past it (replay comes later)
   int heartbeat_ms = 1000;          // ZMTP heartbeats: a hung peer is noticed
   int heartbeat_timeout_ms = 5000;
-  /// Control endpoints of the other nodes, by node name: one DEALER each,
-  /// whose routing id is this node's name, for acks and replays.
-  std::vector<std::pair<std::string, std::string>> peer_controls;
+  std::optional<endpoint_security> security;  // none: an open cluster
 };
 
 /// Counters, readable from any thread.
@@ -51,18 +69,20 @@ struct endpoint_stats {
   std::atomic<std::uint64_t> bad_requests{0};
   std::atomic<std::uint64_t> peers_connected{0};
   std::atomic<std::uint64_t> reconnects{0};  // connections made anew after libzmq closed them for good
+  std::atomic<std::uint64_t> refused{0};     // connections the ZAP handler turned away
 };
 
 struct endpoint_handlers {
   /// Called on the I/O thread with the well-formed events of one drain of
-  /// the SUB socket (at most a few hundred), in arrival order: one hand-off
-  /// per burst, not per event.
-  std::function<void(std::vector<envelope>)> on_events;
+  /// peer `from`'s SUB (at most a few hundred), in arrival order: one
+  /// hand-off per burst, not per event.
+  std::function<void(const std::string& from, std::vector<envelope>)> on_events;
   /// Called on the I/O thread for every control request; answer later with
-  /// `reply(identity, ...)` from any thread.
-  std::function<void(std::string identity, std::string body)> on_request;
-  /// Called on the I/O thread for every heartbeat published by a peer.
-  std::function<void(std::string body)> on_heartbeat;
+  /// `reply(identity, ...)` from any thread. `user` is the name ZAP gave the
+  /// connection's key (empty on an open cluster): who sent it.
+  std::function<void(std::string identity, std::string user, std::string body)> on_request;
+  /// Called on the I/O thread for every heartbeat published by peer `from`.
+  std::function<void(const std::string& from, std::string body)> on_heartbeat;
   /// Called on the I/O thread for every message a peer sends back on the
   /// DEALER connected to it (answers to replay requests).
   std::function<void(const std::string& node, std::string body)> on_peer;

@@ -20,6 +20,7 @@ const char* errc_codes::name(int code) {
     case errc::bad_version: return "bad_version";
     case errc::invalid_field: return "invalid_field";
     case errc::too_large: return "too_large";
+    case errc::unauthorized: return "unauthorized";
     case errc::io: return "io";
   }
   return "unknown";

@@ -127,6 +127,7 @@ enum class errc {
   invalid_field,    // a field with a value out of its domain
   too_large,        // over a decoding limit
   io,               // a socket operation failed or timed out (retryable)
+  unauthorized,     // the peer turned this key away: asking again cannot help
 };
 
 struct errc_codes {

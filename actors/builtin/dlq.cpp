@@ -131,7 +131,7 @@ void register_dlq(service_registry& registry) {
       return nullptr;
     }
     return std::make_unique<dlq>();
-  });
+  }, {{cluster::redrive_type}, {"DeadLetterRedriveRequested", "DeadLetterPurgeRequested"}});
 }
 
 } // namespace troupe::builtin

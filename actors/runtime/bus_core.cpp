@@ -41,6 +41,7 @@ bus_core::bus_core(bus_setup setup, bus_port& port, bus_timing timing)
       topo_(std::move(setup.topo)),
       services_(std::move(setup.services)),
       log_(std::move(setup.log)),
+      access_(cfg_, node_, setup.registry),
       port_(port),
       timing_(timing),
       gate_(timing.gate),
@@ -197,9 +198,29 @@ void bus_core::take(const event_ptr& ev, std::vector<delivery>& out, std::set<st
     released.insert(key);  // nothing to wait for: its cursor moves now
 }
 
-void bus_core::on_events(const std::vector<event_ptr>& events) {
+void bus_core::on_events(const std::string& from, const std::vector<event_ptr>& events) {
   counters_.from_wire += events.size();
-  take_events(events);
+  // Only `from` publishes on its PUB: an event claiming another origin
+  // there is forged, and would otherwise move that origin's stream.
+  std::vector<event_ptr> taken;
+  taken.reserve(events.size());
+  for (const auto& ev : events) {
+    if (ev->origin != from)
+      forged("event " + ev->id + " from " + from + " claims origin '" + ev->origin + "'");
+    else if (!access_.may_originate(from, ev->detail_type))
+      forged("event " + ev->id + " from " + from + " is a " + ev->detail_type + ", which " + from
+             + " may not originate");
+    else
+      taken.push_back(ev);
+  }
+  take_events(taken);
+}
+
+void bus_core::forged(const std::string& what) {
+  ++counters_.forged;
+  if (auto held = log_limit_.admit("forged"))
+    log_->warn("dropped a forged message: {}{}", what,
+               *held ? " (" + std::to_string(*held) + " more since the last line)" : std::string());
 }
 
 /// Events in arrival order (a burst, or a replay batch): through the gate,
@@ -249,6 +270,10 @@ void bus_core::take_undecodable(const stream_key& key, std::uint64_t epoch, std:
 }
 
 void bus_core::take_replay(const std::string& origin, const wire::replay_batch& batch) {
+  if (!access_.may_originate(origin, batch.stream)) {
+    forged("a replay batch from " + origin + " of " + batch.stream + ", which " + origin + " may not originate");
+    return;
+  }
   const stream_key key{origin, batch.stream};
   if (auto skipped = gate_.replay_starts(key, batch.epoch, batch.first_kept))
     log_->warn("stream {}/{}: seq {}..{} no longer kept at the origin; resuming at {}", origin, batch.stream,
@@ -468,8 +493,12 @@ void bus_core::refuse_ack(const std::string& why) {
                *held ? " (" + std::to_string(*held) + " more refused since the last line)" : std::string());
 }
 
-void bus_core::take_ack(const std::string& body) {
+void bus_core::take_ack(const principal& p, const std::string& body) {
   auto a = wire::decode_ack(body);
+  if (a && !access_.is_node(p, a->node)) {
+    forged("an ack from '" + p.name + "' claims to come from node '" + a->node + "'");
+    return;
+  }
   if (!a || !is_peer(a->node)) {
     refuse_ack(a ? "from '" + a->node + "', which is not a node of the config" : a.err().to_string());
     return;
@@ -479,24 +508,52 @@ void bus_core::take_ack(const std::string& body) {
       refuse_ack(*why);
 }
 
-void bus_core::on_request(const std::string& identity, const std::string& body) {
+void bus_core::on_request(const std::string& identity, const std::string& user, const std::string& body) {
+  const auto p = access_.who(user);
   const auto verb = wire::peer_verb(body);
-  if (verb == "ack") {
-    take_ack(body);
+  if (verb == "ack" || verb == "replay") {
+    if (auto why = access_.refuse(p, verb)) {
+      forged(*why);
+      return;
+    }
+    if (verb == "ack")
+      take_ack(p, body);
+    else
+      take_replay_request(p, identity, body);
     return;
   }
-  if (verb == "replay") {
-    if (auto r = wire::decode_replay_request(body))
-      serve_replay(identity, *r);
+  control_request(p, identity, body);
+}
+
+void bus_core::take_replay_request(const principal& p, const std::string& identity, const std::string& body) {
+  auto r = wire::decode_replay_request(body);
+  if (!r)
+    return;
+  // The outbox holds what the asker's rules route to it and more: only a
+  // node asks, and only for itself.
+  if (!access_.is_node(p, r->node)) {
+    forged("a replay request from '" + p.name + "' claims to come from node '" + r->node + "'");
     return;
   }
+  serve_replay(identity, *r);
+}
+
+void bus_core::control_request(const principal& p, const std::string& identity, const std::string& body) {
   auto req = wire::decode_request(body);
   if (!req) {
     answer_request(identity, "", false, req.err().to_string());
     return;
   }
+  if (auto why = access_.refuse(p, req->verb)) {
+    ++counters_.access_refused;
+    if (auto held = log_limit_.admit("access"))
+      log_->warn("refused a {} request: {}{}", req->verb, *why,
+                 *held ? " (" + std::to_string(*held) + " more since the last line)" : std::string());
+    answer_request(identity, req->verb, false, *why);
+    return;
+  }
   if (req->verb == "put") {
-    put(identity, std::move(req->entries));
+    put(p, identity, std::move(req->entries));
   } else if (req->verb == "query") {
     if (!services_.count(req->service)) {
       answer_request(identity, "query", false, "no service '" + req->service + "' on node " + node_);
@@ -546,12 +603,20 @@ void bus_core::on_peer(const std::string& node, const std::string& body) {
     take_replay(node, *batch);
 }
 
-void bus_core::on_heartbeat(const std::string& body) {
+void bus_core::on_heartbeat(const std::string& from, const std::string& body) {
   auto hb = wire::decode_heartbeat(body);
-  if (!hb || !is_peer(hb->origin))
+  if (!hb)
     return;
+  if (hb->origin != from) {
+    forged("a heartbeat from " + from + " claims origin '" + hb->origin + "'");
+    return;
+  }
+  if (!is_peer(hb->origin))
+    return;
+  // A stream the origin may not originate is never asked for: its events
+  // would only be dropped again.
   for (const auto& [stream, head] : hb->heads)
-    if (consumes_everything_ || consumed_.count(stream))
+    if ((consumes_everything_ || consumed_.count(stream)) && access_.may_originate(hb->origin, stream))
       ask_replay(gate_.heartbeat({hb->origin, stream}, hb->epoch, head, port_.now_ms()));
 }
 
@@ -560,7 +625,7 @@ void bus_core::on_heartbeat(const std::string& body) {
 /// Each entry is checked against every limit an event must meet and
 /// answered with an id only if it becomes an event. Keys this incarnation
 /// has not seen are looked up in the store first.
-void bus_core::put(const std::string& identity, std::vector<wire::put_entry> entries) {
+void bus_core::put(const principal& p, const std::string& identity, std::vector<wire::put_entry> entries) {
   auto call = std::make_shared<put_call>(identity, std::move(entries));
   std::vector<std::size_t> lookup;
   for (std::size_t i = 0; i < call->entries.size(); ++i) {
@@ -568,6 +633,13 @@ void bus_core::put(const std::string& identity, std::vector<wire::put_entry> ent
     if (auto problem = check_put_entry(e)) {
       ++counters_.put_refused;
       call->results[i] = {"", problem.code, problem.message};
+      call->settled[i] = true;
+      continue;
+    }
+    if (auto denied = access_.refuse_entry(p, e)) {
+      ++counters_.put_refused;
+      ++counters_.access_refused;
+      call->results[i] = {"", denied->first, denied->second};
       call->settled[i] = true;
       continue;
     }

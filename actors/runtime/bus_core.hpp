@@ -24,6 +24,7 @@
 #include <spdlog/logger.h>
 
 #include "actors/runtime/answer_resolution.hpp"
+#include "actors/runtime/authorization.hpp"
 #include "actors/runtime/commit_batch.hpp"
 #include "actors/runtime/delivery.hpp"
 #include "actors/runtime/metrics.hpp"
@@ -78,6 +79,9 @@ struct bus_setup {
   std::set<std::string> services;        // the services on this node
   store::snapshot snap;                  // what the store held at start
   std::shared_ptr<spdlog::logger> log;
+  // The detail-types the services declare, for what a keyed cluster lets
+  // each node originate; null: any.
+  const service_registry* registry = nullptr;
 };
 
 struct bus_timing {
@@ -104,18 +108,20 @@ class bus_core {
   /// Delivers what the inbox held (due now, or when due) and announces the
   /// streams' heads.
   void start();
-  /// Events from a peer, in arrival order (one burst).
-  void on_events(const std::vector<event_ptr>& events);
+  /// Events from peer `from`'s PUB, in arrival order (one burst).
+  void on_events(const std::string& from, const std::vector<event_ptr>& events);
   /// A service's answers, in the order of its deliveries.
   void on_answers(std::vector<answer>& answers);
   /// A service crashed: it is rebuilt once its answers before are committed.
   void on_crashed(const std::string& service);
   void on_retry_due(delivery d) { dispatch({std::move(d)}); }
-  /// A control request (PutEvents, query, status) or a peer's ack or replay request.
-  void on_request(const std::string& identity, const std::string& body);
+  /// A control request (PutEvents, query, status) or a peer's ack or
+  /// replay request, from the connection ZAP named `user`.
+  void on_request(const std::string& identity, const std::string& user, const std::string& body);
   /// A message from a peer on our DEALER to it: a replay batch.
   void on_peer(const std::string& node, const std::string& body);
-  void on_heartbeat(const std::string& body);
+  /// A heartbeat from peer `from`'s PUB.
+  void on_heartbeat(const std::string& from, const std::string& body);
   /// Every 50 ms: acks, prune, heartbeat, expiry.
   void on_tick();
 
@@ -143,9 +149,13 @@ class bus_core {
   void committed(after_commit& ac);
   void restart_ready();
   void serve_replay(const std::string& identity, const wire::replay_request& req);
-  void take_ack(const std::string& body);
+  void take_ack(const principal& p, const std::string& body);
+  void take_replay_request(const principal& p, const std::string& identity, const std::string& body);
+  /// Counts and logs (rate-limited) what claimed to be someone it is not.
+  void forged(const std::string& what);
+  void control_request(const principal& p, const std::string& identity, const std::string& body);
   void refuse_ack(const std::string& why);
-  void put(const std::string& identity, std::vector<wire::put_entry> entries);
+  void put(const principal& p, const std::string& identity, std::vector<wire::put_entry> entries);
   void finish_put(put_call& call);
   void answer_request(const std::string& identity, const std::string& verb, bool ok, std::string body);
   /// Whether another query or status request may wait on the services;
@@ -171,6 +181,7 @@ class bus_core {
   bool consumes_everything_ = false;
   std::unordered_map<std::string, const cluster::rule_spec*> rules_;  // by name, into cfg_
   std::shared_ptr<spdlog::logger> log_;
+  authorization access_;
   bus_port& port_;
   bus_timing timing_;
   std::vector<delivery> recovered_;  // inbox rows found at start

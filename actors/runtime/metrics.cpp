@@ -77,7 +77,9 @@ nlohmann::json to_json(const bus_counters& c) {
           {"bad_acks", c.bad_acks},
           {"undecodable", c.undecodable},
           {"unencodable", c.unencodable},
-          {"asks_refused", c.asks_refused}};
+          {"asks_refused", c.asks_refused},
+          {"forged", c.forged},
+          {"access_refused", c.access_refused}};
 }
 
 }  // namespace troupe::runtime

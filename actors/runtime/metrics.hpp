@@ -29,6 +29,11 @@ struct bus_counters {
   std::uint64_t put_refused = 0, idempotent_repeats = 0, bad_acks = 0, undecodable = 0;
   std::uint64_t unencodable = 0;
   std::uint64_t asks_refused = 0;  // queries and status requests over the limit in flight
+  // What claimed to be another than the connection it came on (an event's
+  // origin, a heartbeat's, an ack's or replay request's node), or a node's
+  // event of a detail-type it may not originate: dropped.
+  std::uint64_t forged = 0;
+  std::uint64_t access_refused = 0;  // requests and entries a client's roles do not allow
 };
 
 struct target_metrics {

@@ -1,11 +1,13 @@
 #include "cluster/config.hpp"
 
+#include <cstring>
 #include <fstream>
 #include <random>
 
 #include <gtest/gtest.h>
 
 #include "tests/support/support.hpp"
+#include "wire/security.hpp"
 
 namespace troupe::cluster {
 namespace {
@@ -663,10 +665,23 @@ TEST(config, endpoints_that_bind_one_address_conflict_however_written) {
   expect_refused(cases);
 }
 
+/// `yaml` with a key pair for each node of `good`.
+std::string keyed(std::string yaml) {
+  for (const char* services : {"    services: [alpha]\n", "    services: [beta]\n"}) {
+    const auto at = yaml.find(services);
+    if (at == std::string::npos)
+      throw std::runtime_error("no '" + std::string(services) + "' in the config");
+    yaml.insert(at + std::strlen(services),
+                "    public-key: \"" + wire::make_key_pair()->public_key + "\"\n    secret-key-env: K\n");
+  }
+  return yaml;
+}
+
 TEST(config, endpoints_on_other_addresses_ports_or_paths_do_not_conflict) {
   const std::vector<std::pair<const char*, std::string>> cases = {
       {"another loopback address", two_control("tcp://127.0.0.2:5001")},
-      {"a wildcard on another port", two_control("tcp://0.0.0.0:5009")},
+      // Keyed: an open cluster binds loopback only.
+      {"a wildcard on another port", keyed(two_control("tcp://0.0.0.0:5009"))},
       {"localhost on another port", two_control("tcp://localhost:5009")},
       {"the same port over ipc", replace(good, "ipc:///tmp/two-pub", "ipc:///tmp/5001")},
       {"an ipc path of 107 bytes", replace(good, "ipc:///tmp/two-pub", "ipc:///tmp/" + std::string(102, 'p'))},

@@ -60,7 +60,7 @@ wire::control_request put_of(std::vector<wire::put_entry> entries) {
 }
 
 json status_of(const troupe::cluster::config& cfg, const std::string& node) {
-  auto s = cli::status(*cfg.find_node(node), 5s);
+  auto s = cli::status(cfg, *cfg.find_node(node), 5s);
   return s ? *s : json::object();
 }
 
@@ -69,7 +69,7 @@ TEST(acknowledged, an_entry_over_the_limit_gets_an_error_and_no_id_one_within_it
   c.start();
   auto cfg = cli::load_config(c.config_path());
   ASSERT_TRUE(cfg);
-  wire::client client(c.control("booking"));
+  wire::client client(c.control("booking"), c.curve("booking"));
   const auto over = booking_detail(std::string(wire::max_entry_bytes, 'A'));
   auto rep = client.call(put_of({{"test", "BookingRequested", over, "", {}, {}},
                                  {"test", "BookingRequested", booking_detail("Small"), "", {}, {}}}),
@@ -98,7 +98,7 @@ TEST(acknowledged, an_idempotency_key_answers_the_same_event_across_a_restart) {
   auto cfg = cli::load_config(c.config_path());
   ASSERT_TRUE(cfg);
   const auto put = [&](const std::string& customer, const std::string& key) -> wire::put_result {
-    wire::client client(c.control("booking"));
+    wire::client client(c.control("booking"), c.curve("booking"));
     auto rep = client.call(put_of({{"test", "BookingRequested", booking_detail(customer), "", {}, key}}), 10s);
     EXPECT_TRUE(rep && rep->ok && rep->results.size() == 1);
     return rep && rep->ok && rep->results.size() == 1 ? rep->results[0] : wire::put_result{};
@@ -118,7 +118,7 @@ TEST(acknowledged, an_idempotency_key_answers_the_same_event_across_a_restart) {
   wire::put_result again;
   ASSERT_TRUE(wait_until(
       [&] {
-        wire::client client(c.control("booking"));
+        wire::client client(c.control("booking"), c.curve("booking"));
         auto rep = client.call(put_of({{"test", "BookingRequested", booking_detail("Ada"), "", {}, "k-1"}}), 1s);
         if (rep && rep->ok && rep->results.size() == 1)
           again = rep->results[0];
@@ -157,11 +157,14 @@ TEST(acknowledged, acks_for_streams_the_config_does_not_give_are_refused_and_nev
   auto cfg = cli::load_config(c.config_path());
   ASSERT_TRUE(cfg);
   ASSERT_EQ(book(c, {"Before"}).size(), 1u);
-  // A DEALER posing as payment acks three made-up 1 MB streams, forty times.
+  // Payment gone wrong (a DEALER with its key) acks three made-up 1 MB
+  // streams, forty times.
   zmq::context_t ctx;
   zmq::socket_t d(ctx, zmq::socket_type::dealer);
   d.set(zmq::sockopt::linger, 0);
-  d.set(zmq::sockopt::routing_id, "payment");
+  d.set(zmq::sockopt::curve_serverkey, c.keys_of("booking").public_key);
+  d.set(zmq::sockopt::curve_publickey, c.keys_of("payment").public_key);
+  d.set(zmq::sockopt::curve_secretkey, c.keys_of("payment").secret_key);
   d.connect(c.control("booking"));
   for (int i = 0; i < 40; ++i) {
     wire::ack a{"payment", {}};

@@ -33,7 +33,7 @@ services:
 /// the PutEvents call failed).
 inline std::vector<std::string> book(cluster& c, const std::vector<std::string>& customers) {
   using json = nlohmann::json;
-  wire::client client(c.control("booking"));
+  wire::client client(c.control("booking"), c.curve("booking"));
   wire::control_request req;
   req.verb = "put";
   for (std::size_t i = 0; i < customers.size(); ++i) {

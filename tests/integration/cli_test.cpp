@@ -64,7 +64,32 @@ TEST(cli, bad_arguments_say_what_is_wrong) {
 TEST(cli, the_shipped_config_is_valid) {
   auto r = run_command({troupe_bin(), "check", source_root() + "/configs/flight.yaml"}, 10s);
   EXPECT_EQ(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find("ok (6 nodes, 8 rules)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("ok (6 nodes, 8 rules, CurveZMQ on every socket, 3 clients)"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("OPEN"), std::string::npos) << r.output;
+}
+
+TEST(cli, an_open_config_is_said_to_be_open_and_one_open_beyond_loopback_is_refused) {
+  temp_dir dir;
+  const auto file = (dir.path() / "open.yaml").string();
+  const auto write = [&](const std::string& host) {
+    std::ofstream(file) << "cluster: o\nnodes:\n  one:\n    endpoints: {pub: \"tcp://" << host
+                        << ":" << 7000 << "\", control: \"tcp://127.0.0.1:7001\"}\n    services: [sink]\n"
+                        << "rules:\n  - {name: r, pattern: {\"detail-type\": [\"X\"]}, target: sink}\n";
+  };
+  write("127.0.0.1");
+  auto ok = run_command({troupe_bin(), "check", file}, 10s);
+  EXPECT_EQ(ok.code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("ok (1 nodes, 1 rules, OPEN)"), std::string::npos) << ok.output;
+  EXPECT_NE(ok.output.find("WARNING: the cluster 'o' is OPEN"), std::string::npos) << ok.output;
+  write("0.0.0.0");
+  auto refused = run_command({troupe_bin(), "check", file}, 10s);
+  EXPECT_EQ(refused.code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("open.yaml:4:22: nodes.one.endpoints.pub: 'tcp://0.0.0.0:7000' is reachable from "
+                                "other machines"),
+            std::string::npos)
+      << refused.output;
+  no_stack_trace(refused.output);
 }
 
 TEST(cli, a_bad_config_lists_every_problem_and_starts_nothing) {

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -152,8 +153,26 @@ std::string background_command::output() const {
   return out_;
 }
 
+void cluster::make_keys(const std::string& name) const {
+  std::filesystem::create_directories(dir() / "keys");
+  auto k = wire::make_key_pair();
+  if (!k)
+    throw std::runtime_error(k.err().to_string());
+  if (auto w = wire::write_key_pair(dir() / "keys", name, *k); !w)
+    throw std::runtime_error(w.err().to_string());
+}
+
+std::string cluster::key_lines(const std::string& name, const std::string& indent) const {
+  return indent + "public-key-file: keys/" + name + ".pub\n" + indent + "secret-key-file: keys/" + name + ".key\n";
+}
+
+const char* const tester_client =
+    "  tester: {public-key-file: keys/tester.pub, secret-key-file: keys/tester.key, "
+    "roles: [producer, reader, operator]}\n";
+
 cluster::cluster(const std::map<std::string, std::vector<std::string>>& nodes, const std::string& body,
-                 const std::string& durability) {
+                 const std::string& durability, keys k)
+    : keyed_(k == keys::on) {
   std::ostringstream y;
   y << "cluster: test\ndata-dir: data\nnodes:\n";
   for (const auto& [name, services] : nodes) {
@@ -165,9 +184,48 @@ cluster::cluster(const std::map<std::string, std::vector<std::string>>& nodes, c
     y << "]\n";
     if (!durability.empty())
       y << "    durability: " << durability << "\n";
+    if (keyed_) {
+      make_keys(name);
+      y << key_lines(name, "    ");
+    }
   }
   y << body;
+  if (keyed_) {
+    make_keys("tester");
+    y << (body.empty() || body.back() == '\n' ? "" : "\n") << "clients:\n" << tester_client;
+  }
   std::ofstream(config_path()) << y.str();
+}
+
+void cluster::add_client(const std::string& name, const std::string& roles, const std::string& extra) {
+  make_keys(name);
+  std::ofstream(config_path(), std::ios::app) << "  " << name << ": {public-key-file: keys/" << name
+                                              << ".pub, secret-key-file: keys/" << name << ".key, roles: " << roles
+                                              << extra << "}\n";
+}
+
+wire::key_pair cluster::stranger_keys(const std::string& name) const {
+  make_keys(name);
+  return keys_of(name);
+}
+
+wire::key_pair cluster::keys_of(const std::string& name) const {
+  auto secret = wire::read_secret_key(dir() / "keys" / (name + ".key"));
+  if (!secret)
+    throw std::runtime_error(secret.err().to_string());
+  return {*wire::public_of(*secret), *secret};
+}
+
+std::optional<wire::curve_client> cluster::curve(const std::string& node, const std::string& client) const {
+  if (!keyed_)
+    return std::nullopt;
+  auto secret = wire::read_secret_key(dir() / "keys" / (client + ".key"));
+  std::ifstream in(dir() / "keys" / (node + ".pub"));
+  std::string server;
+  std::getline(in, server);
+  if (!secret || server.empty())
+    throw std::runtime_error("no keys for client " + client + " or node " + node + " in " + (dir() / "keys").string());
+  return wire::curve_client{{*wire::public_of(*secret), *secret}, server};
 }
 
 std::string source_file(const std::string& relative) {
@@ -186,11 +244,24 @@ cluster::cluster(const shipped& config) {
   static const std::regex node_re(R"(^  ([A-Za-z0-9_-]+):\s*(#.*)?$)");
   static const std::regex endpoints_re(R"(^(\s+endpoints:\s*)\{pub:\s*"[^"]*",\s*control:\s*"[^"]*"\}(.*)$)");
   static const std::regex maildir_re(R"(^(\s+maildir:\s*)[^\s#]+(.*)$)");
+  static const std::regex key_file_re(R"(^(.*(public|secret)-key-file:\s*)[^\s,}#]*/([A-Za-z0-9_-]+)\.(pub|key)(.*)$)");
+  static const std::regex client_re(R"(^  ([A-Za-z0-9_-]+):.*)");
   std::ostringstream y;
   std::string section, node;
   std::size_t nodes = 0, endpoints = 0, data_dirs = 0, maildirs = 0;
+  std::set<std::string> key_names;
+  bool clients = false;
   for (std::string line; std::getline(in, line);) {
     std::smatch m;
+    if (std::regex_match(line, m, section_re))
+      section = m[1].str();
+    if (config.k == keys::off && (section == "clients" || std::regex_match(line, key_file_re)))
+      continue;
+    // Key files move into <dir>/keys, where they are made below.
+    if (std::regex_match(line, m, key_file_re)) {
+      key_names.insert(m[3].str());
+      line = m[1].str() + "keys/" + m[3].str() + "." + m[4].str() + m[5].str();
+    }
     if (std::regex_match(line, m, section_re)) {
       section = m[1].str();
       if (section == "services" && !config.services.empty())
@@ -216,12 +287,24 @@ cluster::cluster(const shipped& config) {
       ++maildirs;
     }
     y << line << "\n";
+    if (section == "clients" && line.rfind("clients:", 0) == 0) {
+      y << tester_client;
+      clients = true;
+    }
   }
+  keyed_ = !key_names.empty();
+  for (const auto& name : key_names)
+    make_keys(name);
   if (data_dirs != 1 || nodes == 0 || endpoints != nodes || control_.size() != nodes || maildirs > 1)
     throw std::runtime_error(config.file + ": expected one data-dir and one endpoints line per node (found "
                              + std::to_string(data_dirs) + " data-dir, " + std::to_string(nodes) + " nodes, "
                              + std::to_string(endpoints) + " endpoints, " + std::to_string(maildirs) + " maildir)");
   y << config.extra;
+  if (keyed_) {
+    make_keys("tester");
+    if (!clients)
+      y << "clients:\n" << tester_client;
+  }
   std::ofstream(config_path()) << y.str();
 }
 
@@ -259,7 +342,7 @@ bool cluster::node_answers(const std::string& name, std::chrono::milliseconds ti
   if (!cfg)
     return false;
   const auto* node = cfg->find_node(name);
-  return wait_until([&] { return static_cast<bool>(cli::status(*node, std::chrono::milliseconds(300))); }, timeout);
+  return wait_until([&] { return static_cast<bool>(cli::status(*cfg, *node, std::chrono::milliseconds(300))); }, timeout);
 }
 
 void cluster::signal_node(const std::string& name, int sig) {

@@ -14,7 +14,10 @@
 #include <thread>
 #include <vector>
 
+#include <optional>
+
 #include "tests/support/support.hpp"
+#include "wire/security.hpp"
 
 namespace troupe::test {
 
@@ -71,24 +74,35 @@ std::string source_file(const std::string& relative);
 /// run that needs other seat maps or gateway rules gives its own
 /// `services` section, which replaces the file's; the routing stays.
 /// `durability`, when not empty, is set on every node (fsync, os, none).
+/// Whether a test cluster has keys: CurveZMQ on every socket, and a
+/// client `tester` with every role (the default, as the demo runs), or
+/// none (an open cluster, on loopback).
+enum class keys { on, off };
+
 struct shipped {
   std::string file;
   std::string extra;
   std::string services;
   std::string durability;
+  keys k = keys::on;  // off: the file's key lines and clients are left out
 };
+
 
 class cluster {
  public:
   /// `body` is the config without its `cluster`, `data-dir` and `nodes`
   /// sections; `nodes` maps node name to its services.
   /// `durability`, when not empty, is set on every node (fsync, os, none).
+  /// With keys on, each node's key pair is made in <dir>/keys, and a
+  /// `clients` section with `tester` ends the config.
   cluster(const std::map<std::string, std::vector<std::string>>& nodes, const std::string& body,
-          const std::string& durability = "");
+          const std::string& durability = "", keys k = keys::on);
   /// The shipped config's own text with only what a test must move
   /// replaced: each node's endpoints (free ports), `data-dir` (data) and a
   /// `maildir` (mail), both under the cluster's directory. Throws when the
   /// file does not have them where a config has them.
+  /// Its `public-key-file` and `secret-key-file` lines point into
+  /// <dir>/keys, where the pairs are made, and `tester` joins its clients.
   explicit cluster(const shipped& config);
   ~cluster();
 
@@ -118,10 +132,26 @@ class cluster {
   const std::filesystem::path& dir() const { return tmp_.path(); }
   std::string config_path() const { return (dir() / "cluster.yaml").string(); }
   std::string control(const std::string& node) const { return control_.at(node); }
+  /// The credentials of client `client` (made by add_client, or `tester`)
+  /// for `node`'s control socket; nullopt when the cluster has no keys.
+  std::optional<wire::curve_client> curve(const std::string& node, const std::string& client = "tester") const;
+  /// Adds client `name` with `roles` (YAML, e.g. "[reader]") and
+  /// `extra` settings (e.g. ", sources: [a]") to the config, with a key pair
+  /// in <dir>/keys. Before start().
+  void add_client(const std::string& name, const std::string& roles, const std::string& extra = "");
+  /// A key pair in <dir>/keys that the config does not list.
+  wire::key_pair stranger_keys(const std::string& name) const;
+  /// The key pair of `name` (a node or client of the config), from <dir>/keys.
+  wire::key_pair keys_of(const std::string& name) const;
+  bool keyed() const { return keyed_; }
   std::string launcher_output() const;
 
  private:
+  void make_keys(const std::string& name) const;
+  std::string key_lines(const std::string& name, const std::string& indent) const;
+
   temp_dir tmp_;
+  bool keyed_ = true;
   std::map<std::string, std::string> control_;
   std::map<std::string, pid_t> nodes_;
   pid_t pgid_ = -1;

@@ -77,7 +77,7 @@ std::vector<json> wait_for_letters(const cluster& c, std::size_t n, std::chrono:
 }
 
 json metric(const troupe::cluster::config& cfg, const std::string& node, const std::string& rule) {
-  auto s = cli::status(*cfg.find_node(node), 5s);
+  auto s = cli::status(cfg, *cfg.find_node(node), 5s);
   if (s)
     for (const auto& m : (*s)["metrics"])
       if (m["rule"] == rule)
@@ -199,7 +199,7 @@ TEST(dlq, redrive_delivers_again_and_a_new_failure_comes_back_counted) {
     EXPECT_EQ(l["RETRY_ATTEMPTS"], 2) << l.dump();
     EXPECT_EQ(l["ERROR_CODE"], "HANDLER_ERROR") << l.dump();
   }
-  auto s = cli::status(*cfg->find_node("notification"), 5s);
+  auto s = cli::status(*cfg, *cfg->find_node("notification"), 5s);
   ASSERT_TRUE(s);
   EXPECT_EQ((*s)["bus"]["redriven"], 1) << s->dump(1);
   EXPECT_EQ((*s)["services"]["notification"]["ok"], 0) << s->dump(1);
@@ -232,7 +232,7 @@ TEST(dlq, redrive_delivers_again_and_a_new_failure_comes_back_counted) {
       20s))
       << emails.dump(1) << tail(c.launcher_output());
   EXPECT_TRUE(dlq_json(c, {"list"}).empty());
-  s = cli::status(*cfg->find_node("notification"), 5s);
+  s = cli::status(*cfg, *cfg->find_node("notification"), 5s);
   ASSERT_TRUE(s);
   EXPECT_EQ((*s)["bus"]["redriven"], 2) << s->dump(1);
   EXPECT_EQ(c.stop(), 0) << tail(c.launcher_output());
@@ -335,7 +335,7 @@ TEST(dlq, a_handler_that_overruns_its_timeout_fails_with_timeout) {
   EXPECT_NE(letters[0]["ERROR_MESSAGE"].get<std::string>().find("not started within the handler timeout"),
             std::string::npos)
       << letters[0].dump();
-  auto s = cli::status(*cfg->find_node("payment"), 5s);
+  auto s = cli::status(*cfg, *cfg->find_node("payment"), 5s);
   ASSERT_TRUE(s);
   EXPECT_EQ((*s)["services"]["payment"]["timeouts"], 2) << s->dump(1);
   EXPECT_EQ((*s)["services"]["payment"]["ok"], 0) << s->dump(1);
@@ -367,7 +367,7 @@ TEST(dlq, a_dead_letter_too_big_for_an_event_is_counted_as_not_sent) {
   std::string big, small;
   json::to_msgpack(json{{"kind", "poison"}, {"pad", std::string(wire::max_entry_bytes - 1000, 'x')}}, big);
   json::to_msgpack(json{{"kind", "poison"}, {"pad", "small"}}, small);
-  wire::client client(c.control("src"));
+  wire::client client(c.control("src"), c.curve("src"));
   wire::control_request req;
   req.verb = "put";
   req.entries.push_back({"test", "Ping", big, "", {}, {}});
@@ -411,7 +411,7 @@ TEST(dlq, a_crashing_service_is_restarted_until_its_intensity_limit) {
     ASSERT_EQ(ids.size(), names.size());
     json rows;
     EXPECT_TRUE(wait_confirmed(*cfg, ids, 60s, rows)) << rows.dump(1) << tail(c.launcher_output());
-    auto s = cli::status(*cfg->find_node("payment"), 5s);
+    auto s = cli::status(*cfg, *cfg->find_node("payment"), 5s);
     ASSERT_TRUE(s);
     const auto& svc = (*s)["services"]["payment"];
     EXPECT_EQ(svc["state"], "running") << s->dump(1);
@@ -435,7 +435,7 @@ TEST(dlq, a_crashing_service_is_restarted_until_its_intensity_limit) {
   json svc;
   EXPECT_TRUE(wait_until(
       [&] {
-        auto s = cli::status(*cfg->find_node("payment"), 5s);
+        auto s = cli::status(*cfg, *cfg->find_node("payment"), 5s);
         if (s)
           svc = (*s)["services"]["payment"];
         return s && svc["state"] == "failed";
@@ -459,7 +459,7 @@ TEST(dlq, a_crashing_service_is_restarted_until_its_intensity_limit) {
 TEST(dlq, a_detail_that_does_not_fit_is_a_permanent_error_naming_the_field) {
   auto c = dlq_cluster("");
   c.start();
-  wire::client client(c.control("booking"));
+  wire::client client(c.control("booking"), c.curve("booking"));
   wire::control_request req;
   req.verb = "put";
   std::string detail;
@@ -524,7 +524,7 @@ TEST(dlq, events_past_their_maximum_age_are_dead_lettered_on_both_sides) {
   for (const auto* n : {"booking", "payment", "seat", "ticket", "dlq"})
     ASSERT_TRUE(c.node_answers(n, 10s)) << n;
   // One booking paid (then stuck at seat), one declined (then cancelled).
-  wire::client client(c.control("booking"));
+  wire::client client(c.control("booking"), c.curve("booking"));
   wire::control_request req;
   req.verb = "put";
   for (const char* card : {"4111111111111111", "4000000000000002"}) {

@@ -41,7 +41,7 @@ TEST_P(durability_mode, a_saga_runs_end_to_end) {
   json rows;
   EXPECT_TRUE(wait_confirmed(*cfg, ids, 60s, rows)) << rows.dump(1) << c.launcher_output().substr(0, 4000);
 
-  wire::client client(c.control("booking"));
+  wire::client client(c.control("booking"), c.curve("booking"));
   wire::control_request req;
   req.verb = "put";
   std::string detail;

@@ -30,7 +30,7 @@ const char* pair_rules = "rules:\n  - {name: pings, pattern: {\"detail-type\": [
 /// PutEvents `n` Ping events to `node` in batches; returns how many the
 /// node acknowledged (accepted durably).
 std::size_t put_pings(cluster& c, const std::string& node, std::size_t n, std::size_t batch = 100) {
-  wire::client client(c.control(node));
+  wire::client client(c.control(node), c.curve(node));
   std::string detail;
   json::to_msgpack(json{{"n", 1}, {"pad", std::string(100, 'x')}}, detail);
   std::size_t acked = 0;
@@ -140,7 +140,7 @@ TEST(durability, a_restarted_subscriber_gets_what_it_missed_by_replay_in_order) 
   ASSERT_TRUE(cfg);
   std::vector<std::string> put_order;
   const auto put_seats = [&](std::size_t n) {
-    wire::client client(c.control("src"));
+    wire::client client(c.control("src"), c.curve("src"));
     wire::control_request req;
     req.verb = "put";
     for (std::size_t i = 0; i < n; ++i) {
@@ -186,8 +186,8 @@ TEST(durability, a_restarted_subscriber_gets_what_it_missed_by_replay_in_order) 
   }
   // They came by replay: the new incarnation asked, src served, and the
   // 500 it missed came in replay batches.
-  auto dst = cli::status(*cfg->find_node("dst"), 2s);
-  auto src = cli::status(*cfg->find_node("src"), 2s);
+  auto dst = cli::status(*cfg, *cfg->find_node("dst"), 2s);
+  auto src = cli::status(*cfg, *cfg->find_node("src"), 2s);
   ASSERT_TRUE(dst && src);
   EXPECT_GE((*dst)["bus"]["replays_asked"].get<std::int64_t>(), 1) << dst->dump(1);
   EXPECT_GE((*dst)["bus"]["replayed_in"].get<std::int64_t>(), 500) << dst->dump(1);
@@ -200,14 +200,14 @@ TEST(durability, a_node_whose_database_is_deleted_is_a_new_epoch_and_peers_cope)
   ASSERT_TRUE(cfg);
   ASSERT_EQ(put_pings(c, "src", 300), 300u);
   ASSERT_TRUE(sink_reaches(*cfg, 300, 30s));
-  auto old_epoch = cli::status(*cfg->find_node("src"), 2s);
+  auto old_epoch = cli::status(*cfg, *cfg->find_node("src"), 2s);
   ASSERT_TRUE(old_epoch);
   c.signal_node("src", SIGKILL);
   ASSERT_EQ(c.wait_node("src"), 128 + SIGKILL);
   std::filesystem::remove_all(c.node_data_dir("src"));
   c.start_node("src");
   ASSERT_TRUE(c.node_answers("src", 10s));
-  auto new_epoch = cli::status(*cfg->find_node("src"), 2s);
+  auto new_epoch = cli::status(*cfg, *cfg->find_node("src"), 2s);
   ASSERT_TRUE(new_epoch);
   EXPECT_GT((*new_epoch)["epoch"].get<std::uint64_t>(), (*old_epoch)["epoch"].get<std::uint64_t>());
   // The new incarnation's seq 1.. are new events, not duplicates of the old ones.
@@ -234,12 +234,15 @@ TEST(durability, a_corrupt_database_refuses_to_start_the_node) {
 
 // A peer that replays, repeats, reorders, or claims a seq far in the
 // future: the subscriber takes each event once, in order, and nothing else.
+// It holds rogue's key: a node of the cluster gone wrong, not a stranger.
 TEST(durability, a_lying_peer_cannot_corrupt_a_cursor) {
   cluster c({{"rogue", {"ticket"}}, {"dst", {"sink"}}}, pair_rules);
   auto cfg = cli::load_config(c.config_path());
   zmq::context_t ctx;
   zmq::socket_t pub(ctx, zmq::socket_type::pub);
   pub.set(zmq::sockopt::linger, 0);
+  pub.set(zmq::sockopt::curve_server, 1);
+  pub.set(zmq::sockopt::curve_secretkey, c.keys_of("rogue").secret_key);
   pub.bind(cfg->find_node("rogue")->pub);
   c.start_node("dst");
   ASSERT_TRUE(c.node_answers("dst", 10s));
@@ -279,7 +282,7 @@ TEST(durability, a_lying_peer_cannot_corrupt_a_cursor) {
   const auto n = sink_count(*cfg);
   EXPECT_EQ(n["distinct"], 4) << n.dump();
   EXPECT_EQ(n["duplicates"], 0);
-  auto s = cli::status(*cfg->find_node("dst"), 2s);
+  auto s = cli::status(*cfg, *cfg->find_node("dst"), 2s);
   ASSERT_TRUE(s);
   EXPECT_GE((*s)["bus"]["duplicates"].get<int>(), 2);
   EXPECT_GE((*s)["bus"]["gaps"].get<int>(), 1);

@@ -115,7 +115,7 @@ TEST(saga, two_hundred_bookings_end_in_exactly_one_right_outcome) {
   constexpr int n = 200;
   std::vector<expected_booking> expected;
   std::map<std::string, int> index_of;
-  wire::client client(c.control("booking"));
+  wire::client client(c.control("booking"), c.curve("booking"));
   for (int base = 0; base < n; base += 50) {
     wire::control_request req;
     req.verb = "put";
@@ -258,7 +258,7 @@ TEST(saga, two_hundred_bookings_end_in_exactly_one_right_outcome) {
 
   // Nothing malformed crossed the wire, and Ctrl-C stops everything.
   for (const auto& node : cfg->nodes) {
-    auto s = cli::status(node, 5s);
+    auto s = cli::status(*cfg, node, 5s);
     ASSERT_TRUE(s);
     EXPECT_EQ((*s)["wire"]["malformed"], 0) << node.name;
   }

@@ -98,7 +98,7 @@ std::int64_t outbox_rows(const cluster& c, const std::string& node, const std::s
 
 /// One counter of `node`'s bus, from its status; -1 when it does not answer.
 std::int64_t bus_counter(const troupe::cluster::config& cfg, const std::string& node, const char* name) {
-  auto s = cli::status(*cfg.find_node(node), 500ms);
+  auto s = cli::status(cfg, *cfg.find_node(node), 500ms);
   return s ? (*s)["bus"].value(name, std::int64_t{-1}) : -1;
 }
 
@@ -133,7 +133,7 @@ TEST(shutdown, sigterm_under_load_and_during_replay_exits_cleanly_every_time) {
     auto next = std::chrono::steady_clock::now();
     while (!stop) {
       next += burst ? 0ms : 25ms;
-      wire::client client(c.control("booking"));
+      wire::client client(c.control("booking"), c.curve("booking"));
       wire::control_request req;
       req.verb = "put";
       for (int k = 0; k < 10; ++k, ++i)

@@ -138,14 +138,14 @@ TEST(supervision, past_the_restart_intensity_a_node_is_failed_and_the_others_go_
 
   // The failed node stays down: it does not answer, and by the time the
   // question has timed out the launcher has started nothing new for it.
-  EXPECT_FALSE(cli::status(*cfg->find_node("two"), 1500ms));
+  EXPECT_FALSE(cli::status(*cfg, *cfg->find_node("two"), 1500ms));
   EXPECT_EQ(pids_of(c, "two").size(), 3u) << c.launcher_output();
   EXPECT_FALSE(has(c, "restart 3 in")) << c.launcher_output();
   EXPECT_FALSE(alive(last));
 
   // The other node is untouched and keeps serving.
   EXPECT_EQ(pids_of(c, "one").size(), 1u);
-  auto s = cli::status(*cfg->find_node("one"), 5s);
+  auto s = cli::status(*cfg, *cfg->find_node("one"), 5s);
   ASSERT_TRUE(s) << s.err().message;
   EXPECT_EQ((*s)["node"], "one") << s->dump();
 
@@ -190,7 +190,7 @@ TEST(supervision, a_service_restarts_exactly_its_limit_within_the_window_and_the
   auto cfg = cli::load_config(c.config_path());
   ASSERT_TRUE(cfg);
   const auto put_pings = [&](std::size_t n) {
-    wire::client client(c.control("src"));
+    wire::client client(c.control("src"), c.curve("src"));
     wire::control_request req;
     req.verb = "put";
     for (std::size_t i = 0; i < n; ++i)
@@ -202,7 +202,7 @@ TEST(supervision, a_service_restarts_exactly_its_limit_within_the_window_and_the
   const auto sink_is = [&](const nlohmann::json& want) {
     return wait_until(
         [&] {
-          auto s = cli::status(*cfg->find_node("dst"), 2s);
+          auto s = cli::status(*cfg, *cfg->find_node("dst"), 2s);
           if (!s)
             return false;
           st = (*s)["services"]["sink"];

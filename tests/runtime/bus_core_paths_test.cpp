@@ -54,7 +54,7 @@ struct fx {
 
 TEST(bus_core_paths, a_parked_retry_has_its_inbox_row_so_its_success_deletes_it) {
   fx f;
-  f.bus->on_events({event_of("up", "B", 5, 1)});
+  f.bus->on_events("up", {event_of("up", "B", 5, 1)});
   std::vector<answer> as{answer_to(f.port.all_delivered("b")[0], outcome::transient)};
   f.bus->on_answers(as);
   f.port.commit_all(*f.bus);
@@ -99,7 +99,7 @@ TEST(bus_core_paths, an_undecodable_event_in_a_replay_becomes_one_letter_and_the
 
 TEST(bus_core_paths, an_answer_emitting_what_cannot_be_sent_is_a_failure_and_its_stream_moves_on) {
   fx f;
-  f.bus->on_events({event_of("up", "B", 5, 1)});
+  f.bus->on_events("up", {event_of("up", "B", 5, 1)});
   auto a = answer_to(f.port.all_delivered("b")[0], outcome::ok, {{"Done", nlohmann::json::array(), ""}});
   a.changes.push_back({"t", "k", nlohmann::json{{"v", 1}}});
   std::vector<answer> as{a};
@@ -126,7 +126,7 @@ TEST(bus_core_paths, an_event_a_consumer_never_acks_becomes_a_max_event_age_lett
   nlohmann::json::to_msgpack(nlohmann::json{{"n", 1}}, e.detail);
   r.entries.push_back(e);
   f.port.now = wire::now_ms();
-  f.bus->on_request("c", wire::encode(r));
+  f.bus->on_request("c", "", wire::encode(r));
   f.port.commit_all(*f.bus);
   ASSERT_EQ(f.port.replies.size(), 1u);
   f.port.now += 61'000;  // past r-b's maximum event age of 60 s: down never acked it
@@ -152,7 +152,7 @@ TEST(bus_core_paths, a_redrive_for_a_rule_that_is_gone_goes_back_to_the_dlq) {
   detail["RULE_ARN"] = "gone";
   nlohmann::json::to_msgpack(detail, redm->detail);
   event_ptr red = redm;
-  f.bus->on_events({red});
+  f.bus->on_events("dead", {red});
   f.port.commit_all(*f.bus);
   f.bus->on_tick();
   EXPECT_EQ(f.bus->counters().redrives_refused, 1u);
@@ -173,9 +173,9 @@ TEST(bus_core_paths, an_ack_from_a_consumer_is_taken_and_capped_at_what_was_give
     nlohmann::json::to_msgpack(nlohmann::json{{"n", i}}, e.detail);
     r.entries.push_back(e);
   }
-  f.bus->on_request("c", wire::encode(r));
+  f.bus->on_request("c", "", wire::encode(r));
   f.port.commit_all(*f.bus);
-  f.bus->on_request("x", wire::encode(wire::ack{"down", {{"B", 77, 99}}}));
+  f.bus->on_request("x", "", wire::encode(wire::ack{"down", {{"B", 77, 99}}}));
   EXPECT_EQ(f.bus->counters().bad_acks, 0u);
   EXPECT_EQ(f.bus->outbound().acked("down", "B"), 3u);
   const auto chores = f.port.chores;

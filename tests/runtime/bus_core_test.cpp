@@ -78,7 +78,7 @@ TEST(bus_core, a_streams_effects_commit_in_seq_order_and_are_acked_after) {
   const std::vector<std::vector<int>> orders = {{0, 1, 2}, {2, 1, 0}, {1, 2, 0}, {2, 0, 1}};
   for (const auto& order : orders) {
     bus_fixture f;
-    f.bus->on_events({event_of("up", "B", 5, 1), event_of("up", "B", 5, 2), event_of("up", "B", 5, 3)});
+    f.bus->on_events("up", {event_of("up", "B", 5, 1), event_of("up", "B", 5, 2), event_of("up", "B", 5, 3)});
     auto ds = f.port.all_delivered("b");
     ASSERT_EQ(ds.size(), 3u);
     std::uint64_t expected_cursor = 0;
@@ -105,7 +105,7 @@ TEST(bus_core, a_streams_effects_commit_in_seq_order_and_are_acked_after) {
 
 TEST(bus_core, nothing_is_acked_before_its_commit) {
   bus_fixture f;
-  f.bus->on_events({event_of("up", "B", 5, 1)});
+  f.bus->on_events("up", {event_of("up", "B", 5, 1)});
   f.answer(f.port.all_delivered("b")[0], outcome::ok);
   f.bus->on_tick();
   EXPECT_TRUE(f.acks_to("up").empty());  // the write has not committed
@@ -116,7 +116,7 @@ TEST(bus_core, nothing_is_acked_before_its_commit) {
 
 TEST(bus_core, the_gate_drops_duplicates_and_asks_for_gaps) {
   bus_fixture f;
-  f.bus->on_events({event_of("up", "B", 5, 1), event_of("up", "B", 5, 1), event_of("up", "B", 5, 4)});
+  f.bus->on_events("up", {event_of("up", "B", 5, 1), event_of("up", "B", 5, 1), event_of("up", "B", 5, 4)});
   EXPECT_EQ(f.port.all_delivered("b").size(), 1u);
   EXPECT_EQ(f.bus->counters().duplicates, 1u);
   EXPECT_EQ(f.bus->counters().gaps, 1u);
@@ -139,7 +139,7 @@ TEST(bus_core, the_gate_drops_duplicates_and_asks_for_gaps) {
 
 TEST(bus_core, an_event_with_no_local_target_moves_its_cursor_at_once) {
   bus_fixture f;
-  f.bus->on_events({event_of("up", "B", 5, 1, 0, "x"), event_of("up", "Other", 5, 1)});
+  f.bus->on_events("up", {event_of("up", "B", 5, 1, 0, "x"), event_of("up", "Other", 5, 1)});
   ASSERT_EQ(f.port.writes.size(), 1u);  // the cursor of Other, with nothing to wait for
   f.port.commit_all(*f.bus);
   f.bus->on_tick();
@@ -149,7 +149,7 @@ TEST(bus_core, an_event_with_no_local_target_moves_its_cursor_at_once) {
 
 TEST(bus_core, a_transient_failure_is_parked_and_retried_when_due) {
   bus_fixture f;
-  f.bus->on_events({event_of("up", "B", 5, 1)});
+  f.bus->on_events("up", {event_of("up", "B", 5, 1)});
   f.answer(f.port.all_delivered("b")[0], outcome::transient);
   EXPECT_TRUE(f.port.retries.empty());  // not before the inbox has it
   f.port.commit_all(*f.bus);
@@ -168,7 +168,7 @@ TEST(bus_core, a_transient_failure_is_parked_and_retried_when_due) {
 
 TEST(bus_core, out_of_retries_the_dead_letter_goes_out_with_the_completion) {
   bus_fixture f;
-  f.bus->on_events({event_of("up", "B", 5, 1)});
+  f.bus->on_events("up", {event_of("up", "B", 5, 1)});
   auto d = f.port.all_delivered("b")[0];
   for (int attempt = 1; attempt <= 3; ++attempt) {
     f.answer(d, outcome::transient);
@@ -198,7 +198,7 @@ TEST(bus_core, out_of_retries_the_dead_letter_goes_out_with_the_completion) {
 
 TEST(bus_core, a_crashed_service_is_rebuilt_only_after_its_earlier_successes_commit) {
   bus_fixture f;
-  f.bus->on_events({event_of("up", "B", 5, 1), event_of("up", "B", 5, 2)});
+  f.bus->on_events("up", {event_of("up", "B", 5, 1), event_of("up", "B", 5, 2)});
   auto ds = f.port.all_delivered("b");
   f.answer(ds[1], outcome::ok);  // held: waits for seq 1
   f.bus->on_crashed("b");
@@ -231,7 +231,7 @@ wire::put_result put_result_of(const std::string& reply) {
 
 TEST(bus_core, put_events_answers_once_durable_and_a_repeated_key_makes_nothing) {
   bus_fixture f;
-  f.bus->on_request("c1", put_request("k", 1));
+  f.bus->on_request("c1", "", put_request("k", 1));
   ASSERT_EQ(f.port.writes.size(), 1u);  // the key is looked up in the store first
   EXPECT_TRUE(f.port.replies.empty());
   f.port.commit_all(*f.bus);            // the lookup, then the event's write
@@ -242,11 +242,11 @@ TEST(bus_core, put_events_answers_once_durable_and_a_repeated_key_makes_nothing)
   EXPECT_EQ(std::count_if(f.port.published.begin(), f.port.published.end(),
                           [](const auto& p) { return p.first == wire::topic_of("B"); }),
             1);
-  f.bus->on_request("c1", put_request("k", 1));
+  f.bus->on_request("c1", "", put_request("k", 1));
   f.port.commit_all(*f.bus);
   ASSERT_EQ(f.port.replies.size(), 2u);
   EXPECT_EQ(put_result_of(f.port.replies[1].second).id, first.id);
-  f.bus->on_request("c1", put_request("k", 2));
+  f.bus->on_request("c1", "", put_request("k", 2));
   f.port.commit_all(*f.bus);
   EXPECT_EQ(put_result_of(f.port.replies[2].second).error_code, "IdempotencyKeyMismatch");
   EXPECT_EQ(f.port.all_delivered("b").size(), 1u);
@@ -255,9 +255,9 @@ TEST(bus_core, put_events_answers_once_durable_and_a_repeated_key_makes_nothing)
 
 TEST(bus_core, acks_the_config_does_not_allow_are_refused) {
   bus_fixture f;
-  f.bus->on_request("x", wire::encode(wire::ack{"stranger", {{"B", 77, 1}}}));
-  f.bus->on_request("x", wire::encode(wire::ack{"down", {{"B", 77, 1}}}));  // itself
-  f.bus->on_request("x", wire::encode(wire::ack{"up", {{"Nope", 77, 1}}}));
+  f.bus->on_request("x", "", wire::encode(wire::ack{"stranger", {{"B", 77, 1}}}));
+  f.bus->on_request("x", "", wire::encode(wire::ack{"down", {{"B", 77, 1}}}));  // itself
+  f.bus->on_request("x", "", wire::encode(wire::ack{"up", {{"Nope", 77, 1}}}));
   EXPECT_EQ(f.bus->counters().bad_acks, 3u);
 }
 
@@ -296,7 +296,7 @@ TEST(bus_core, queries_and_status_past_the_limit_in_flight_are_refused_at_once) 
       r.what = "rows";
       r.args = "{}";
     }
-    f.bus->on_request(who, wire::encode(r));
+    f.bus->on_request(who, "", wire::encode(r));
   };
   const std::size_t limit = bus_timing{}.max_asks_in_flight;
   for (std::size_t i = 0; i < limit; ++i)

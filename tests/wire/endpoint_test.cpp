@@ -51,7 +51,8 @@ endpoint_options options(std::string node, std::string pub, std::string control,
   o.node = std::move(node);
   o.pub_bind = std::move(pub);
   o.control_bind = std::move(control);
-  o.peers = std::move(peers);
+  for (auto& p : peers)
+    o.peers.push_back({p, p, "", ""});  // named by its endpoint
   o.topics = std::move(topics);
   return o;
 }
@@ -69,12 +70,12 @@ struct pair_fixture : ::testing::Test {
     auto peers = extra_peers;
     peers.push_back(a_pub);
     endpoint_handlers h;
-    h.on_events = [this](std::vector<envelope> es) {
+    h.on_events = [this](const std::string&, std::vector<envelope> es) {
       std::lock_guard<std::mutex> lock(b_in.mtx);
       for (auto& e : es)
         b_in.events.push_back(std::move(e));
     };
-    h.on_request = [this](std::string id, std::string body) {
+    h.on_request = [this](std::string id, std::string, std::string body) {
       auto req = decode_request(body);
       control_reply rep;
       rep.ok = static_cast<bool>(req);

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "launcher/common.hpp"
+#include "launcher/keys.hpp"
 #include "wire/client.hpp"
 #include "wire/envelope.hpp"
 
@@ -123,12 +124,15 @@ auto with_retries(Attempt attempt, clock_type::time_point deadline, std::mt19937
 
 /// One PutEvents call, tried until it is answered or `deadline` passes. Safe
 /// to repeat because every entry carries an idempotency key.
-result<wire::control_reply> put(const cluster::node_spec& node, const wire::control_request& req,
-                                clock_type::time_point deadline, std::mt19937_64& rng) {
+result<wire::control_reply> put(const cluster::config& cfg, const cluster::node_spec& node,
+                                const wire::control_request& req, clock_type::time_point deadline,
+                                std::mt19937_64& rng) {
   return with_retries(
       [&]() -> result<wire::control_reply> {
-        wire::client c(node.control);
-        return c.call(req, attempt_timeout);
+        auto c = connect(cfg, node, cluster::producer);
+        if (!c)
+          return c.err();
+        return (*c)->call(req, attempt_timeout);
       },
       deadline, rng);
 }
@@ -205,7 +209,7 @@ std::optional<std::vector<std::string>> put_bookings(booking_run& run, std::size
       req.entries.push_back(
           {"troupe.client", "BookingRequested", to_msgpack(detail), "", {}, run_id + "/" + std::to_string(i)});
     }
-    auto rep = put(run.node, req, run.put_deadline(), run.jitter);
+    auto rep = put(run.cfg, run.node, req, run.put_deadline(), run.jitter);
     if (!rep || !rep->ok) {
       std::fprintf(stderr, "%stroupe: PutEvents to %s failed: %s\n", run.tty ? "\n" : "", run.node.name.c_str(),
                    rep ? rep->body.c_str() : rep.err().message.c_str());

@@ -1,0 +1,140 @@
+#include "wire/security.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <zmq.h>
+
+namespace troupe::wire {
+
+namespace {
+
+std::string raw_of(const std::string& z85) {
+  std::array<std::uint8_t, 32> raw{};
+  if (z85.size() != z85_key_length || !zmq_z85_decode(raw.data(), z85.c_str()))
+    return {};
+  return std::string(reinterpret_cast<const char*>(raw.data()), raw.size());
+}
+
+result<void> write_file(const std::filesystem::path& path, const std::string& text, mode_t mode) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0)
+    return error{errc::io, "cannot create " + path.string() + ": " + std::strerror(errno)};
+  // The umask may have taken bits from `mode`; the secret's must be exact.
+  bool ok = ::fchmod(fd, mode) == 0;
+  ok = ok && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  const int saved = errno;
+  ::close(fd);
+  if (!ok)
+    return error{errc::io, "cannot write " + path.string() + ": " + std::strerror(saved)};
+  return {};
+}
+
+} // namespace
+
+result<key_pair> make_key_pair() {
+  char pub[z85_key_length + 1], sec[z85_key_length + 1];
+  if (zmq_curve_keypair(pub, sec) != 0)
+    return error{errc::io, std::string("cannot make a CURVE key pair: ") + zmq_strerror(zmq_errno())};
+  return key_pair{pub, sec};
+}
+
+bool is_z85_key(std::string_view key) { return !raw_of(std::string(key)).empty(); }
+
+result<std::string> public_of(const std::string& secret) {
+  char pub[z85_key_length + 1];
+  if (!is_z85_key(secret) || zmq_curve_public(pub, secret.c_str()) != 0)
+    return error{errc::invalid_field, "not a CURVE secret key (40 characters of Z85)"};
+  return std::string(pub);
+}
+
+result<void> write_key_pair(const std::filesystem::path& dir, const std::string& name, const key_pair& keys) {
+  return write_key_files(dir / (name + ".key"), dir / (name + ".pub"), keys);
+}
+
+result<void> write_key_files(const std::filesystem::path& secret, const std::filesystem::path& pub,
+                             const key_pair& keys) {
+  if (auto r = write_file(secret, keys.secret_key + "\n", 0600); !r)
+    return r;
+  if (auto r = write_file(pub, keys.public_key + "\n", 0644); !r) {
+    std::filesystem::remove(secret);
+    return r;
+  }
+  return {};
+}
+
+result<std::string> read_secret_key(const std::filesystem::path& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0)
+    return error{errc::io, "cannot read the secret key " + file.string() + ": " + std::strerror(errno)};
+  if (st.st_mode & (S_IRWXG | S_IRWXO))
+    return error{errc::invalid_field, "the secret key " + file.string() + " may be read by others (mode "
+                                          + [&] {
+                                              char m[8];
+                                              std::snprintf(m, sizeof m, "%04o", st.st_mode & 07777);
+                                              return std::string(m);
+                                            }()
+                                          + "); make it 0600 (chmod 600 " + file.string() + ")"};
+  std::ifstream in(file);
+  std::string line;
+  if (!in || !std::getline(in, line))
+    return error{errc::io, "cannot read the secret key " + file.string()};
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
+    line.pop_back();
+  if (!is_z85_key(line))
+    return error{errc::invalid_field, file.string() + " does not hold a CURVE secret key (40 characters of Z85 on "
+                                                      "its first line, as `troupe keygen` writes)"};
+  return line;
+}
+
+void zap_policy::admit(const std::string& domain, const std::string& public_key, const std::string& user_id) {
+  admitted_[domain][raw_of(public_key)] = user_id;
+}
+
+zap_reply zap_policy::decide(const zap_request& req) const {
+  zap_reply r;
+  r.request_id = req.request_id;
+  if (req.version != "1.0") {
+    r.status_code = "500";
+    r.status_text = "not ZAP 1.0";
+    return r;
+  }
+  r.status_code = "400";
+  if (req.mechanism != "CURVE" || req.credentials.size() != 1 || req.credentials[0].size() != 32) {
+    r.status_text = "only CURVE keys get in";
+    return r;
+  }
+  const auto domain = admitted_.find(req.domain);
+  if (domain == admitted_.end()) {
+    r.status_text = "no keys are admitted on this domain";
+    return r;
+  }
+  const auto who = domain->second.find(req.credentials[0]);
+  if (who == domain->second.end()) {
+    r.status_text = "unknown key";
+    return r;
+  }
+  r.status_code = "200";
+  r.status_text = "OK";
+  r.user_id = who->second;
+  return r;
+}
+
+std::optional<zap_request> parse_zap_request(const std::vector<std::string>& frames) {
+  if (frames.size() < 6)
+    return std::nullopt;
+  zap_request r{frames[0], frames[1], frames[2], frames[3], frames[4], frames[5], {}};
+  r.credentials.assign(frames.begin() + 6, frames.end());
+  return r;
+}
+
+std::vector<std::string> zap_reply_frames(const zap_reply& r) {
+  return {r.version, r.request_id, r.status_code, r.status_text, r.user_id, std::string()};
+}
+
+} // namespace troupe::wire
