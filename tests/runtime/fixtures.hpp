@@ -39,10 +39,35 @@ inline event_ptr event_of(std::string origin, std::string type, std::uint64_t ep
   return ev;
 }
 
+/// The config in `yaml`, every service name taken as known; throws with
+/// the problems when it is not valid.
+inline cluster::config load_test_config(const std::string& yaml) {
+  cluster::diagnostics diag("t.yaml");
+  auto cfg = cluster::load_text(yaml, "t.yaml", "/tmp", [](const std::string&, const YAML::Node&,
+                                                           cluster::diagnostics&) { return true; },
+                                diag);
+  if (!cfg)
+    throw std::runtime_error(diag.to_string() + "\n" + yaml);
+  return *cfg;
+}
+
+/// The small cluster's rules: r-a takes A to a; r-b takes B to b (with a
+/// DLQ, 2 retries, 60 s of age).
+inline const std::string small_cluster_rules = R"(rules:
+  - name: r-a
+    pattern: {"detail-type": ["A"]}
+    target: a
+  - name: r-b
+    pattern: {"detail-type": ["B"]}
+    target: b
+    dead-letter-queue: dlq
+    retry-policy: {maximum-retry-attempts: 2, maximum-event-age: 60, backoff-base: 0.01, backoff-cap: 0.02}
+)";
+
 /// Three nodes: `up` runs service a, `down` runs b, `dead` the DLQ. Rule r-a
 /// takes A to a; r-b takes B to b (with a DLQ, 2 retries, 60 s of age).
 inline cluster::config small_cluster() {
-  const char* yaml = R"(cluster: t
+  const std::string yaml = R"(cluster: t
 nodes:
   up:
     endpoints: {pub: "tcp://127.0.0.1:1", control: "tcp://127.0.0.1:2"}
@@ -53,23 +78,8 @@ nodes:
   dead:
     endpoints: {pub: "tcp://127.0.0.1:5", control: "tcp://127.0.0.1:6"}
     services: [dlq]
-rules:
-  - name: r-a
-    pattern: {"detail-type": ["A"]}
-    target: a
-  - name: r-b
-    pattern: {"detail-type": ["B"]}
-    target: b
-    dead-letter-queue: dlq
-    retry-policy: {maximum-retry-attempts: 2, maximum-event-age: 60, backoff-base: 0.01, backoff-cap: 0.02}
 )";
-  cluster::diagnostics diag("t.yaml");
-  auto cfg = cluster::load_text(yaml, "t.yaml", "/tmp", [](const std::string&, const YAML::Node&,
-                                                           cluster::diagnostics&) { return true; },
-                                diag);
-  if (!cfg)
-    throw std::runtime_error(diag.to_string());
-  return *cfg;
+  return load_test_config(yaml + small_cluster_rules);
 }
 
 /// Records what the bus asks. Store jobs wait in `writes` until the test

@@ -27,22 +27,7 @@ inline cluster::config keyed_cluster() {
   for (const auto& c : clients)
     yaml += std::string("  ") + c[0] + ": {public-key: \"" + wire::make_key_pair()->public_key + "\", roles: " + c[1]
             + "}\n";
-  yaml += R"(rules:
-  - name: r-a
-    pattern: {"detail-type": ["A"]}
-    target: a
-  - name: r-b
-    pattern: {"detail-type": ["B"]}
-    target: b
-    dead-letter-queue: dlq
-)";
-  cluster::diagnostics diag("t.yaml");
-  auto cfg = cluster::load_text(yaml, "t.yaml", "/tmp", [](const std::string&, const YAML::Node&,
-                                                           cluster::diagnostics&) { return true; },
-                                diag);
-  if (!cfg)
-    throw std::runtime_error(diag.to_string() + "\n" + yaml);
-  return *cfg;
+  return load_test_config(yaml + small_cluster_rules);
 }
 
 /// What the keyed cluster's services declare.
