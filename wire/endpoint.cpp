@@ -271,8 +271,8 @@ struct endpoint::impl {
         {nullptr, router.get(zmq::sockopt::fd), ZMQ_POLLIN, 0},
         {nullptr, wake_fd, ZMQ_POLLIN, 0},
     };
-    // The ZAP socket last, as a socket item: handshakes are rare, and a
-    // connecting peer waits on its answer.
+    // The ZAP socket last, by its fd like the others, and read until it is
+    // empty: a connecting peer waits on its answer.
     const bool serve_zap = opts.security.has_value();
     std::vector<link*> links;
     const auto is_sub = [&](const link* l) { return l < subs.data() + subs.size() && l >= subs.data(); };
@@ -283,7 +283,7 @@ struct endpoint::impl {
         items.push_back({nullptr, l.monitor.get(zmq::sockopt::fd), ZMQ_POLLIN, 0});
       }
     if (serve_zap)
-      items.push_back({zap.handle(), 0, ZMQ_POLLIN, 0});
+      items.push_back({nullptr, zap.get(zmq::sockopt::fd), ZMQ_POLLIN, 0});
     bool router_unread = true;                  // each socket, to begin with
     std::vector<char> unread(links.size(), 1);  // per link, its socket
     const auto has_input = [](zmq::socket_t& sock) { return (sock.get(zmq::sockopt::events) & ZMQ_POLLIN) != 0; };
