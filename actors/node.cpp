@@ -6,6 +6,7 @@
 #include "actors/runtime/error.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -253,6 +254,9 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
     std::fprintf(stderr, "troupe: no node '%s' in %s\n", name.c_str(), cfg.file.c_str());
     return 2;
   }
+  // What a node writes (its store, its services' files) holds events,
+  // cards and emails: its owner's alone, whatever the roles say.
+  ::umask(077);
   auto log = make_logger(name);
   spdlog::set_default_logger(log);
   const auto stop_signals = block_stop_signals();

@@ -1,5 +1,7 @@
 #include "cluster/access.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
@@ -141,9 +143,13 @@ bool local_only(const std::string& endpoint) {
     return true;
   if (a->every || a->hosts.empty())
     return false;
-  for (const auto& h : a->hosts)
-    if (h != "::1" && h.rfind("127.", 0) != 0)
+  // Hosts are canonical addresses or names: only an address is known to
+  // be loopback (127.0.0.1.example.com is a name).
+  for (const auto& h : a->hosts) {
+    in_addr v4{};
+    if (h != "::1" && !(::inet_pton(AF_INET, h.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127))
       return false;
+  }
   return true;
 }
 

@@ -99,7 +99,8 @@ result<void> wait_ready(const cluster::config& cfg, std::chrono::milliseconds ti
     missing.clear();
     for (const auto& n : cfg.nodes) {
       auto s = status(cfg, n, std::chrono::milliseconds(500));
-      if (!s && s.err().code == errc::no_key)
+      // Waiting cannot mend a key this user lacks or a role it lacks.
+      if (!s && (s.err().code == errc::no_key || s.err().code == errc::refused))
         return s.err();
       if (!s || !s->contains("wire") || (*s)["wire"].value("peers_connected", std::size_t{0}) < peers)
         missing += (missing.empty() ? "" : ", ") + n.name;

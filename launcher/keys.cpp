@@ -78,6 +78,24 @@ result<std::unique_ptr<wire::client>> connect(const cluster::config& cfg, const 
   return std::make_unique<wire::client>(node.control, std::move(creds));
 }
 
+std::vector<std::string> secret_key_problems(const cluster::config& cfg) {
+  std::vector<std::string> out;
+  const auto check = [&](const std::string& who, const cluster::secret_key_source& src, const std::string& pub) {
+    if (src.empty() || (!src.file.empty() && !file_exists(src.file)) || (!src.env.empty() && !std::getenv(src.env.c_str())))
+      return;
+    auto secret = cluster::secret_key(src);
+    if (!secret)
+      out.push_back(who + ": " + secret.err().message);
+    else if (auto derived = wire::public_of(*secret); !derived || *derived != pub)
+      out.push_back(who + ": the secret key in " + src.describe() + " is not the one of its public key");
+  };
+  for (const auto& n : cfg.nodes)
+    check("nodes." + n.name, n.secret, n.public_key);
+  for (const auto& c : cfg.clients)
+    check("clients." + c.name, c.secret, c.public_key);
+  return out;
+}
+
 int keygen(const std::string& name, const std::string& dir) {
   auto keys = wire::make_key_pair();
   if (!keys) {
@@ -120,6 +138,21 @@ int keygen_for(const std::string& config_file) {
       const bool has_pub = file_exists(pub_path), has_sec = file_exists(sec_path);
       if (has_pub && has_sec) {
         ++kept;
+        continue;
+      }
+      if (has_sec && !has_pub) {
+        // The public key follows from the secret: the identity is kept.
+        auto secret = wire::read_secret_key(sec_path);
+        auto pub_key = secret ? wire::public_of(*secret) : result<std::string>(secret.err());
+        if (pub_key && (std::ofstream(pub_path) << *pub_key << "\n")) {
+          std::fprintf(stderr, "troupe: %s.%s: wrote %s from its secret key\n", section, kv.first.Scalar().c_str(),
+                       pub_path.c_str());
+          ++made;
+        } else {
+          std::fprintf(stderr, "troupe: %s.%s: %s\n", section, kv.first.Scalar().c_str(),
+                       pub_key ? ("cannot write " + pub_path.string()).c_str() : pub_key.err().message.c_str());
+          ++problems;
+        }
         continue;
       }
       if (has_pub != has_sec) {

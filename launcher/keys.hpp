@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cluster/config.hpp"
 #include "wire/client.hpp"
@@ -22,6 +23,11 @@ void use_client(std::string name);
 /// with the credentials of the client chosen as above in a keyed cluster.
 result<std::unique_ptr<wire::client>> connect(const cluster::config& cfg, const cluster::node_spec& node,
                                               cluster::role r);
+
+/// What is wrong with the secret keys this machine holds (a file others
+/// may read, one that is not its public key's secret); those named but not
+/// here are another machine's business.
+std::vector<std::string> secret_key_problems(const cluster::config& cfg);
 
 /// `troupe keygen NAME --dir DIR`: writes DIR/NAME.key (0600) and
 /// DIR/NAME.pub, and prints the public key. Returns the exit code.

@@ -31,6 +31,11 @@ int status_cmd(const troupe::cluster::config& cfg, bool json) {
   int rc = 0;
   for (const auto& n : cfg.nodes) {
     auto s = troupe::cli::status(cfg, n, std::chrono::seconds(2));
+    if (!s && s.err().code == troupe::cli::errc::no_key) {
+      // This side's problem, the same for every node: said once.
+      std::fprintf(stderr, "troupe: %s\n", s.err().message.c_str());
+      return 2;
+    }
     if (!s) {
       rc = 1;
       if (json)
@@ -197,6 +202,15 @@ int run(int argc, char** argv) {
   if (!cfg)
     return 2;
   if (*check) {
+    // The secret keys this machine holds: a node refuses to start on a bad one.
+    const auto keys = troupe::cli::secret_key_problems(*cfg);
+    for (const auto& p : keys)
+      std::fprintf(stderr, "troupe: %s\n", p.c_str());
+    if (!keys.empty()) {
+      std::fprintf(stderr, "troupe: %zu secret key%s here would stop %s from starting\n", keys.size(),
+                   keys.size() == 1 ? "" : "s", keys.size() == 1 ? "its node or client" : "their nodes or clients");
+      return 1;
+    }
     const auto own = std::count_if(cfg->rules.begin(), cfg->rules.end(), [](const auto& r) { return !r.internal; });
     std::printf("%s: ok (%zu nodes, %zu rules, %s)\n", config.c_str(), cfg->nodes.size(),
                 static_cast<std::size_t>(own),

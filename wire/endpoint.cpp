@@ -209,8 +209,11 @@ struct endpoint::impl {
   }
 
   void run(std::promise<result<void>> ready) {
-    // The ZAP handler is bound before any socket that asks it.
+    // The ZAP handler is bound before any socket that asks it; with keys,
+    // a monitor on each listening socket tells every handshake that failed
+    // (no CURVE, a wrong key, or one ZAP refused).
     zmq::socket_t zap(ctx, zmq::socket_type::rep);
+    zmq::socket_t pub_monitor(ctx, zmq::socket_type::pair), router_monitor(ctx, zmq::socket_type::pair);
     zmq::socket_t pub(ctx, zmq::socket_type::pub);
     zmq::socket_t router(ctx, zmq::socket_type::router);
     // One SUB per peer, so that a frame is known by the connection it came
@@ -230,6 +233,10 @@ struct endpoint::impl {
       // another's (ROUTER_HANDOVER stays off), and who sent a request is
       // the connection's ZAP user id, never its routing id.
       serve_curve(router, control_domain);
+      if (opts.security) {
+        watch_handshakes(pub, pub_monitor, "inproc://handshakes-pub");
+        watch_handshakes(router, router_monitor, "inproc://handshakes-control");
+      }
       pub.bind(opts.pub_bind);
       router.bind(opts.control_bind);
       std::size_t n = 0;
@@ -282,8 +289,11 @@ struct endpoint::impl {
         items.push_back({nullptr, l.sock.get(zmq::sockopt::fd), ZMQ_POLLIN, 0});
         items.push_back({nullptr, l.monitor.get(zmq::sockopt::fd), ZMQ_POLLIN, 0});
       }
-    if (serve_zap)
+    if (serve_zap) {
+      items.push_back({nullptr, pub_monitor.get(zmq::sockopt::fd), ZMQ_POLLIN, 0});
+      items.push_back({nullptr, router_monitor.get(zmq::sockopt::fd), ZMQ_POLLIN, 0});
       items.push_back({nullptr, zap.get(zmq::sockopt::fd), ZMQ_POLLIN, 0});
+    }
     bool router_unread = true;                  // each socket, to begin with
     std::vector<char> unread(links.size(), 1);  // per link, its socket
     const auto has_input = [](zmq::socket_t& sock) { return (sock.get(zmq::sockopt::events) & ZMQ_POLLIN) != 0; };
@@ -325,6 +335,13 @@ struct endpoint::impl {
         }
         if (serve_zap && (items.back().revents & ZMQ_POLLIN || sweep))
           answer_zap(zap);
+        if (serve_zap) {
+          const auto n = items.size();
+          if (items[n - 3].revents & ZMQ_POLLIN || sweep)
+            count_failed_handshakes(pub_monitor);
+          if (items[n - 2].revents & ZMQ_POLLIN || sweep)
+            count_failed_handshakes(router_monitor);
+        }
         if (items[1].revents & ZMQ_POLLIN) {
           std::uint64_t n;
           [[maybe_unused]] auto r = ::read(wake_fd, &n, sizeof n);
@@ -380,6 +397,10 @@ struct endpoint::impl {
       handlers.on_stop();
     for (auto* l : links)
       zmq_socket_monitor(l->sock.handle(), nullptr, 0);
+    if (opts.security) {
+      zmq_socket_monitor(pub.handle(), nullptr, 0);
+      zmq_socket_monitor(router.handle(), nullptr, 0);
+    }
   }
 
   void send(zmq::socket_t& s, outbound& m) {
@@ -457,8 +478,42 @@ struct endpoint::impl {
     }
   }
 
+  void watch_handshakes(zmq::socket_t& s, zmq::socket_t& monitor, const char* addr) {
+    if (zmq_socket_monitor(s.handle(), addr,
+                           ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                               | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        != 0)
+      throw zmq::error_t();
+    monitor.connect(addr);
+  }
+
+  /// Counts the connections whose handshake failed on a listening socket:
+  /// a peer without CURVE, with a key that is not the one it claims, or
+  /// one ZAP refused. Logged rate-limited (ZAP refusals are logged where
+  /// they are decided, with the peer's address).
+  void count_failed_handshakes(zmq::socket_t& monitor) {
+    for (;;) {
+      std::vector<zmq::message_t> parts;
+      if (!zmq::recv_multipart(monitor, std::back_inserter(parts), zmq::recv_flags::dontwait))
+        return;
+      if (parts.size() != 2 || parts[0].size() < 6)
+        continue;
+      std::uint16_t event;
+      std::memcpy(&event, parts[0].data(), sizeof event);
+      stats.refused.fetch_add(1, std::memory_order_relaxed);
+      if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        continue;
+      if (auto held = malformed_log.admit("handshake " + parts[1].to_string()))
+        log(1, "a connection to " + parts[1].to_string() + " failed its handshake ("
+                   + (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? "not CURVE, or a key it does not hold"
+                                                                    : "no detail")
+                   + ")" + (*held ? " (" + std::to_string(*held) + " more since the last line)" : std::string()));
+    }
+  }
+
   /// Answers the ZAP requests waiting: the policy admits a key or not, and
-  /// names it. A refusal is counted and logged, rate-limited.
+  /// names it. A refusal is logged, rate-limited, and counted by the
+  /// handshake monitor.
   void answer_zap(zmq::socket_t& zap) {
     for (;;) {
       std::vector<zmq::message_t> parts;
@@ -471,7 +526,6 @@ struct endpoint::impl {
       if (auto req = parse_zap_request(frames)) {
         reply = opts.security->admitted.decide(*req);
         if (reply.status_code != "200") {
-          stats.refused.fetch_add(1, std::memory_order_relaxed);
           if (auto held = malformed_log.admit("zap " + req->address))
             log(1, "refused a connection from " + req->address + " on " + req->domain + ": " + reply.status_text
                        + (*held ? " (" + std::to_string(*held) + " more since the last line)" : std::string()));

@@ -55,11 +55,17 @@ std::optional<std::string> authorization::refuse(const principal& p, const std::
     return "AccessDenied: '" + p.name + "' is neither a node nor a client of the config";
   if (peer_verb)
     return "AccessDenied: client '" + p.name + "' is not a node; only nodes send " + verb + "s";
-  const auto needs = verb == "put" ? cluster::producer : cluster::reader;
-  if (p.client->has(needs))
+  // An operator's redrive and purge are PutEvents entries too: a put is
+  // for producers and operators, and each entry is checked for its own.
+  if (verb == "put")
+    return p.client->has(cluster::producer) || p.client->has(cluster::operator_)
+               ? std::nullopt
+               : std::optional<std::string>("AccessDenied: client '" + p.name
+                                            + "' lacks the role 'producer' that 'put' needs (or 'operator', for DLQ "
+                                              "redrive and purge)");
+  if (p.client->has(cluster::reader))
     return std::nullopt;
-  return "AccessDenied: client '" + p.name + "' lacks the role '" + cluster::role_name(needs) + "' that '" + verb
-         + "' needs";
+  return "AccessDenied: client '" + p.name + "' lacks the role 'reader' that '" + verb + "' needs";
 }
 
 std::optional<std::pair<std::string, std::string>> authorization::refuse_entry(const principal& p,
@@ -72,6 +78,9 @@ std::optional<std::pair<std::string, std::string>> authorization::refuse_entry(c
           "NotAuthorizedForSourceException",
           "source " + e.source + " (DLQ redrive and purge) needs the role 'operator', which client '" + p.name
               + "' lacks"};
+  } else if (p.client && !p.client->has(cluster::producer)) {
+    return std::pair<std::string, std::string>{
+        "AccessDeniedException", "client '" + p.name + "' lacks the role 'producer' that putting events needs"};
   } else if (p.client && !p.client->sources.empty()
              && std::find(p.client->sources.begin(), p.client->sources.end(), e.source) == p.client->sources.end()) {
     return std::pair<std::string, std::string>{"NotAuthorizedForSourceException",

@@ -535,6 +535,13 @@ void bus_core::take_replay_request(const principal& p, const std::string& identi
     forged("a replay request from '" + p.name + "' claims to come from node '" + r->node + "'");
     return;
   }
+  if (access_.secure()) {
+    const auto consumers = topo_->consumers_of(r->stream, node_);
+    if (std::find(consumers.begin(), consumers.end(), r->node) == consumers.end()) {
+      forged("a replay request from node '" + r->node + "' for stream " + r->stream + ", which no rule of it consumes");
+      return;
+    }
+  }
   serve_replay(identity, *r);
 }
 
@@ -643,6 +650,10 @@ void bus_core::put(const principal& p, const std::string& identity, std::vector<
       call->settled[i] = true;
       continue;
     }
+    // Each client's keys are its own: another's same key neither answers
+    // with that client's event id nor blocks it.
+    if (access_.secure() && !e.idempotency_key.empty())
+      call->entries[i].idempotency_key = p.name + "/" + e.idempotency_key;
     if (e.idempotency_key.empty())
       continue;
     call->digests[i] = digest_of(e);

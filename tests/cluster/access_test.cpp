@@ -88,6 +88,8 @@ TEST(access, each_mistake_is_refused_at_its_position) {
       {"open on every address", config_text("", "", "", "0.0.0.0"),
        "c.yaml:4:22: nodes.one.endpoints.pub: 'tcp://0.0.0.0:5001' is reachable from other machines", 2},
       {"open on a real address", config_text("", "", "", "198.18.0.1"), "nodes.one.endpoints.control: ", 2},
+      {"open on a name that looks like loopback", config_text("", "", "", "127.0.0.1.example.com"),
+       "is reachable from other machines", 2},
       {"one node keyed, one not", config_text(node_keys(one), ""), "c.yaml:9:5: nodes.two: every node needs a"},
       {"a secret in the config", config_text(node_keys(one, "    secret-key: \"" + one + "\"\n"), node_keys(two)),
        "c.yaml:7:17: nodes.one.secret-key: a secret key is never written in the config", 2},

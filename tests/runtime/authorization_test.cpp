@@ -26,8 +26,8 @@ TEST_F(access_fixture, each_verb_needs_its_role_and_peers_only_speak_the_peer_pr
   const row rows[] = {
       {"shop", "put", nullptr},        {"shop", "status", "lacks the role 'reader'"},
       {"shop", "query", "'reader'"},   {"viewer", "status", nullptr},
-      {"viewer", "query", nullptr},    {"viewer", "put", "lacks the role 'producer'"},
-      {"ops", "query", nullptr},       {"ops", "put", "'producer'"},
+      {"viewer", "query", nullptr},    {"viewer", "put", "lacks the role 'producer' that 'put' needs (or 'operator'"},
+      {"ops", "query", nullptr},       {"ops", "put", nullptr},  // its redrives and purges are puts
       {"up", "ack", nullptr},          {"up", "replay", nullptr},
       {"up", "status", "is a peer"},   {"up", "put", "is a peer"},
       {"viewer", "ack", "not a node"}, {"ops", "replay", "not a node"},
@@ -68,6 +68,7 @@ TEST_F(access_fixture, a_put_entry_needs_its_source_the_operator_for_commands_an
       {"dead", "any", entry(cluster::dlq_command_source, "DeadLetterPurgeRequested"), "NotAuthorizedForSourceException"},
       {"dead", "ops", entry(cluster::dlq_command_source, "DeadLetterPurgeRequested"), ""},
       {"dead", "ops", entry(cluster::dlq_command_source, "DeadLetterRedriveRequested"), ""},
+      {"dead", "ops", entry("app", "Anything"), "AccessDeniedException"},  // an operator is no producer
       {"down", "ops", entry(cluster::dlq_command_source, "DeadLetterPurgeRequested"),
        "NotAuthorizedForDetailTypeException"},  // commands go to the DLQ's node
   };

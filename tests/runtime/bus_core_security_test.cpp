@@ -94,15 +94,17 @@ TEST(bus_core_security, acks_and_replay_requests_count_only_from_the_node_they_n
   EXPECT_EQ(f.bus->counters().forged, 2u);
   EXPECT_EQ(f.bus->counters().bad_acks, 0u);  // refused before it was read as an ack
 
-  const auto replay = wire::encode(wire::replay_request{"up", "B", 0, 1, 100});
+  // up consumes A (its rule r-a), not B.
+  const auto replay = wire::encode(wire::replay_request{"up", "A", 0, 1, 100});
   f.bus->on_request("x", "ops", replay);
   f.bus->on_request("x", "dead", replay);
-  EXPECT_EQ(f.bus->counters().forged, 4u);
+  f.bus->on_request("x", "up", wire::encode(wire::replay_request{"up", "B", 0, 1, 100}));
+  EXPECT_EQ(f.bus->counters().forged, 5u);
   EXPECT_EQ(f.bus->counters().replays_served, 0u);
   f.port.commit_all(*f.bus);
   EXPECT_TRUE(f.port.replies.empty());  // nothing was read out of the outbox
   f.bus->on_request("x", "up", replay);
-  EXPECT_EQ(f.bus->counters().replays_served, 0u);  // no stream B here: answered at once, empty
+  EXPECT_EQ(f.bus->counters().replays_served, 0u);  // no stream A here: answered at once, empty
   ASSERT_EQ(f.port.replies.size(), 1u);
   EXPECT_EQ(wire::peer_verb(f.port.replies[0].second), "events");
 }
@@ -146,6 +148,28 @@ TEST(bus_core_security, a_producer_puts_only_its_sources_and_the_nodes_detail_ty
   EXPECT_NE(rep.results[3].error_message.find("operator"), std::string::npos);
   EXPECT_EQ(f.bus->counters().access_refused, 3u);
   EXPECT_EQ(f.port.all_delivered("b").size(), 1u);
+}
+
+TEST(bus_core_security, an_idempotency_key_is_the_clients_own) {
+  keyed_bus f;
+  const auto put_keyed = [&](const std::string& who, const std::string& key, int n) {
+    wire::control_request r;
+    r.verb = "put";
+    std::string detail;
+    nlohmann::json::to_msgpack(nlohmann::json{{"n", n}}, detail);
+    r.entries.push_back({"app", "B", detail, "", {}, key});
+    f.bus->on_request(who, who, wire::encode(r));
+    f.port.commit_all(*f.bus);
+    return wire::decode_reply(f.port.replies.back().second, "put")->results.at(0);
+  };
+  const auto first = put_keyed("any", "K1", 1);
+  ASSERT_TRUE(first.ok()) << first.error();
+  EXPECT_EQ(put_keyed("any", "K1", 1).id, first.id);  // its own retry
+  const auto other = put_keyed("shop", "K1", 1);      // the same key, another client
+  ASSERT_TRUE(other.ok()) << other.error();
+  EXPECT_NE(other.id, first.id);
+  EXPECT_TRUE(put_keyed("shop", "K1", 2).error_code == "IdempotencyKeyMismatch");  // still keyed, for shop
+  EXPECT_EQ(f.port.all_delivered("b").size(), 2u);
 }
 
 } // namespace

@@ -257,9 +257,11 @@ TEST_F(curve_pair, a_request_names_the_key_it_came_with_and_a_stranger_is_refuse
   ASSERT_FALSE(no);
   EXPECT_EQ(no.err().code, errc::unauthorized) << no.err().to_string();
   EXPECT_FALSE(no.err().retryable());
-  // A client without CURVE at all gets no answer either.
+  // A client without CURVE at all gets no answer either, and is counted.
+  const auto refused_before = a->stats().refused.load();
   client plain(a_ctl);
   EXPECT_FALSE(plain.call(req, 1s));
+  EXPECT_TRUE(test::wait_until([&] { return a->stats().refused > refused_before; }, 5s));
   // One that knows the wrong server key never gets through the handshake.
   client wrong_server(a_ctl, curve_client{ops, kb.public_key});
   EXPECT_FALSE(wrong_server.call(req, 1s));

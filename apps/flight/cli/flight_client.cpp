@@ -389,7 +389,8 @@ int book(const cluster::config& cfg, const book_options& opts) {
     return 2;
   }
   if (auto r = wait_ready(cfg, std::chrono::seconds(30)); !r) {
-    std::fprintf(stderr, "troupe: the cluster is not up: %s\n", r.err().message.c_str());
+    std::fprintf(stderr, "troupe: %s%s\n", r.err().code == errc::not_ready ? "the cluster is not up: " : "",
+                 r.err().message.c_str());
     return 1;
   }
   booking_run run{cfg, opts, *node, isatty(STDERR_FILENO) && !opts.quiet};
