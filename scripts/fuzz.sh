@@ -40,8 +40,9 @@ build_fuzz() {
   if [ ! -f "$build/build.ninja" ]; then
     CXX=clang++ meson setup "$build" -Dfuzz=true --buildtype=debugoptimized >/dev/null || return 1
   fi
-  ninja -C "$build" -j2 | grep -v '^\[' || true
-  test -x "$build/fuzz/fuzz_matcher"
+  # A failed build fails, even with the targets of an earlier one in place.
+  ninja -C "$build" -j2 | { grep -v '^\[' || true; }
+  [ "${PIPESTATUS[0]}" -eq 0 ]
 }
 
 # run TARGET SECONDS WORK_CORPUS [flags]: libFuzzer on WORK_CORPUS (where it
