@@ -896,11 +896,12 @@ class run {
   }
 
   // Nesting past the limit at `node`: stepped over, bounds-checked, as a
-  // subtree no rule names is, and remembered, so that decide() fails the
-  // rules that look at `node` or below it. Failing the whole event instead
-  // would make a rule's answer depend on the paths of the other rules.
+  // subtree no rule names is, and remembered once, so that decide() fails
+  // the rules that look at `node` or below it. Failing the whole event
+  // instead would make a rule's answer depend on the other rules' paths.
   bool too_deep(cursor& cur, std::uint32_t node, std::uint64_t values) {
-    too_deep_.push_back(node);
+    if (std::find(too_deep_.begin(), too_deep_.end(), node) == too_deep_.end())
+      too_deep_.push_back(node);
     return skip(cur, values);
   }
 
