@@ -138,6 +138,13 @@ struct compiled {
   std::size_t negative_count = 0;
   std::size_t rule_count = 0;
 
+  // Per node its parent (the root is its own), and per rule the nodes of
+  // the fields it tests or needs absent: an event nested past
+  // max_event_depth at a node fails the rules that look there or below,
+  // and only those (run::decide).
+  std::vector<std::uint32_t> parents;
+  std::vector<std::uint32_t> rule_nodes_offset{0}, rule_nodes;
+
   // Trie nodes of the envelope fields, for match(event_view).
   std::uint32_t top_id = none, top_source = none, top_detail_type = none, top_time = none,
                 top_resources = none, top_detail = none;
@@ -199,6 +206,7 @@ public:
     index_fields();
     mark_array_tracking();
     link_children();
+    c_->parents = parent_;
     return std::move(c_);
   }
 
@@ -261,7 +269,12 @@ private:
         if (s.conditions == 0)
           c_->negative_only_subs.push_back(static_cast<std::uint32_t>(c_->subs.size()));
         c_->subs.push_back(s);
+        for (const field_test& f : alt.fields)
+          c_->rule_nodes.push_back(intern(f.path));
+        for (const std::string& path : alt.absent)
+          c_->rule_nodes.push_back(intern(path));
       }
+      c_->rule_nodes_offset.push_back(static_cast<std::uint32_t>(c_->rule_nodes.size()));
     }
   }
 
@@ -856,11 +869,13 @@ class run {
         if (!nd.has_children)
           return skip(cur, 2 * std::uint64_t{h.n});
         if (depth >= limits::max_event_depth)
-          return false;
+          return too_deep(cur, node, 2 * std::uint64_t{h.n});
         return map_body(cur, node, h.n, pos, depth + 1);
       case header::kind::array: {
-        if (depth >= limits::max_event_depth || h.n > limits::max_event_array || h.n > cur.left())
+        if (h.n > limits::max_event_array || h.n > cur.left())
           return false;
+        if (depth >= limits::max_event_depth)
+          return too_deep(cur, node, h.n);
         if (!nd.tracks_arrays) {
           for (std::uint32_t k = 0; k < h.n; ++k)
             if (!value(cur, node, pos, depth + 1))
@@ -878,6 +893,16 @@ class run {
           return scalar(nd.field, h, pos);
         return true;
     }
+  }
+
+  // Nesting past the limit at `node`: stepped over, bounds-checked, as a
+  // subtree no rule names is, and remembered once, so that decide() fails
+  // the rules that look at `node` or below it. Failing the whole event
+  // instead would make a rule's answer depend on the other rules' paths.
+  bool too_deep(cursor& cur, std::uint32_t node, std::uint64_t values) {
+    if (std::find(too_deep_.begin(), too_deep_.end(), node) == too_deep_.end())
+      too_deep_.push_back(node);
+    return skip(cur, values);
   }
 
   bool map_body(cursor& cur, std::uint32_t node, std::uint32_t pairs, std::uint32_t pos, std::size_t depth) {
@@ -1117,6 +1142,7 @@ class run {
   void decide(std::vector<std::size_t>& out) {
     if (overflow_)
       return;
+    const std::size_t first = out.size();
     for (std::uint32_t cond : s_.hits) {
       const compiled::condition& ci = c_.conditions[cond];
       for (std::uint32_t k = 0; k < ci.sub_count; ++k) {
@@ -1146,10 +1172,27 @@ class run {
       out.insert(out.end(), m, m + n);
     else
       merge_pending(m, n, out);
+    if (!too_deep_.empty())
+      out.erase(std::remove_if(out.begin() + static_cast<std::ptrdiff_t>(first), out.end(),
+                               [&](std::size_t rule) { return looks_too_deep(rule); }),
+                out.end());
   }
 
  private:
   bool marked(std::uint32_t rule) const { return s_.rule_bits[rule / 64] >> (rule % 64) & 1; }
+
+  /// Whether `rule` looks at a node where the event nests too deep, or
+  /// below one.
+  bool looks_too_deep(std::size_t rule) const {
+    for (std::uint32_t k = c_.rule_nodes_offset[rule]; k < c_.rule_nodes_offset[rule + 1]; ++k)
+      for (std::uint32_t n = c_.rule_nodes[k];; n = c_.parents[n]) {
+        if (std::find(too_deep_.begin(), too_deep_.end(), n) != too_deep_.end())
+          return true;
+        if (n == 0)
+          break;
+      }
+    return false;
+  }
 
   // Sorts the marked rules m[0..n) and clears their marks. Sorting from the
   // marks costs a few summary words plus one word per match; with many
@@ -1348,6 +1391,8 @@ class run {
   const compiled& c_;
   scratch& s_;
   bool overflow_ = false;
+  // Nodes where the event nests past max_event_depth (see too_deep()).
+  std::vector<std::uint32_t> too_deep_;
   // The largest span of rules only seen so far (see hit()).
   id_span pending_;
 };

@@ -16,7 +16,8 @@
 // matcher, and tests/rules/quirks_test.cpp documents where troupe chose
 // differently. Event bytes are untrusted: every length is checked, nesting
 // and sizes are bounded, and an event that is malformed or beyond the
-// limits below matches no rule.
+// limits below matches no rule (nesting past max_event_depth fails only the
+// rules that look there).
 #pragma once
 
 #include <cstddef>
@@ -49,7 +50,11 @@ inline constexpr std::size_t max_alternatives = 1024;
 /// `*` in one wildcard; more is refused as pathological.
 inline constexpr std::size_t max_wildcard_stars = 16;
 /// Maps and arrays nested on a path some rule looks at (subtrees no rule
-/// names are skipped without recursion and only bounds-checked).
+/// names are skipped without recursion and only bounds-checked). Past it
+/// the walk steps over the rest in the same way, and the event fails the
+/// rules that look at that path or below it, and only those: a rule's
+/// answer does not depend on how deep the event nests where only other
+/// rules look.
 inline constexpr std::size_t max_event_depth = 64;
 /// Elements of one array on a path some rule looks at.
 inline constexpr std::size_t max_event_array = 1u << 20;

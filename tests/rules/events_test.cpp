@@ -102,7 +102,7 @@ TEST_F(hostile_events, nesting_is_bounded_where_rules_look) {
   };
   // Within the limit, a value deep in arrays under "a" still counts.
   EXPECT_EQ(hits(deep("a", limits::max_event_depth - 2)), (std::vector<std::size_t>{1, 3, 5, 7, 8, 9}));
-  // Beyond it: refused, whatever it holds.
+  // Beyond it: refused by every rule that looks at "a", whatever it holds.
   EXPECT_TRUE(hits(deep("a", limits::max_event_depth + 1)).empty());
   EXPECT_TRUE(hits(deep("a", 100000)).empty());
   // Under a key no rule names, nesting is only stepped over (no recursion).
@@ -115,6 +115,45 @@ TEST_F(hostile_events, nesting_is_bounded_where_rules_look) {
     maps.map(1).str("x");
   maps.str("1");
   EXPECT_EQ(hits(maps.bytes), (std::vector<std::size_t>{0}));
+}
+
+// Found by the matcher fuzz target (fuzz/corpus/matcher/crash-deep-arrays-
+// where-other-rules-look, which is the event below nested 117 deep): nesting
+// past the limit where some rule looked refused the whole event, so whether
+// "a" was absent depended on whether the matcher also held rules on "d".
+TEST(event_nesting, past_the_limit_fails_only_the_rules_that_look_there) {
+  const auto deep_d = [](std::size_t depth) {
+    mp e;
+    e.map(1).str("d").array(3).str("\x91");
+    for (std::size_t k = 0; k < depth; ++k)
+      e.array(1);
+    e.i64(99).i64(3);
+    return e.bytes;
+  };
+  const char* absent_a = R"({"$or":[{"a":[{"exists":false}]},{"b":["x"]}]})";
+  matcher alone, shared;
+  ASSERT_TRUE(alone.add("absent-a", absent_a));
+  ASSERT_TRUE(shared.add("absent-a", absent_a));
+  ASSERT_TRUE(shared.add("d", R"({"d":[99]})"));
+  ASSERT_TRUE(shared.add("under-d", R"({"d":{"x":[{"exists":false}]}})"));
+  const auto hits = [](const matcher& m, const std::string& event) {
+    std::vector<std::size_t> out;
+    m.match_msgpack(event, out);
+    return out;
+  };
+  // Within the limit every rule answers; past it (the arrays at "d" nest
+  // 64 deep from 63 on) the rules on "d" fail, and "a" is still absent.
+  EXPECT_EQ(hits(alone, deep_d(2)), (std::vector<std::size_t>{0}));
+  EXPECT_EQ(hits(shared, deep_d(2)), (std::vector<std::size_t>{0, 1, 2}));
+  EXPECT_EQ(hits(shared, deep_d(62)), (std::vector<std::size_t>{0, 1, 2}));
+  for (std::size_t depth : {std::size_t{63}, std::size_t{117}, std::size_t{100000}}) {
+    EXPECT_EQ(hits(alone, deep_d(depth)), (std::vector<std::size_t>{0})) << depth;
+    EXPECT_EQ(hits(shared, deep_d(depth)), (std::vector<std::size_t>{0})) << depth;
+  }
+  // Bytes cut short past the limit are still malformed: nothing matches.
+  const auto cut = deep_d(117).substr(0, 100);
+  EXPECT_TRUE(hits(alone, cut).empty());
+  EXPECT_TRUE(hits(shared, cut).empty());
 }
 
 TEST_F(hostile_events, huge_claims_are_refused_at_once) {
