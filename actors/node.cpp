@@ -10,6 +10,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -25,6 +26,7 @@
 #include "actors/bus.hpp"
 #include "actors/faults.hpp"
 #include "actors/runtime/node_keys.hpp"
+#include "actors/runtime/systemd_notify.hpp"
 #include "actors/runtime/topology.hpp"
 #include "actors/service_host.hpp"
 #include "wire/endpoint.hpp"
@@ -124,8 +126,8 @@ wire::endpoint_options endpoint_options_of(const cluster::config& cfg, const clu
                                            std::optional<wire::endpoint_security> security) {
   wire::endpoint_options opts;
   opts.node = spec.name;
-  opts.pub_bind = spec.pub;
-  opts.control_bind = spec.control;
+  opts.pub_bind = spec.pub_bind;
+  opts.control_bind = spec.control_bind;
   opts.security = std::move(security);
   for (const auto& n : cfg.nodes)
     if (n.name != spec.name)
@@ -331,8 +333,30 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
   log->info("ready: services [{}], pub {}, control {}, {} peers, subscribed to {}, epoch {}", joined(spec->services),
             spec->pub, spec->control, opts.peers.size(), joined(subs), epoch);
 
+  runtime::notify_ready("serving " + joined(spec->services) + " on " + spec->pub + ", epoch " + std::to_string(epoch));
+
+  // Under systemd with WatchdogSec=, WATCHDOG=1 goes out only while the
+  // event loop still runs the tasks posted to it: a wedged loop gets the
+  // node restarted.
+  const auto period = runtime::watchdog_period();
+  auto loop_turned = std::make_shared<std::atomic<bool>>(true);
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  for (;;) {
+    if (!period) {
+      sigwait(&stop_signals, &sig);
+      break;
+    }
+    if (loop_turned->exchange(false))
+      runtime::notify_watchdog();
+    endpoint->post([loop_turned] { loop_turned->store(true); });
+    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(*period);
+    const timespec wait{static_cast<time_t>(secs.count()),
+                        static_cast<long>(std::chrono::nanoseconds(*period - secs).count())};
+    sig = sigtimedwait(&stop_signals, nullptr, &wait);
+    if (sig > 0)
+      break;
+  }
+  runtime::notify_stopping();
   log->info("stopping on {}", sig == SIGINT ? "SIGINT" : "SIGTERM");
   endpoint->stop();  // the loop committed what it had queued, and stopped
   stop_actors();

@@ -135,6 +135,8 @@ unsigned read_roles(const YAML::Node& c, const std::string& where, diagnostics& 
 
 /// Whether every address `endpoint` binds is loopback, or it is ipc.
 bool local_only(const std::string& endpoint) {
+  if (endpoint.rfind("tcp://*:", 0) == 0)  // a host's `bind: "*"`
+    return false;
   std::string why;
   const auto a = parse_bind_address(endpoint, why);
   if (!a)
@@ -261,13 +263,16 @@ void check_access(const YAML::Node& root, const config& cfg, diagnostics& diag) 
   }
   if (keyed)
     return;
-  for (const auto& n : cfg.nodes)
-    for (const auto& [key, ep] : {std::pair<const char*, const std::string&>{"pub", n.pub}, {"control", n.control}})
-      if (!local_only(ep))
-        diag.add(nodes[n.name]["endpoints"][key],
-                 "nodes." + n.name + ".endpoints." + key + ": '" + ep + "' is reachable from other machines, and "
+  for (const auto& n : cfg.nodes) {
+    const char* form = nodes[n.name]["ports"] ? "ports" : "endpoints";
+    for (const auto& [key, ep] :
+         {std::pair<const char*, const std::string&>{"pub", n.pub_bind}, {"control", n.control_bind}})
+      if (!ep.empty() && !local_only(ep))
+        diag.add(nodes[n.name][form][key],
+                 "nodes." + n.name + "." + form + "." + key + ": '" + ep + "' is reachable from other machines, and "
                  "the cluster has no keys: anyone who reaches it could put, read and manage events. Give every "
                  "node a key pair (troupe keygen) or bind loopback only");
+  }
 }
 
 std::optional<std::string> open_cluster_warning(const config& cfg) {

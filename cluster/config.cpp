@@ -30,6 +30,29 @@ const node_spec* config::find_node(const std::string& name) const {
   return nullptr;
 }
 
+const host_spec* config::find_host(const std::string& name) const {
+  for (const auto& h : hosts)
+    if (h.name == name)
+      return &h;
+  return nullptr;
+}
+
+std::vector<const node_spec*> config::nodes_on(const std::string& host) const {
+  std::vector<const node_spec*> out;
+  for (const auto& n : nodes)
+    if (n.host == host)
+      out.push_back(&n);
+  return out;
+}
+
+std::vector<std::string> config::host_names() const {
+  std::vector<std::string> out;
+  for (const auto& n : nodes)
+    if (std::find(out.begin(), out.end(), n.host) == out.end())
+      out.push_back(n.host);
+  return out;
+}
+
 const client_spec* config::find_client(const std::string& name) const {
   for (const auto& c : clients)
     if (c.name == name)
@@ -433,7 +456,7 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
       diag.add(root, "the config must be a map with 'cluster', 'nodes' and 'rules'");
     return std::nullopt;
   }
-  v.keys(root, {"cluster", "data-dir", "nodes", "services", "rules", "supervision", "faults", "clients"}, "config");
+  v.keys(root, {"cluster", "data-dir", "nodes", "services", "rules", "supervision", "faults", "clients", "hosts"}, "config");
   cfg.cluster = v.string(root, "cluster", "config", true).value_or("");
   if (!cfg.cluster.empty() && !cluster_name(cfg.cluster))
     diag.add(root["cluster"], "cluster: only letters, digits, '.', '_' and '-' are allowed");
@@ -466,9 +489,14 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
     for (const auto& kv : services)
       settings.emplace(kv.first.Scalar(), kv.second);
 
+  cfg.hosts = read_hosts(root["hosts"], diag);
+  std::string host_list;
+  for (const auto& h : cfg.hosts)
+    host_list += (host_list.empty() ? "" : ", ") + h.name;
+
   // Nodes.
   auto nodes = root["nodes"];
-  bind_table binds;
+  std::map<std::string, bind_table> binds;  // by host: what one machine binds
   std::map<std::string, std::string> service_owner;
   if (!nodes)
     diag.add(root, "config: missing 'nodes'");
@@ -486,7 +514,7 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
         diag.add(n, where + ": must be a map with 'endpoints' and 'services'");
         continue;
       }
-      v.keys(n, {"host", "endpoints", "services", "durability", "public-key", "public-key-file", "secret-key-file",
+      v.keys(n, {"host", "endpoints", "ports", "services", "durability", "public-key", "public-key-file", "secret-key-file",
                  "secret-key-env", "secret-key", "emits"},
              where);
       auto access = read_node_access(n, where, cfg.dir, diag);
@@ -494,12 +522,58 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
       node.secret = std::move(access.secret);
       node.emits = std::move(access.emits);
       node.host = v.string(n, "host", where, false).value_or("local");
+      const host_spec* host = nullptr;
+      if (!root["hosts"].IsDefined()) {
+        // No `hosts`: the label only groups nodes for `launch --host`.
+      } else if (!n["host"]) {
+        diag.add(n, where + ": missing 'host' (the config's hosts: " + host_list + ")");
+      } else if (!(host = cfg.find_host(node.host)) && !host_list.empty()) {
+        diag.add(n["host"], where + ".host: unknown host '" + node.host + "' (the config's hosts: " + host_list + ")");
+      }
       node.durability = v.string(n, "durability", where, false).value_or("os");
       if (node.durability != "os" && node.durability != "fsync" && node.durability != "none")
         diag.add(n["durability"], where + ".durability: '" + node.durability + "' is not one of fsync, os, none");
+      const auto claim = [&](const bind_address& address, const std::string& owner, const YAML::Node& at) {
+        if (auto c = binds[node.host].claim(address, owner)) {
+          const auto on = node.host == "local" ? std::string() : " on host " + node.host;
+          if (c->text == address.text)
+            diag.add(at, owner + ": '" + address.text + "' is already used by " + c->owner + on);
+          else
+            diag.add(at, owner + ": '" + address.text + "' conflicts with " + c->owner + " ('" + c->text + "')" + on
+                             + ": " + c->reason);
+        }
+      };
       auto eps = n["endpoints"];
-      if (!eps || !eps.IsMap()) {
-        diag.add(eps ? eps : n, where + ": 'endpoints' must be a map with 'pub' and 'control'");
+      auto ports = n["ports"];
+      if (eps && ports) {
+        diag.add(ports, where + ": give 'endpoints' or 'ports', not both");
+      } else if (ports) {
+        if (!host) {
+          if (!root["hosts"].IsDefined())
+            diag.add(ports, where + ".ports: ports need the node's host and its address in 'hosts'; or give "
+                                    "'endpoints'");
+        } else if (!ports.IsMap()) {
+          diag.add(ports, where + ": 'ports' must be a map with 'pub' and 'control', e.g. {pub: 7101, control: 7102}");
+        } else {
+          v.keys(ports, {"pub", "control"}, where + ".ports");
+          for (const char* key : {"pub", "control"}) {
+            if (!ports[key]) {
+              diag.add(ports, where + ".ports: missing '" + key + "'");
+              continue;
+            }
+            const auto port = v.integer(ports[key], where + ".ports." + key, 1, 65535);
+            if (!port)
+              continue;
+            const auto address = bind_of(*host, static_cast<int>(*port));
+            claim(address, where + ".ports." + key, ports[key]);
+            const bool pub = std::string(key) == "pub";
+            (pub ? node.pub : node.control) = tcp_endpoint(host->address, static_cast<int>(*port));
+            (pub ? node.pub_bind : node.control_bind) = address.text;
+          }
+        }
+      } else if (!eps || !eps.IsMap()) {
+        diag.add(eps ? eps : n, where + ": 'endpoints' must be a map with 'pub' and 'control'"
+                                     + std::string(cfg.hosts.empty() ? "" : ", or give 'ports' on its host"));
       } else {
         v.keys(eps, {"pub", "control"}, where + ".endpoints");
         for (const char* key : {"pub", "control"}) {
@@ -513,14 +587,9 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
             diag.add(eps[key], owner + ": " + why);
             continue;
           }
-          if (auto c = binds.claim(*address, owner)) {
-            if (c->text == *e)
-              diag.add(eps[key], owner + ": '" + *e + "' is already used by " + c->owner);
-            else
-              diag.add(eps[key], owner + ": '" + *e + "' conflicts with " + c->owner + " ('" + c->text + "'): "
-                                     + c->reason);
-          }
+          claim(*address, owner, eps[key]);
           (std::string(key) == "pub" ? node.pub : node.control) = *e;
+          (std::string(key) == "pub" ? node.pub_bind : node.control_bind) = *e;
         }
       }
       auto svcs = n["services"];

@@ -21,14 +21,21 @@
 
 #include "cluster/access.hpp"
 #include "cluster/diagnostics.hpp"
+#include "cluster/hosts.hpp"
 
 namespace troupe::cluster {
 
 struct node_spec {
   std::string name;
   std::string host;               // "local" unless the config says otherwise
-  std::string pub;                // ZeroMQ endpoint its PUB socket binds
-  std::string control;            // ZeroMQ endpoint its ROUTER socket binds
+  // The ZeroMQ endpoints of its PUB and ROUTER sockets as peers and clients
+  // dial them (`endpoints:`, or its host's address and `ports:`).
+  std::string pub;
+  std::string control;
+  // As the node binds them: the same as above with `endpoints:`; with
+  // `ports:`, on its host's bind address (cluster/hosts.hpp).
+  std::string pub_bind;
+  std::string control_bind;
   std::vector<std::string> services;
   std::filesystem::path data_dir; // absolute
   std::string durability = "os";  // fsync, os or none
@@ -118,6 +125,7 @@ struct config {
   std::filesystem::path dir;        // directory of the file, absolute
   std::string cluster;              // cluster name
   std::filesystem::path data_dir;   // absolute
+  std::vector<host_spec> hosts;     // empty when the file has no `hosts`
   std::vector<node_spec> nodes;
   std::vector<rule_spec> rules;
   YAML::Node services;              // settings per service name (a map, may be null)
@@ -130,6 +138,11 @@ struct config {
   const client_spec* find_client(const std::string& name) const;
 
   const node_spec* find_node(const std::string& name) const;
+  const host_spec* find_host(const std::string& name) const;
+  /// The nodes whose `host` is `name`, in the file's order.
+  std::vector<const node_spec*> nodes_on(const std::string& host) const;
+  /// The hosts the nodes name, in the order they first appear.
+  std::vector<std::string> host_names() const;
   /// The node hosting `service`, or null.
   const node_spec* node_hosting(const std::string& service) const;
   /// How long the origin keeps an event of `detail_type` that a consumer has

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "actors/runtime/restart_intensity.hpp"
+#include "actors/runtime/systemd_notify.hpp"
 
 namespace troupe::cli {
 
@@ -118,6 +119,10 @@ pid_t spawn_node(const launch_options& opts, const std::string& node, int& out_f
     dup2(fds[1], STDOUT_FILENO);
     dup2(fds[1], STDERR_FILENO);
     sigprocmask(SIG_UNBLOCK, &blocked, nullptr);
+    // Under systemd the launcher is the service: its nodes do not speak for it.
+    unsetenv("NOTIFY_SOCKET");
+    unsetenv("WATCHDOG_USEC");
+    unsetenv("WATCHDOG_PID");
     const char* argv[] = {opts.self_exe.c_str(), "node", opts.config_path.c_str(), "--node", node.c_str(), nullptr};
     execv(opts.self_exe.c_str(), const_cast<char* const*>(argv));
     std::fprintf(stderr, "cannot start %s: %s\n", opts.self_exe.c_str(), std::strerror(errno));
@@ -162,6 +167,8 @@ class supervisor {
   supervisor(const cluster::config& cfg, const launch_options& opts, const sigset_t& blocked, int sfd)
       : sup_(cfg.supervision), opts_(opts), blocked_(blocked), sfd_(sfd), rng_(std::random_device{}()) {
     for (const auto& n : cfg.nodes) {
+      if (!opts.host.empty() && n.host != opts.host)
+        continue;
       width_ = std::max(width_, n.name.size());
       child c;
       c.name = n.name;
@@ -253,6 +260,7 @@ class supervisor {
       if (std::all_of(children_.begin(), children_.end(), [](const child& c) { return c.ready; })) {
         all_ready_told_ = true;
         note("all %zu nodes ready (Ctrl-C stops them all)", children_.size());
+        runtime::notify_ready("all " + std::to_string(children_.size()) + " nodes ready");
       }
       return;
     }
@@ -274,6 +282,7 @@ class supervisor {
     if (stopping_)
       return;
     stopping_ = true;
+    runtime::notify_stopping();
     kill_deadline_ = clock::now() + stop_grace;
     note("stopping all nodes (%s)", why);
     for (auto& c : children_) {
@@ -373,6 +382,20 @@ class supervisor {
 } // namespace
 
 int launch(const cluster::config& cfg, const launch_options& opts) {
+  const auto hosts = cfg.host_names();
+  std::string list;
+  for (const auto& h : hosts)
+    list += (list.empty() ? "" : ", ") + h;
+  if (opts.host.empty() && hosts.size() > 1) {
+    std::fprintf(stderr, "troupe: the config spreads its nodes over the hosts %s: start one host's nodes with "
+                         "--host NAME\n", list.c_str());
+    return 2;
+  }
+  if (!opts.host.empty() && std::find(hosts.begin(), hosts.end(), opts.host) == hosts.end()) {
+    std::fprintf(stderr, "troupe: no node runs on host '%s' (the config's hosts: %s)\n", opts.host.c_str(),
+                 list.c_str());
+    return 2;
+  }
   sigset_t blocked;
   sigemptyset(&blocked);
   sigaddset(&blocked, SIGINT);

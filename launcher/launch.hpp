@@ -1,4 +1,5 @@
-// `troupe launch`: starts every node of a cluster on this machine as a
+// `troupe launch`: starts every node of a cluster, or of one of its hosts
+// (`--host`), on this machine as a
 // child process and supervises them. Their output is forwarded line by
 // line with the node's name in front. A node that dies is restarted after
 // an exponential backoff with full jitter; one that dies more often than
@@ -18,6 +19,7 @@ namespace troupe::cli {
 struct launch_options {
   std::string config_path;
   std::string self_exe;  // this executable, to start `troupe node`
+  std::string host;      // only the nodes on this host; empty: all (the config must have one host)
 };
 
 /// Runs until stopped by SIGINT/SIGTERM or until no node is left to run.

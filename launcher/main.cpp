@@ -139,12 +139,15 @@ int run(int argc, char** argv) {
 
   std::string config;
   std::string node_name;
-  auto* node = app.add_subcommand("node", "Run one node of a cluster in the foreground");
+  auto* node = app.add_subcommand(
+      "node", "Run one node of a cluster in the foreground (for systemd, Kubernetes or another engine to start)");
   node->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
-  node->add_option("--node", node_name, "Name of the node to run")->required();
+  node->add_option("--node", node_name, "Name of the node to run")->envname("TROUPE_NODE")->required();
 
-  auto* launch = app.add_subcommand("launch", "Start every node of a cluster on this machine");
+  std::string launch_host;
+  auto* launch = app.add_subcommand("launch", "Start and supervise the nodes of a cluster, or of one host, on this machine");
   launch->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
+  launch->add_option("--host", launch_host, "Only the nodes on this host of the config's hosts");
 
   auto* check = app.add_subcommand("check", "Validate a cluster config and exit");
   check->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
@@ -212,6 +215,9 @@ int run(int argc, char** argv) {
       return 1;
     }
     const auto own = std::count_if(cfg->rules.begin(), cfg->rules.end(), [](const auto& r) { return !r.internal; });
+    // A name that does not resolve here may resolve where the nodes run.
+    for (const auto& w : troupe::cluster::unresolved_hosts(cfg->hosts, cfg->file))
+      std::fprintf(stderr, "%s\n", w.c_str());
     std::printf("%s: ok (%zu nodes, %zu rules, %s)\n", config.c_str(), cfg->nodes.size(),
                 static_cast<std::size_t>(own),
                 cfg->secure() ? ("CurveZMQ on every socket, " + std::to_string(cfg->clients.size()) + " clients").c_str()
@@ -231,7 +237,7 @@ int run(int argc, char** argv) {
   if (*node)
     return troupe::run_node(*cfg, node_name, troupe::cli::registry());
   if (*launch)
-    return troupe::cli::launch(*cfg, {config, self_exe(argv[0])});
+    return troupe::cli::launch(*cfg, {config, self_exe(argv[0]), launch_host});
   if (*status)
     return status_cmd(*cfg, format == "json");
   return 2;

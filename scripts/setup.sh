@@ -9,6 +9,7 @@ packages=(
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libcaf-dev
   libgtest-dev libsqlite3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
   libgoogle-perftools-dev
+  libsystemd-dev systemd  # sd_notify for nodes under systemd; systemd-analyze checks the units deploy writes
   clang libclang-rt-14-dev  # the fuzz build: clang, libFuzzer and the sanitizers' runtimes
   iproute2 iptables procps
 )
