@@ -534,8 +534,10 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
       if (node.durability != "os" && node.durability != "fsync" && node.durability != "none")
         diag.add(n["durability"], where + ".durability: '" + node.durability + "' is not one of fsync, os, none");
       const auto claim = [&](const bind_address& address, const std::string& owner, const YAML::Node& at) {
-        if (auto c = binds[node.host].claim(address, owner)) {
-          const auto on = node.host == "local" ? std::string() : " on host " + node.host;
+        // Without `hosts`, every endpoint is bound on the machine that launches them all.
+        const bool hosts = root["hosts"].IsDefined();
+        if (auto c = binds[hosts ? node.host : std::string()].claim(address, owner)) {
+          const auto on = hosts ? " on host " + node.host : std::string();
           if (c->text == address.text)
             diag.add(at, owner + ": '" + address.text + "' is already used by " + c->owner + on);
           else
