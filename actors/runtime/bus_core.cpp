@@ -170,7 +170,7 @@ void bus_core::take_redrive(const wire::envelope& ev, const std::shared_ptr<held
   log_->info("[rule={} corr={} event={}] redriven from the DLQ (dead letter {})", order->rule, ev.correlation_id,
              order->event->id, order->letter_id);
   delivery d{0, order->target, order->rule, std::make_shared<wire::envelope>(*order->event), h, {}};
-  d.retry.age_from_ms = ev.time_ms;
+  d.retry.age_from_ms = ev.origin == node_ ? ev.time_ms : clocks_.to_local(ev.origin, ev.time_ms);
   ++h->remaining;
   out.push_back(std::move(d));
 }
@@ -192,6 +192,9 @@ void bus_core::take(const event_ptr& ev, std::vector<delivery>& out, std::set<st
   for (auto& [target, rule] : local_targets(*ev)) {
     ++v.hold->remaining;
     out.push_back(delivery{0, std::move(target), std::move(rule), ev, v.hold, {}});
+    // Its age counts on the origin's clock: the event's time, moved onto ours.
+    if (ev->origin != node_)
+      out.back().retry.age_from_ms = clocks_.to_local(ev->origin, ev->time_ms);
   }
   take_redrive(*ev, v.hold, out);
   if (out.size() == before)
@@ -620,6 +623,7 @@ void bus_core::on_heartbeat(const std::string& from, const std::string& body) {
   }
   if (!is_peer(hb->origin))
     return;
+  clocks_.sample(hb->origin, hb->time_ms, port_.now_ms());
   // A stream the origin may not originate is never asked for: its events
   // would only be dropped again.
   for (const auto& [stream, head] : hb->heads)
@@ -878,7 +882,7 @@ void bus_core::expire_idempotency() {
 }
 
 void bus_core::publish_heartbeat() {
-  port_.publish({{wire::heartbeat_topic, wire::encode(wire::heartbeat{node_, epoch_, out_.heads()})}});
+  port_.publish({{wire::heartbeat_topic, wire::encode(wire::heartbeat{node_, epoch_, out_.heads(), port_.now_ms()})}});
 }
 
 void bus_core::on_tick() {

@@ -29,6 +29,7 @@
 #include "actors/runtime/delivery.hpp"
 #include "actors/runtime/metrics.hpp"
 #include "actors/runtime/outbound_streams.hpp"
+#include "actors/runtime/peer_clocks.hpp"
 #include "actors/runtime/put_events.hpp"
 #include "actors/runtime/stream_gate.hpp"
 #include "actors/runtime/topology.hpp"
@@ -187,6 +188,7 @@ class bus_core {
   std::vector<delivery> recovered_;  // inbox rows found at start
 
   stream_gate gate_;
+  peer_clocks clocks_;  // each peer's clock against ours, for event ages
   outbound_streams out_;
   rule_metrics metrics_;
   bus_counters counters_;

@@ -166,6 +166,34 @@ TEST(bus_core, a_transient_failure_is_parked_and_retried_when_due) {
   EXPECT_EQ(f.bus->metrics().of("r-b").retry_attempts, 1u);
 }
 
+TEST(bus_core, an_events_age_counts_on_its_origins_clock) {
+  // up's clock is two minutes behind ours, r-b's maximum age is 60 s: on
+  // our clock its fresh event would look too old to retry.
+  for (const bool heard : {true, false}) {
+    bus_fixture f;
+    const std::int64_t skew = 120000;
+    if (heard)
+      f.bus->on_heartbeat("up", wire::encode(wire::heartbeat{"up", 5, {}, f.port.now - skew - 3}));
+    auto made = std::make_shared<wire::envelope>(*event_of("up", "B", 5, 1));
+    made->time_ms = f.port.now - skew;  // just made, by up's clock
+    event_ptr ev = made;
+    f.bus->on_events("up", {ev});
+    auto d = f.port.all_delivered("b").at(0);
+    f.answer(d, outcome::transient);
+    f.port.commit_all(*f.bus);
+    if (heard) {
+      EXPECT_EQ(age_start_ms(d), f.port.now + 3);  // the heartbeat took at least 3 ms, so the event is that young
+      ASSERT_EQ(f.port.retries.size(), 1u) << "a fresh event was given up on as too old";
+      EXPECT_EQ(f.bus->metrics().of("r-b").sent_to_dlq, 0u);
+    } else {
+      // Before up's first heartbeat its clock is taken at its word.
+      EXPECT_EQ(age_start_ms(d), ev->time_ms);
+      EXPECT_TRUE(f.port.retries.empty());
+      EXPECT_EQ(f.bus->metrics().of("r-b").sent_to_dlq, 1u);
+    }
+  }
+}
+
 TEST(bus_core, out_of_retries_the_dead_letter_goes_out_with_the_completion) {
   bus_fixture f;
   f.bus->on_events("up", {event_of("up", "B", 5, 1)});
