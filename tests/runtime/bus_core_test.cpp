@@ -314,6 +314,83 @@ TEST(bus_core, inbox_rows_found_at_start_are_delivered_now_or_when_due) {
   EXPECT_EQ(f.port.retries[0].first.count(), 5000);
 }
 
+TEST(bus_core, a_read_goes_to_the_reader_with_its_bounds_and_its_page_is_the_reply) {
+  bus_fixture f;
+  wire::control_request r;
+  r.verb = "read";
+  r.services = {"b"};
+  r.after = wire::state_key{"b", "rows", "k1"};
+  r.limit = 3;
+  f.bus->on_request("c", "", wire::encode(r));
+  ASSERT_EQ(f.port.reads.size(), 1u);
+  EXPECT_EQ(f.port.reads[0].services, (std::vector<std::string>{"b"}));
+  ASSERT_TRUE(f.port.reads[0].after);
+  EXPECT_EQ(*f.port.reads[0].after, (wire::state_key{"b", "rows", "k1"}));
+  EXPECT_EQ(f.port.reads[0].limit, 3u);
+  EXPECT_TRUE(f.port.writes.empty()) << "nothing is read through the store's writer";
+  EXPECT_TRUE(f.port.replies.empty());
+  f.port.asks.front()(*f.bus);
+  ASSERT_EQ(f.port.replies.size(), 1u);
+  auto rep = wire::decode_reply(f.port.replies[0].second, "read");
+  ASSERT_TRUE(rep) << rep.err().to_string();
+  EXPECT_TRUE(rep->ok) << rep->body;
+}
+
+TEST(bus_core, a_malformed_read_is_answered_with_an_error_and_reads_nothing) {
+  bus_fixture f;
+  wire::control_request r;
+  r.verb = "read";
+  r.limit = 0;  // no rows is no page
+  f.bus->on_request("c", "", wire::encode(r));
+  r.limit = wire::max_read_rows + 1;
+  f.bus->on_request("c", "", wire::encode(r));
+  r.limit = 1;
+  r.services.assign(wire::max_read_services + 1, "b");
+  f.bus->on_request("c", "", wire::encode(r));
+  EXPECT_TRUE(f.port.reads.empty());
+  ASSERT_EQ(f.port.replies.size(), 3u);
+  for (const auto& [who, bytes] : f.port.replies) {
+    auto rep = wire::decode_reply(bytes, "read");
+    ASSERT_TRUE(rep) << rep.err().to_string();
+    EXPECT_FALSE(rep->ok);
+    EXPECT_NE(rep->body.find("read"), std::string::npos) << rep->body;
+  }
+  // And it goes on serving.
+  r.services.clear();
+  f.bus->on_request("c", "", wire::encode(r));
+  EXPECT_EQ(f.port.reads.size(), 1u);
+}
+
+TEST(bus_core, reads_past_their_limit_in_flight_are_refused_at_once_apart_from_queries) {
+  bus_fixture f;
+  wire::control_request r;
+  r.verb = "read";
+  r.limit = 5;
+  const std::size_t limit = bus_timing{}.max_reads_in_flight;
+  for (std::size_t i = 0; i < limit; ++i)
+    f.bus->on_request("c" + std::to_string(i), "", wire::encode(r));
+  EXPECT_EQ(f.port.reads.size(), limit);
+  f.bus->on_request("flood", "", wire::encode(r));
+  EXPECT_EQ(f.port.reads.size(), limit) << "no more is read at once";
+  ASSERT_EQ(f.port.replies.size(), 1u);
+  EXPECT_EQ(f.port.replies[0].first, "flood");
+  auto rep = wire::decode_reply(f.port.replies[0].second, "read");
+  ASSERT_TRUE(rep);
+  EXPECT_FALSE(rep->ok);
+  EXPECT_NE(rep->body.find("busy"), std::string::npos) << rep->body;
+  EXPECT_EQ(f.bus->counters().asks_refused, 1u);
+  // Queries have places of their own.
+  wire::control_request status;
+  status.verb = "status";
+  f.bus->on_request("s", "", wire::encode(status));
+  EXPECT_EQ(f.port.replies.size(), 1u) << "the status request waits on the services, not refused";
+  // A read answered frees its place.
+  f.port.asks.front()(*f.bus);
+  f.port.asks.pop_front();
+  f.bus->on_request("late", "", wire::encode(r));
+  EXPECT_EQ(f.port.reads.size(), limit + 1) << "admitted again";
+}
+
 TEST(bus_core, queries_and_status_past_the_limit_in_flight_are_refused_at_once) {
   bus_fixture f;
   const auto ask = [&](const std::string& who, const char* verb) {
