@@ -26,6 +26,7 @@
 #include "actors/bus.hpp"
 #include "actors/faults.hpp"
 #include "actors/runtime/node_keys.hpp"
+#include "actors/runtime/ready_marker.hpp"
 #include "actors/runtime/systemd_notify.hpp"
 #include "actors/runtime/topology.hpp"
 #include "actors/service_host.hpp"
@@ -215,6 +216,9 @@ result<std::shared_ptr<store::node_store>> open_store(const cluster::node_spec& 
   if (ec)
     return error{runtime::errc::io, "cannot create data directory " + spec.data_dir.string() + ": " + ec.message()};
   TROUPE_TRY(lock_data_dir(spec.data_dir));
+  // Only the lock's holder may speak for the node: a marker left by one
+  // that was killed goes now.
+  runtime::remove_ready_marker(spec.data_dir);
   auto opened = store::node_store::open((spec.data_dir / "node.db").string(), durability, snap);
   if (!opened)
     return error{opened.err().code, "cannot open the store: " + opened.err().message};
@@ -335,6 +339,8 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
             spec->pub, spec->control, opts.peers.size(), joined(subs), epoch);
 
   runtime::notify_ready("serving " + joined(spec->services) + " on " + spec->pub + ", epoch " + std::to_string(epoch));
+  if (auto marked = runtime::write_ready_marker(spec->data_dir); !marked)
+    log->warn("{}: `troupe probe` will say this node is not ready", marked.err().message);
 
   // Under systemd with WatchdogSec=, WATCHDOG=1 goes out only while the
   // event loop still runs the tasks posted to it: a wedged loop gets the
@@ -358,6 +364,7 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
       break;
   }
   runtime::notify_stopping();
+  runtime::remove_ready_marker(spec->data_dir);
   log->info("stopping on {}", sig == SIGINT ? "SIGINT" : "SIGTERM");
   endpoint->stop();  // the loop committed what it had queued, and stopped
   stop_actors();

@@ -290,6 +290,10 @@ result<std::string> secret_key(const secret_key_source& src) {
       return error{wire::errc::io, "the environment variable " + src.env + " that should hold the secret key is "
                                    "not set"};
     std::string key(v);
+    // As in a key file: a Secret made with `kubectl create secret
+    // --from-file` keeps the file's line end.
+    while (!key.empty() && (key.back() == '\n' || key.back() == '\r' || key.back() == ' '))
+      key.pop_back();
     if (!wire::is_z85_key(key))
       return error{wire::errc::invalid_field, "$" + src.env + " does not hold a CURVE secret key (40 characters of "
                                               "Z85)"};

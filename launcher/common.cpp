@@ -124,6 +124,8 @@ const char* errc_codes::name(int code) {
     case errc::bad_answer: return "bad_answer";
     case errc::not_ready: return "not_ready";
     case errc::no_key: return "no_key";
+    case errc::not_deployable: return "not_deployable";
+    case errc::cannot_write: return "cannot_write";
   }
   return "unknown";
 }

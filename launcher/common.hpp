@@ -22,6 +22,8 @@ enum class errc {
   bad_answer,       // the node's answer is not what the command reads
   not_ready,        // nodes that have not answered yet: retryable
   no_key,           // no client of the config whose secret key this user can read
+  not_deployable,   // `troupe deploy`: the config or options do not fit the engine
+  cannot_write,     // `troupe deploy`: its output directory or a file in it
 };
 
 struct errc_codes {

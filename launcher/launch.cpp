@@ -28,9 +28,6 @@ namespace {
 using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// A node stopped with SIGTERM gets this long before SIGKILL.
-constexpr auto stop_grace = std::chrono::seconds(10);
-
 // One node under supervision.
 //
 //                 dies, within the limit

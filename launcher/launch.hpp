@@ -10,11 +10,16 @@
 // its nodes with it (PR_SET_PDEATHSIG).
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include "cluster/config.hpp"
 
 namespace troupe::cli {
+
+/// How long a node has to stop after SIGTERM before it is killed: under
+/// the launcher, and as `troupe deploy` tells systemd and Kubernetes.
+inline constexpr std::chrono::seconds stop_grace{10};
 
 struct launch_options {
   std::string config_path;

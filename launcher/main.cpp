@@ -10,7 +10,9 @@
 #include <CLI/CLI.hpp>
 
 #include "actors/node.hpp"
+#include "actors/runtime/ready_marker.hpp"
 #include "launcher/common.hpp"
+#include "launcher/deploy.hpp"
 #include "launcher/dlq.hpp"
 #include "launcher/application.hpp"
 #include "launcher/keys.hpp"
@@ -82,6 +84,56 @@ int status_cmd(const troupe::cluster::config& cfg, bool json) {
   return rc;
 }
 
+/// `troupe probe`: whether a node on this machine is ready, from its ready
+/// marker. Exit 0 when it is, 1 when not, 2 for a node the config lacks.
+int probe_cmd(const troupe::cluster::config& cfg, const std::string& name) {
+  const auto* spec = cfg.find_node(name);
+  if (!spec) {
+    std::fprintf(stderr, "troupe: no node '%s' in %s\n", name.c_str(), cfg.file.c_str());
+    return 2;
+  }
+  auto pid = troupe::runtime::ready_process(spec->data_dir);
+  if (!pid) {
+    std::fprintf(stderr, "troupe: node %s is not ready: %s\n", name.c_str(), pid.err().message.c_str());
+    return 1;
+  }
+  std::printf("node %s is ready (pid %d)\n", name.c_str(), *pid);
+  return 0;
+}
+
+/// `troupe deploy systemd` and `troupe deploy kubernetes`, filling
+/// `config`, `out` and the options.
+struct deploy_commands {
+  CLI::App* systemd;
+  CLI::App* kubernetes;
+  std::string out, troupe, config_path;
+  troupe::cli::systemd_options systemd_opts;
+  troupe::cli::kubernetes_options kubernetes_opts;
+};
+
+void add_deploy_commands(CLI::App& app, std::string& config, deploy_commands& d) {
+  auto* deploy = app.add_subcommand("deploy", "Write the files for systemd or Kubernetes to run the nodes");
+  deploy->require_subcommand(1);
+  d.systemd = deploy->add_subcommand(
+      "systemd", "A troupe-node@.service unit and a file per node of one host, with a README to install them");
+  d.kubernetes = deploy->add_subcommand(
+      "kubernetes", "A ConfigMap, and a StatefulSet and headless Service per node, with a README to apply them");
+  for (auto* sub : {d.systemd, d.kubernetes}) {
+    sub->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
+    sub->add_option("--out", d.out, "Folder to write into (files of its own there are refused)")->required();
+  }
+  d.systemd->add_option("--host", d.systemd_opts.host, "The host of the config whose nodes to run")->required();
+  d.systemd->add_option("--troupe", d.troupe, "Absolute path of troupe on that host (default: this executable)");
+  d.systemd->add_option("--config-path", d.config_path,
+                        "Absolute path of the config on that host (default: /etc/troupe/<its file name>)");
+  auto& k = d.kubernetes_opts;
+  d.kubernetes->add_option("--image", k.image, "Container image with troupe on its PATH")->capture_default_str();
+  d.kubernetes->add_option("--namespace", k.ns, "Namespace of every object")->capture_default_str();
+  d.kubernetes->add_option("--cluster-domain", k.cluster_domain, "The Kubernetes cluster's DNS domain")
+      ->capture_default_str();
+  d.kubernetes->add_option("--storage", k.storage, "Size of each node's volume claim")->capture_default_str();
+}
+
 /// `troupe dlq` and its list, show, redrive and purge, filling `config`,
 /// `format` and `dq`.
 struct dlq_commands {
@@ -148,6 +200,14 @@ int run(int argc, char** argv) {
   auto* launch = app.add_subcommand("launch", "Start and supervise the nodes of a cluster, or of one host, on this machine");
   launch->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
   launch->add_option("--host", launch_host, "Only the nodes on this host of the config's hosts");
+
+  auto* probe = app.add_subcommand(
+      "probe", "Exit 0 when a node on this machine is ready: its sockets bound, its store open (for Kubernetes)");
+  probe->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
+  probe->add_option("--node", node_name, "Name of the node")->envname("TROUPE_NODE")->required();
+
+  deploy_commands deploy;
+  add_deploy_commands(app, config, deploy);
 
   auto* check = app.add_subcommand("check", "Validate a cluster config and exit");
   check->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
@@ -245,6 +305,16 @@ int run(int argc, char** argv) {
     }
     return troupe::run_node(*cfg, node_name, troupe::cli::registry());
   }
+  if (*probe)
+    return probe_cmd(*cfg, node_name);
+  if (*deploy.systemd) {
+    deploy.systemd_opts.troupe = deploy.troupe.empty() ? self_exe(argv[0]) : deploy.troupe;
+    deploy.systemd_opts.config = deploy.config_path.empty() ? troupe::cli::default_installed_config(config)
+                                                            : std::filesystem::path(deploy.config_path);
+    return troupe::cli::deploy_systemd(*cfg, deploy.systemd_opts, deploy.out);
+  }
+  if (*deploy.kubernetes)
+    return troupe::cli::deploy_kubernetes(*cfg, deploy.kubernetes_opts, deploy.out);
   if (*launch)
     return troupe::cli::launch(*cfg, {config, self_exe(argv[0]), launch_host});
   if (*status)

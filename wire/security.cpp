@@ -1,7 +1,9 @@
 #include "wire/security.hpp"
 
+#include <endian.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <array>
@@ -68,11 +70,57 @@ result<void> write_key_files(const std::filesystem::path& secret, const std::fil
   return {};
 }
 
+namespace {
+
+/// Whether the group bits of `file`'s mode are the mask of an access ACL
+/// that lets no one read it but its owner and this process's user: what
+/// systemd does with a credential (LoadCredential=) on a file system with
+/// ACLs, a root-owned 0400 file with `user:<the service's uid>:r--`.
+bool acl_grants_only_this_user(const std::filesystem::path& file, const struct stat& st) {
+  if (st.st_mode & S_IRWXO)
+    return false;
+  // The kernel's xattr form (linux/posix_acl_xattr.h): a version, then
+  // entries of tag, permissions and id, little-endian.
+  unsigned char acl[4 + 8 * 64];
+  const auto n = ::getxattr(file.c_str(), "system.posix_acl_access", acl, sizeof acl);
+  if (n < 4 || (n - 4) % 8 != 0)
+    return false;
+  std::uint32_t version = 0;
+  std::memcpy(&version, acl, 4);
+  if (le32toh(version) != 2)
+    return false;
+  constexpr std::uint16_t named_user = 0x02, owning_group = 0x04, named_group = 0x08, other = 0x20;
+  for (auto i = 4; i < n; i += 8) {
+    std::uint16_t tag = 0, perm = 0;
+    std::uint32_t id = 0;
+    std::memcpy(&tag, acl + i, 2);
+    std::memcpy(&perm, acl + i + 2, 2);
+    std::memcpy(&id, acl + i + 4, 4);
+    if (le16toh(perm) == 0)
+      continue;
+    switch (le16toh(tag)) {
+      case named_user:
+        if (le32toh(id) != ::geteuid())
+          return false;
+        break;
+      case owning_group:
+      case named_group:
+      case other:
+        return false;
+      default:  // the owner, and the mask (which only narrows)
+        break;
+    }
+  }
+  return true;
+}
+
+} // namespace
+
 result<std::string> read_secret_key(const std::filesystem::path& file) {
   struct stat st {};
   if (::stat(file.c_str(), &st) != 0)
     return error{errc::io, "cannot read the secret key " + file.string() + ": " + std::strerror(errno)};
-  if (st.st_mode & (S_IRWXG | S_IRWXO))
+  if ((st.st_mode & (S_IRWXG | S_IRWXO)) && !acl_grants_only_this_user(file, st))
     return error{errc::invalid_field, "the secret key " + file.string() + " may be read by others (mode "
                                           + [&] {
                                               char m[8];

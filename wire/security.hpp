@@ -54,7 +54,9 @@ result<void> write_key_files(const std::filesystem::path& secret, const std::fil
 
 /// Reads a secret key file: its first line, a Z85 key. Fails with `io` when
 /// it cannot be read, and with `invalid_field` when group or others may
-/// read it (as ssh does) or it does not hold a key.
+/// read it (as ssh does) or it does not hold a key. An access ACL that
+/// lets only this process's user read it besides its owner is no group
+/// (systemd's LoadCredential= hands a service its key so).
 result<std::string> read_secret_key(const std::filesystem::path& file);
 
 /// The ZAP domains of a node's two listening sockets: its PUB admits only

@@ -154,6 +154,13 @@ TEST(access, a_secret_key_comes_from_its_variable_or_its_private_file_only) {
   auto from_env = secret_key({{}, "TROUPE_TEST_KEY"});
   ASSERT_TRUE(from_env);
   EXPECT_EQ(*from_env, k.secret_key);
+  // A key file's content, line end and all (a Kubernetes Secret made --from-file).
+  ::setenv("TROUPE_TEST_KEY", (k.secret_key + "\n").c_str(), 1);
+  auto with_newline = secret_key({{}, "TROUPE_TEST_KEY"});
+  ASSERT_TRUE(with_newline) << with_newline.err().to_string();
+  EXPECT_EQ(*with_newline, k.secret_key);
+  ::setenv("TROUPE_TEST_KEY", ("\n" + k.secret_key).c_str(), 1);
+  EXPECT_FALSE(secret_key({{}, "TROUPE_TEST_KEY"}));
   ::unsetenv("TROUPE_TEST_KEY");
 
   test::temp_dir dir;

@@ -192,6 +192,35 @@ TEST(cli, the_launcher_reports_a_node_that_dies) {
   EXPECT_NE(c.launcher_output().find("all nodes stopped"), std::string::npos);
 }
 
+TEST(cli, probe_says_ready_only_while_the_node_that_said_so_runs) {
+  cluster c({{"one", {"sink"}}}, "rules:\n  - {name: r, pattern: {\"detail-type\": [\"X\"]}, target: sink}\n");
+  const auto probe = [&] { return run_command({troupe_bin(), "probe", c.config_path(), "--node", "one"}, 10s); };
+  auto before = probe();
+  EXPECT_EQ(before.code, 1) << before.output;
+  EXPECT_NE(before.output.find("node one is not ready: no ready marker"), std::string::npos) << before.output;
+  auto unknown = run_command({troupe_bin(), "probe", c.config_path(), "--node", "two"}, 10s);
+  EXPECT_EQ(unknown.code, 2) << unknown.output;
+
+  c.start_node("one");
+  ASSERT_TRUE(wait_until([&] { return probe().code == 0; }, 20s)) << c.node_output("one");
+  EXPECT_NE(probe().output.find("node one is ready (pid "), std::string::npos);
+  c.signal_node("one", SIGTERM);
+  EXPECT_EQ(c.wait_node("one"), 0) << c.node_output("one");
+  auto stopped = probe();
+  EXPECT_EQ(stopped.code, 1) << stopped.output;
+  EXPECT_FALSE(std::filesystem::exists(c.node_data_dir("one") / "ready"));
+
+  // Killed, it leaves its marker, which speaks for nobody.
+  c.start_node("one");
+  ASSERT_TRUE(wait_until([&] { return probe().code == 0; }, 20s)) << c.node_output("one");
+  c.signal_node("one", SIGKILL);
+  c.wait_node("one");
+  EXPECT_TRUE(std::filesystem::exists(c.node_data_dir("one") / "ready"));
+  auto killed = probe();
+  EXPECT_EQ(killed.code, 1) << killed.output;
+  EXPECT_NE(killed.output.find(") is gone"), std::string::npos) << killed.output;
+}
+
 TEST(cli, test_pattern_answers_like_test_event_pattern) {
   const std::string pattern = R"({"detail-type": ["A"], "detail": {"n": [{"numeric": [">", 3]}]}})";
   auto yes = run_command({troupe_bin(), "test-pattern", "--pattern", pattern, "--event",

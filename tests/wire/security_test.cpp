@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <mutex>
 #include <zmq.hpp>
@@ -77,6 +80,64 @@ TEST(keys, a_secret_key_others_may_read_is_refused_naming_the_fix) {
   }
   ::chmod(file.c_str(), 0400);
   EXPECT_TRUE(read_secret_key(file));
+}
+
+/// Sets `file`'s access ACL (the kernel's xattr form) to its owner's rw,
+/// `named` users' and the owning group's permissions, the mask and other
+/// none; false where the file system has no ACLs.
+bool set_acl(const std::filesystem::path& file, const std::vector<std::pair<std::uint32_t, std::uint16_t>>& named,
+             std::uint16_t group) {
+  std::vector<unsigned char> acl(4);
+  const std::uint32_t version = 2;
+  std::memcpy(acl.data(), &version, 4);
+  const auto entry = [&](std::uint16_t tag, std::uint16_t perm, std::uint32_t id) {
+    unsigned char e[8];
+    std::memcpy(e, &tag, 2);
+    std::memcpy(e + 2, &perm, 2);
+    std::memcpy(e + 4, &id, 4);
+    acl.insert(acl.end(), e, e + 8);
+  };
+  entry(0x01, 6, ~0u);  // the owner
+  std::uint16_t mask = group;
+  for (const auto& [uid, perm] : named) {
+    entry(0x02, perm, uid);
+    mask |= perm;
+  }
+  entry(0x04, group, ~0u);
+  entry(0x10, mask, ~0u);
+  entry(0x20, 0, ~0u);
+  return ::setxattr(file.c_str(), "system.posix_acl_access", acl.data(), acl.size(), 0) == 0;
+}
+
+TEST(keys, a_secret_key_an_acl_lets_only_this_user_read_is_taken) {
+  // As systemd's LoadCredential= leaves it: root's, 0400, and an ACL entry
+  // for the service's user, which `stat` shows as group bits (the mask).
+  test::temp_dir dir;
+  ASSERT_TRUE(write_key_pair(dir.path(), "n", *make_key_pair()));
+  const auto file = dir.path() / "n.key";
+  if (!set_acl(file, {{::geteuid(), 4}}, 0))
+    GTEST_SKIP() << "no ACLs on " << dir.path() << ": " << std::strerror(errno);
+  struct stat st {};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+  auto mine = read_secret_key(file);
+  EXPECT_TRUE(mine) << mine.err().message;
+  struct acl_case {
+    const char* name;
+    std::vector<std::pair<std::uint32_t, std::uint16_t>> named;
+    std::uint16_t group;
+  };
+  const std::vector<acl_case> refused = {
+      {"another user", {{::geteuid() + 1, 4}}, 0},
+      {"this user and another", {{::geteuid(), 4}, {::geteuid() + 1, 4}}, 0},
+      {"the owning group", {{::geteuid(), 4}}, 4},
+  };
+  for (const auto& c : refused) {
+    ASSERT_TRUE(set_acl(file, c.named, c.group)) << c.name;
+    auto r = read_secret_key(file);
+    ASSERT_FALSE(r) << c.name;
+    EXPECT_NE(r.err().message.find("may be read by others"), std::string::npos) << c.name;
+  }
 }
 
 TEST(keys, a_secret_file_without_a_key_or_missing_is_an_error) {
