@@ -2,6 +2,9 @@
 
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
+#include <caf/spawn_options.hpp>
+
+#include "wire/envelope.hpp"
 
 namespace troupe {
 
@@ -14,8 +17,14 @@ constexpr auto tick_interval = std::chrono::milliseconds(50);
 /// store it commits there, the service hosts in CAF.
 class loop_bus final : public node_bus, public runtime::bus_port {
  public:
-  loop_bus(caf::actor_system& sys, runtime::bus_setup setup, std::shared_ptr<store::node_store> store)
-      : sys_(sys), store_(std::move(store)), core_(std::make_unique<runtime::bus_core>(std::move(setup), *this)) {}
+  loop_bus(caf::actor_system& sys, runtime::bus_setup setup, std::shared_ptr<store::node_store> store,
+           std::string store_path)
+      : sys_(sys),
+        store_(std::move(store)),
+        store_path_(std::move(store_path)),
+        node_(setup.node),
+        cfg_(setup.cfg),
+        core_(std::make_unique<runtime::bus_core>(std::move(setup), *this)) {}
 
   void add_service(const std::string& name, protocol::service_host_actor host) override { services_[name] = host; }
   wire::endpoint_handlers handlers(std::function<void(int, const std::string&)> log) override;
@@ -48,6 +57,8 @@ class loop_bus final : public node_bus, public runtime::bus_port {
   void query(const std::string& service, const std::string& what, const std::string& args,
              std::function<void(runtime::bus_core&, bool, std::string)> then) override;
   void service_stats(std::function<void(runtime::bus_core&, nlohmann::json)> then) override;
+  void read_store(runtime::page_bounds bounds,
+                  std::function<void(runtime::bus_core&, result<wire::read_page>)> then) override;
   nlohmann::json io_stats() override;
 
  private:
@@ -60,6 +71,9 @@ class loop_bus final : public node_bus, public runtime::bus_port {
 
   caf::actor_system& sys_;
   std::shared_ptr<store::node_store> store_;
+  std::string store_path_;  // empty: in memory
+  std::string node_;
+  const cluster::config* cfg_;
   std::map<std::string, protocol::service_host_actor> services_;
   std::unique_ptr<runtime::bus_core> core_;
   wire::endpoint* ep_ = nullptr;  // set on the loop, before the core starts
@@ -136,6 +150,23 @@ void loop_bus::service_stats(std::function<void(runtime::bus_core&, nlohmann::js
   });
 }
 
+// A read of the store runs in a detached actor, on a thread of its own and
+// a connection of its own (WAL: it never blocks the writer), so that the
+// loop goes on taking events however long the read takes.
+void loop_bus::read_store(runtime::page_bounds bounds,
+                          std::function<void(runtime::bus_core&, result<wire::read_page>)> then) {
+  if (store_path_.empty()) {
+    then(*core_, error{store::errc::io, "node " + node_ + " keeps its store in memory (durability none)"});
+    return;
+  }
+  sys_.spawn<caf::detached>([bounds = std::move(bounds), then, path = store_path_, cfg = cfg_, ep = ep_,
+                             core = core_.get()](caf::event_based_actor*) {
+    auto page = runtime::read_store_page(path, bounds, wire::now_ms(),
+                                         [cfg](const std::string& stream) { return cfg->event_age_of(stream); });
+    ep->post([then, core, page = std::move(page)] { then(*core, page); });
+  });
+}
+
 nlohmann::json loop_bus::io_stats() {
   const auto& ws = ep_->stats();
   return {{"wire",
@@ -153,8 +184,8 @@ nlohmann::json loop_bus::io_stats() {
 }  // namespace
 
 std::shared_ptr<node_bus> make_bus(caf::actor_system& sys, runtime::bus_setup setup,
-                                   std::shared_ptr<store::node_store> store) {
-  return std::make_shared<loop_bus>(sys, std::move(setup), std::move(store));
+                                   std::shared_ptr<store::node_store> store, std::string store_path) {
+  return std::make_shared<loop_bus>(sys, std::move(setup), std::move(store), std::move(store_path));
 }
 
 }  // namespace troupe

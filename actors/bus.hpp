@@ -4,7 +4,8 @@
 // sockets that took them; the store commits on the same thread before it
 // sleeps, and what a commit releases (a publish, a reply) is sent in the
 // same pass. Only the services run elsewhere, in CAF actors: their answers
-// are posted to the loop.
+// are posted to the loop; and so do reads of the store for `read` requests,
+// each in a detached actor (a thread of its own) on a read-only connection.
 //
 //   socket ─▶ core ─▶ deliver (CAF) ─▶ service ─▶ answers (posted) ─▶ core
 //     ─▶ store job ─▶ commit at the end of the pass ─▶ publish, reply ─▶ socket
@@ -32,8 +33,10 @@ class node_bus;
 /// Makes the bus of a node. Hand `handlers()` to the endpoint that it runs
 /// on, and the bus to the service hosts as their inbox; it starts (delivers
 /// what the inbox held, ticks) on the endpoint's thread once that is up.
+/// `store_path` is the store's file, which `read` requests read on
+/// connections of their own (empty: a store in memory, which they cannot).
 std::shared_ptr<node_bus> make_bus(caf::actor_system& sys, runtime::bus_setup setup,
-                                   std::shared_ptr<store::node_store> store);
+                                   std::shared_ptr<store::node_store> store, std::string store_path);
 
 class node_bus : public protocol::bus_inbox {
  public:

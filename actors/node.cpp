@@ -302,7 +302,8 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
   const auto epoch = snap.epoch;
   const auto pending = snap.inbox.size();
   const auto streams = snap.heads.size();
-  auto bus = make_bus(sys, bus_setup_of(cfg, name, topology, *services, std::move(snap), log, registry), *db);
+  auto bus = make_bus(sys, bus_setup_of(cfg, name, topology, *services, std::move(snap), log, registry), *db,
+                      durability == store::durability::none ? std::string() : (spec->data_dir / "node.db").string());
   std::vector<protocol::service_host_actor> hosts;
   for (auto& s : *services) {
     hosts.push_back(spawn_service_host(

@@ -179,10 +179,18 @@ void wire_seeds() {
   wire::control_request status;
   status.verb = "status";
   seed("control_request", "status", wire::encode(status));
+  wire::control_request read;
+  read.verb = "read";
+  read.limit = 2000;
+  seed("control_request", "read", wire::encode(read));
+  read.services = {"booking", "payment"};
+  read.after = wire::state_key{"booking", "bookings", "B-7"};
+  seed("control_request", "read-after", wire::encode(read));
+  seed("control_request", "read-limit-0", "\x95\x01\xa4read\x90\x90\x00");
   seed("control_request", "put-entry-not-an-array", "\x93\x01\xa3put\x91\x01");
   seed("control_request", "query-missing-args", "\x94\x01\xa5query\xa1x\xa1y");
 
-  // A reply's first byte is the verb asked: 0 put, 1 query, 2 status.
+  // A reply's first byte is the verb asked: 0 put, 1 query, 2 status, 3 read.
   wire::control_reply results;
   results.ok = true;
   results.results = {{"id-1", "", ""}, {"", "MalformedDetail", "not a map"}};
@@ -195,6 +203,14 @@ void wire_seeds() {
   body.ok = true;
   body.body = R"({"node":"booking","events":12})";
   seed("control_reply", "status-ok", '\x02' + wire::encode_reply(body, "status"));
+  wire::control_reply page;
+  page.ok = true;
+  page.page.rows = {{{"booking", "bookings", "B-1"}, R"({"state":"CONFIRMED"})"}};
+  page.page.next = wire::state_key{"booking", "bookings", "B-1"};
+  page.page.inbox = 2;
+  page.page.outbox = {{"BookingCreated", 12, 1}};
+  seed("control_reply", "read-ok", '\x03' + wire::encode_reply(page, "read"));
+  seed("control_reply", "read-error", '\x03' + wire::encode_reply(refused, "read"));
 
   // tests/wire/stream_test.cpp, and a batch of real envelopes.
   seed("stream", "heartbeat-without-streams", wire::encode(wire::heartbeat{"booking", 7, {}}));

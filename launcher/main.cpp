@@ -142,7 +142,7 @@ int run(int argc, char** argv) {
   auto* node = app.add_subcommand(
       "node", "Run one node of a cluster in the foreground (for systemd, Kubernetes or another engine to start)");
   node->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
-  node->add_option("--node", node_name, "Name of the node to run")->envname("TROUPE_NODE")->required();
+  node->add_option("--node", node_name, "Name of the node to run (default: $TROUPE_NODE)")->envname("TROUPE_NODE");
 
   std::string launch_host;
   auto* launch = app.add_subcommand("launch", "Start and supervise the nodes of a cluster, or of one host, on this machine");
@@ -234,8 +234,17 @@ int run(int argc, char** argv) {
       return troupe::cli::dlq_show(*cfg, dq);
     return troupe::cli::dlq_move(*cfg, dq, !*dlq.redrive);
   }
-  if (*node)
+  if (*node) {
+    if (node_name.empty()) {
+      std::string names;
+      for (const auto& n : cfg->nodes)
+        names += (names.empty() ? "" : ", ") + n.name;
+      std::fprintf(stderr, "troupe: node: say which node to run with --node NAME or TROUPE_NODE=NAME (the config's "
+                           "nodes: %s)\n", names.c_str());
+      return 2;
+    }
     return troupe::run_node(*cfg, node_name, troupe::cli::registry());
+  }
   if (*launch)
     return troupe::cli::launch(*cfg, {config, self_exe(argv[0]), launch_host});
   if (*status)

@@ -130,6 +130,121 @@ std::optional<result<control_request>> decode_put(std::string_view bytes) {
   return result<control_request>(std::move(r));
 }
 
+
+bool is_uint(const msgpack::object& o) { return o.type == msgpack::type::POSITIVE_INTEGER; }
+
+/// Whether `o` is an array of `n` strings.
+bool strings(const msgpack::object& o, std::uint32_t n) {
+  if (o.type != msgpack::type::ARRAY || o.via.array.size != n)
+    return false;
+  return std::all_of(o.via.array.ptr, o.via.array.ptr + n, is_str);
+}
+
+/// A row's place: [] for none, else [service, table, key].
+void pack_key(packer& pk, const std::optional<state_key>& k) {
+  if (!k) {
+    pk.pack_array(0);
+    return;
+  }
+  pk.pack_array(3);
+  pk.pack(k->service);
+  pk.pack(k->table);
+  pk.pack(k->key);
+}
+
+result<std::optional<state_key>> key_of(const msgpack::object& o, const char* what) {
+  if (strings(o, 0))
+    return std::optional<state_key>();
+  if (!strings(o, 3))
+    return shape(std::string(what) + " is neither [] nor [service, table, key] (strings)");
+  const auto* k = o.via.array.ptr;
+  return std::optional<state_key>(state_key{str(k[0]), str(k[1]), str(k[2])});
+}
+
+/// A read's arguments: [services], after, limit, within their limits.
+result<void> read_args(const msgpack::object_array& a, control_request& r) {
+  if (a.size != 5)
+    return shape("read takes services, after and limit");
+  const auto& services = a.ptr[2];
+  if (services.type != msgpack::type::ARRAY || !strings(services, services.via.array.size))
+    return shape("read: services is not an array of strings");
+  if (services.via.array.size > max_read_services)
+    return error{errc::too_large, "control message: read names more than " + std::to_string(max_read_services)
+                                      + " services"};
+  for (std::uint32_t i = 0; i < services.via.array.size; ++i) {
+    auto s = str(services.via.array.ptr[i]);
+    if (s.empty() || s.size() > max_string_bytes)
+      return error{errc::invalid_field, "control message: read: a service name must have 1 to "
+                                            + std::to_string(max_string_bytes) + " bytes"};
+    r.services.push_back(std::move(s));
+  }
+  auto after = key_of(a.ptr[3], "read: after");
+  if (!after)
+    return after.err();
+  r.after = std::move(*after);
+  const auto& limit = a.ptr[4];
+  if (!is_uint(limit) || limit.via.u64 == 0 || limit.via.u64 > max_read_rows)
+    return error{errc::invalid_field, "control message: read: limit must be 1 to " + std::to_string(max_read_rows)
+                                          + " rows"};
+  r.limit = static_cast<std::uint32_t>(limit.via.u64);
+  return {};
+}
+
+void pack_page(packer& pk, const read_page& p) {
+  pk.pack_array(4);
+  pk.pack_array(static_cast<std::uint32_t>(p.rows.size()));
+  for (const auto& row : p.rows) {
+    pk.pack_array(4);
+    pk.pack(row.at.service);
+    pk.pack(row.at.table);
+    pk.pack(row.at.key);
+    pk.pack(row.value);
+  }
+  pack_key(pk, p.next);
+  pk.pack_uint64(p.inbox);
+  pk.pack_array(static_cast<std::uint32_t>(p.outbox.size()));
+  for (const auto& b : p.outbox) {
+    pk.pack_array(3);
+    pk.pack(b.stream);
+    pk.pack_uint64(b.unacked);
+    pk.pack_uint64(b.expired);
+  }
+}
+
+/// A read's page: [rows, next, inbox, outbox], each of its shape.
+result<read_page> read_page_of(const msgpack::object& o) {
+  if (o.type != msgpack::type::ARRAY || o.via.array.size != 4)
+    return shape("read reply body is not [rows, next, inbox, outbox]");
+  const auto* f = o.via.array.ptr;
+  read_page p;
+  if (f[0].type != msgpack::type::ARRAY || f[0].via.array.size > max_read_rows)
+    return shape("read reply: rows is not an array of at most " + std::to_string(max_read_rows));
+  for (std::uint32_t i = 0; i < f[0].via.array.size; ++i) {
+    const auto& x = f[0].via.array.ptr[i];
+    if (!strings(x, 4))
+      return shape("read reply: a row is not [service, table, key, value] (strings)");
+    const auto* v = x.via.array.ptr;
+    p.rows.push_back({{str(v[0]), str(v[1]), str(v[2])}, str(v[3])});
+  }
+  auto next = key_of(f[1], "read reply: next");
+  if (!next)
+    return next.err();
+  p.next = std::move(*next);
+  if (!is_uint(f[2]))
+    return shape("read reply: inbox is not a count");
+  p.inbox = f[2].via.u64;
+  if (f[3].type != msgpack::type::ARRAY)
+    return shape("read reply: outbox is not an array");
+  for (std::uint32_t i = 0; i < f[3].via.array.size; ++i) {
+    const auto& x = f[3].via.array.ptr[i];
+    if (x.type != msgpack::type::ARRAY || x.via.array.size != 3 || !is_str(x.via.array.ptr[0])
+        || !is_uint(x.via.array.ptr[1]) || !is_uint(x.via.array.ptr[2]))
+      return shape("read reply: an outbox entry is not [stream, unacked, expired]");
+    p.outbox.push_back({str(x.via.array.ptr[0]), x.via.array.ptr[1].via.u64, x.via.array.ptr[2].via.u64});
+  }
+  return p;
+}
+
 } // namespace
 
 std::string encode(const control_request& r) {
@@ -159,6 +274,13 @@ std::string encode(const control_request& r) {
     pk.pack(r.service);
     pk.pack(r.what);
     pk.pack(r.args);
+  } else if (r.verb == "read") {
+    pk.pack_array(5);
+    pk.pack_uint32(control_version);
+    pk.pack(r.verb);
+    pk.pack(r.services);
+    pack_key(pk, r.after);
+    pk.pack_uint32(r.limit);
   } else {
     pk.pack_array(2);
     pk.pack_uint32(control_version);
@@ -189,6 +311,8 @@ result<control_request> decode_request(std::string_view bytes) {
   } else if (r.verb == "status") {
     if (a.size != 2)
       return shape("status takes no arguments");
+  } else if (r.verb == "read") {
+    TROUPE_TRY(read_args(a, r));
   } else {
     return error{errc::invalid_field, "control message: unknown verb '" + r.verb + "'"};
   }
@@ -210,6 +334,8 @@ std::string encode_reply(const control_reply& r, const std::string& verb) {
       pk.pack(x.error_code);
       pk.pack(x.error_message);
     }
+  } else if (r.ok && verb == "read") {
+    pack_page(pk, r.page);
   } else {
     pk.pack(r.body);
   }
@@ -238,6 +364,11 @@ result<control_reply> decode_reply(std::string_view bytes, const std::string& ve
         return shape("put reply entry is not [id, error code, error message]");
       r.results.push_back({str(x.via.array.ptr[0]), str(x.via.array.ptr[1]), str(x.via.array.ptr[2])});
     }
+  } else if (r.ok && verb == "read") {
+    auto page = read_page_of(a.ptr[2]);
+    if (!page)
+      return page.err();
+    r.page = std::move(*page);
   } else {
     if (!is_str(a.ptr[2]))
       return shape("reply body is not a string");

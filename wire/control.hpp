@@ -7,9 +7,27 @@
 //                   (, idempotency-key)]
 //   query  service, what, args (JSON)  → JSON text
 //   status                             → JSON text
+//   read   services, after, limit      → [rows, next, inbox, outbox]
+//          services = [service...]: only their rows (empty: every service's)
+//          after = [] or [service, table, key]: the rows after this one
+//          limit = rows at most (1 to max_read_rows); a page also stops
+//                  past read_page_bytes, and always holds one row
+//          rows = [[service, table, key, value (JSON text)]...], in
+//                 (service, table, key) order
+//          next = [] (no more rows) or [service, table, key]: `after`
+//                 for the next page
+//          inbox = deliveries in the inbox
+//          outbox = [[stream, unacked, expired]...]: events kept per
+//                 stream, and how many of them are older than the
+//                 stream's maximum event age on the node's own clock
 // PutEvents is modelled on EventBridge's: each entry gets an id or an error.
+// `read` is a node's store as `troupe audit` sees it, a page at a time so
+// that no reply grows with the store; pages are read one by one, not in
+// one snapshot.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,16 +61,51 @@ struct put_result {
   std::string error() const { return error_code + ": " + error_message; }
 };
 
+/// Where a row of a service's state is: rows are read in this order.
+struct state_key {
+  std::string service, table, key;
+  friend bool operator==(const state_key& a, const state_key& b) {
+    return a.service == b.service && a.table == b.table && a.key == b.key;
+  }
+  friend bool operator!=(const state_key& a, const state_key& b) { return !(a == b); }
+};
+
+/// One row of a service's state, its value as JSON text.
+struct state_entry {
+  state_key at;
+  std::string value;
+};
+
+/// The events a node keeps of one of its streams: not yet acked by every
+/// consumer; `expired` of them are past the stream's maximum event age.
+struct stream_backlog {
+  std::string stream;
+  std::uint64_t unacked = 0;
+  std::uint64_t expired = 0;
+};
+
+/// One page of a `read`.
+struct read_page {
+  std::vector<state_entry> rows;
+  std::optional<state_key> next;  // the last row, when more may follow
+  std::uint64_t inbox = 0;
+  std::vector<stream_backlog> outbox;
+};
+
 struct control_request {
-  std::string verb;                // "put", "query", "status"
+  std::string verb;                // "put", "query", "status", "read"
   std::vector<put_entry> entries;  // put
   std::string service, what, args; // query (args is JSON text)
+  std::vector<std::string> services;  // read: only these (empty: all)
+  std::optional<state_key> after;     // read: from the row after this one
+  std::uint32_t limit = 0;            // read: rows at most
 };
 
 struct control_reply {
   bool ok = false;
   std::string body;                 // JSON text (query, status) or error message
   std::vector<put_result> results;  // put
+  read_page page;                   // read
 };
 
 std::string encode(const control_request& r);
@@ -69,5 +122,14 @@ inline constexpr std::size_t max_put_entries = 1000;
 /// (wire/limits.hpp).
 inline constexpr std::size_t max_idempotency_key = 256;
 inline constexpr std::size_t max_reply_body = 32 * 1024 * 1024;
+
+/// A read asks for at most max_read_rows rows and names at most
+/// max_read_services services, each a string of 1 to max_string_bytes
+/// (as a stream's name). A node stops adding rows to a page past
+/// read_page_bytes (counting each row's strings), far under max_reply_body
+/// even with its largest row on top.
+inline constexpr std::uint32_t max_read_rows = 10000;
+inline constexpr std::size_t max_read_services = 64;
+inline constexpr std::size_t read_page_bytes = 4 * 1024 * 1024;
 
 } // namespace troupe::wire

@@ -1,5 +1,8 @@
 #include "wire/stream.hpp"
 
+#include <algorithm>
+#include <cstdint>
+
 #include "wire/control.hpp"
 #include "wire/limits.hpp"
 #include "wire/msgpack_io.hpp"
@@ -28,15 +31,18 @@ bool is_uint(const msgpack::object& o) { return o.type == msgpack::type::POSITIV
 std::string str(const msgpack::object& o) { return std::string(o.via.str.ptr, o.via.str.size); }
 
 // Opens `[version, verb, ...]` with `n` elements; the array stays in `oh`.
-result<msgpack::object_handle> open(std::string_view bytes, const char* verb, std::uint32_t n) {
+result<msgpack::object_handle> open(std::string_view bytes, const char* verb, std::uint32_t n,
+                                    std::uint32_t n_max = 0) {
+  n_max = std::max(n, n_max);
   // An event in a replay batch may be one this node cannot decode: the
   // batch still reads, and the event is dealt with on its own.
   auto oh = read_exactly_one(bytes, {max_batch + max_streams, max_peer_message, 4}, verb);
   if (!oh)
     return oh.err();
   const auto& o = oh->get();
-  if (o.type != msgpack::type::ARRAY || o.via.array.size != n)
-    return shape(verb, "not an array of " + std::to_string(n));
+  if (o.type != msgpack::type::ARRAY || o.via.array.size < n || o.via.array.size > n_max)
+    return shape(verb, "not an array of " + std::to_string(n)
+                           + (n_max > n ? " to " + std::to_string(n_max) : std::string()));
   const auto* a = o.via.array.ptr;
   if (!is_uint(a[0]) || a[0].via.u64 != control_version)
     return error{errc::bad_version, std::string(verb) + ": unsupported version"};
@@ -51,7 +57,7 @@ std::string encode(const heartbeat& m) {
   std::string out;
   string_sink sink{out};
   packer pk(sink);
-  head(pk, 5, "heartbeat");
+  head(pk, 6, "heartbeat");
   pk.pack(m.origin);
   pk.pack_uint64(m.epoch);
   pk.pack_array(static_cast<std::uint32_t>(m.heads.size()));
@@ -60,6 +66,7 @@ std::string encode(const heartbeat& m) {
     pk.pack(s);
     pk.pack_uint64(seq);
   }
+  pk.pack_uint64(static_cast<std::uint64_t>(std::max<std::int64_t>(0, m.time_ms)));
   return out;
 }
 
@@ -112,13 +119,16 @@ std::string encode(const replay_batch& m) {
 }
 
 result<heartbeat> decode_heartbeat(std::string_view bytes) {
-  auto oh = open(bytes, "heartbeat", 5);
+  auto oh = open(bytes, "heartbeat", 5, 6);
   if (!oh)
     return oh.err();
-  const auto* a = oh->get().via.array.ptr;
+  const auto& arr = oh->get().via.array;
+  const auto* a = arr.ptr;
   if (!is_str(a[2]) || !is_uint(a[3]) || a[4].type != msgpack::type::ARRAY)
     return shape("heartbeat", "expected origin, epoch, heads");
-  heartbeat m{str(a[2]), a[3].via.u64, {}};
+  if (arr.size == 6 && (!is_uint(a[5]) || a[5].via.u64 > static_cast<std::uint64_t>(INT64_MAX)))
+    return shape("heartbeat", "its time is not a count of milliseconds");
+  heartbeat m{str(a[2]), a[3].via.u64, {}, arr.size == 6 ? static_cast<std::int64_t>(a[5].via.u64) : 0};
   for (std::uint32_t i = 0; i < a[4].via.array.size; ++i) {
     const auto& h = a[4].via.array.ptr[i];
     if (h.type != msgpack::type::ARRAY || h.via.array.size != 2 || !is_str(h.via.array.ptr[0])

@@ -31,6 +31,10 @@ struct heartbeat {
   std::string origin;
   std::uint64_t epoch = 0;
   std::vector<std::pair<std::string, std::uint64_t>> heads;  // stream → last seq
+  // The origin's wall clock when it sent this (ms since the Unix epoch), so
+  // that peers measure event ages on the origin's clock; 0 from nodes
+  // before it was added (the element is optional on the wire).
+  std::int64_t time_ms = 0;
 };
 
 struct stream_ack {

@@ -46,7 +46,8 @@ class authorization {
   principal who(const std::string& user) const;
 
   /// Why `p` may not make a request of `verb` ("put", "query", "status",
-  /// "ack", "replay"), naming the missing role; nullopt when it may.
+  /// "read", "ack", "replay"), naming the missing role; nullopt when it
+  /// may. Every verb but put, ack and replay reads, and needs `reader`.
   std::optional<std::string> refuse(const principal& p, const std::string& verb) const;
 
   /// Why `p` may not put `e` on this node, as an EventBridge error code and

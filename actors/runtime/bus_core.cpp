@@ -170,7 +170,7 @@ void bus_core::take_redrive(const wire::envelope& ev, const std::shared_ptr<held
   log_->info("[rule={} corr={} event={}] redriven from the DLQ (dead letter {})", order->rule, ev.correlation_id,
              order->event->id, order->letter_id);
   delivery d{0, order->target, order->rule, std::make_shared<wire::envelope>(*order->event), h, {}};
-  d.retry.age_from_ms = ev.time_ms;
+  d.retry.age_from_ms = ev.origin == node_ ? ev.time_ms : clocks_.to_local(ev.origin, ev.time_ms);
   ++h->remaining;
   out.push_back(std::move(d));
 }
@@ -192,6 +192,9 @@ void bus_core::take(const event_ptr& ev, std::vector<delivery>& out, std::set<st
   for (auto& [target, rule] : local_targets(*ev)) {
     ++v.hold->remaining;
     out.push_back(delivery{0, std::move(target), std::move(rule), ev, v.hold, {}});
+    // Its age counts on the origin's clock: the event's time, moved onto ours.
+    if (ev->origin != node_)
+      out.back().retry.age_from_ms = clocks_.to_local(ev->origin, ev->time_ms);
   }
   take_redrive(*ev, v.hold, out);
   if (out.size() == before)
@@ -572,6 +575,8 @@ void bus_core::control_request(const principal& p, const std::string& identity, 
       --bus.asks_in_flight_;
       bus.answer_request(identity, "query", ok, std::move(rows));
     });
+  } else if (req->verb == "read") {
+    read(identity, *req);
   } else if (req->verb == "status") {
     if (!admit_ask(identity, "status"))
       return;
@@ -589,18 +594,44 @@ void bus_core::control_request(const principal& p, const std::string& identity, 
 }
 
 bool bus_core::admit_ask(const std::string& identity, const std::string& verb) {
-  if (asks_in_flight_ < timing_.max_asks_in_flight) {
-    ++asks_in_flight_;
+  const bool reading = verb == "read";
+  auto& in_flight = reading ? reads_in_flight_ : asks_in_flight_;
+  if (in_flight < (reading ? timing_.max_reads_in_flight : timing_.max_asks_in_flight)) {
+    ++in_flight;
     return true;
   }
   ++counters_.asks_refused;
+  const std::string waiting = reading ? "reads of its store under way" : "queries and status requests waiting on its services";
   if (log_limit_.admit("asks"))
-    log_->warn("refusing {} requests: {} queries and status requests already wait on the services", verb,
-               asks_in_flight_);
+    log_->warn("refusing {} requests: {} {}", verb, in_flight, waiting);
   answer_request(identity, verb, false,
-                 "busy: node " + node_ + " already has " + std::to_string(asks_in_flight_)
-                     + " queries and status requests waiting on its services; try again");
+                 "busy: node " + node_ + " already has " + std::to_string(in_flight) + " " + waiting + "; try again");
   return false;
+}
+
+/// A page of the store, read away from this thread; the reply is the
+/// page's rows and counts, or why there are none.
+void bus_core::read(const std::string& identity, wire::control_request& req) {
+  if (!admit_ask(identity, "read"))
+    return;
+  page_bounds bounds;
+  bounds.services = std::move(req.services);
+  bounds.after = std::move(req.after);
+  bounds.limit = req.limit;
+  port_.read_store(std::move(bounds), [identity](bus_core& bus, result<wire::read_page> page) {
+    --bus.reads_in_flight_;
+    wire::control_reply rep;
+    rep.ok = static_cast<bool>(page);
+    if (page) {
+      ++bus.counters_.pages_read;
+      rep.page = std::move(*page);
+    } else {
+      rep.body = "node " + bus.node_ + " cannot read its store: " + page.err().message;
+      if (bus.log_limit_.admit("read"))
+        bus.log_->warn("{}", rep.body);
+    }
+    bus.port_.reply(identity, wire::encode_reply(rep, "read"));
+  });
 }
 
 void bus_core::on_peer(const std::string& node, const std::string& body) {
@@ -620,6 +651,7 @@ void bus_core::on_heartbeat(const std::string& from, const std::string& body) {
   }
   if (!is_peer(hb->origin))
     return;
+  clocks_.sample(hb->origin, hb->time_ms, port_.now_ms());
   // A stream the origin may not originate is never asked for: its events
   // would only be dropped again.
   for (const auto& [stream, head] : hb->heads)
@@ -878,7 +910,7 @@ void bus_core::expire_idempotency() {
 }
 
 void bus_core::publish_heartbeat() {
-  port_.publish({{wire::heartbeat_topic, wire::encode(wire::heartbeat{node_, epoch_, out_.heads()})}});
+  port_.publish({{wire::heartbeat_topic, wire::encode(wire::heartbeat{node_, epoch_, out_.heads(), port_.now_ms()})}});
 }
 
 void bus_core::on_tick() {

@@ -29,7 +29,9 @@
 #include "actors/runtime/delivery.hpp"
 #include "actors/runtime/metrics.hpp"
 #include "actors/runtime/outbound_streams.hpp"
+#include "actors/runtime/peer_clocks.hpp"
 #include "actors/runtime/put_events.hpp"
+#include "actors/runtime/store_read.hpp"
 #include "actors/runtime/stream_gate.hpp"
 #include "actors/runtime/topology.hpp"
 #include "cluster/config.hpp"
@@ -66,6 +68,10 @@ class bus_port {
                      std::function<void(bus_core&, bool ok, std::string body)> then) = 0;
   /// Every service's counters, by name (null for one that did not answer).
   virtual void service_stats(std::function<void(bus_core&, nlohmann::json)> then) = 0;
+  /// A page of this node's store (actors/runtime/store_read.hpp), read on
+  /// a connection and a thread of its own, never the writer's; `then` gets
+  /// the page, or why there is none, back on the bus.
+  virtual void read_store(page_bounds bounds, std::function<void(bus_core&, result<wire::read_page>)> then) = 0;
   /// The wire's and the store's counters, for status.
   virtual nlohmann::json io_stats() = 0;
 };
@@ -95,6 +101,9 @@ struct bus_timing {
   // megabytes, for clients that may be gone) cannot hold the services'
   // thread or the node's memory.
   std::size_t max_asks_in_flight = 16;
+  // Reads of the store (`read` requests) at once, each on a thread of its
+  // own; past it a read is refused at once, as an ask is.
+  std::size_t max_reads_in_flight = 2;
   stream_gate::options gate;  // held events at most, replay asked again after
 };
 
@@ -115,7 +124,7 @@ class bus_core {
   /// A service crashed: it is rebuilt once its answers before are committed.
   void on_crashed(const std::string& service);
   void on_retry_due(delivery d) { dispatch({std::move(d)}); }
-  /// A control request (PutEvents, query, status) or a peer's ack or
+  /// A control request (PutEvents, query, status, read) or a peer's ack or
   /// replay request, from the connection ZAP named `user`.
   void on_request(const std::string& identity, const std::string& user, const std::string& body);
   /// A message from a peer on our DEALER to it: a replay batch.
@@ -158,9 +167,10 @@ class bus_core {
   void put(const principal& p, const std::string& identity, std::vector<wire::put_entry> entries);
   void finish_put(put_call& call);
   void answer_request(const std::string& identity, const std::string& verb, bool ok, std::string body);
-  /// Whether another query or status request may wait on the services;
-  /// refuses it, counted, when not.
+  /// Whether another query or status request may wait on the services
+  /// (another read, for `read`); refuses it, counted, when not.
   bool admit_ask(const std::string& identity, const std::string& verb);
+  void read(const std::string& identity, wire::control_request& req);
   void flush_acks(bool again);
   void prune();
   void expire();
@@ -187,6 +197,7 @@ class bus_core {
   std::vector<delivery> recovered_;  // inbox rows found at start
 
   stream_gate gate_;
+  peer_clocks clocks_;  // each peer's clock against ours, for event ages
   outbound_streams out_;
   rule_metrics metrics_;
   bus_counters counters_;
@@ -202,6 +213,7 @@ class bus_core {
   std::vector<std::size_t> scratch_;
   std::uint64_t ticks_ = 0;
   std::size_t asks_in_flight_ = 0;  // queries and status requests waiting on the services
+  std::size_t reads_in_flight_ = 0;  // reads of the store
   bool expire_soon_ = false;  // the last expiry found a full batch
   wire::log_limit log_limit_;  // for what peers can make happen at will
 };

@@ -78,6 +78,7 @@ nlohmann::json to_json(const bus_counters& c) {
           {"undecodable", c.undecodable},
           {"unencodable", c.unencodable},
           {"asks_refused", c.asks_refused},
+          {"pages_read", c.pages_read},
           {"forged", c.forged},
           {"access_refused", c.access_refused}};
 }

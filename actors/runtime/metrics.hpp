@@ -28,7 +28,8 @@ struct bus_counters {
   std::uint64_t dead_lettered = 0, redriven = 0, redrives_refused = 0;
   std::uint64_t put_refused = 0, idempotent_repeats = 0, bad_acks = 0, undecodable = 0;
   std::uint64_t unencodable = 0;
-  std::uint64_t asks_refused = 0;  // queries and status requests over the limit in flight
+  std::uint64_t asks_refused = 0;  // queries, status requests and reads over their limits in flight
+  std::uint64_t pages_read = 0;    // pages of the store answered to `read` requests
   // What claimed to be another than the connection it came on (an event's
   // origin, a heartbeat's, an ack's or replay request's node), or a node's
   // event of a detail-type it may not originate: dropped.

@@ -7,6 +7,7 @@
 #include "apps/flight/cli/flight_client.hpp"
 #include "apps/flight/services/register.hpp"
 #include "launcher/application.hpp"
+#include "wire/control.hpp"
 
 namespace troupe::flight {
 
@@ -57,13 +58,22 @@ std::vector<cli::command> add_commands(CLI::App& app) {
                  }});
 
   auto ao = std::make_shared<cli::audit_options>();
-  auto* audit = app.add_subcommand("audit", "Check the stores against the saga's invariants (exit 1 on a violation)");
+  auto* audit = app.add_subcommand("audit",
+                                   "Ask every node for its store and check them against the saga's invariants "
+                                   "(exit 1 on a violation, 3 when a node could not be read)");
   auto audit_config = cli::add_config(audit);
   audit->add_option("--format", *format, "table or json")->check(CLI::IsMember({"table", "json"}));
   audit->add_flag("--allow-in-flight", ao->allow_in_flight, "Bookings still in flight are not violations");
   audit->add_option("--wait", ao->wait_s,
-                    "Seconds to keep looking until the audit passes (a cluster finishing its sagas)")
+                    "Seconds to keep looking until the audit passes with every node read (a cluster finishing "
+                    "its sagas)")
       ->check(CLI::NonNegativeNumber);
+  audit->add_flag("--offline", ao->offline,
+                  "Read the stores and the Maildir from this machine's disk, not from the nodes (a stopped "
+                  "cluster)");
+  audit->add_option("--page-rows", ao->page_rows, "Rows and mails asked of a node per request")
+      ->check(CLI::Range(std::uint32_t{1}, wire::max_read_rows))
+      ->capture_default_str();
   out.push_back({audit, audit_config, [ao, format](const cluster::config& cfg) {
                    ao->json = *format == "json";
                    return cli::audit(cfg, *ao);

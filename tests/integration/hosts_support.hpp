@@ -109,11 +109,9 @@ inline void expect_one_outcome_each(const hosts_cluster& c, const std::string& h
 
 /// `troupe audit --format json` run on `host` passes: nothing lost,
 /// nothing doubled, one email per booking, the outcomes `summary` counted.
-///
-/// DEPENDS ON THE ONLINE AUDIT (branch remote-audit): it is meant to ask
-/// every node over its control socket, so that it works from any host.
-/// Until that lands `troupe audit` reads the stores from the local disk,
-/// which a lab's hosts share with each other; the command line is the same.
+/// It asks every node over its control socket (the online audit), across
+/// the lab's links as from any other machine; a node it cannot read makes
+/// it exit 3 and name the node.
 inline nlohmann::json expect_audit_passes(const hosts_cluster& c, const std::string& host,
                                           const nlohmann::json& summary, std::size_t target) {
   const auto audit =

@@ -31,7 +31,11 @@ TEST_F(access_fixture, each_verb_needs_its_role_and_peers_only_speak_the_peer_pr
       {"up", "ack", nullptr},          {"up", "replay", nullptr},
       {"up", "status", "is a peer"},   {"up", "put", "is a peer"},
       {"viewer", "ack", "not a node"}, {"ops", "replay", "not a node"},
+      {"shop", "read", "lacks the role 'reader' that 'read' needs"},
+      {"viewer", "read", nullptr},     {"ops", "read", nullptr},
+      {"up", "read", "is a peer"},     // a node reads no other's store
       {"nobody", "status", "neither a node nor a client"},
+      {"nobody", "read", "neither a node nor a client"},
       {"", "put", "neither a node nor a client"},
   };
   for (const auto& r : rows) {

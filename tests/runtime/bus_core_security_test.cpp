@@ -128,6 +128,29 @@ TEST(bus_core_security, a_request_the_roles_do_not_allow_is_refused_naming_the_r
   EXPECT_TRUE(f.port.writes.empty());
 }
 
+TEST(bus_core_security, a_read_of_the_store_needs_a_reader_and_no_node_may_ask_it) {
+  keyed_bus f;
+  wire::control_request read;
+  read.verb = "read";
+  read.limit = 10;
+  f.bus->on_request("c1", "shop", wire::encode(read));
+  auto r = f.reply(0, "read");
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.body.find("lacks the role 'reader' that 'read' needs"), std::string::npos) << r.body;
+  f.bus->on_request("c2", "up", wire::encode(read));
+  r = f.reply(1, "read");
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.body.find("is a peer"), std::string::npos) << r.body;
+  EXPECT_TRUE(f.port.reads.empty()) << "nothing was read for them";
+  EXPECT_EQ(f.bus->counters().access_refused, 2u);
+
+  f.bus->on_request("c3", "viewer", wire::encode(read));
+  ASSERT_EQ(f.port.reads.size(), 1u);
+  EXPECT_EQ(f.port.reads[0].limit, 10u);
+  f.port.asks.front()(*f.bus);
+  EXPECT_TRUE(f.reply(2, "read").ok);
+}
+
 TEST(bus_core_security, a_producer_puts_only_its_sources_and_the_nodes_detail_types) {
   keyed_bus f;
   wire::control_request r;

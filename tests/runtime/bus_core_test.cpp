@@ -166,6 +166,34 @@ TEST(bus_core, a_transient_failure_is_parked_and_retried_when_due) {
   EXPECT_EQ(f.bus->metrics().of("r-b").retry_attempts, 1u);
 }
 
+TEST(bus_core, an_events_age_counts_on_its_origins_clock) {
+  // up's clock is two minutes behind ours, r-b's maximum age is 60 s: on
+  // our clock its fresh event would look too old to retry.
+  for (const bool heard : {true, false}) {
+    bus_fixture f;
+    const std::int64_t skew = 120000;
+    if (heard)
+      f.bus->on_heartbeat("up", wire::encode(wire::heartbeat{"up", 5, {}, f.port.now - skew - 3}));
+    auto made = std::make_shared<wire::envelope>(*event_of("up", "B", 5, 1));
+    made->time_ms = f.port.now - skew;  // just made, by up's clock
+    event_ptr ev = made;
+    f.bus->on_events("up", {ev});
+    auto d = f.port.all_delivered("b").at(0);
+    f.answer(d, outcome::transient);
+    f.port.commit_all(*f.bus);
+    if (heard) {
+      EXPECT_EQ(age_start_ms(d), f.port.now + 3);  // the heartbeat took at least 3 ms, so the event is that young
+      ASSERT_EQ(f.port.retries.size(), 1u) << "a fresh event was given up on as too old";
+      EXPECT_EQ(f.bus->metrics().of("r-b").sent_to_dlq, 0u);
+    } else {
+      // Before up's first heartbeat its clock is taken at its word.
+      EXPECT_EQ(age_start_ms(d), ev->time_ms);
+      EXPECT_TRUE(f.port.retries.empty());
+      EXPECT_EQ(f.bus->metrics().of("r-b").sent_to_dlq, 1u);
+    }
+  }
+}
+
 TEST(bus_core, out_of_retries_the_dead_letter_goes_out_with_the_completion) {
   bus_fixture f;
   f.bus->on_events("up", {event_of("up", "B", 5, 1)});
@@ -284,6 +312,83 @@ TEST(bus_core, inbox_rows_found_at_start_are_delivered_now_or_when_due) {
   ASSERT_EQ(f.port.retries.size(), 1u);
   EXPECT_EQ(f.port.retries[0].second.inbox_id, 2);
   EXPECT_EQ(f.port.retries[0].first.count(), 5000);
+}
+
+TEST(bus_core, a_read_goes_to_the_reader_with_its_bounds_and_its_page_is_the_reply) {
+  bus_fixture f;
+  wire::control_request r;
+  r.verb = "read";
+  r.services = {"b"};
+  r.after = wire::state_key{"b", "rows", "k1"};
+  r.limit = 3;
+  f.bus->on_request("c", "", wire::encode(r));
+  ASSERT_EQ(f.port.reads.size(), 1u);
+  EXPECT_EQ(f.port.reads[0].services, (std::vector<std::string>{"b"}));
+  ASSERT_TRUE(f.port.reads[0].after);
+  EXPECT_EQ(*f.port.reads[0].after, (wire::state_key{"b", "rows", "k1"}));
+  EXPECT_EQ(f.port.reads[0].limit, 3u);
+  EXPECT_TRUE(f.port.writes.empty()) << "nothing is read through the store's writer";
+  EXPECT_TRUE(f.port.replies.empty());
+  f.port.asks.front()(*f.bus);
+  ASSERT_EQ(f.port.replies.size(), 1u);
+  auto rep = wire::decode_reply(f.port.replies[0].second, "read");
+  ASSERT_TRUE(rep) << rep.err().to_string();
+  EXPECT_TRUE(rep->ok) << rep->body;
+}
+
+TEST(bus_core, a_malformed_read_is_answered_with_an_error_and_reads_nothing) {
+  bus_fixture f;
+  wire::control_request r;
+  r.verb = "read";
+  r.limit = 0;  // no rows is no page
+  f.bus->on_request("c", "", wire::encode(r));
+  r.limit = wire::max_read_rows + 1;
+  f.bus->on_request("c", "", wire::encode(r));
+  r.limit = 1;
+  r.services.assign(wire::max_read_services + 1, "b");
+  f.bus->on_request("c", "", wire::encode(r));
+  EXPECT_TRUE(f.port.reads.empty());
+  ASSERT_EQ(f.port.replies.size(), 3u);
+  for (const auto& [who, bytes] : f.port.replies) {
+    auto rep = wire::decode_reply(bytes, "read");
+    ASSERT_TRUE(rep) << rep.err().to_string();
+    EXPECT_FALSE(rep->ok);
+    EXPECT_NE(rep->body.find("read"), std::string::npos) << rep->body;
+  }
+  // And it goes on serving.
+  r.services.clear();
+  f.bus->on_request("c", "", wire::encode(r));
+  EXPECT_EQ(f.port.reads.size(), 1u);
+}
+
+TEST(bus_core, reads_past_their_limit_in_flight_are_refused_at_once_apart_from_queries) {
+  bus_fixture f;
+  wire::control_request r;
+  r.verb = "read";
+  r.limit = 5;
+  const std::size_t limit = bus_timing{}.max_reads_in_flight;
+  for (std::size_t i = 0; i < limit; ++i)
+    f.bus->on_request("c" + std::to_string(i), "", wire::encode(r));
+  EXPECT_EQ(f.port.reads.size(), limit);
+  f.bus->on_request("flood", "", wire::encode(r));
+  EXPECT_EQ(f.port.reads.size(), limit) << "no more is read at once";
+  ASSERT_EQ(f.port.replies.size(), 1u);
+  EXPECT_EQ(f.port.replies[0].first, "flood");
+  auto rep = wire::decode_reply(f.port.replies[0].second, "read");
+  ASSERT_TRUE(rep);
+  EXPECT_FALSE(rep->ok);
+  EXPECT_NE(rep->body.find("busy"), std::string::npos) << rep->body;
+  EXPECT_EQ(f.bus->counters().asks_refused, 1u);
+  // Queries have places of their own.
+  wire::control_request status;
+  status.verb = "status";
+  f.bus->on_request("s", "", wire::encode(status));
+  EXPECT_EQ(f.port.replies.size(), 1u) << "the status request waits on the services, not refused";
+  // A read answered frees its place.
+  f.port.asks.front()(*f.bus);
+  f.port.asks.pop_front();
+  f.bus->on_request("late", "", wire::encode(r));
+  EXPECT_EQ(f.port.reads.size(), limit + 1) << "admitted again";
 }
 
 TEST(bus_core, queries_and_status_past_the_limit_in_flight_are_refused_at_once) {

@@ -138,6 +138,13 @@ class recording_port : public bus_port {
   void service_stats(std::function<void(bus_core&, nlohmann::json)> then) override {
     asks.push_back([then](bus_core& bus) { then(bus, nlohmann::json::object()); });
   }
+  /// Reads of the store asked, with their bounds; each answered (an
+  /// empty page) when the test runs its ask.
+  std::vector<page_bounds> reads;
+  void read_store(page_bounds bounds, std::function<void(bus_core&, result<wire::read_page>)> then) override {
+    reads.push_back(std::move(bounds));
+    asks.push_back([then](bus_core& bus) { then(bus, wire::read_page{}); });
+  }
   nlohmann::json io_stats() override { return nlohmann::json::object(); }
 
   /// Commits every store job asked so far (and those they cause), in

@@ -203,3 +203,147 @@ TEST(control, large_query_replies_decode) {
 
 } // namespace
 } // namespace troupe::wire
+
+namespace troupe::wire {
+namespace {
+
+/// The bytes of a string literal, NULs included.
+template <std::size_t N>
+std::string raw(const char (&s)[N]) {
+  return std::string(s, N - 1);
+}
+
+/// A read request's bytes: [1, "read", services, after, limit], each
+/// given as MessagePack.
+std::string read_bytes(const std::string& services, const std::string& after, const std::string& limit) {
+  return std::string("\x95\x01\xa4read", 7) + services + after + limit;
+}
+
+TEST(control, read_round_trip) {
+  control_request r;
+  r.verb = "read";
+  r.services = {"booking", "payment"};
+  r.after = state_key{"booking", "bookings", "B-7"};
+  r.limit = 500;
+  auto d = decode_request(encode(r));
+  ASSERT_TRUE(d) << d.err().to_string();
+  EXPECT_EQ(d->verb, "read");
+  EXPECT_EQ(d->services, r.services);
+  ASSERT_TRUE(d->after);
+  EXPECT_EQ(*d->after, *r.after);
+  EXPECT_EQ(d->limit, 500u);
+
+  r.services.clear();
+  r.after.reset();
+  r.limit = max_read_rows;
+  d = decode_request(encode(r));
+  ASSERT_TRUE(d) << d.err().to_string();
+  EXPECT_TRUE(d->services.empty());
+  EXPECT_FALSE(d->after);
+  EXPECT_EQ(d->limit, max_read_rows);
+}
+
+TEST(control, read_page_round_trip) {
+  control_reply rep;
+  rep.ok = true;
+  rep.page.rows = {{{"booking", "bookings", "B-1"}, R"({"state":"CONFIRMED"})"},
+                   {{"payment", "payments", "B-1"}, R"({"state":"CHARGED"})"}};
+  rep.page.next = state_key{"payment", "payments", "B-1"};
+  rep.page.inbox = 3;
+  rep.page.outbox = {{"BookingCreated", 12, 1}, {"PaymentConfirmed", 4, 0}};
+  auto d = decode_reply(encode_reply(rep, "read"), "read");
+  ASSERT_TRUE(d) << d.err().to_string();
+  EXPECT_TRUE(d->ok);
+  ASSERT_EQ(d->page.rows.size(), 2u);
+  EXPECT_EQ(d->page.rows[1].at, (state_key{"payment", "payments", "B-1"}));
+  EXPECT_EQ(d->page.rows[1].value, R"({"state":"CHARGED"})");
+  ASSERT_TRUE(d->page.next);
+  EXPECT_EQ(*d->page.next, *rep.page.next);
+  EXPECT_EQ(d->page.inbox, 3u);
+  ASSERT_EQ(d->page.outbox.size(), 2u);
+  EXPECT_EQ(d->page.outbox[0].stream, "BookingCreated");
+  EXPECT_EQ(d->page.outbox[0].unacked, 12u);
+  EXPECT_EQ(d->page.outbox[0].expired, 1u);
+
+  // The last page has no next; a refused read is an error with a message.
+  rep.page.next.reset();
+  d = decode_reply(encode_reply(rep, "read"), "read");
+  ASSERT_TRUE(d);
+  EXPECT_FALSE(d->page.next);
+  control_reply refused;
+  refused.body = "AccessDenied: client 'shop' lacks the role 'reader' that 'read' needs";
+  d = decode_reply(encode_reply(refused, "read"), "read");
+  ASSERT_TRUE(d);
+  EXPECT_FALSE(d->ok);
+  EXPECT_EQ(d->body, refused.body);
+}
+
+TEST(control, malformed_reads_are_errors_naming_what_is_wrong) {
+  const std::string none = "\x90", one_service = "\x91\xa1" "b", limit = "\x0a";
+  const std::string after = "\x93\xa1s\xa1t\xa1k";
+  std::string many = raw("\xdc\x00\x41");  // array 16 of 65 names
+  for (int i = 0; i < 65; ++i)
+    many += "\xa1" "b";
+  struct row {
+    const char* name;
+    std::string bytes;
+    const char* says;
+  };
+  const row rows[] = {
+      {"missing limit", std::string("\x94\x01\xa4read", 7) + none + none, "read takes services, after and limit"},
+      {"services not an array", read_bytes("\xa1" "b", none, limit), "services is not an array of strings"},
+      {"a service not a string", read_bytes("\x91\x01", none, limit), "services is not an array of strings"},
+      {"an empty service", read_bytes("\x91\xa0", none, limit), "a service name must have 1 to"},
+      {"too many services", read_bytes(many, none, limit), "more than 64 services"},
+      {"after of two", read_bytes(none, "\x92\xa1s\xa1t", limit), "after is neither [] nor"},
+      {"after not strings", read_bytes(none, "\x93\xa1s\xa1t\x01", limit), "after is neither [] nor"},
+      {"limit 0", read_bytes(one_service, after, raw("\x00")), "limit must be 1 to 10000"},
+      {"limit over", read_bytes(one_service, after, "\xcd\x27\x11"), "limit must be 1 to 10000"},
+      {"limit negative", read_bytes(one_service, after, "\xff"), "limit must be 1 to 10000"},
+      {"limit a string", read_bytes(one_service, after, "\xa1" "1"), "limit must be 1 to 10000"},
+      {"trailing bytes", read_bytes(one_service, after, limit) + "\x01", "after the value"},
+  };
+  for (const auto& r : rows) {
+    auto d = decode_request(r.bytes);
+    ASSERT_FALSE(d) << r.name;
+    EXPECT_NE(d.err().message.find(r.says), std::string::npos) << r.name << ": " << d.err().message;
+  }
+  auto ok = decode_request(read_bytes(one_service, after, limit));
+  ASSERT_TRUE(ok) << ok.err().to_string();
+  EXPECT_EQ(ok->limit, 10u);
+}
+
+TEST(control, malformed_read_pages_are_errors) {
+  const auto reply = [](const std::string& body) { return std::string("\x93\x01\xa2ok", 5) + body; };
+  const std::vector<std::pair<const char*, std::string>> cases = {
+      {"body a string", reply(raw("\xa1x"))},
+      {"three fields", reply(raw("\x93\x90\x90\x00"))},
+      {"a row of three", reply(raw("\x94\x91\x93\xa1s\xa1t\xa1k\x90\x00\x90"))},
+      {"a row value not a string", reply(raw("\x94\x91\x94\xa1s\xa1t\xa1k\x01\x90\x00\x90"))},
+      {"next of one", reply(raw("\x94\x90\x91\xa1s\x00\x90"))},
+      {"inbox negative", reply(raw("\x94\x90\x90\xff\x90"))},
+      {"outbox entry short", reply(raw("\x94\x90\x90\x00\x91\x92\xa1s\x01"))},
+      {"outbox count a string", reply(raw("\x94\x90\x90\x00\x91\x93\xa1s\xa1x\x00"))},
+  };
+  for (const auto& [name, bytes] : cases)
+    EXPECT_FALSE(decode_reply(bytes, "read")) << name;
+  EXPECT_TRUE(decode_reply(reply(raw("\x94\x90\x90\x00\x90")), "read")) << "an empty last page";
+}
+
+TEST(control, a_full_read_page_fits_in_a_reply) {
+  // The most rows a page may hold, each as large as the node lets the
+  // byte budget run, decode within the reply's limits.
+  control_reply rep;
+  rep.ok = true;
+  const std::string value(read_page_bytes / max_read_rows, 'v');
+  for (std::uint32_t i = 0; i < max_read_rows; ++i)
+    rep.page.rows.push_back({{"booking", "bookings", "B-" + std::to_string(i)}, value});
+  const auto bytes = encode_reply(rep, "read");
+  EXPECT_LT(bytes.size(), max_reply_body);
+  auto d = decode_reply(bytes, "read");
+  ASSERT_TRUE(d) << d.err().to_string();
+  EXPECT_EQ(d->page.rows.size(), max_read_rows);
+}
+
+} // namespace
+} // namespace troupe::wire

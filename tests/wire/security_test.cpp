@@ -171,7 +171,7 @@ struct curve_pair : ::testing::Test {
     ha.on_request = [this](std::string id, std::string user, std::string body) {
       std::lock_guard<std::mutex> lock(mtx);
       requests.emplace_back(user, body);
-      a->reply(id, encode_reply({true, "{}", {}}, "status"));
+      a->reply(id, encode_reply({true, "{}", {}, {}}, "status"));
     };
     auto ra = endpoint::start(oa, ha);
     ASSERT_TRUE(ra) << ra.err().to_string();

@@ -79,7 +79,7 @@ TEST(stream, each_message_has_its_documented_bytes) {
   };
   using namespace std::string_literals;
   const std::vector<golden> cases = {
-      {"heartbeat", encode(heartbeat{"o", 2, {{"s", 3}}}), "\x95\x01\xa9heartbeat\xa1o\x02\x91\x92\xa1s\x03"s},
+      {"heartbeat", encode(heartbeat{"o", 2, {{"s", 3}}, 5}), "\x96\x01\xa9heartbeat\xa1o\x02\x91\x92\xa1s\x03\x05"s},
       {"ack", encode(ack{"n", {{"s", 2, 3}}}), "\x94\x01\xa3" "ack\xa1n\x91\x93\xa1s\x02\x03"s},
       {"replay", encode(replay_request{"n", "s", 2, 3, 4}), "\x97\x01\xa6replay\xa1n\xa1s\x02\x03\x04"s},
       {"events", encode(replay_batch{"s", 2, 3, 1, {{1, "e"}}}),
@@ -92,6 +92,16 @@ TEST(stream, each_message_has_its_documented_bytes) {
   EXPECT_EQ(hb->origin, "o");
   EXPECT_EQ(hb->epoch, 2u);
   EXPECT_EQ(hb->heads, (std::vector<std::pair<std::string, std::uint64_t>>{{"s", 3}}));
+  EXPECT_EQ(hb->time_ms, 5);
+  // A node from before heartbeats said their time sends five elements.
+  auto old = decode_heartbeat("\x95\x01\xa9heartbeat\xa1o\x02\x91\x92\xa1s\x03"s);
+  ASSERT_TRUE(old) << old.err().to_string();
+  EXPECT_EQ(old->time_ms, 0);
+  EXPECT_EQ(old->heads, hb->heads);
+  // A time that is no count of milliseconds is refused.
+  EXPECT_FALSE(decode_heartbeat("\x96\x01\xa9heartbeat\xa1o\x02\x91\x92\xa1s\x03\xff"s));
+  EXPECT_FALSE(decode_heartbeat("\x96\x01\xa9heartbeat\xa1o\x02\x91\x92\xa1s\x03\xcf\xff\xff\xff\xff\xff\xff\xff\xff"s));
+  EXPECT_FALSE(decode_heartbeat("\x97\x01\xa9heartbeat\xa1o\x02\x91\x92\xa1s\x03\x05\x05"s));
   auto a = decode_ack(cases[1].want);
   ASSERT_TRUE(a);
   EXPECT_EQ(a->node, "n");

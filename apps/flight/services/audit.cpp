@@ -399,38 +399,91 @@ audit_report audit(const stored_rows& stored, const std::vector<mail_file>& mail
   return r;
 }
 
-result<std::vector<mail_file>> read_mail_files(const std::filesystem::path& maildir_root) {
+namespace {
+
+/// The message at `path`: its booking (from its name, else its header)
+/// and its kind.
+result<mail_file> read_mail_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return error{errc::io, path.string() + ": cannot open"};
+  std::string head(64 * 1024, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<std::size_t>(in.gcount()));
+  if (in.bad())
+    return error{errc::io, path.string() + ": cannot read"};
+  auto end = head.find("\r\n\r\n");
+  if (end == std::string::npos)
+    end = head.find("\n\n");
+  if (end != std::string::npos)
+    head.resize(end + 1);
+  mail_file m;
+  m.path = path.string();
+  m.kind = header_value(head, "X-Troupe-Outcome");
+  std::optional<std::string> id;
+  if (auto key = mail_key_of_file(path.filename().string())) {
+    id = booking_of_mail_key(*key);
+    m.key = std::move(*key);
+  }
+  m.booking_id = id ? *id : header_value(head, "X-Troupe-Booking");
+  return m;
+}
+
+/// The Maildir's messages, sorted by path.
+result<std::vector<std::string>> sorted_messages(const std::filesystem::path& maildir_root) {
   auto files = maildir(maildir_root).messages();
   if (!files)
     return files.err();
-  std::vector<mail_file> out;
-  for (const auto& path : *files) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-      return error{errc::io, path.string() + ": cannot open"};
-    std::string head(64 * 1024, '\0');
-    in.read(head.data(), static_cast<std::streamsize>(head.size()));
-    head.resize(static_cast<std::size_t>(in.gcount()));
-    if (in.bad())
-      return error{errc::io, path.string() + ": cannot read"};
-    auto end = head.find("\r\n\r\n");
-    if (end == std::string::npos)
-      end = head.find("\n\n");
-    if (end != std::string::npos)
-      head.resize(end + 1);
-    mail_file m;
-    m.path = path.string();
-    m.kind = header_value(head, "X-Troupe-Outcome");
-    std::optional<std::string> id;
-    if (auto key = mail_key_of_file(path.filename().string())) {
-      id = booking_of_mail_key(*key);
-      m.key = std::move(*key);
+  std::vector<std::string> paths;
+  paths.reserve(files->size());
+  for (const auto& f : *files)
+    paths.push_back(f.string());
+  std::sort(paths.begin(), paths.end());
+  return paths;
+}
+
+} // namespace
+
+result<std::vector<mail_file>> read_mail_files(const std::filesystem::path& maildir_root) {
+  auto page = read_mail_page(maildir_root, "", SIZE_MAX);
+  if (!page)
+    return page.err();
+  return std::move(page->mails);
+}
+
+result<mail_page> read_mail_page(const std::filesystem::path& maildir_root, const std::string& after,
+                                 std::size_t limit) {
+  auto paths = sorted_messages(maildir_root);
+  if (!paths)
+    return paths.err();
+  mail_page page;
+  auto it = after.empty() ? paths->begin() : std::upper_bound(paths->begin(), paths->end(), after);
+  for (; it != paths->end(); ++it) {
+    if (page.mails.size() == limit) {
+      page.next = page.mails.back().path;
+      break;
     }
-    m.booking_id = id ? *id : header_value(head, "X-Troupe-Booking");
-    out.push_back(std::move(m));
+    auto m = read_mail_file(*it);
+    if (!m)
+      return m.err();
+    page.mails.push_back(std::move(*m));
   }
-  std::sort(out.begin(), out.end(), [](const mail_file& a, const mail_file& b) { return a.path < b.path; });
-  return out;
+  return page;
+}
+
+nlohmann::json to_json(const mail_file& m) {
+  return {{"booking_id", m.booking_id}, {"kind", m.kind}, {"key", m.key}, {"path", m.path}};
+}
+
+std::optional<mail_file> mail_file_of(const nlohmann::json& j) {
+  mail_file m;
+  for (auto [field, into] : {std::pair{"booking_id", &m.booking_id}, std::pair{"kind", &m.kind},
+                             std::pair{"key", &m.key}, std::pair{"path", &m.path}}) {
+    if (!j.is_object() || !j.contains(field) || !j[field].is_string())
+      return std::nullopt;
+    *into = j[field].get<std::string>();
+  }
+  return m;
 }
 
 } // namespace troupe::flight

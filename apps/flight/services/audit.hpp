@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -90,5 +91,21 @@ audit_report audit(const stored_rows& rows, const std::vector<mail_file>& mails,
 /// X-Troupe-Outcome header gives. Fails with `errc::io` when a directory
 /// or a message cannot be read.
 result<std::vector<mail_file>> read_mail_files(const std::filesystem::path& maildir_root);
+
+/// A page of what read_mail_files finds, in the same (path) order: the
+/// messages whose path sorts after `after` (empty: from the first), at
+/// most `limit` of them. `next` is the page's last path when more follow,
+/// else empty. Only the page's messages are opened.
+struct mail_page {
+  std::vector<mail_file> mails;
+  std::string next;
+};
+result<mail_page> read_mail_page(const std::filesystem::path& maildir_root, const std::string& after,
+                                 std::size_t limit);
+
+/// A mail_file as JSON, {"booking_id", "kind", "key", "path"}, and back
+/// (nullopt when a field is missing or not a string).
+nlohmann::json to_json(const mail_file& m);
+std::optional<mail_file> mail_file_of(const nlohmann::json& j);
 
 } // namespace troupe::flight

@@ -7,6 +7,7 @@
 #include "actors/detail_reader.hpp"
 #include "actors/service_log.hpp"
 #include "actors/row_reader.hpp"
+#include "apps/flight/services/audit.hpp"
 #include "apps/flight/services/settings.hpp"
 #include "cluster/directory_check.hpp"
 
@@ -473,8 +474,43 @@ void notification_service::record(const event_in& ev, const std::string& booking
   ev.state.put(emails_table, booking_id, {{"kind", e.kind}, {"file", e.file}, {"seq", e.seq}});
 }
 
+namespace {
+
+constexpr std::size_t max_mails_per_page = 10000;
+
+/// A page of the Maildir's messages for `troupe audit`: see "mails" above.
+nlohmann::json mails_page(const fs::path& root, const nlohmann::json& args) {
+  nlohmann::json out{{"maildir", root.string()}};
+  const auto after = args.is_object() ? args.value("after", nlohmann::json("")) : nlohmann::json("");
+  const auto limit = args.is_object() ? args.value("limit", nlohmann::json(1000)) : nlohmann::json(1000);
+  if (!after.is_string() || !limit.is_number_integer() || limit.get<std::int64_t>() < 1
+      || limit.get<std::int64_t>() > static_cast<std::int64_t>(max_mails_per_page)) {
+    out["error"] = "mails takes {\"after\": a path, \"limit\": 1 to " + std::to_string(max_mails_per_page) + "}";
+    return out;
+  }
+  std::error_code ec;
+  if (!fs::exists(root, ec)) {
+    out["mails"] = nlohmann::json::array();
+    out["next"] = nullptr;
+    return out;
+  }
+  auto page = read_mail_page(root, after.get<std::string>(), limit.get<std::size_t>());
+  if (!page) {
+    out["error"] = page.err().message;
+    return out;
+  }
+  auto& mails = out["mails"] = nlohmann::json::array();
+  for (const auto& m : page->mails)
+    mails.push_back(to_json(m));
+  out["next"] = page->next.empty() ? nlohmann::json() : nlohmann::json(page->next);
+  return out;
+}
+
+} // namespace
+
 nlohmann::json notification_service::query(const std::string& what, const nlohmann::json& args) const {
-  (void)args;
+  if (what == "mails")
+    return mails_page(maildir_.root(), args);
   if (what != "emails")
     return nullptr;
   auto rows = nlohmann::json::array();

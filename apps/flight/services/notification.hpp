@@ -18,6 +18,14 @@
 //            value: {"kind": "confirmed"|"cancelled", "file": path of the
 //                    message when it was written, "seq": order from 1}
 //
+// Queries: "emails" (the rows, in order), and "mails", a page of the
+// messages in the Maildir as `troupe audit` reads them (read_mail_page, on
+// the host that has the Maildir): args {"after": path, "limit": n (1 to
+// 10000, default 1000)}, answer {"maildir": its root, "mails": [{"booking_id",
+// "kind", "key", "path"}...], "next": the last path when more follow, else
+// null}, or {"maildir", "error"} when it cannot be read. A Maildir that
+// does not exist has no messages.
+//
 // Writing the message is a side effect outside the runtime's transaction:
 // a node killed after the write and before the commit gets the event again
 // after its restart, without the row. So the message's Maildir name is

@@ -400,6 +400,47 @@ TEST(audit, a_message_named_by_a_hashed_key_belongs_to_its_booking) {
   EXPECT_TRUE(r.ok()) << r.to_json().dump(2);
 }
 
+TEST(audit, read_mail_page_pages_through_what_read_mail_files_finds) {
+  test::temp_dir dir;
+  const auto root = dir.path();
+  for (const char* sub : {"new", "cur", "tmp"})
+    fs::create_directories(root / sub);
+  for (int i = 0; i < 9; ++i)
+    std::ofstream(root / (i % 3 ? "new" : "cur") / mail_file_name(1'700'000'000'000 + i, "B-" + std::to_string(i)))
+        << "X-Troupe-Outcome: confirmed\r\n\r\nbody\r\n";
+  auto all = read_mail_files(root);
+  ASSERT_TRUE(all) << all.err().message;
+  ASSERT_EQ(all->size(), 9u);
+  for (std::size_t limit : {1u, 2u, 4u, 9u, 100u}) {
+    std::vector<mail_file> got;
+    std::string after;
+    std::size_t pages = 0;
+    for (;;) {
+      auto page = read_mail_page(root, after, limit);
+      ASSERT_TRUE(page) << page.err().message;
+      ++pages;
+      ASSERT_LE(page->mails.size(), limit);
+      got.insert(got.end(), page->mails.begin(), page->mails.end());
+      if (page->next.empty())
+        break;
+      EXPECT_EQ(page->next, page->mails.back().path);
+      after = page->next;
+      ASSERT_LT(pages, 20u);
+    }
+    EXPECT_EQ(pages, (9 + limit - 1) / limit) << limit;
+    ASSERT_EQ(got.size(), all->size()) << limit;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].path, (*all)[i].path) << limit;
+      EXPECT_EQ(got[i].booking_id, (*all)[i].booking_id) << limit;
+      auto back = mail_file_of(to_json(got[i]));
+      ASSERT_TRUE(back);
+      EXPECT_EQ(back->key, got[i].key);
+      EXPECT_EQ(back->kind, "confirmed");
+    }
+  }
+  EXPECT_FALSE(mail_file_of(nlohmann::json{{"booking_id", "B-1"}, {"kind", "confirmed"}, {"key", 1}, {"path", "p"}}));
+}
+
 TEST(audit, read_mail_files_of_a_missing_maildir_fails) {
   test::temp_dir dir;
   auto files = read_mail_files(dir.path() / "none");

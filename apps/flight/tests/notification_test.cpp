@@ -111,6 +111,28 @@ TEST(notification, confirmation_is_an_rfc5322_message_in_new) {
   EXPECT_EQ(rows, (json{{{"booking_id", "B-1"}, {"kind", "confirmed"}, {"file", files[0].string()}}}));
 }
 
+TEST(notification, mails_answers_the_maildir_a_page_at_a_time) {
+  mailbox mb;
+  EXPECT_EQ(mb.svc->query("mails", json::object()),
+            (json{{"maildir", mb.root().string()}, {"mails", json::array()}, {"next", nullptr}}))
+      << "no Maildir yet: no mails";
+  mb.svc->start();
+  for (const char* id : {"B-1", "B-2", "B-3"})
+    ASSERT_EQ(deliver(*mb.svc, "TicketIssued", ticket_issued(id), {}, id).status, outcome::ok);
+  auto first = mb.svc->query("mails", json{{"limit", 2}});
+  ASSERT_EQ(first["mails"].size(), 2u) << first.dump();
+  EXPECT_EQ(first["mails"][0]["booking_id"], "B-1");
+  EXPECT_EQ(first["mails"][0]["kind"], "confirmed");
+  EXPECT_EQ(first["mails"][0]["key"], "BB-1");
+  EXPECT_EQ(first["next"], first["mails"][1]["path"]);
+  auto last = mb.svc->query("mails", json{{"after", first["next"]}, {"limit", 2}});
+  ASSERT_EQ(last["mails"].size(), 1u) << last.dump();
+  EXPECT_EQ(last["mails"][0]["booking_id"], "B-3");
+  EXPECT_TRUE(last["next"].is_null());
+  for (const auto& bad : {json{{"limit", 0}}, json{{"limit", 10001}}, json{{"limit", "2"}}, json{{"after", 1}}})
+    EXPECT_TRUE(mb.svc->query("mails", bad).contains("error")) << bad.dump();
+}
+
 TEST(notification, cancellation_gives_the_reason) {
   mailbox mb;
   mb.svc->start();
