@@ -22,11 +22,12 @@ TEST(hosts_long, every_host_cut_lossy_and_killed_in_turn_under_five_thousand_boo
   hosts_cluster c(lab);
   c.launch_all("alpha");
   constexpr std::size_t target = 5000;
-  auto book = lab.start("alpha", hosts_book_command(c, target, 100, 9, 300, 120));
+  auto book = lab.start("alpha", hosts_book_command(c, target, 50, 9, 300, 120));
 
-  // Nine troubles spread over the puts (50 s): each once about a tenth
-  // more of the bookings are in. Alpha is never killed: `troupe book` runs
-  // there.
+  // Nine troubles spread over the puts (100 s, 50 bookings a second: each
+  // trouble lasts up to 10 s, so all of them fall while bookings go in):
+  // each once about a tenth more of the bookings are in. Alpha is never
+  // killed: `troupe book` runs there.
   struct trouble {
     std::string host, what;
   };
