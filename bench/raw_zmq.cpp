@@ -209,9 +209,14 @@ raw_result raw_one_process(std::size_t n, std::size_t size) {
 }
 
 raw_result raw_two_processes(std::size_t n, const std::string& topic, const std::string& body, double timeout_s) {
+  const auto ep = test::free_endpoint();
+  return raw_two_processes(n, topic, body, raw_link{ep, ep, {}, {}}, timeout_s);
+}
+
+raw_result raw_two_processes(std::size_t n, const std::string& topic, const std::string& body, const raw_link& link,
+                             double timeout_s) {
   if (n < 2)
     throw std::invalid_argument("raw_two_processes needs at least two messages");
-  const auto ep = test::free_endpoint();
   const auto ready = make_pipe(), done = make_pipe(), pub_out = make_pipe(), sub_out = make_pipe();
   const std::vector<int> all = {ready.read, ready.write, done.read,    done.write,
                                 pub_out.read, pub_out.write, sub_out.read, sub_out.write};
@@ -223,10 +228,14 @@ raw_result raw_two_processes(std::size_t n, const std::string& topic, const std:
     return v;
   };
   const pid_t pub = fork_side(except({ready.read, done.read, pub_out.write}), [&] {
-    return publisher(ep, n, topic, body, ready.read, done.read, pub_out.write);
+    if (link.enter_publisher)
+      link.enter_publisher();
+    return publisher(link.bind, n, topic, body, ready.read, done.read, pub_out.write);
   });
   const pid_t sub = fork_side(except({ready.write, done.write, sub_out.write}), [&] {
-    return subscriber(ep, n, topic, ready.write, done.write, sub_out.write);
+    if (link.enter_subscriber)
+      link.enter_subscriber();
+    return subscriber(link.dial, n, topic, ready.write, done.write, sub_out.write);
   });
   for (int fd : all)
     if (fd != pub_out.read && fd != sub_out.read)

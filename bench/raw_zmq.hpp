@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 
 namespace troupe::bench {
@@ -32,6 +33,17 @@ raw_result raw_one_process(std::size_t n, std::size_t size);
 /// thread: it forks. Throws when a side fails or the run takes longer than
 /// `timeout_s`.
 raw_result raw_two_processes(std::size_t n, const std::string& topic, const std::string& body,
+                             double timeout_s = 120);
+
+/// Where the two processes of raw_two_processes run when not both on this
+/// host's loopback: the publisher binds `bind` and the subscriber dials
+/// `dial`, each forked child first calling its `enter` (for the bench's
+/// hosts, moving into its host's network namespace).
+struct raw_link {
+  std::string bind, dial;
+  std::function<void()> enter_publisher, enter_subscriber;
+};
+raw_result raw_two_processes(std::size_t n, const std::string& topic, const std::string& body, const raw_link& link,
                              double timeout_s = 120);
 
 } // namespace troupe::bench

@@ -11,11 +11,13 @@
 // Beside each rate, the CPU it took (bench/process_cpu.hpp): every node
 // process's utime + stime, all threads, over the run, per event delivered.
 // Usage: troupe_bench [--events N] [--bookings N]
-//                     [--only raw|hop|hop-throughput|hop-latency|e2e|latency]
+//                     [--only raw|hop|hop-throughput|hop-latency|e2e|latency|curve|hosts]
 //                     (hop-throughput: the raw figures and the single hop's rate, without its latency)
 //                     [--max-rate R] (hop-latency alone: the single hop's maximum, measured before)
 //                     [--rate R] (hop-latency alone: at R events/s only)
 //                     [--threads] (each node thread's CPU per event too)
+//                     (hosts: across three network namespaces, bench/hosts.hpp;
+//                     needs root, and runs only when asked for)
 //                     (curve: CurveZMQ on against off, single hop and end to
 //                     end, alternated, three rounds)
 #include <algorithm>
@@ -26,6 +28,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/hosts.hpp"
 #include "bench/process_cpu.hpp"
 #include "bench/raw_zmq.hpp"
 #include "launcher/common.hpp"
@@ -268,14 +271,18 @@ std::uint64_t received_from_peers(const troupe::cluster::config& cfg) {
   return n;
 }
 
+/// The saga's services with cabins that do not fill (but for notification's).
+const char* const roomy_services = R"(services:
+  payment: {gateway: {declined-cards: ["4000000000000002"], default-limit: 10000}}
+  seat: {flights: {TR100: {rows: 200, layout: "ABC DEFG HJK"}, TR200: {rows: 200, layout: "ABC DEFG HJK"}, TR300: {rows: 200, layout: "ABC DEFG HJK"}}}
+)";
+
 json end_to_end(std::size_t n, double rate, const std::string& durability,
                troupe::test::keys k = troupe::test::keys::on) {
   // The shipped flight cluster and its rules, with cabins that do not fill.
-  troupe::test::cluster c(troupe::test::shipped{"configs/flight.yaml", "", R"(services:
-  payment: {gateway: {declined-cards: ["4000000000000002"], default-limit: 10000}}
-  seat: {flights: {TR100: {rows: 200, layout: "ABC DEFG HJK"}, TR200: {rows: 200, layout: "ABC DEFG HJK"}, TR300: {rows: 200, layout: "ABC DEFG HJK"}}}
-  notification: {maildir: mail, from: "bench <bench@troupe.test>"}
-)", durability, k});
+  troupe::test::cluster c(troupe::test::shipped{"configs/flight.yaml", "",
+                                                std::string(roomy_services) + "  notification: {maildir: mail, from: \"bench <bench@troupe.test>\"}\n",
+                                                durability, k});
   c.start();
   auto cfg = troupe::cli::load_config(c.config_path());
   if (!cfg)
@@ -476,6 +483,13 @@ int run(int argc, char** argv) {
   };
   if (only == "curve")
     curve_on_off(events, bookings);
+  if (only == "hosts") {
+    std::string detail;
+    json::to_msgpack(sample_detail(), detail);
+    troupe::bench::hosts_figures(events, bookings,
+                                 {ping_topic, ping, detail,
+                                  std::string(roomy_services) + "  notification: {from: \"bench <bench@troupe.test>\"}\n"});
+  }
   // All at once measures throughput; at 500/s it measures latency.
   if (runs("e2e"))
     for (const char* d : {"os", "none", "fsync"})

@@ -51,6 +51,9 @@ class background_command {
   /// exit code and all its output.
   run_result wait(std::chrono::seconds timeout);
   std::string output() const;
+  /// Its process id (reaped or not: a signal to it after it exited may
+  /// reach another process; ask `running()` first).
+  pid_t pid() const { return pid_; }
 
  private:
   bool reap(bool block);
