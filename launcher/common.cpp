@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include "actors/builtin/sink.hpp"
@@ -94,16 +95,24 @@ result<nlohmann::json> status(const cluster::config& cfg, const cluster::node_sp
 result<void> wait_ready(const cluster::config& cfg, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   const auto peers = cfg.nodes.size() - 1;
+  // Each node needs to be seen up with all its peers once: across a lossy
+  // link a status request can take seconds, and every node answering in
+  // one pass might never happen.
+  std::set<std::string> seen;
   std::string missing;
   while (true) {
     missing.clear();
     for (const auto& n : cfg.nodes) {
-      auto s = status(cfg, n, std::chrono::milliseconds(500));
+      if (seen.count(n.name))
+        continue;
+      auto s = status(cfg, n, std::chrono::seconds(2));
       // Waiting cannot mend a key this user lacks or a role it lacks.
       if (!s && (s.err().code == errc::no_key || s.err().code == errc::refused))
         return s.err();
       if (!s || !s->contains("wire") || (*s)["wire"].value("peers_connected", std::size_t{0}) < peers)
         missing += (missing.empty() ? "" : ", ") + n.name;
+      else
+        seen.insert(n.name);
     }
     if (missing.empty())
       return {};

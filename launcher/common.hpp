@@ -54,7 +54,8 @@ result<nlohmann::json> query(const cluster::config& cfg, const std::string& serv
 result<nlohmann::json> status(const cluster::config& cfg, const cluster::node_spec& node,
                               std::chrono::milliseconds timeout);
 
-/// Waits until every node answers and is connected to all its peers.
+/// Waits until every node has been seen answering and connected to all its
+/// peers (each once, not all in one pass: a lossy link may hold one up).
 /// Fails with a message naming the nodes that are not ready.
 result<void> wait_ready(const cluster::config& cfg, std::chrono::milliseconds timeout);
 
