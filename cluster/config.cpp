@@ -1,5 +1,7 @@
 #include "cluster/config.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -446,6 +448,25 @@ void add_dead_letter_rules(config& cfg) {
   }
 }
 
+/// What a node binds for an endpoint its peers dial: libzmq binds no
+/// names (it reads one as an interface), so `localhost` binds 127.0.0.1 and
+/// any other name every address, as a host named by DNS does.
+std::string endpoint_to_bind(const std::string& e) {
+  if (e.rfind("tcp://", 0) != 0)
+    return e;
+  const auto colon = e.rfind(':');
+  std::string host = e.substr(6, colon - 6);
+  if (host.empty() || host.front() == '[')
+    return e;
+  in_addr v4{};
+  if (inet_aton(host.c_str(), &v4) != 0)
+    return e;
+  std::transform(host.begin(), host.end(), host.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (!host.empty() && host.back() == '.')
+    host.pop_back();
+  return (host == "localhost" ? "tcp://127.0.0.1" : "tcp://*") + e.substr(colon);
+}
+
 std::optional<config> validate(const YAML::Node& root, config cfg, const service_check& check,
                                diagnostics& diag) {
   validator v(diag);
@@ -591,7 +612,7 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
           }
           claim(*address, owner, eps[key]);
           (std::string(key) == "pub" ? node.pub : node.control) = *e;
-          (std::string(key) == "pub" ? node.pub_bind : node.control_bind) = *e;
+          (std::string(key) == "pub" ? node.pub_bind : node.control_bind) = endpoint_to_bind(*e);
         }
       }
       auto svcs = n["services"];

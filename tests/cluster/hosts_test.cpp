@@ -145,6 +145,21 @@ TEST(hosts, a_name_that_does_not_resolve_is_a_warning_with_its_place) {
       << warnings[0];
 }
 
+TEST(hosts, an_endpoint_named_by_name_binds_an_address_libzmq_can_bind) {
+  auto r = load(text("", "    endpoints: {pub: \"tcp://LocalHost.:7001\", control: \"tcp://127.0.0.1:7002\"}\n",
+                     "    endpoints: {pub: \"tcp://node-two.example:7011\", control: \"tcp://[::1]:7012\"}\n",
+                     "    endpoints: {pub: \"ipc:///tmp/three\", control: \"tcp://127.1:7022\"}\n"));
+  ASSERT_TRUE(r.cfg) << r.problems;
+  const auto& c = *r.cfg;
+  EXPECT_EQ(c.find_node("one")->pub, "tcp://LocalHost.:7001");  // peers dial it as written
+  EXPECT_EQ(c.find_node("one")->pub_bind, "tcp://127.0.0.1:7001");
+  EXPECT_EQ(c.find_node("one")->control_bind, "tcp://127.0.0.1:7002");
+  EXPECT_EQ(c.find_node("two")->pub_bind, "tcp://*:7011");
+  EXPECT_EQ(c.find_node("two")->control_bind, "tcp://[::1]:7012");
+  EXPECT_EQ(c.find_node("three")->pub_bind, "ipc:///tmp/three");
+  EXPECT_EQ(c.find_node("three")->control_bind, "tcp://127.1:7022");
+}
+
 TEST(hosts, tcp_endpoints_bracket_ipv6) {
   EXPECT_EQ(tcp_endpoint("198.18.0.1", 5), "tcp://198.18.0.1:5");
   EXPECT_EQ(tcp_endpoint("::1", 5), "tcp://[::1]:5");
