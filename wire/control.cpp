@@ -39,7 +39,7 @@ result<msgpack::object_handle> open(std::string_view bytes, std::size_t max_stri
 bool is_map_tag(std::uint8_t tag) { return (tag & 0xf0) == 0x80 || tag == 0xde || tag == 0xdf; }
 
 /// One entry of a put, read in place: [source, detail-type, detail,
-/// correlation-id, resources(, idempotency-key)].
+/// correlation-id, resources(, idempotency-key (, time))].
 result<put_entry> read_entry(reader& in, std::uint32_t i) {
   const auto where = [i] { return "entry " + std::to_string(i) + ": "; };
   // An entry's strings may run long here: check_entry answers each entry
@@ -52,9 +52,9 @@ result<put_entry> read_entry(reader& in, std::uint32_t i) {
                  : s.err();
     return std::string(*s);
   };
-  auto fields = in.array("entry", 6);
-  if (!fields || (*fields != 5 && *fields != 6))
-    return shape(where() + "not [source, detail-type, detail, correlation-id, resources(, idempotency-key)]");
+  auto fields = in.array("entry", 7);
+  if (!fields || *fields < 5)
+    return shape(where() + "not [source, detail-type, detail, correlation-id, resources(, idempotency-key (, time))]");
   put_entry pe;
   for (auto [into, what] : {std::pair{&pe.source, "source"}, std::pair{&pe.detail_type, "detail-type"}}) {
     auto s = text(what);
@@ -83,7 +83,7 @@ result<put_entry> read_entry(reader& in, std::uint32_t i) {
       return r.err().code == errc::wrong_shape ? shape(where() + "resources must be strings") : r.err();
     pe.resources.emplace_back(*r);
   }
-  if (*fields == 6) {
+  if (*fields >= 6 && !(*fields == 7 && in.nil())) {
     auto key = in.str("idempotency key", max_idempotency_key);
     if (!key || key->empty())
       return !key && key.err().code != errc::wrong_shape && key.err().code != errc::too_large
@@ -91,6 +91,13 @@ result<put_entry> read_entry(reader& in, std::uint32_t i) {
                  : shape(where() + "the idempotency key must be a string of 1 to "
                          + std::to_string(max_idempotency_key) + " bytes");
     pe.idempotency_key = std::string(*key);
+  }
+  if (*fields == 7) {
+    auto t = in.integer("time");
+    if (!t || *t <= 0)
+      return !t && t.err().code != errc::wrong_shape ? t.err()
+                                                     : shape(where() + "the time must be a positive integer (ms)");
+    pe.time_ms = *t;
   }
   return pe;
 }
@@ -257,8 +264,8 @@ std::string encode(const control_request& r) {
     pk.pack(r.verb);
     pk.pack_array(static_cast<std::uint32_t>(r.entries.size()));
     for (const auto& e : r.entries) {
-      const bool keyed = !e.idempotency_key.empty();
-      pk.pack_array(keyed ? 6 : 5);
+      const bool keyed = !e.idempotency_key.empty(), timed = e.time_ms != 0;
+      pk.pack_array(timed ? 7 : keyed ? 6 : 5);
       pk.pack(e.source);
       pk.pack(e.detail_type);
       out.append(e.detail);
@@ -266,6 +273,10 @@ std::string encode(const control_request& r) {
       pk.pack(e.resources);
       if (keyed)
         pk.pack(e.idempotency_key);
+      else if (timed)
+        pk.pack_nil();
+      if (timed)
+        pk.pack_int64(e.time_ms);
     }
   } else if (r.verb == "query") {
     pk.pack_array(5);

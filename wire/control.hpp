@@ -4,7 +4,9 @@
 // `[version, "ok", body]` or `[version, "error", message]`. Verbs:
 //   put    [entries]                   → [[event id, error code, error message] per entry]
 //          entry = [source, detail-type, detail map, correlation-id, resources
-//                   (, idempotency-key)]
+//                   (, idempotency-key (, time))]
+//          idempotency-key = a string, or nil for none when a time follows
+//          time = the event's time, milliseconds since the Unix epoch
 //   query  service, what, args (JSON)  → JSON text
 //   status                             → JSON text
 //   read   services, after, limit      → [rows, next, inbox, outbox]
@@ -49,7 +51,16 @@ struct put_entry {
   // event id and makes nothing new; with other content it is an error.
   // (EventBridge has no such key, so its clients cannot retry safely.)
   std::string idempotency_key;
+  // Optional: the event's time (EventBridge's Time), milliseconds since the
+  // Unix epoch; 0 is the time the node takes it. It bounds the event's age
+  // like any event's, so a node takes it only within put_time_window.
+  std::int64_t time_ms = 0;
 };
+
+/// How far an entry's time may be from the node's clock: an event's age
+/// starts at its time, and bounds its retries and how long it is kept.
+inline constexpr std::int64_t put_time_past_ms = 24 * 3600 * 1000;
+inline constexpr std::int64_t put_time_future_ms = 5 * 60 * 1000;
 
 /// One entry's answer, as EventBridge's PutEventsResultEntry: an event id,
 /// which means the event is stored, or an ErrorCode and ErrorMessage.

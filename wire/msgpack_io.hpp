@@ -69,6 +69,14 @@ public:
   result<std::uint64_t> uint(const char* what);
   /// An integer of any encoding whose value fits an int64.
   result<std::int64_t> integer(const char* what);
+  /// Takes a nil and answers true, or answers false and takes nothing.
+  bool nil() {
+    if (off_ < bytes_.size() && static_cast<std::uint8_t>(bytes_[off_]) == 0xc0) {
+      ++off_;
+      return true;
+    }
+    return false;
+  }
   /// One whole value of any type, walked within `limits` (each container's
   /// items, each string's bytes, the nesting), as a view of its bytes.
   result<std::string_view> value(const read_limits& limits, const char* what);

@@ -667,9 +667,10 @@ void bus_core::on_heartbeat(const std::string& from, const std::string& body) {
 void bus_core::put(const principal& p, const std::string& identity, std::vector<wire::put_entry> entries) {
   auto call = std::make_shared<put_call>(identity, std::move(entries));
   std::vector<std::size_t> lookup;
+  const auto now = port_.now_ms();
   for (std::size_t i = 0; i < call->entries.size(); ++i) {
     const auto& e = call->entries[i];
-    if (auto problem = check_put_entry(e)) {
+    if (auto problem = check_put_entry(e, now)) {
       ++counters_.put_refused;
       call->results[i] = {"", problem.code, problem.message};
       call->settled[i] = true;
@@ -737,7 +738,7 @@ void bus_core::finish_put(put_call& call) {
     }
     ++counters_.put;
     events.push_back(make_event(std::move(e.source), std::move(e.detail_type), std::move(e.detail),
-                                std::move(e.correlation_id), "", std::move(e.resources)));
+                                std::move(e.correlation_id), "", std::move(e.resources), e.time_ms));
     call.results[i] = {events.back()->id, "", ""};
     if (!e.idempotency_key.empty()) {
       idempotency_.remember(e.idempotency_key, events.back()->id, call.digests[i], now);

@@ -63,12 +63,12 @@ result<void> write_staged(store::txn& t, std::vector<staged_event>& events) {
 
 std::shared_ptr<wire::envelope> make_event(std::string source, std::string detail_type, std::string detail,
                                            std::string correlation_id, std::string causation_id,
-                                           std::vector<std::string> resources) {
+                                           std::vector<std::string> resources, std::int64_t time_ms) {
   auto ev = std::make_shared<wire::envelope>();
   ev->id = wire::make_uuid();
   ev->source = std::move(source);
   ev->detail_type = std::move(detail_type);
-  ev->time_ms = wire::now_ms();
+  ev->time_ms = time_ms != 0 ? time_ms : wire::now_ms();
   ev->resources = std::move(resources);
   ev->correlation_id = correlation_id.empty() ? ev->id : std::move(correlation_id);
   ev->causation_id = std::move(causation_id);

@@ -74,10 +74,10 @@ struct after_commit {
   std::vector<std::string> idempotency_keys;  // now durable
 };
 
-/// A new event with a fresh id and the time now. One without a correlation
-/// id starts a saga: it is its own.
+/// A new event with a fresh id and the time now (or `time_ms` when given).
+/// One without a correlation id starts a saga: it is its own.
 std::shared_ptr<wire::envelope> make_event(std::string source, std::string detail_type, std::string detail,
                                            std::string correlation_id, std::string causation_id,
-                                           std::vector<std::string> resources = {});
+                                           std::vector<std::string> resources = {}, std::int64_t time_ms = 0);
 
 }  // namespace troupe::runtime

@@ -19,13 +19,22 @@ std::uint64_t digest_of(const wire::put_entry& e) {
   mix(e.correlation_id);
   for (const auto& r : e.resources)
     mix(r);
+  if (e.time_ms != 0)  // so that an entry without a time keeps the digest stored before times existed
+    mix(std::to_string(e.time_ms));
   return h;
 }
 
-wire::entry_problem check_put_entry(const wire::put_entry& e) {
+wire::entry_problem check_put_entry(const wire::put_entry& e, std::int64_t now_ms) {
   auto problem = wire::check_entry({e.source, e.detail_type, e.detail, e.correlation_id, &e.resources});
   if (!problem && reserved_source(e.source))
     problem = {"InvalidArgument", "source " + e.source + " is reserved for the runtime"};
+  if (!problem && e.time_ms != 0
+      && (e.time_ms < now_ms - wire::put_time_past_ms || e.time_ms > now_ms + wire::put_time_future_ms))
+    problem = {"InvalidArgument", "time " + wire::format_time(e.time_ms)
+                                      + " is not within 24 hours before and 5 minutes after now ("
+                                      + wire::format_time(now_ms)
+                                      + "): an event's age, which bounds its retries and how long it is kept, "
+                                        "starts at its time"};
   return problem;
 }
 

@@ -21,8 +21,9 @@ namespace troupe::runtime {
 /// length), to tell a repeated key with the same content from one with other.
 std::uint64_t digest_of(const wire::put_entry& e);
 
-/// Why `e` cannot become an event: a limit, or a source reserved for the runtime.
-wire::entry_problem check_put_entry(const wire::put_entry& e);
+/// Why `e` cannot become an event: a limit, a source reserved for the
+/// runtime, or a time outside wire::put_time_* of `now_ms`.
+wire::entry_problem check_put_entry(const wire::put_entry& e, std::int64_t now_ms);
 
 /// A PutEvents call: its entries, and each one's answer once settled.
 struct put_call {

@@ -57,17 +57,25 @@ TEST(put_events, entries_are_checked_against_limits_and_reserved_sources) {
     std::function<void(wire::put_entry&)> change;
     const char* code;  // "" when fine
   };
+  static constexpr std::int64_t now = 1'800'000'000'000;
   const std::vector<check_case> cases = {
       {"a good entry", [](auto&) {}, ""},
       {"the DLQ's source", [](auto& e) { e.source = redrive_source; }, "InvalidArgument"},
       {"the runtime's source", [](auto& e) { e.source = cluster::dead_letter_source; }, "InvalidArgument"},
       {"an empty source", [](auto& e) { e.source.clear(); }, "InvalidArgument"},
       {"a detail that is not a map", [](auto& e) { e.detail = std::string("\x01", 1); }, "MalformedDetail"},
+      // An event's age starts at its time: a day back at most, five minutes ahead.
+      {"a time an hour ago", [](auto& e) { e.time_ms = now - 3600 * 1000; }, ""},
+      {"a time just within a day ago", [](auto& e) { e.time_ms = now - wire::put_time_past_ms; }, ""},
+      {"a time over a day ago", [](auto& e) { e.time_ms = now - wire::put_time_past_ms - 1; }, "InvalidArgument"},
+      {"a time five minutes ahead", [](auto& e) { e.time_ms = now + wire::put_time_future_ms; }, ""},
+      {"a time over five minutes ahead", [](auto& e) { e.time_ms = now + wire::put_time_future_ms + 1; },
+       "InvalidArgument"},
   };
   for (const auto& c : cases) {
     auto e = entry();
     c.change(e);
-    EXPECT_EQ(check_put_entry(e).code, c.code) << c.name;
+    EXPECT_EQ(check_put_entry(e, now).code, c.code) << c.name;
   }
 }
 

@@ -164,6 +164,11 @@ TEST(control, each_malformed_put_field_is_refused_and_names_its_entry) {
        fields({str("s"), str("T"), map, str(""), none,
                [](auto& pk) { pk.pack(std::string(max_idempotency_key + 1, 'k')); }})},
       {"four fields", fields({str("s"), str("T"), map, str("")})},
+      {"eight fields", fields({str("s"), str("T"), map, str(""), none, str("k"), num, num})},
+      {"a time not an integer", fields({str("s"), str("T"), map, str(""), none, str("k"), str("now")})},
+      {"a time of zero", fields({str("s"), str("T"), map, str(""), none, str("k"), [](auto& pk) { pk.pack(0); }})},
+      {"a negative time", fields({str("s"), str("T"), map, str(""), none, str("k"), [](auto& pk) { pk.pack(-5); }})},
+      {"a nil key without a time", fields({str("s"), str("T"), map, str(""), none, [](auto& pk) { pk.pack_nil(); }})},
       {"not an array", put_with(num)},
   };
   for (const auto& [name, bytes] : cases) {
@@ -184,6 +189,36 @@ TEST(control, each_malformed_put_field_is_refused_and_names_its_entry) {
   auto trailing = decode_request(good + '\x01');
   ASSERT_FALSE(trailing);
   EXPECT_EQ(trailing.err().code, errc::trailing_bytes);
+  // A time, after a key or after nil for none.
+  const auto when = [](auto& pk) { pk.pack(std::int64_t{1'800'000'000'123}); };
+  for (bool keyed : {true, false}) {
+    auto t = decode_request(keyed ? fields({str("s"), str("T"), map, str("c"), strs, str("key-1"), when})
+                                  : fields({str("s"), str("T"), map, str("c"), strs,
+                                            [](auto& pk) { pk.pack_nil(); }, when}));
+    ASSERT_TRUE(t) << t.err().to_string();
+    EXPECT_EQ(t->entries[1].time_ms, 1'800'000'000'123);
+    EXPECT_EQ(t->entries[1].idempotency_key, keyed ? "key-1" : "");
+    EXPECT_EQ(t->entries[0].time_ms, 0);
+  }
+}
+
+TEST(control, a_put_entry_keeps_its_key_and_time_through_encode_and_decode) {
+  for (auto [key, time] : {std::pair<std::string, std::int64_t>{"", 0}, {"k", 0}, {"", 1'800'000'000'000},
+                           {"k", 1'800'000'000'000}}) {
+    control_request r;
+    r.verb = "put";
+    put_entry e;
+    e.source = "s";
+    e.detail_type = "T";
+    e.detail = std::string("\x80", 1);
+    e.idempotency_key = key;
+    e.time_ms = time;
+    r.entries.push_back(e);
+    auto d = decode_request(encode(r));
+    ASSERT_TRUE(d) << d.err().to_string();
+    EXPECT_EQ(d->entries[0].idempotency_key, key);
+    EXPECT_EQ(d->entries[0].time_ms, time);
+  }
 }
 
 } // namespace
