@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "cluster/access_fields.hpp"
 #include "cluster/bind_address.hpp"
 #include "cluster/config.hpp"
 #include "wire/security.hpp"
@@ -16,7 +17,7 @@ namespace troupe::cluster {
 
 namespace fs = std::filesystem;
 
-namespace {
+namespace fields {
 
 const role all_roles[] = {producer, reader, operator_};
 
@@ -164,7 +165,9 @@ YAML::Node key_field(const YAML::Node& map) {
   return map;
 }
 
-} // namespace
+} // namespace fields
+
+using namespace fields;
 
 const char* role_name(role r) {
   switch (r) {

@@ -477,7 +477,7 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
       diag.add(root, "the config must be a map with 'cluster', 'nodes' and 'rules'");
     return std::nullopt;
   }
-  v.keys(root, {"cluster", "data-dir", "nodes", "services", "rules", "supervision", "faults", "clients", "hosts"}, "config");
+  v.keys(root, {"cluster", "data-dir", "nodes", "services", "rules", "supervision", "faults", "clients", "hosts", "gateway"}, "config");
   cfg.cluster = v.string(root, "cluster", "config", true).value_or("");
   if (!cfg.cluster.empty() && !cluster_name(cfg.cluster))
     diag.add(root["cluster"], "cluster: only letters, digits, '.', '_' and '-' are allowed");
@@ -649,6 +649,7 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
   cfg.faults = read_faults(root["faults"], service_owner, v, diag);
   cfg.clients = read_clients(root["clients"], cfg.dir, diag);
   check_access(root, cfg, diag);
+  cfg.gateway = read_gateway(root["gateway"], cfg, diag);
 
   // Rules.
   auto rules = root["rules"];

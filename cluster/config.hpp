@@ -21,6 +21,7 @@
 
 #include "cluster/access.hpp"
 #include "cluster/diagnostics.hpp"
+#include "cluster/gateway.hpp"
 #include "cluster/hosts.hpp"
 
 namespace troupe::cluster {
@@ -132,6 +133,7 @@ struct config {
   supervision_spec supervision;     // defaults when the file has no `supervision`
   std::map<std::string, fault_spec> faults;  // by service; none unless the file has `faults`
   std::vector<client_spec> clients;  // who else may connect, with their roles
+  std::optional<gateway_spec> gateway;  // none unless the file has `gateway`
 
   /// Whether the nodes have keys (then CurveZMQ is on every socket).
   bool secure() const { return !nodes.empty() && !nodes.front().public_key.empty(); }

@@ -116,12 +116,12 @@ bool acl_grants_only_this_user(const std::filesystem::path& file, const struct s
 
 } // namespace
 
-result<std::string> read_secret_key(const std::filesystem::path& file) {
+result<std::string> read_secret_line(const std::filesystem::path& file, const std::string& what) {
   struct stat st {};
   if (::stat(file.c_str(), &st) != 0)
-    return error{errc::io, "cannot read the secret key " + file.string() + ": " + std::strerror(errno)};
+    return error{errc::io, "cannot read " + what + " " + file.string() + ": " + std::strerror(errno)};
   if ((st.st_mode & (S_IRWXG | S_IRWXO)) && !acl_grants_only_this_user(file, st))
-    return error{errc::invalid_field, "the secret key " + file.string() + " may be read by others (mode "
+    return error{errc::invalid_field, what + " " + file.string() + " may be read by others (mode "
                                           + [&] {
                                               char m[8];
                                               std::snprintf(m, sizeof m, "%04o", st.st_mode & 07777);
@@ -131,10 +131,17 @@ result<std::string> read_secret_key(const std::filesystem::path& file) {
   std::ifstream in(file);
   std::string line;
   if (!in || !std::getline(in, line))
-    return error{errc::io, "cannot read the secret key " + file.string()};
+    return error{errc::io, "cannot read " + what + " " + file.string()};
   while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
     line.pop_back();
-  if (!is_z85_key(line))
+  return line;
+}
+
+result<std::string> read_secret_key(const std::filesystem::path& file) {
+  auto line = read_secret_line(file, "the secret key");
+  if (!line)
+    return line;
+  if (!is_z85_key(*line))
     return error{errc::invalid_field, file.string() + " does not hold a CURVE secret key (40 characters of Z85 on "
                                                       "its first line, as `troupe keygen` writes)"};
   return line;

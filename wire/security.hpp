@@ -59,6 +59,10 @@ result<void> write_key_files(const std::filesystem::path& secret, const std::fil
 /// (systemd's LoadCredential= hands a service its key so).
 result<std::string> read_secret_key(const std::filesystem::path& file);
 
+/// The first line of a file that holds a secret (`what` names it in
+/// errors), refused as read_secret_key refuses one others may read.
+result<std::string> read_secret_line(const std::filesystem::path& file, const std::string& what);
+
 /// The ZAP domains of a node's two listening sockets: its PUB admits only
 /// nodes, its control ROUTER nodes and clients.
 inline constexpr const char* pub_domain = "troupe.pub";
