@@ -1,0 +1,233 @@
+// EventBridge's operations on a config: what each answers, in EventBridge's
+// shapes, and every refusal. PutEvents' entries are captured where the
+// gateway would send them to the ingress node (tests/integration's gateway
+// group sends them to a real one).
+#include "gateway/api.hpp"
+
+#include <gtest/gtest.h>
+
+#include "rules/matcher.hpp"
+#include "wire/envelope.hpp"
+
+namespace troupe::gateway {
+namespace {
+
+using json = nlohmann::json;
+
+bool any_service(const std::string&, const YAML::Node&, cluster::diagnostics&) { return true; }
+
+cluster::config flight() {
+  const std::string text = R"(cluster: flight
+nodes:
+  booking:
+    endpoints: {pub: "tcp://127.0.0.1:5001", control: "tcp://127.0.0.1:5002"}
+    services: [booking]
+  payment:
+    endpoints: {pub: "tcp://127.0.0.1:5003", control: "tcp://127.0.0.1:5004"}
+    services: [payment]
+  dlq:
+    endpoints: {pub: "tcp://127.0.0.1:5005", control: "tcp://127.0.0.1:5006"}
+    services: [dlq]
+gateway:
+  ingress: booking
+  account: "111122223333"
+  access-keys:
+    AKIAPRODUCER00000001: {secret-key-env: S1, roles: [producer], sources: [flight.web]}
+    AKIAREADER0000000001: {secret-key-env: S2, roles: [reader]}
+rules:
+  - name: booking-requests
+    pattern: {"detail-type": ["BookingRequested"]}
+    target: booking
+    dead-letter-queue: dlq
+  - name: charge
+    pattern: {"source": ["troupe.booking"], "detail-type": ["BookingCreated"]}
+    target: payment
+    retry-policy: {maximum-retry-attempts: 20, maximum-event-age: 3600}
+)";
+  cluster::diagnostics diag("flight.yaml");
+  auto cfg = cluster::load_text(text, "flight.yaml", "/srv", any_service, diag);
+  EXPECT_TRUE(cfg) << diag.to_string();
+  return *cfg;
+}
+
+struct fixture : ::testing::Test {
+  cluster::config cfg = flight();
+  std::vector<std::vector<wire::put_entry>> calls;
+  bool node_down = false;
+  api ops{cfg, [this](const std::vector<wire::put_entry>& entries) -> result<std::vector<wire::put_result>> {
+            if (node_down)
+              return error{wire::errc::io, "no reply within 10000 ms"};
+            calls.push_back(entries);
+            std::vector<wire::put_result> out;
+            for (std::size_t i = 0; i < entries.size(); ++i)
+              out.push_back({"event-" + std::to_string(calls.size()) + "-" + std::to_string(i), "", ""});
+            return out;
+          }};
+  caller producer{"AKIAPRODUCER00000001", cluster::producer, {"flight.web"}};
+  caller reader{"AKIAREADER0000000001", cluster::reader, {}};
+
+  json call(std::string_view op, const json& body, const caller& who, int status = 200,
+            const std::string& key = "") {
+    auto r = ops.handle(op, body.dump(), who, key);
+    EXPECT_EQ(r.status, status) << op << ": " << r.body;
+    return json::parse(r.body);
+  }
+};
+
+json entry(const std::string& detail = R"({"customer": "Ada", "price": 120.50})") {
+  return {{"Source", "flight.web"}, {"DetailType", "BookingRequested"}, {"Detail", detail}};
+}
+
+TEST_F(fixture, put_events_puts_each_entry_and_answers_its_event_id) {
+  auto e = entry();
+  e["Resources"] = {"arn:aws:flight:TR100"};
+  e["Time"] = 1796644800.5;
+  e["TraceHeader"] = "Root=1-5759e988-bd862e3fe1be46a994272793";
+  const auto now_s = wire::now_ms() / 1000;
+  e["Time"] = now_s;
+  auto out = call("PutEvents", {{"Entries", {e, entry()}}}, producer, 200, "call:k");
+  EXPECT_EQ(out["FailedEntryCount"], 0);
+  ASSERT_EQ(out["Entries"].size(), 2u);
+  EXPECT_EQ(out["Entries"][0]["EventId"], "event-1-0");
+  EXPECT_EQ(out["Entries"][1]["EventId"], "event-1-1");
+  ASSERT_EQ(calls.size(), 1u);
+  const auto& pe = calls[0][0];
+  EXPECT_EQ(pe.source, "flight.web");
+  EXPECT_EQ(pe.detail_type, "BookingRequested");
+  EXPECT_EQ(pe.resources, std::vector<std::string>{"arn:aws:flight:TR100"});
+  EXPECT_EQ(pe.time_ms, now_s * 1000);
+  EXPECT_EQ(pe.correlation_id, "Root=1-5759e988-bd862e3fe1be46a994272793");
+  EXPECT_EQ(pe.idempotency_key, "call:k/0");
+  EXPECT_EQ(calls[0][1].idempotency_key, "call:k/1");
+  EXPECT_EQ(calls[0][1].time_ms, 0);
+  // The detail is the same MessagePack json_to_msgpack makes: 120.50 keeps its value.
+  EXPECT_EQ(pe.detail, *rules::json_to_msgpack(R"({"customer": "Ada", "price": 120.50})"));
+}
+
+TEST_F(fixture, bad_entries_fail_alone_and_the_rest_are_put) {
+  auto big = entry("{\"pad\": \"" + std::string(max_entry_size, 'x') + "\"}");
+  auto wrong_source = entry();
+  wrong_source["Source"] = "flight.admin";
+  auto other_bus = entry();
+  other_bus["EventBusName"] = "orders";
+  auto named_bus = entry();
+  named_bus["EventBusName"] = "arn:aws:events:us-east-1:111122223333:event-bus/flight";
+  auto bad_time = entry();
+  bad_time["Time"] = "yesterday";
+  auto no_type = entry();
+  no_type.erase("DetailType");
+  json entries = {entry(), big, entry("[1, 2]"), entry("{\"a\": "), wrong_source, other_bus, named_bus, bad_time,
+                  no_type, 7};
+  auto out = call("PutEvents", {{"Entries", entries}}, producer);
+  EXPECT_EQ(out["FailedEntryCount"], 8);
+  const auto code = [&](int i) { return out["Entries"][i].value("ErrorCode", std::string("none")); };
+  EXPECT_EQ(out["Entries"][0]["EventId"], "event-1-0");
+  EXPECT_EQ(code(1), "InvalidArgument");
+  EXPECT_NE(out["Entries"][1]["ErrorMessage"].get<std::string>().find("262144"), std::string::npos);
+  EXPECT_EQ(code(2), "MalformedDetail");
+  EXPECT_EQ(code(3), "MalformedDetail");
+  EXPECT_EQ(code(4), "NotAuthorizedForSourceException");
+  EXPECT_EQ(code(5), "ResourceNotFoundException");
+  EXPECT_EQ(out["Entries"][6]["EventId"], "event-1-1");  // the bus by its ARN
+  EXPECT_EQ(code(7), "InvalidArgument");
+  EXPECT_EQ(code(8), "InvalidArgument");
+  EXPECT_EQ(code(9), "InvalidArgument");
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].size(), 2u);  // only the good ones went to the node
+}
+
+TEST_F(fixture, an_entry_exactly_at_the_limit_is_put) {
+  // Source + DetailType + Detail = 256 KiB exactly.
+  const std::size_t fixed = std::string("flight.web").size() + std::string("BookingRequested").size() +
+                            std::string("{\"pad\": \"\"}").size();
+  auto out = call("PutEvents", {{"Entries", {entry("{\"pad\": \"" + std::string(max_entry_size - fixed, 'x') + "\"}")}}},
+                  producer);
+  EXPECT_EQ(out["FailedEntryCount"], 0) << out.dump();
+}
+
+TEST_F(fixture, whole_call_refusals) {
+  EXPECT_EQ(call("PutEvents", json::object(), producer, 400)["__type"], "ValidationException");
+  EXPECT_EQ(call("PutEvents", {{"Entries", json::array()}}, producer, 400)["__type"], "ValidationException");
+  json eleven = json::array();
+  for (int i = 0; i < 11; ++i)
+    eleven.push_back(entry());
+  EXPECT_EQ(call("PutEvents", {{"Entries", eleven}}, producer, 400)["__type"], "ValidationException");
+  EXPECT_EQ(call("PutEvents", {{"Entries", {entry()}}}, reader, 400)["__type"], "AccessDeniedException");
+  EXPECT_EQ(call("ListRules", json::object(), producer, 400)["__type"], "AccessDeniedException");
+  EXPECT_EQ(call("PutRule", json::object(), producer, 400)["__type"], "UnknownOperationException");
+  EXPECT_EQ(call("FlyToTheMoon", json::object(), producer, 400)["__type"], "UnknownOperationException");
+  auto r = ops.handle("ListRules", "{not json", reader);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(json::parse(r.body)["__type"], "SerializationException");
+  EXPECT_TRUE(calls.empty());
+  node_down = true;
+  auto down = call("PutEvents", {{"Entries", {entry()}}}, producer, 500, "call:k");
+  EXPECT_EQ(down["__type"], "InternalException");
+  EXPECT_NE(down["message"].get<std::string>().find("safe to retry"), std::string::npos);
+}
+
+TEST_F(fixture, test_event_pattern_answers_as_the_matcher) {
+  const json event = {{"id", "1"},        {"account", "111122223333"}, {"source", "flight.web"},
+                      {"time", "2026-12-07T12:00:00Z"}, {"region", "us-east-1"}, {"resources", json::array()},
+                      {"detail-type", "BookingRequested"}, {"detail", {{"price", 300}}}};
+  const auto test = [&](const std::string& pattern, const json& ev, int status = 200) {
+    return call("TestEventPattern", {{"EventPattern", pattern}, {"Event", ev.dump()}}, producer, status);
+  };
+  EXPECT_EQ(test(R"({"detail": {"price": [{"numeric": [">", 100]}]}})", event)["Result"], true);
+  EXPECT_EQ(test(R"({"detail": {"price": [{"numeric": [">", 300]}]}})", event)["Result"], false);
+  EXPECT_EQ(test(R"({"source": ["flight.web"], "detail-type": ["BookingRequested"]})", event)["Result"], true);
+  EXPECT_EQ(test(R"({"detail": {"price": [{"numeric": [">", "x"]}]}})", event, 400)["__type"],
+            "InvalidEventPatternException");
+  auto no_account = event;
+  no_account.erase("account");
+  EXPECT_EQ(test(R"({"source": ["flight.web"]})", no_account, 400)["__type"], "ValidationException");
+  EXPECT_EQ(call("TestEventPattern", {{"EventPattern", "{}"}}, producer, 400)["__type"], "ValidationException");
+}
+
+TEST_F(fixture, rules_targets_and_buses_come_from_the_config) {
+  auto rules = call("ListRules", json::object(), reader)["Rules"];
+  std::vector<std::string> names;
+  for (const auto& r : rules)
+    names.push_back(r["Name"]);
+  ASSERT_GE(names.size(), 2u);
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+  const auto charge = std::find_if(rules.begin(), rules.end(), [](const json& r) { return r["Name"] == "charge"; });
+  ASSERT_NE(charge, rules.end());
+  EXPECT_EQ((*charge)["Arn"], "arn:aws:events:us-east-1:111122223333:rule/flight/charge");
+  EXPECT_EQ((*charge)["State"], "ENABLED");
+  EXPECT_EQ((*charge)["EventBusName"], "flight");
+  EXPECT_EQ(json::parse((*charge)["EventPattern"].get<std::string>()),
+            json::parse(R"({"source": ["troupe.booking"], "detail-type": ["BookingCreated"]})"));
+  // The runtime's own rules are listed as managed.
+  EXPECT_TRUE(std::any_of(rules.begin(), rules.end(), [](const json& r) { return r.contains("ManagedBy"); }));
+
+  auto page1 = call("ListRules", {{"Limit", 1}}, reader);
+  ASSERT_EQ(page1["Rules"].size(), 1u);
+  auto page2 = call("ListRules", {{"Limit", 1}, {"NextToken", page1["NextToken"]}}, reader);
+  EXPECT_EQ(page2["Rules"][0]["Name"], names[1]);
+  EXPECT_EQ(call("ListRules", {{"NamePrefix", "book"}}, reader)["Rules"].size(), 1u);
+  EXPECT_EQ(call("ListRules", {{"EventBusName", "orders"}}, reader, 400)["__type"], "ResourceNotFoundException");
+  EXPECT_EQ(call("ListRules", {{"Limit", 0}}, reader, 400)["__type"], "ValidationException");
+
+  auto d = call("DescribeRule", {{"Name", "booking-requests"}}, reader);
+  EXPECT_EQ(d["CreatedBy"], "111122223333");
+  EXPECT_EQ(call("DescribeRule", {{"Name", "nope"}}, reader, 400)["__type"], "ResourceNotFoundException");
+
+  auto t = call("ListTargetsByRule", {{"Rule", "charge"}}, reader)["Targets"];
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0]["Id"], "payment");
+  EXPECT_EQ(t[0]["RetryPolicy"]["MaximumRetryAttempts"], 20);
+  EXPECT_EQ(t[0]["RetryPolicy"]["MaximumEventAgeInSeconds"], 3600);
+  EXPECT_FALSE(t[0].contains("DeadLetterConfig"));
+  auto bt = call("ListTargetsByRule", {{"Rule", "booking-requests"}}, reader)["Targets"];
+  EXPECT_EQ(bt[0]["DeadLetterConfig"]["Arn"], "arn:aws:troupe:us-east-1:111122223333:service/flight/dlq");
+
+  auto buses = call("ListEventBuses", json::object(), reader)["EventBuses"];
+  ASSERT_EQ(buses.size(), 1u);
+  EXPECT_EQ(buses[0]["Name"], "flight");
+  EXPECT_EQ(buses[0]["Arn"], "arn:aws:events:us-east-1:111122223333:event-bus/flight");
+  EXPECT_TRUE(call("ListEventBuses", {{"NamePrefix", "x"}}, reader)["EventBuses"].empty());
+}
+
+}  // namespace
+}  // namespace troupe::gateway
