@@ -1,9 +1,13 @@
 #include "launcher/keys.hpp"
 
+#include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -114,6 +118,29 @@ int keygen(const std::string& name, const std::string& dir) {
   return 0;
 }
 
+/// A fresh secret access key: 40 characters of A-Z, a-z, 0-9, '+' and '/',
+/// written to `path` (mode 0600, never over a file).
+result<void> write_access_secret(const fs::path& path) {
+  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  unsigned char random[40];
+  if (getrandom(random, sizeof random, 0) != static_cast<ssize_t>(sizeof random))
+    return error{wire::errc::io, "no randomness from the kernel"};
+  std::string secret;
+  for (unsigned char c : random)
+    secret += alphabet[c & 63];
+  secret += '\n';
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return error{wire::errc::io, "cannot write " + path.string() + ": " + std::strerror(errno)};
+  const bool ok = ::write(fd, secret.data(), secret.size()) == static_cast<ssize_t>(secret.size());
+  ::close(fd);
+  if (!ok)
+    return error{wire::errc::io, "cannot write " + path.string()};
+  return {};
+}
+
 int keygen_for(const std::string& config_file) {
   YAML::Node root;
   try {
@@ -176,7 +203,36 @@ int keygen_for(const std::string& config_file) {
       ++made;
     }
   }
-  std::printf("%s: %d key pair%s made, %d already there\n", config_file.c_str(), made, made == 1 ? "" : "s", kept);
+  // The gateway's access keys: a secret access key each, 40 characters as
+  // AWS makes them, in a file only its owner reads.
+  const YAML::Node keys = root.IsMap() && root["gateway"].IsMap() ? root["gateway"]["access-keys"] : YAML::Node();
+  const int pairs_made = made, pairs_kept = kept;
+  made = kept = 0;
+  if (keys.IsMap())
+    for (const auto& kv : keys) {
+      const YAML::Node file = kv.second.IsMap() ? kv.second["secret-key-file"] : YAML::Node();
+      if (!file || !file.IsScalar())
+        continue;
+      const auto path = (dir / file.Scalar()).lexically_normal();
+      if (file_exists(path)) {
+        ++kept;
+        continue;
+      }
+      if (auto w = write_access_secret(path); !w) {
+        std::fprintf(stderr, "troupe: gateway.access-keys.%s: %s\n", kv.first.Scalar().c_str(),
+                     w.err().message.c_str());
+        ++problems;
+        continue;
+      }
+      std::fprintf(stderr, "troupe: gateway.access-keys.%s: wrote its secret access key to %s\n",
+                   kv.first.Scalar().c_str(), path.c_str());
+      ++made;
+    }
+  std::printf("%s: %d key pair%s made, %d already there\n", config_file.c_str(), pairs_made,
+              pairs_made == 1 ? "" : "s", pairs_kept);
+  if (made + kept)
+    std::printf("%s: %d secret access key%s made, %d already there\n", config_file.c_str(), made,
+                made == 1 ? "" : "s", kept);
   return problems ? 1 : 0;
 }
 

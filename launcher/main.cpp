@@ -14,6 +14,7 @@
 #include "launcher/common.hpp"
 #include "launcher/deploy.hpp"
 #include "launcher/dlq.hpp"
+#include "launcher/events_cli.hpp"
 #include "launcher/application.hpp"
 #include "launcher/keys.hpp"
 #include "launcher/launch.hpp"
@@ -238,7 +239,7 @@ int run(int argc, char** argv) {
   tp->add_option("--event", event, "Event as JSON, or @file")->required();
 
   // Each application's own commands.
-  std::vector<troupe::cli::command> app_commands;
+  std::vector<troupe::cli::command> app_commands = troupe::cli::events_commands(app);
   for (const auto& a : troupe::cli::applications())
     if (a.commands)
       for (auto& c : a.commands(app))

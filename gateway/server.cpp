@@ -1,0 +1,228 @@
+#include "gateway/server.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include <httplib.h>
+
+#include "actors/runtime/systemd_notify.hpp"
+#include "gateway/api.hpp"
+#include "gateway/sigv4.hpp"
+#include "launcher/keys.hpp"
+#include "wire/envelope.hpp"
+
+namespace troupe::gateway {
+
+namespace {
+
+constexpr auto put_timeout = std::chrono::seconds(10);
+
+signed_request request_of(const httplib::Request& req) {
+  signed_request r;
+  r.method = req.method;
+  r.path = req.path;
+  for (const auto& [k, v] : req.params)
+    r.query.emplace_back(k, v);
+  for (const auto& [k, v] : req.headers)
+    if (k != "REMOTE_ADDR" && k != "REMOTE_PORT" && k != "LOCAL_ADDR" && k != "LOCAL_PORT")
+      r.headers.emplace_back(k, v);
+  r.body = req.body;
+  return r;
+}
+
+void answer(httplib::Response& res, const reply& r) {
+  res.status = r.status;
+  res.set_header("x-amzn-RequestId", wire::make_uuid());
+  res.set_content(r.body, "application/x-amz-json-1.1");
+}
+
+/// The call's idempotency key, scoped to who signed it; empty for none.
+/// nullopt (and the reply) for a key too long or empty.
+std::optional<std::string> call_key(const httplib::Request& req, const caller& who, reply& refusal) {
+  const std::string scope = who.key_id.empty() ? "-" : who.key_id;
+  if (req.has_header("X-Troupe-Idempotency-Key")) {
+    const auto k = req.get_header_value("X-Troupe-Idempotency-Key");
+    if (k.empty() || k.size() > max_call_key) {
+      refusal = error_reply("ValidationException", "X-Troupe-Idempotency-Key must be 1 to " +
+                                                       std::to_string(max_call_key) + " characters");
+      return std::nullopt;
+    }
+    return "call:" + scope + ":" + k;
+  }
+  if (req.has_header("amz-sdk-invocation-id")) {
+    const auto k = req.get_header_value("amz-sdk-invocation-id");
+    if (!k.empty() && k.size() <= max_call_key)
+      return "sdk:" + scope + ":" + k;
+  }
+  return std::string();
+}
+
+}  // namespace
+
+int serve(const cluster::config& cfg, const server_options& opts) {
+  if (!cfg.gateway) {
+    std::fprintf(stderr, "troupe: gateway: %s has no 'gateway:' section: add one with 'listen', 'ingress' and "
+                         "'access-keys' (see README, \"EventBridge's API\")\n", cfg.file.c_str());
+    return 2;
+  }
+  const auto& g = *cfg.gateway;
+  const auto listen = cluster::parse_listen(opts.listen.empty() ? g.listen : opts.listen);
+  if (!listen) {
+    std::fprintf(stderr, "troupe: gateway: --listen '%s' is not ADDRESS:PORT with an IP address\n",
+                 opts.listen.c_str());
+    return 2;
+  }
+  if (g.allow_unsigned && !listen->loopback) {
+    std::fprintf(stderr, "troupe: gateway: the config takes unsigned requests, which is allowed on loopback only, "
+                         "and --listen is %s\n", opts.listen.c_str());
+    return 2;
+  }
+  // Every secret is read before anything listens: a key that cannot be
+  // read is said now, not at its first request.
+  std::map<std::string, std::string> secrets;
+  int bad = 0;
+  for (const auto& k : g.access_keys) {
+    auto s = cluster::secret_access_key(k.secret);
+    if (!s) {
+      std::fprintf(stderr, "troupe: gateway: access key %s: %s\n", k.id.c_str(), s.err().message.c_str());
+      ++bad;
+      continue;
+    }
+    secrets.emplace(k.id, std::move(*s));
+  }
+  if (bad)
+    return 2;
+  const auto* ingress = cfg.find_node(g.ingress);
+  if (!g.client.empty())
+    cli::use_client(g.client);
+  if (cfg.secure()) {  // the gateway's own key, checked now for the same reason
+    const auto* client = cfg.find_client(g.client);
+    if (auto k = cluster::secret_key(client->secret); !k) {
+      std::fprintf(stderr, "troupe: gateway: client %s: %s\n", g.client.c_str(), k.err().message.c_str());
+      return 2;
+    }
+  }
+
+  // One control connection per HTTP worker thread: a DEALER carries one
+  // request at a time.
+  api operations(cfg, [&cfg, ingress](const std::vector<wire::put_entry>& entries)
+                          -> result<std::vector<wire::put_result>> {
+    thread_local std::unique_ptr<wire::client> control;
+    if (!control) {
+      auto c = cli::connect(cfg, *ingress, cluster::producer);
+      if (!c)
+        return c.err();
+      control = std::move(*c);
+    }
+    wire::control_request req;
+    req.verb = "put";
+    req.entries = entries;
+    auto rep = control->call(req, put_timeout);
+    if (!rep)
+      return error{rep.err().code, "the ingress node " + ingress->name + " (" + ingress->control +
+                                       "): " + rep.err().message};
+    if (!rep->ok)
+      return error{wire::errc::invalid_field, "the ingress node " + ingress->name + " refused: " + rep->body};
+    if (rep->results.size() != entries.size())
+      return error{wire::errc::wrong_shape, "the ingress node " + ingress->name + " answered " +
+                                                std::to_string(rep->results.size()) + " results for " +
+                                                std::to_string(entries.size()) + " entries"};
+    return std::move(rep->results);
+  });
+
+  httplib::Server http;
+  const unsigned threads = opts.threads;
+  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  http.set_payload_max_length(16 * 1024 * 1024);
+  http.set_keep_alive_max_count(100000);
+  http.set_tcp_nodelay(true);
+  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+    answer(res, error_reply("InternalException", "The gateway failed to answer this request.", 500));
+  });
+  http.Post("/", [&](const httplib::Request& req, httplib::Response& res) {
+    const auto target = req.get_header_value("X-Amz-Target");
+    constexpr std::string_view prefix = "AWSEvents.";
+    if (target.rfind(prefix, 0) != 0) {
+      answer(res, error_reply("UnknownOperationException",
+                              target.empty() ? "No X-Amz-Target header: say which operation, as "
+                                               "'X-Amz-Target: AWSEvents.PutEvents'"
+                                             : "Unknown operation '" + target + "'"));
+      return;
+    }
+    caller who;
+    if (req.has_header("Authorization") || !g.allow_unsigned) {
+      const auto v = verify(request_of(req), g.region,
+                            [&secrets](const std::string& id) -> std::optional<std::string> {
+                              auto it = secrets.find(id);
+                              if (it == secrets.end())
+                                return std::nullopt;
+                              return it->second;
+                            },
+                            wire::now_ms() / 1000);
+      if (!v.ok()) {
+        answer(res, error_reply(v.error_type, v.message));
+        return;
+      }
+      const auto* key = g.find_key(v.access_key_id);
+      who = {key->id, key->roles, key->sources};
+    } else {
+      who.roles = cluster::producer | cluster::reader | cluster::operator_;
+    }
+    reply refusal;
+    const auto idem = call_key(req, who, refusal);
+    if (!idem) {
+      answer(res, refusal);
+      return;
+    }
+    answer(res, operations.handle(std::string_view(target).substr(prefix.size()), req.body, who, *idem));
+  });
+  http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (res.status == 404 || res.status == 405) {
+      res.status = 404;
+      res.set_content(nlohmann::json{{"__type", "UnknownOperationException"},
+                                     {"message", "troupe's gateway answers POST / with X-Amz-Target: AWSEvents.* "
+                                                 "(not " + req.method + " " + req.path + ")"}}.dump(),
+                      "application/x-amz-json-1.1");
+    }
+  });
+
+  if (!http.bind_to_port(listen->host, listen->port)) {
+    std::fprintf(stderr, "troupe: gateway: cannot listen on %s:%d (in use, or not an address of this machine)\n",
+                 listen->host.c_str(), listen->port);
+    return 1;
+  }
+  // SIGINT and SIGTERM stop the server from a thread of their own.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::thread stopper([&http, &stop_signals] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    if (sig != 0)
+      http.stop();
+  });
+  const std::string url = "http://" + (listen->host.find(':') != std::string::npos ? "[" + listen->host + "]"
+                                                                                   : listen->host) +
+                          ":" + std::to_string(listen->port);
+  if (g.allow_unsigned)
+    std::fprintf(stderr, "troupe: gateway: WARNING: requests without a signature are taken as every role "
+                         "(unsigned: true); only processes on this machine can reach %s\n", url.c_str());
+  std::printf("troupe gateway: EventBridge's API for cluster %s at %s (bus %s, region %s); PutEvents go to node "
+              "%s\n", cfg.cluster.c_str(), url.c_str(), cfg.cluster.c_str(), g.region.c_str(), ingress->name.c_str());
+  std::fflush(stdout);
+  runtime::notify_ready("EventBridge API at " + url);
+  http.listen_after_bind();
+  runtime::notify_stopping();
+  pthread_kill(stopper.native_handle(), SIGTERM);  // a stop from elsewhere: the stopper waits no more
+  stopper.join();
+  return 0;
+}
+
+}  // namespace troupe::gateway
