@@ -11,13 +11,15 @@
 // Beside each rate, the CPU it took (bench/process_cpu.hpp): every node
 // process's utime + stime, all threads, over the run, per event delivered.
 // Usage: troupe_bench [--events N] [--bookings N]
-//                     [--only raw|hop|hop-throughput|hop-latency|e2e|latency|curve|hosts]
+//                     [--only raw|hop|hop-throughput|hop-latency|e2e|latency|curve|hosts|gateway]
 //                     (hop-throughput: the raw figures and the single hop's rate, without its latency)
 //                     [--max-rate R] (hop-latency alone: the single hop's maximum, measured before)
 //                     [--rate R] (hop-latency alone: at R events/s only)
 //                     [--threads] (each node thread's CPU per event too)
 //                     (hosts: across three network namespaces, bench/hosts.hpp;
 //                     needs root, and runs only when asked for)
+//                     (gateway: PutEvents through `troupe gateway` against the
+//                     control socket, bench/gateway.hpp; [--clients N])
 //                     (curve: CurveZMQ on against off, single hop and end to
 //                     end, alternated, three rounds)
 #include <algorithm>
@@ -28,6 +30,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/gateway.hpp"
 #include "bench/hosts.hpp"
 #include "bench/process_cpu.hpp"
 #include "bench/raw_zmq.hpp"
@@ -362,6 +365,7 @@ int run(int argc, char** argv) {
   std::string only;
   double max_rate = 0;  // the single hop's maximum, when known without measuring it
   double only_rate = 0; // hop-latency at this rate alone
+  unsigned clients = 4;  // gateway: client threads
   for (int i = 1; i < argc; ++i) {
     const auto value = [&] { return i + 1 < argc ? argv[++i] : throw std::runtime_error(std::string(argv[i]) + " takes a value"); };
     if (!std::strcmp(argv[i], "--threads"))
@@ -376,6 +380,8 @@ int run(int argc, char** argv) {
       max_rate = std::stod(value());
     else if (!std::strcmp(argv[i], "--rate"))
       only_rate = std::stod(value());
+    else if (!std::strcmp(argv[i], "--clients"))
+      clients = static_cast<unsigned>(std::stoul(value()));
     else
       throw std::runtime_error(std::string("unknown option ") + argv[i]);
   }
@@ -483,6 +489,8 @@ int run(int argc, char** argv) {
   };
   if (only == "curve")
     curve_on_off(events, bookings);
+  if (only == "gateway")
+    troupe::bench::gateway_figures(events, clients);
   if (only == "hosts") {
     std::string detail;
     json::to_msgpack(sample_detail(), detail);
