@@ -16,8 +16,9 @@ python3-zmq and python3-msgpack.
 of a client the config lists under `clients:` (both as `troupe keygen`
 writes them); without them it speaks to an open cluster. Prints the event id
 (or the status, JSON) and exits 0. Otherwise it says why on stderr and exits
-1 when the node refused the entry (its ErrorCode), 3 when it refused the
-request, 4 when no reply came (or the node refused this client's key).
+1 when the node refused the entry (its ErrorCode), 2 on bad arguments or key
+files, 3 when the node refused the request, 4 when no reply came (or the
+node refused this client's key).
 """
 import argparse
 import json
@@ -28,7 +29,7 @@ import msgpack
 import zmq
 
 VERSION = 1  # the control protocol's version (PROTOCOL.md, "Versioning")
-ENTRY_REFUSED, REQUEST_REFUSED, NO_REPLY = 1, 3, 4
+ENTRY_REFUSED, USAGE, REQUEST_REFUSED, NO_REPLY = 1, 2, 3, 4  # exit codes (argparse's is 2 too)
 
 
 class NoReply(Exception):
@@ -37,12 +38,20 @@ class NoReply(Exception):
         self.key_refused = key_refused
 
 
+def fail(code, why):
+    print(f"troupe_put: {why}", file=sys.stderr)
+    sys.exit(code)
+
+
 def read_key(path):
     """The key in a file `troupe keygen` wrote: 40 characters of Z85 on its first line."""
-    with open(path, "rb") as f:
-        key = f.readline().strip()
+    try:
+        with open(path, "rb") as f:
+            key = f.readline().strip()
+    except OSError as e:
+        fail(USAGE, f"cannot read {path}: {e.strerror}")
     if len(key) != 40:
-        sys.exit(f"troupe_put: {path} does not hold a CurveZMQ key (40 characters of Z85)")
+        fail(USAGE, f"{path} does not hold a CurveZMQ key (40 characters of Z85)")
     return key
 
 
@@ -87,19 +96,21 @@ def call(args, request):
             version, head, reply = call_once(args, body)
             break
         except NoReply as e:
-            print(f"troupe_put: {e}", file=sys.stderr)
             if e.key_refused or attempt == args.attempts:
-                sys.exit(NO_REPLY)
+                fail(NO_REPLY, e)
+            print(f"troupe_put: {e}; sending it again", file=sys.stderr)
     if version != VERSION or head != "ok":
-        print(f"troupe_put: the node refused the request: {reply}", file=sys.stderr)
-        sys.exit(REQUEST_REFUSED)
+        fail(REQUEST_REFUSED, f"the node refused the request: {reply}")
     return reply
 
 
 def put(args):
-    detail = json.loads(args.detail)
+    try:
+        detail = json.loads(args.detail)
+    except ValueError as e:
+        fail(USAGE, f"--detail is not JSON: {e}")
     if not isinstance(detail, dict):
-        sys.exit("troupe_put: --detail must be a JSON object")
+        fail(USAGE, "--detail must be a JSON object")
     # [source, detail-type, detail (a map), correlation-id, resources, idempotency-key]
     entry = [args.source, args.detail_type, detail, args.correlation_id, args.resource,
              args.idempotency_key or str(uuid.uuid4())]
@@ -109,8 +120,7 @@ def put(args):
         return 0
     [[event_id, error_code, error_message]] = call(args, request)
     if error_code:
-        print(f"troupe_put: {error_code}: {error_message}", file=sys.stderr)
-        return ENTRY_REFUSED
+        fail(ENTRY_REFUSED, f"{error_code}: {error_message}")
     print(event_id)
     return 0
 
