@@ -36,7 +36,6 @@ result<msgpack::object_handle> open(std::string_view bytes, std::size_t max_stri
   return oh;
 }
 
-bool is_map_tag(std::uint8_t tag) { return (tag & 0xf0) == 0x80 || tag == 0xde || tag == 0xdf; }
 
 /// One entry of a put, read in place: [source, detail-type, detail,
 /// correlation-id, resources(, idempotency-key (, time))].
@@ -62,12 +61,14 @@ result<put_entry> read_entry(reader& in, std::uint32_t i) {
       return s.err();
     *into = std::move(*s);
   }
-  const read_limits detail{std::max(max_put_entries, max_detail_items), max_request_bytes, max_detail_depth};
+  // Any value the request can hold: a detail that is not one map within
+  // detail_limits is the entry's own MalformedDetail (check_entry), not
+  // the whole call's error. Only nesting past put_detail_depth, which
+  // the walk must bound, fails the call.
+  const read_limits detail{max_request_bytes, max_request_bytes, put_detail_depth};
   auto d = in.value(detail, "detail");
   if (!d)
     return d.err();
-  if (!is_map_tag(static_cast<std::uint8_t>(d->front())))
-    return shape(where() + "detail must be a map");
   pe.detail.assign(d->data(), d->size());
   auto correlation = text("correlation-id");
   if (!correlation)

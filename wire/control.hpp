@@ -128,6 +128,10 @@ result<control_reply> decode_reply(std::string_view bytes, const std::string& ve
 /// Limits on one PutEvents call, as EventBridge's (10 entries) but larger
 /// since there is no per-call price here.
 inline constexpr std::size_t max_put_entries = 1000;
+/// How deep a put entry's detail may nest before the whole call is
+/// refused; within it, a detail deeper than max_detail_depth (or not a
+/// map) is that entry's MalformedDetail.
+inline constexpr std::size_t put_detail_depth = 64;
 /// The largest idempotency key, and the largest reply body (a query
 /// answering thousands of rows). A request is at most max_request_bytes
 /// (wire/limits.hpp).

@@ -102,11 +102,14 @@ TEST(control, a_put_takes_at_most_max_put_entries) {
   EXPECT_EQ(over.err().message, "control message: put takes 1 to " + std::to_string(max_put_entries) + " entries");
 }
 
-TEST(control, put_detail_must_be_a_map) {
+TEST(control, a_put_detail_that_is_not_a_map_reaches_the_entry_check) {
   control_request r;
   r.verb = "put";
   r.entries.push_back({"s", "T", "\x91\x01", "", {}, {}});
-  EXPECT_FALSE(decode_request(encode(r)));
+  auto d = decode_request(encode(r));
+  ASSERT_TRUE(d) << d.err().to_string();
+  EXPECT_EQ(d->entries[0].detail, "\x91\x01");
+  EXPECT_EQ(check_entry({"s", "T", d->entries[0].detail, "", &d->entries[0].resources}).code, "MalformedDetail");
 }
 
 // A put is read in place, without building MessagePack objects: each
@@ -152,7 +155,6 @@ TEST(control, each_malformed_put_field_is_refused_and_names_its_entry) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"source not a string", fields({num, str("T"), map, str(""), none})},
       {"detail-type not a string", fields({str("s"), num, map, str(""), none})},
-      {"detail not a map", fields({str("s"), str("T"), num, str(""), none})},
       {"correlation-id not a string", fields({str("s"), str("T"), map, num, none})},
       {"resources not an array", fields({str("s"), str("T"), map, str(""), num})},
       {"a resource not a string", fields({str("s"), str("T"), map, str(""), [](auto& pk) {
@@ -189,6 +191,18 @@ TEST(control, each_malformed_put_field_is_refused_and_names_its_entry) {
   auto trailing = decode_request(good + '\x01');
   ASSERT_FALSE(trailing);
   EXPECT_EQ(trailing.err().code, errc::trailing_bytes);
+  // A detail that is not a map is the entry's problem (MalformedDetail,
+  // from check_entry), not the call's.
+  auto not_map = decode_request(fields({str("s"), str("T"), num, str(""), none}));
+  ASSERT_TRUE(not_map) << not_map.err().to_string();
+  EXPECT_EQ(not_map->entries[1].detail, std::string("\x07", 1));
+  auto too_deep = decode_request(fields({str("s"), str("T"), [](auto& pk) {
+                                            for (std::size_t i = 0; i < put_detail_depth + 1; ++i)
+                                              pk.pack_array(1);
+                                            pk.pack(1);
+                                          },
+                                          str(""), none}));
+  EXPECT_FALSE(too_deep);
   // A time, after a key or after nil for none.
   const auto when = [](auto& pk) { pk.pack(std::int64_t{1'800'000'000'123}); };
   for (bool keyed : {true, false}) {
