@@ -17,7 +17,10 @@ namespace {
 
 constexpr const char* validation = "ValidationException";
 
-reply ok(const json& body) { return {200, body.dump()}; }
+/// JSON text of `v`; bytes that are not UTF-8 (from a header, say) become U+FFFD rather than an exception.
+std::string text(const json& v) { return v.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+reply ok(const json& body) { return {200, text(body)}; }
 
 /// A string member, or nullopt when absent; an error when it is another type.
 result<std::optional<std::string>> string_member(const json& in, const char* name) {
@@ -115,7 +118,7 @@ std::string role_list(unsigned roles) {
 }  // namespace
 
 reply error_reply(const std::string& type, const std::string& message, int status) {
-  return {status, json{{"__type", type}, {"message", message}}.dump()};
+  return {status, text(json{{"__type", type}, {"message", message}})};
 }
 
 bool is_cluster_bus(const cluster::config& cfg, const cluster::gateway_spec& g, const std::string& name) {

@@ -181,13 +181,15 @@ int serve(const cluster::config& cfg, const server_options& opts) {
     }
     answer(res, operations.handle(std::string_view(target).substr(prefix.size()), req.body, who, *idem));
   });
+  // httplib's own refusals, in EventBridge's shape.
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (res.status == 404 || res.status == 405) {
-      res.status = 404;
-      res.set_content(nlohmann::json{{"__type", "UnknownOperationException"},
-                                     {"message", "troupe's gateway answers POST / with X-Amz-Target: AWSEvents.* "
-                                                 "(not " + req.method + " " + req.path + ")"}}.dump(),
-                      "application/x-amz-json-1.1");
+      answer(res, error_reply("UnknownOperationException", "troupe's gateway answers POST / with X-Amz-Target: "
+                                                            "AWSEvents.* (not " + req.method + " " + req.path + ")", 404));
+    } else if (res.status == 413) {
+      answer(res, error_reply("ValidationException", "The request is over 16 MiB.", 413));
+    } else if (res.body.empty()) {
+      answer(res, error_reply("SerializationException", "The request is not well-formed HTTP/1.1.", res.status));
     }
   });
 
