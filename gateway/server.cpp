@@ -183,7 +183,7 @@ int serve(const cluster::config& cfg, const server_options& opts) {
   });
   // httplib's own refusals, in EventBridge's shape.
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (res.status == 404 || res.status == 405) {
+    if (res.status == 404 || res.status == 405 || req.method != "POST") {
       answer(res, error_reply("UnknownOperationException", "troupe's gateway answers POST / with X-Amz-Target: "
                                                             "AWSEvents.* (not " + req.method + " " + req.path + ")", 404));
     } else if (res.status == 413) {
