@@ -100,6 +100,7 @@ void gateway_figures(std::size_t events, unsigned clients) {
   const auto through_gateway = [&] {
     return [&, http = std::make_shared<httplib::Client>("127.0.0.1", port)]() {
       http->set_keep_alive(true);
+      http->set_tcp_nodelay(true);  // as urllib3 (boto3) and Node's http do
       gateway::signed_request r;
       r.method = "POST";
       r.path = "/";
