@@ -10,7 +10,8 @@
 //   or from $TROUPE_CONFIG;
 // - a command that prints data takes `--format table|json`;
 // - each command's help ends with an example;
-// - `troupe help COMMAND` (cli_help.hpp) prints what `COMMAND --help` does.
+// - `troupe help COMMAND` (cli_help.hpp) and the bash completion
+//   (cli_completion.hpp) follow from the CLI11 tree.
 //
 // A command file applies them as it declares its subcommand:
 //

@@ -16,6 +16,7 @@
 #include "launcher/deploy.hpp"
 #include "launcher/dlq.hpp"
 #include "launcher/application.hpp"
+#include "launcher/cli_completion.hpp"
 #include "launcher/cli_conventions.hpp"
 #include "launcher/cli_help.hpp"
 #include "launcher/keys.hpp"
@@ -278,6 +279,9 @@ int run(int argc, char** argv) {
       for (auto& c : a.commands(app))
         app_commands.push_back(std::move(c));
 
+  std::string shell;
+  auto* completion = troupe::cli::add_completion_command(app, shell);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -286,6 +290,10 @@ int run(int argc, char** argv) {
 
   if (*help)
     return troupe::cli::print_help(app, help_request);
+  if (*completion) {
+    std::cout << troupe::cli::bash_completion(app);
+    return 0;
+  }
   troupe::cli::use_client(client);
   if (*tp)
     return troupe::rules::run_test_pattern(pattern, event, std::cout, std::cerr);

@@ -1,7 +1,7 @@
 // The command line as a user meets it: its conventions (usage errors exit
 // 2 and say where to read more, help with examples, TROUPE_CONFIG,
-// --format json), bad configs, a node that cannot bind, a node that dies
-// under the launcher.
+// --format json, the completion script the build makes), bad configs, a
+// node that cannot bind, a node that dies under the launcher.
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -290,6 +290,75 @@ TEST(cli, every_data_command_prints_json_with_format_json) {
   EXPECT_EQ(none.code, 0) << none.output;
   EXPECT_EQ(none.output, "") << "no dead letters: no lines";
   EXPECT_EQ(c.stop(), 0) << c.launcher_output();
+}
+
+/// A file the build made beside troupe: `env` names it under meson test,
+/// else it is `relative` to the build directory troupe is in.
+std::filesystem::path built_file(const char* env, const std::string& relative) {
+  if (const char* path = std::getenv(env))
+    return path;
+  return std::filesystem::path(troupe_bin()).parent_path() / relative;
+}
+
+/// What the completion script offers for `words` (the last one being
+/// completed), one per line, sorted.
+std::set<std::string> complete(const std::vector<std::string>& words) {
+  std::vector<std::string> argv{"/bin/bash", "--norc", "-c",
+                                "source \"$1\" || exit 3; shift; COMP_WORDS=(\"$@\"); COMP_CWORD=$(($# - 1)); "
+                                "_troupe; printf '%s\\n' \"${COMPREPLY[@]}\"",
+                                "bash", built_file("TROUPE_COMPLETION", "launcher/completion/troupe").string()};
+  argv.insert(argv.end(), words.begin(), words.end());
+  auto r = run_command(argv, 10s);
+  EXPECT_EQ(r.code, 0) << r.output;
+  std::set<std::string> offered;
+  std::istringstream in(r.output);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty())
+      offered.insert(line);
+  return offered;
+}
+
+using offers = std::set<std::string>;
+
+TEST(cli, bash_completion_offers_commands_subcommands_options_and_configs) {
+  const auto script = built_file("TROUPE_COMPLETION", "launcher/completion/troupe");
+  ASSERT_TRUE(std::filesystem::exists(script)) << script;
+  auto loads = run_command({"/bin/bash", "--norc", "-c", "source \"$1\" && complete -p troupe", "bash", script}, 10s);
+  EXPECT_EQ(loads.code, 0) << loads.output;
+  EXPECT_EQ(loads.output, "complete -F _troupe troupe\n");
+  // As the binary prints it: made by the build, not stale.
+  std::ifstream in(script);
+  const std::string installed((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(installed, run_command({troupe_bin(), "completion", "bash"}, 10s).output);
+
+  EXPECT_EQ(complete({"troupe", "d"}), (offers{"deploy", "dlq"}));
+  EXPECT_EQ(complete({"troupe", "dlq", ""}), (offers{"list", "show", "redrive", "purge"}));
+  EXPECT_EQ(complete({"troupe", "status", "--f"}), (offers{"--format"}));
+  EXPECT_EQ(complete({"troupe", "status", "c.yaml", "--format", ""}), (offers{"table", "json"}));
+  EXPECT_EQ(complete({"troupe", "status", "--format", "=", "j"}), (offers{"json"}));
+  EXPECT_EQ(complete({"troupe", "status", "--format=j"}), (offers{"--format=json"}));
+  EXPECT_EQ(complete({"troupe", "book", "c.yaml", "--seat", "a"}), (offers{"aisle", "any"}));
+  EXPECT_EQ(complete({"troupe", "--client", "ops", "sta"}), (offers{"status"}));
+  EXPECT_EQ(complete({"troupe", "help", "dlq", "re"}), (offers{"redrive"}));
+  EXPECT_EQ(complete({"troupe", "deploy", "systemd", "c.yaml", "--h"}), (offers{"--help", "--host"}));
+  // The whole program's options follow a command too.
+  EXPECT_EQ(complete({"troupe", "dlq", "list", "--cl"}), (offers{"--client"}));
+
+  // A config: directories and YAML files.
+  temp_dir dir;
+  std::ofstream(dir.path() / "flight.yaml") << "";
+  std::ofstream(dir.path() / "notes.txt") << "";
+  std::filesystem::create_directories(dir.path() / "configs");
+  const auto base = dir.path().string() + "/";
+  EXPECT_EQ(complete({"troupe", "status", base}), (offers{base + "flight.yaml", base + "configs"}));
+  EXPECT_EQ(complete({"troupe", "dlq", "show", base + "f"}), (offers{base + "flight.yaml"}));
+  EXPECT_EQ(complete({"troupe", "keygen", "--config", base + "f"}), (offers{base + "flight.yaml"}));
+
+  // Every command the help lists.
+  const auto commands = commands_in_help(troupe_stdout({"help"}).output);
+  ASSERT_FALSE(commands.empty());
+  EXPECT_EQ(complete({"troupe", ""}), offers(commands.begin(), commands.end()));
 }
 
 TEST(cli, the_shipped_config_is_valid) {
