@@ -10,8 +10,8 @@
 //   or from $TROUPE_CONFIG;
 // - a command that prints data takes `--format table|json`;
 // - each command's help ends with an example;
-// - `troupe help COMMAND` (cli_help.hpp) and the bash completion
-//   (cli_completion.hpp) follow from the CLI11 tree.
+// - `troupe help COMMAND` (cli_help.hpp), the bash completion
+//   (cli_completion.hpp) and the man page follow from the CLI11 tree.
 //
 // A command file applies them as it declares its subcommand:
 //
@@ -63,8 +63,8 @@ CLI::Option* add_config(CLI::App* sub, std::string& config);
 /// report. Returns the option.
 CLI::Option* add_format(CLI::App* sub, std::string& format);
 
-/// Adds an example command line to the end of `sub`'s help; each call adds
-/// one more.
+/// Adds an example command line to the end of `sub`'s help (and to the man
+/// page); each call adds one more.
 void example(CLI::App* sub, const std::string& command_line);
 
 /// What to say and return for `e`, thrown by `app.parse`: help or version

@@ -54,17 +54,69 @@ void help_below(const CLI::App* cmd, std::string& out) {
   }
 }
 
+/// One command for the man page, and those below it: its usage as a
+/// subsection, then its description, arguments, options (not --help) and
+/// examples, indented so that help2man keeps them in the subsection.
+void man_commands(const CLI::App* cmd, const CLI::Formatter& f, std::string& out) {
+  for (const auto* s : visible_commands(cmd)) {
+    auto usage = f.make_usage(s, command_path(s));  // "Usage: troupe dlq list [OPTIONS] CONFIG\n"
+    usage = usage.substr(usage.find(": ") + 2);
+    usage.pop_back();
+    out += "\n" + usage + ":\n  " + s->get_description() + "\n";
+    // Each option's description on a line of its own, as help2man reads
+    // it best (CLI11 may leave one space between name and description).
+    for (const auto* o : s->get_options([s](const CLI::Option* o) { return o != s->get_help_ptr(); }))
+      if (!o->get_group().empty())
+        out += "    " + f.make_option_name(o, o->get_positional()) + f.make_option_opts(o) + "\n" +
+               std::string(24, ' ') + f.make_option_desc(o) + "\n";
+    if (!visible_commands(s).empty())
+      out += "\n  Commands: " + commands_of(s) + "\n";
+    if (const auto* end = find_help_end(s); end && !end->examples.empty()) {
+      out += end->examples.size() == 1 ? "\n  Example:\n" : "\n  Examples:\n";
+      for (const auto& e : end->examples)
+        out += "    $ " + e + "\n";
+    }
+    man_commands(s, f, out);
+  }
+}
+
+/// help2man's input: the usage and the program's options, every command
+/// under COMMANDS, then the program's examples and notes.
+std::string man_text(const CLI::App& app) {
+  const auto shared = std::dynamic_pointer_cast<CLI::Formatter>(app.get_formatter());
+  const CLI::Formatter fallback;
+  const CLI::Formatter& f = shared ? *shared : fallback;
+  std::string out = f.make_usage(&app, app.get_name()) + f.make_groups(&app, CLI::AppFormatMode::Normal);
+  out += "\n*Commands*\n";
+  man_commands(&app, f, out);
+  if (const auto* end = find_help_end(&app)) {
+    if (!end->examples.empty())
+      out += "\nExamples:\n";
+    for (const auto& e : end->examples)
+      out += "  $ " + e + "\n";
+    // help2man knows Environment and Files; another title is made a section by *Title*.
+    for (const auto& [title, lines] : end->sections)
+      out += "\n" + (title == "Environment" || title == "Files" ? title + ":" : "*" + title + "*") + "\n" + lines;
+  }
+  return out;
+}
+
 }  // namespace
 
 CLI::App* add_help_command(CLI::App& app, help_request& request) {
   auto* help = app.add_subcommand("help", "Show the help of a command, or of them all");
   help->add_option("COMMAND", request.path, "The command, and its subcommand if it has some");
   help->add_flag("--all", request.all, "The help of every command (below COMMAND), one after another");
+  help->add_flag("--man", request.man, "The input of help2man, which makes the man page")->group("");
   example(help, "troupe help dlq list");
   return help;
 }
 
 int print_help(const CLI::App& app, const help_request& request) {
+  if (request.man) {
+    std::cout << man_text(app);
+    return 0;
+  }
   const CLI::App* cmd = &app;
   for (const auto& name : request.path) {
     const auto found = cmd->get_subcommands([&name](const CLI::App* s) { return s->get_name() == name; });

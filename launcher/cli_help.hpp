@@ -2,7 +2,10 @@
 // help ends with its examples (and the program's with the environment and
 // exit codes every command shares), and `troupe help [COMMAND
 // [SUBCOMMAND]]` prints what `COMMAND --help` does. `troupe help --all`
-// prints every command's help.
+// prints every command's help; a hidden `--man` prints the text help2man
+// makes the man page from (help2man's own conventions: "Examples:" and
+// "Environment:" become those sections, a line "*Exit status*" a section
+// of that name, and "usage:" followed by indented lines a subsection).
 #pragma once
 
 #include <string>
@@ -19,6 +22,7 @@ namespace troupe::cli {
 struct help_request {
   std::vector<std::string> path;  // empty: the whole program
   bool all = false;               // and every command below it
+  bool man = false;               // help2man's input, for the whole program
 };
 
 /// Adds `troupe help`, which fills `request`.

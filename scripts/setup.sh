@@ -12,7 +12,7 @@ packages=(
   libsystemd-dev systemd  # sd_notify for nodes under systemd; systemd-analyze checks the units deploy writes
   clang libclang-rt-14-dev  # the fuzz build: clang, libFuzzer and the sanitizers' runtimes
   iproute2 iptables procps
-  bash-completion  # where the completion script installs
+  bash-completion help2man  # where the completion script installs, and the man page made from --help
 )
 missing=()
 for p in "${packages[@]}"; do

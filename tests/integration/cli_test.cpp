@@ -1,7 +1,7 @@
 // The command line as a user meets it: its conventions (usage errors exit
 // 2 and say where to read more, help with examples, TROUPE_CONFIG,
-// --format json, the completion script the build makes), bad configs, a
-// node that cannot bind, a node that dies under the launcher.
+// --format json, the completion script and man page the build makes), bad
+// configs, a node that cannot bind, a node that dies under the launcher.
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -359,6 +359,23 @@ TEST(cli, bash_completion_offers_commands_subcommands_options_and_configs) {
   const auto commands = commands_in_help(troupe_stdout({"help"}).output);
   ASSERT_FALSE(commands.empty());
   EXPECT_EQ(complete({"troupe", ""}), offers(commands.begin(), commands.end()));
+}
+
+TEST(cli, the_man_page_is_built_and_names_every_command) {
+  const auto page = built_file("TROUPE_MAN", "troupe.1");
+  ASSERT_TRUE(std::filesystem::exists(page)) << page << " (is help2man installed?)";
+  std::ifstream in(page);
+  const std::string roff((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(roff.find(".TH TROUPE \"1\""), std::string::npos) << roff.substr(0, 300);
+  const auto commands = commands_in_help(troupe_stdout({"help"}).output);
+  ASSERT_FALSE(commands.empty());
+  for (const auto& command : commands)
+    EXPECT_NE(roff.find(".SS \"troupe " + command), std::string::npos) << command << "\n" << roff;
+  for (const char* section :
+       {".SH SYNOPSIS", ".SH COMMANDS", ".SH ENVIRONMENT", ".SH \"EXIT STATUS\"", ".SH EXAMPLES", "TROUPE_CONFIG"})
+    EXPECT_NE(roff.find(section), std::string::npos) << section;
+  EXPECT_EQ(roff.find(std::filesystem::path(troupe_bin()).parent_path().string()), std::string::npos)
+      << "no build path";
 }
 
 TEST(cli, the_shipped_config_is_valid) {
