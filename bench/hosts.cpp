@@ -99,8 +99,8 @@ json saga_across(test::hosts_lab& lab, std::size_t n, const std::string& service
   test::hosts_cluster c(lab, test::hosts_options{false, services, ""});
   c.launch_all("alpha");
   const auto r = c.troupe("alpha",
-                          {"book", c.config_path(), "--count", std::to_string(n), "--rate", "1000000", "--json",
-                           "--quiet", "--wait", "120"},
+                          {"book", c.config_path(), "--count", std::to_string(n), "--rate", "1000000", "--format",
+                           "json", "--quiet", "--wait", "120"},
                           300s);
   const auto brace = r.output.rfind("\n{");
   auto j = json::parse(r.output.substr(brace == std::string::npos ? 0 : brace + 1), nullptr, false);

@@ -294,7 +294,8 @@ json end_to_end(std::size_t n, double rate, const std::string& durability,
   const auto cpu_before = troupe::bench::snapshot(nodes);
   const auto received_before = received_from_peers(*cfg);
   auto r = troupe::test::run_command({troupe::test::troupe_bin(), "book", c.config_path(), "--count",
-                                      std::to_string(n), "--rate", std::to_string(rate), "--json", "--quiet", "--wait", "120"},
+                                      std::to_string(n), "--rate", std::to_string(rate), "--format", "json",
+                                      "--quiet", "--wait", "120"},
                                      300s);
   const auto cpu_after = troupe::bench::snapshot(nodes);
   const auto received = received_from_peers(*cfg) - received_before;

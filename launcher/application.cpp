@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "launcher/cli_conventions.hpp"
+
 namespace troupe::cli {
 
 namespace {
@@ -20,7 +22,7 @@ const std::vector<application>& applications() { return all(); }
 
 std::shared_ptr<std::string> add_config(CLI::App* sub) {
   auto path = std::make_shared<std::string>();
-  sub->add_option("config", *path, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
+  add_config(sub, *path);  // the command that holds `path` lives as long as the parser
   return path;
 }
 

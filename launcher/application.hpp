@@ -40,8 +40,9 @@ struct application {
 bool register_application(application a);
 const std::vector<application>& applications();
 
-/// Adds the usual `config` positional (an existing file) to `sub`; returns
-/// where it lands.
+/// Adds the usual CONFIG positional to `sub` (cli_conventions.hpp's
+/// add_config: an existing file, or $TROUPE_CONFIG); returns where it
+/// lands. The other conventions, `--format` and examples, are there too.
 std::shared_ptr<std::string> add_config(CLI::App* sub);
 
 }  // namespace troupe::cli

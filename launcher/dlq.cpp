@@ -242,7 +242,8 @@ int dlq_move(const cluster::config& cfg, const dlq_options& opts, bool purge) {
   if (!ids)
     return 1;
   if (ids->empty()) {
-    std::printf("no dead letters to %s\n", verb);
+    if (!opts.json)  // JSON lines: none
+      std::printf("no dead letters to %s\n", verb);
     return 0;
   }
   if (!send_commands(cfg, *node, opts, *ids, purge))

@@ -12,6 +12,7 @@
 
 #include "gateway/api.hpp"
 #include "gateway/server.hpp"
+#include "launcher/cli_conventions.hpp"
 #include "launcher/keys.hpp"
 #include "wire/envelope.hpp"
 
@@ -152,9 +153,8 @@ std::vector<command> events_commands(CLI::App& app) {
   auto gw_opts = std::make_shared<gateway::server_options>();
   auto* gw = app.add_subcommand("gateway", "Serve EventBridge's API (PutEvents, TestEventPattern, ListRules, ...) "
                                            "over HTTP, for the AWS CLI and SDKs");
-  gw->add_option("config", *gw_config, "Cluster config (YAML) with a 'gateway:' section")
-      ->required()
-      ->check(CLI::ExistingFile);
+  add_config(gw, *gw_config);
+  example(gw, "troupe gateway configs/flight.yaml --listen 127.0.0.1:8088");
   gw->add_option("--listen", gw_opts->listen, "ADDRESS:PORT to listen on (default: the config's gateway.listen)");
   gw->add_option("--threads", gw_opts->threads, "HTTP worker threads; each keep-alive connection holds one")
       ->check(CLI::Range(1u, 1024u))
@@ -164,7 +164,8 @@ std::vector<command> events_commands(CLI::App& app) {
   auto pe_config = std::make_shared<std::string>();
   auto pe = std::make_shared<put_events_args>();
   auto* put = app.add_subcommand("put-events", "Put events into the cluster, as `aws events put-events` does");
-  put->add_option("config", *pe_config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
+  add_config(put, *pe_config);
+  example(put, "troupe put-events configs/flight.yaml --entries file://entries.json");
   put->add_option("--entries", pe->entries,
                   "PutEvents entries: a JSON list of {Source, DetailType, Detail, Resources, Time, EventBusName}, or "
                   "file://PATH")
@@ -173,16 +174,17 @@ std::vector<command> events_commands(CLI::App& app) {
   put->add_option("--idempotency-key", pe->key,
                   "Key of this call: the same key and entries again put nothing new (default: a fresh one, kept "
                   "across this command's own retries)");
-  put->add_option("--format", pe->format, "json (as the AWS CLI) or table")->check(CLI::IsMember({"json", "table"}));
+  add_format(put, pe->format);
   out.push_back({put, pe_config, [pe](const cluster::config& cfg) { return put_events(cfg, *pe); }});
 
   auto lr_config = std::make_shared<std::string>();
   auto lr = std::make_shared<list_rules_args>();
   auto* list = app.add_subcommand("list-rules", "List the config's rules, as `aws events list-rules` does");
-  list->add_option("config", *lr_config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
+  add_config(list, *lr_config);
+  example(list, "troupe list-rules configs/flight.yaml --name-prefix booking");
   list->add_option("--name-prefix", lr->prefix, "Only rules whose name starts so");
   list->add_option("--event-bus-name", lr->bus, "The bus (the cluster's name, 'default' or its ARN)");
-  list->add_option("--format", lr->format, "json (as the AWS CLI) or table")->check(CLI::IsMember({"json", "table"}));
+  add_format(list, lr->format);
   out.push_back({list, lr_config, [lr](const cluster::config& cfg) { return list_rules(cfg, *lr); }});
   return out;
 }

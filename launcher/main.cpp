@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <cstdio>
 #include <iostream>
 
@@ -16,9 +17,16 @@
 #include "launcher/dlq.hpp"
 #include "launcher/events_cli.hpp"
 #include "launcher/application.hpp"
+#include "launcher/cli_completion.hpp"
+#include "launcher/cli_conventions.hpp"
+#include "launcher/cli_help.hpp"
 #include "launcher/keys.hpp"
 #include "launcher/launch.hpp"
 #include "rules/matcher.hpp"
+
+#ifndef TROUPE_VERSION
+#define TROUPE_VERSION "unknown"  // meson.build passes the project's
+#endif
 
 namespace {
 
@@ -120,8 +128,10 @@ void add_deploy_commands(CLI::App& app, std::string& config, deploy_commands& d)
   d.kubernetes = deploy->add_subcommand(
       "kubernetes", "A ConfigMap, and a StatefulSet and headless Service per node, with a README to apply them");
   for (auto* sub : {d.systemd, d.kubernetes}) {
-    sub->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
-    sub->add_option("--out", d.out, "Folder to write into (files of its own there are refused)")->required();
+    troupe::cli::add_config(sub, config);
+    sub->add_option("--out", d.out, "Folder to write into (files of its own there are refused)")
+        ->required()
+        ->type_name("DIR");
   }
   d.systemd->add_option("--host", d.systemd_opts.host, "The host of the config whose nodes to run")->required();
   d.systemd->add_option("--troupe", d.troupe, "Absolute path of troupe on that host (default: this executable)");
@@ -133,6 +143,9 @@ void add_deploy_commands(CLI::App& app, std::string& config, deploy_commands& d)
   d.kubernetes->add_option("--cluster-domain", k.cluster_domain, "The Kubernetes cluster's DNS domain")
       ->capture_default_str();
   d.kubernetes->add_option("--storage", k.storage, "Size of each node's volume claim")->capture_default_str();
+  troupe::cli::example(deploy, "troupe deploy systemd configs/prod.yaml --host alpha --out deploy/alpha");
+  troupe::cli::example(d.systemd, "troupe deploy systemd configs/prod.yaml --host alpha --out deploy/alpha");
+  troupe::cli::example(d.kubernetes, "troupe deploy kubernetes configs/k8s.yaml --out deploy/k8s --namespace air");
 }
 
 /// `troupe dlq` and its list, show, redrive and purge, filling `config`,
@@ -148,10 +161,9 @@ dlq_commands add_dlq_commands(CLI::App& app, std::string& config, std::string& f
   auto* dlq = app.add_subcommand("dlq", "Operate a dead-letter queue: list, show, redrive, purge");
   dlq->require_subcommand(1);
   const auto dlq_common = [&config, &format, &dq](CLI::App* sub, bool filters) {
-    sub->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
+    troupe::cli::add_config(sub, config);
     sub->add_option("--dlq", dq.dlq, "The DLQ service")->capture_default_str();
-    sub->add_option("--format", format, "table or json (one object per line)")
-        ->check(CLI::IsMember({"table", "json"}));
+    troupe::cli::add_format(sub, format);
     if (filters) {
       sub->add_option("--rule", dq.rule, "Only dead letters of this rule");
       sub->add_option("--target", dq.target, "Only dead letters of this target");
@@ -162,81 +174,104 @@ dlq_commands add_dlq_commands(CLI::App& app, std::string& config, std::string& f
   dlq_common(dlq_list, true);
   auto* dlq_show = dlq->add_subcommand("show", "Show dead letters in full, with the original event");
   dlq_common(dlq_show, false);
-  dlq_show->add_option("id", dq.ids, "Dead-letter id")->required();
+  dlq_show->add_option("ID", dq.ids, "Dead-letter id")->required();
   auto* dlq_redrive = dlq->add_subcommand(
       "redrive", "Deliver dead letters to their original target again, with a fresh retry budget");
   auto* dlq_purge = dlq->add_subcommand("purge", "Delete dead letters");
   for (auto* sub : {dlq_redrive, dlq_purge}) {
     dlq_common(sub, true);
-    auto* ids = sub->add_option("id", dq.ids, "Dead-letter ids");
+    auto* ids = sub->add_option("ID", dq.ids, "Dead-letter ids");
     auto* all = sub->add_flag("--all", dq.all, "Every dead letter the filters select");
     ids->excludes(all);
-    sub->callback([sub, ids, all] {
+    sub->callback([ids, all] {
       if (ids->count() == 0 && all->count() == 0)
-        throw CLI::RequiredError(sub->get_name() + ": give dead-letter ids or --all");
+        throw CLI::RequiredError("give dead-letter ids or --all", CLI::ExitCodes::RequiredError);
     });
   }
+  troupe::cli::example(dlq, "troupe dlq list configs/flight.yaml --error-code PERMANENT_ERROR");
+  troupe::cli::example(dlq_list, "troupe dlq list configs/flight.yaml --rule seat-after-payment --format json");
+  troupe::cli::example(dlq_show, "troupe dlq show configs/flight.yaml 0b9c6f9e-8c1d-4c8e-9d6e-2f1a3b4c5d6e");
+  troupe::cli::example(dlq_redrive, "troupe dlq redrive configs/flight.yaml --all --target seat");
+  troupe::cli::example(dlq_purge, "troupe dlq purge configs/flight.yaml --all --error-code PERMANENT_ERROR");
   return {dlq, dlq_list, dlq_show, dlq_redrive};
 }
 
 int run(int argc, char** argv) {
   CLI::App app{"troupe: a brokerless runtime for event-driven choreography"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", "troupe 0.1.0");
-  // Options of the whole command may follow the subcommand.
-  app.fallthrough();
+  troupe::cli::set_up_program(app, TROUPE_VERSION);
   std::string client;
   app.add_option("--client", client,
                  "In a keyed cluster, the client of the config to speak as (default: $TROUPE_CLIENT, else the first "
                  "with the role the command needs whose secret key this user can read)");
+  troupe::cli::example(&app, "troupe launch configs/flight.yaml");
+  troupe::cli::example(&app, "troupe status configs/flight.yaml");
+  troupe::cli::help_request help_request;
+  auto* help = troupe::cli::add_help_command(app, help_request);
 
   std::string config;
   std::string node_name;
   auto* node = app.add_subcommand(
       "node", "Run one node of a cluster in the foreground (for systemd, Kubernetes or another engine to start)");
-  node->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
+  troupe::cli::add_config(node, config);
   node->add_option("--node", node_name, "Name of the node to run (default: $TROUPE_NODE)")->envname("TROUPE_NODE");
+  troupe::cli::example(node, "TROUPE_NODE=payment troupe node /etc/troupe/flight.yaml");
 
   std::string launch_host;
   auto* launch = app.add_subcommand("launch", "Start and supervise the nodes of a cluster, or of one host, on this machine");
-  launch->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
+  troupe::cli::add_config(launch, config);
   launch->add_option("--host", launch_host, "Only the nodes on this host of the config's hosts");
+  troupe::cli::example(launch, "troupe launch configs/flight.yaml");
+  troupe::cli::example(launch, "troupe launch configs/three-hosts.yaml --host alpha");
 
   auto* probe = app.add_subcommand(
       "probe", "Exit 0 when a node on this machine is ready: its sockets bound, its store open (for Kubernetes)");
-  probe->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
+  troupe::cli::add_config(probe, config);
   probe->add_option("--node", node_name, "Name of the node")->envname("TROUPE_NODE")->required();
+  troupe::cli::example(probe, "troupe probe /etc/troupe/flight.yaml --node payment");
 
   deploy_commands deploy;
   add_deploy_commands(app, config, deploy);
 
   auto* check = app.add_subcommand("check", "Validate a cluster config and exit");
-  check->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
+  troupe::cli::add_config(check, config);
+  troupe::cli::example(check, "troupe check configs/flight.yaml");
 
   std::string format = "table";
   auto* status = app.add_subcommand("status", "Show every node's counters");
-  status->add_option("config", config, "Cluster config (YAML)")->required()->check(CLI::ExistingFile);
-  status->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}));
+  troupe::cli::add_config(status, config);
+  troupe::cli::add_format(status, format);
+  troupe::cli::example(status, "troupe status configs/flight.yaml --format json");
 
   troupe::cli::dlq_options dq;
   const auto dlq = add_dlq_commands(app, config, format, dq);
 
   std::string key_name, key_dir = ".", key_config;
   auto* keygen = app.add_subcommand("keygen", "Make CurveZMQ key pairs: NAME.key (secret, 0600) and NAME.pub");
-  auto* key_name_opt = keygen->add_option("name", key_name, "Name of the pair (a node or client name)");
-  keygen->add_option("--dir", key_dir, "Where to write them")->capture_default_str();
+  auto* key_name_opt = keygen->add_option("NAME", key_name, "Name of the pair (a node or client name)");
+  keygen->add_option("--dir", key_dir, "Where to write them")->capture_default_str()->type_name("DIR");
   auto* key_config_opt = keygen->add_option(
-      "--config", key_config, "Make every pair the config's public-key-file and secret-key-file name, if missing");
+      "--config", key_config,
+      "Make every pair the config's public-key-file and secret-key-file name, if missing (default: $TROUPE_CONFIG "
+      "when no NAME is given)");
+  key_config_opt->type_name("FILE");
   key_name_opt->excludes(key_config_opt);
-  keygen->callback([key_name_opt, key_config_opt] {
-    if (key_name_opt->count() == 0 && key_config_opt->count() == 0)
-      throw CLI::RequiredError("keygen: give a NAME or --config FILE");
+  keygen->callback([key_name_opt, key_config_opt, &key_config] {
+    if (key_name_opt->count() > 0 || key_config_opt->count() > 0)
+      return;
+    // Not envname(): with a NAME given, TROUPE_CONFIG would conflict with it.
+    if (const char* env = std::getenv(troupe::cli::config_env); env && *env)
+      key_config = env;
+    else
+      throw CLI::RequiredError("give a NAME or --config FILE (or set TROUPE_CONFIG)", CLI::ExitCodes::RequiredError);
   });
+  troupe::cli::example(keygen, "troupe keygen --config configs/flight.yaml");
+  troupe::cli::example(keygen, "troupe keygen shop --dir data/keys/flight");
 
   std::string pattern, event;
   auto* tp = app.add_subcommand("test-pattern", "Test an EventBridge event pattern against an event");
   tp->add_option("--pattern", pattern, "Pattern as JSON, or @file")->required();
   tp->add_option("--event", event, "Event as JSON, or @file")->required();
+  troupe::cli::example(tp, R"(troupe test-pattern --pattern '{"detail-type": ["A"]}' --event '{"detail-type": "A"}')");
 
   // Each application's own commands.
   std::vector<troupe::cli::command> app_commands = troupe::cli::events_commands(app);
@@ -245,12 +280,21 @@ int run(int argc, char** argv) {
       for (auto& c : a.commands(app))
         app_commands.push_back(std::move(c));
 
+  std::string shell;
+  auto* completion = troupe::cli::add_completion_command(app, shell);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return troupe::cli::report_parse_error(app, e);
   }
 
+  if (*help)
+    return troupe::cli::print_help(app, help_request);
+  if (*completion) {
+    std::cout << troupe::cli::bash_completion(app);
+    return 0;
+  }
   troupe::cli::use_client(client);
   if (*tp)
     return troupe::rules::run_test_pattern(pattern, event, std::cout, std::cerr);

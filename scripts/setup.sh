@@ -13,6 +13,7 @@ packages=(
   clang libclang-rt-14-dev  # the fuzz build: clang, libFuzzer and the sanitizers' runtimes
   iproute2 iptables procps
   python3-zmq python3-msgpack  # examples/python/troupe_put.py, run by integration-protocol
+  bash-completion help2man  # where the completion script installs, and the man page made from --help
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -65,10 +65,11 @@ inline std::vector<std::string> book_command(const cluster& c, std::uint64_t cou
           "--put-timeout",
           std::to_string(put_timeout_s),
           "--quiet",
-          "--json"};
+          "--format",
+          "json"};
 }
 
-/// The summary `troupe book --json` printed (its last line that is a JSON
+/// The summary `troupe book --format json` printed (its last line that is a JSON
 /// object), or null.
 inline nlohmann::json book_summary(const std::string& output) {
   nlohmann::json summary;

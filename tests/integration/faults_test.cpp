@@ -267,7 +267,7 @@ TEST(faults, a_wait_that_runs_out_still_counts_the_bookings_that_finished) {
   cluster c(shipped{"configs/flight.yaml", "faults:\n  payment: {delay: 20, delay-probability: 0.5, seed: 36}\n", "", ""});
   c.start();
   auto run = run_command({troupe_bin(), "book", c.config_path(), "--count", "20", "--rate", "200", "--seed", "3",
-                          "--wait", "5", "--quiet", "--json"},
+                          "--wait", "5", "--quiet", "--format", "json"},
                          60s);
   EXPECT_EQ(run.signal, 0) << run.output;
   const auto at = run.output.rfind("{\"bookings\"");
@@ -299,7 +299,7 @@ TEST(faults, the_shipped_faults_run_on_the_shipped_cluster) {
   // A generated mix through transient payment failures, seat crashes and the
   // email server's outage, then one booking that payment refuses as poison.
   auto mix = run_command({troupe_bin(), "book", c.config_path(), "--count", "40", "--rate", "40", "--seed", "5",
-                          "--wait", "90", "--quiet", "--json"},
+                          "--wait", "90", "--quiet", "--format", "json"},
                          150s);
   EXPECT_EQ(mix.signal, 0) << mix.output;
   ASSERT_EQ(mix.code, 0) << mix.output;

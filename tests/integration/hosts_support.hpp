@@ -35,7 +35,7 @@ inline std::vector<std::string> hosts_book_command(const hosts_cluster& c, std::
                                                    double put_timeout_s = 60) {
   return {troupe_bin(), "book", c.config_path(), "--count", std::to_string(count), "--rate", std::to_string(rate),
           "--seed", std::to_string(seed), "--wait", std::to_string(wait_s), "--put-timeout",
-          std::to_string(put_timeout_s), "--quiet", "--json"};
+          std::to_string(put_timeout_s), "--quiet", "--format", "json"};
 }
 
 /// How many bookings the booking service holds, asked from `host`.

@@ -403,8 +403,11 @@ int book(const cluster::config& cfg, const book_options& opts) {
     return 1;
   const double put_s = std::chrono::duration<double>(clock_type::now() - run.start).count();
   if (opts.wait_s <= 0) {
-    for (const auto& id : *ids)
-      std::printf("%s\n", id.c_str());
+    if (opts.json)
+      std::printf("%s\n", json{{"bookings", ids->size()}, {"ids", *ids}}.dump().c_str());
+    else
+      for (const auto& id : *ids)
+        std::printf("%s\n", id.c_str());
     return 0;
   }
   auto out = wait_for_outcomes(run, *ids, finals_before);
