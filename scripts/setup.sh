@@ -14,6 +14,7 @@ packages=(
   iproute2 iptables procps
   python3-zmq python3-msgpack  # examples/python/troupe_put.py, run by integration-protocol
   bash-completion help2man  # where the completion script installs, and the man page made from --help
+  libcpp-httplib-dev libssl-dev  # troupe gateway: HTTP, and SHA-256 and HMAC for SigV4
 )
 missing=()
 for p in "${packages[@]}"; do
