@@ -107,6 +107,25 @@ result<page_args> read_page(const json& in) {
   return p;
 }
 
+/// The bytes of a put request with no entries, and the most its entries
+/// array's header can grow (to an array32's five bytes from a fixarray's one).
+std::size_t empty_put_bytes() {
+  static const std::size_t n = [] {
+    wire::control_request r;
+    r.verb = "put";
+    return wire::encode(r).size() + 4;
+  }();
+  return n;
+}
+
+/// What `e` adds to a put request on a control socket.
+std::size_t request_bytes_of(const wire::put_entry& e) {
+  wire::control_request r;
+  r.verb = "put";
+  r.entries.push_back(e);
+  return wire::encode(r).size() + 4 - empty_put_bytes();
+}
+
 std::string role_list(unsigned roles) {
   std::string out;
   for (auto r : {cluster::producer, cluster::reader, cluster::operator_})
@@ -138,6 +157,7 @@ result<prepared_put> prepare_put(const json& entries, const cluster::config& cfg
   const auto& g = cfg.gateway ? *cfg.gateway : none;
   prepared_put p;
   p.slots.resize(entries.size());
+  std::size_t request_bytes = empty_put_bytes();
   for (std::size_t i = 0; i < entries.size(); ++i) {
     auto& slot = p.slots[i];
     const auto refuse = [&slot](const char* code, std::string message) {
@@ -223,6 +243,24 @@ result<prepared_put> prepare_put(const json& entries, const cluster::config& cfg
     pe.detail = std::move(*bytes);
     if (!idempotency.empty())
       pe.idempotency_key = idempotency + "/" + std::to_string(i);
+    // The node's own check of every limit (nesting, elements, the detail's
+    // MessagePack size): what it would refuse fails here alone, where the
+    // node could fail the whole call (a detail nested past its decoder's
+    // depth).
+    if (auto problem = wire::check_entry({pe.source, pe.detail_type, pe.detail, pe.correlation_id, &pe.resources})) {
+      refuse(problem.code.c_str(), "The node would refuse it: " + problem.message + ".");
+      continue;
+    }
+    // A node cuts a request past max_request_bytes: the entries that would
+    // take it there fail, and the call goes on with the rest.
+    const auto bytes_of_entry = request_bytes_of(pe);
+    if (request_bytes + bytes_of_entry > wire::max_request_bytes) {
+      refuse("InvalidArgument", "The entry would take the call's request to the node past its "
+                                    + std::to_string(wire::max_request_bytes) + " bytes (the control protocol's "
+                                    "limit, as MessagePack); put it in a call of its own.");
+      continue;
+    }
+    request_bytes += bytes_of_entry;
     slot.entry = static_cast<int>(p.entries.size());
     p.entries.push_back(std::move(pe));
   }

@@ -57,7 +57,10 @@ struct prepared_put {
 /// Source, DetailType, Detail (a JSON object as a string), Resources, Time
 /// (seconds since the epoch, or RFC 3339), EventBusName, TraceHeader
 /// (troupe's correlation id). An entry over max_entry_size as EventBridge
-/// counts it, or with a Detail that is not a JSON object, fails alone.
+/// counts it, with a Detail that is not a JSON object, that the node would
+/// refuse (wire::check_entry: nesting, elements, the Detail's MessagePack
+/// size) or that would take the request to the node past
+/// wire::max_request_bytes fails alone, with EventBridge's ErrorCode.
 /// `idempotency` non-empty gives entry i the key `idempotency + "/" + i`.
 /// Fails (ValidationException) only for what fails the whole call.
 result<prepared_put> prepare_put(const nlohmann::json& entries, const cluster::config& cfg, const caller& who,

@@ -8,6 +8,7 @@
 
 #include "rules/matcher.hpp"
 #include "wire/envelope.hpp"
+#include "wire/limits.hpp"
 
 namespace troupe::gateway {
 namespace {
@@ -54,9 +55,20 @@ struct fixture : ::testing::Test {
   cluster::config cfg = flight();
   std::vector<std::vector<wire::put_entry>> calls;
   bool node_down = false;
+  // As a node's control socket takes a call: a request past
+  // max_request_bytes is cut (wire::client refuses to send it), and one
+  // its decoder refuses fails whole.
   api ops{cfg, [this](const std::vector<wire::put_entry>& entries) -> result<std::vector<wire::put_result>> {
             if (node_down)
               return error{wire::errc::io, "no reply within 10000 ms"};
+            wire::control_request req;
+            req.verb = "put";
+            req.entries = entries;
+            const auto bytes = wire::encode(req);
+            if (bytes.size() > wire::max_request_bytes)
+              return error{wire::errc::too_large, "a request of " + std::to_string(bytes.size()) + " bytes"};
+            if (auto decoded = wire::decode_request(bytes); !decoded)
+              return decoded.err();
             calls.push_back(entries);
             std::vector<wire::put_result> out;
             for (std::size_t i = 0; i < entries.size(); ++i)
@@ -137,12 +149,97 @@ TEST_F(fixture, bad_entries_fail_alone_and_the_rest_are_put) {
 }
 
 TEST_F(fixture, an_entry_exactly_at_the_limit_is_put) {
-  // Source + DetailType + Detail = 256 KiB exactly.
-  const std::size_t fixed = std::string("flight.web").size() + std::string("BookingRequested").size() +
-                            std::string("{\"pad\": \"\"}").size();
-  auto out = call("PutEvents", {{"Entries", {entry("{\"pad\": \"" + std::string(max_entry_size - fixed, 'x') + "\"}")}}},
+  // The node counts the Detail as MessagePack and 14 bytes for the time
+  // (wire::entry_size): {"pad": "x..."} is a map header, "pad" and a str32
+  // header, 10 bytes, before its x's.
+  const std::size_t fixed = std::string("flight.web").size() + std::string("BookingRequested").size() + 10 +
+                            wire::entry_time_bytes;
+  const auto padded = [](std::size_t n) { return entry("{\"pad\": \"" + std::string(n, 'x') + "\"}"); };
+  auto out = call("PutEvents", {{"Entries", {padded(max_entry_size - fixed), padded(max_entry_size - fixed + 1)}}},
                   producer);
-  EXPECT_EQ(out["FailedEntryCount"], 0) << out.dump();
+  EXPECT_EQ(out["FailedEntryCount"], 1) << out.dump().substr(0, 500);
+  EXPECT_EQ(out["Entries"][0]["EventId"], "event-1-0");
+  EXPECT_EQ(out["Entries"][1]["ErrorCode"], "InvalidArgument");
+}
+
+/// {"a": [[n items], [n items], ...]} with `arrays` arrays of `item`s.
+std::string detail_of_arrays(std::size_t arrays, std::size_t n, const std::string& item) {
+  std::string d = "{\"a\": [";
+  for (std::size_t a = 0; a < arrays; ++a) {
+    d += a ? ", [" : "[";
+    for (std::size_t i = 0; i < n; ++i)
+      d += (i ? "," : "") + item;
+    d += "]";
+  }
+  return d + "]}";
+}
+
+std::string nested(std::size_t depth) {
+  std::string d;
+  for (std::size_t i = 0; i < depth; ++i)
+    d += "{\"a\": ";
+  d += "1";
+  for (std::size_t i = 0; i < depth; ++i)
+    d += "}";
+  return d;
+}
+
+// What the node refuses fails that entry alone, never the whole call (a
+// 500 the SDKs would retry in vain): the rest of the call is put.
+TEST_F(fixture, entries_the_node_would_refuse_fail_alone) {
+  struct refused {
+    const char* name;
+    std::string detail;
+    const char* code;
+  };
+  const std::vector<refused> cases = {
+      // Deeper than the node's decoder takes (wire's put_detail_depth, 64): it would fail the call.
+      {"nested 100 deep", nested(100), "MalformedDetail"},
+      {"nested past max_detail_depth", nested(wire::max_detail_depth + 1), "MalformedDetail"},
+      {"more than max_detail_items elements", detail_of_arrays(1, wire::max_detail_items + 1, "0"),
+       "MalformedDetail"},
+      // Under 256 KiB as JSON text, over it as MessagePack (each 1.5 is 9 bytes).
+      {"over the limit as MessagePack", detail_of_arrays(2, 30000, "1.5"), "InvalidArgument"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    calls.clear();
+    ASSERT_LE(c.detail.size(), max_entry_size);
+    auto out = call("PutEvents", {{"Entries", {entry(), entry(c.detail), entry()}}}, producer);
+    EXPECT_EQ(out["FailedEntryCount"], 1) << out.dump().substr(0, 500);
+    EXPECT_EQ(out["Entries"][1].value("ErrorCode", "none"), c.code) << out["Entries"][1].dump().substr(0, 500);
+    EXPECT_TRUE(out["Entries"][0].contains("EventId"));
+    EXPECT_TRUE(out["Entries"][2].contains("EventId"));
+    ASSERT_EQ(calls.size(), 1u);
+    EXPECT_EQ(calls[0].size(), 2u);
+  }
+}
+
+TEST_F(fixture, a_call_past_the_nodes_request_limit_fails_the_entries_that_do_not_fit) {
+  // Ten entries just under 256 KiB as the node counts them fit in one
+  // request (wire::max_request_bytes, 4 MiB) with room to spare...
+  const std::size_t fixed = std::string("flight.web").size() + std::string("BookingRequested").size() + 10 +
+                            wire::entry_time_bytes;
+  json ten = json::array();
+  for (int i = 0; i < 10; ++i)
+    ten.push_back(entry("{\"pad\": \"" + std::string(max_entry_size - fixed, 'x') + "\"}"));
+  auto out = call("PutEvents", {{"Entries", ten}}, producer);
+  EXPECT_EQ(out["FailedEntryCount"], 0);
+  // ...and eight that are over it as MessagePack (2.25 times their JSON
+  // text, 4.6 MB together) fail alone, as the node would answer each, and
+  // not as a request the node cuts: the other two are put.
+  calls.clear();
+  json big = json::array();
+  big.push_back(entry());
+  for (int i = 0; i < 8; ++i)
+    big.push_back(entry(detail_of_arrays(2, 32000, "1.5")));
+  big.push_back(entry());
+  out = call("PutEvents", {{"Entries", big}}, producer);
+  EXPECT_EQ(out["FailedEntryCount"], 8);
+  for (int i = 1; i <= 8; ++i)
+    EXPECT_EQ(out["Entries"][i].value("ErrorCode", "none"), "InvalidArgument");
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].size(), 2u);
 }
 
 TEST_F(fixture, whole_call_refusals) {
