@@ -35,7 +35,14 @@ signed_request request_of(const httplib::Request& req) {
   return r;
 }
 
+/// Every answer says the gateway's time (see format_http_date).
+void stamp_date(httplib::Response& res) {
+  if (!res.has_header("Date"))
+    res.set_header("Date", format_http_date(wire::now_ms() / 1000));
+}
+
 void answer(httplib::Response& res, const reply& r) {
+  stamp_date(res);
   res.status = r.status;
   res.set_header("x-amzn-RequestId", wire::make_uuid());
   res.set_content(r.body, "application/x-amz-json-1.1");
@@ -191,6 +198,7 @@ int serve(const cluster::config& cfg, const server_options& opts) {
     } else if (res.body.empty()) {
       answer(res, error_reply("SerializationException", "The request is not well-formed HTTP/1.1.", res.status));
     }
+    stamp_date(res);
   });
 
   if (!http.bind_to_port(listen->host, listen->port)) {

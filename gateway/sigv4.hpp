@@ -61,6 +61,11 @@ std::string signature(const std::string& secret, const std::string& date, const 
 /// `YYYYMMDDTHHMMSSZ` to seconds since the epoch; nullopt when malformed.
 std::optional<std::int64_t> parse_amz_date(std::string_view s);
 std::string format_amz_date(std::int64_t seconds);
+/// `seconds` as an HTTP Date header (RFC 7231's IMF-fixdate, in GMT,
+/// whatever the locale): every answer carries one, so that a client whose
+/// signature was refused for its clock corrects the clock by it and signs
+/// again, as the AWS SDKs do.
+std::string format_http_date(std::int64_t seconds);
 
 struct verdict {
   std::string access_key_id;        // set when the signature is good

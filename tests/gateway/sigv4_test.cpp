@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 namespace troupe::gateway {
 namespace {
 
@@ -136,6 +138,24 @@ TEST(sigv4, header_values_are_trimmed_and_repeated_headers_joined) {
   a.path = "/";
   a.headers = {{"X-Custom", "  one   two  "}, {"x-custom", "three"}};
   EXPECT_EQ(canonical_request(a, {"x-custom"}, "h"), "POST\n/\n\nx-custom:one two,three\n\nx-custom\nh");
+}
+
+// The Date header of every answer, as RFC 7231 writes it: the JavaScript
+// SDK reads it back with Date.parse to correct a skewed clock.
+TEST(sigv4, http_dates_are_rfc_7231s_fixdate) {
+  struct date_case {
+    std::int64_t seconds;
+    const char* text;
+  };
+  const std::vector<date_case> cases = {
+      {0, "Thu, 01 Jan 1970 00:00:00 GMT"},
+      {784111777, "Sun, 06 Nov 1994 08:49:37 GMT"},  // RFC 7231's own example
+      {1440938160, "Sun, 30 Aug 2015 12:36:00 GMT"},  // AWS's SigV4 example date
+      {1796644800, "Mon, 07 Dec 2026 12:00:00 GMT"},
+      {951782400, "Tue, 29 Feb 2000 00:00:00 GMT"},
+  };
+  for (const auto& c : cases)
+    EXPECT_EQ(format_http_date(c.seconds), c.text) << c.seconds;
 }
 
 }  // namespace
