@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <random>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -162,6 +163,25 @@ void cluster::make_keys(const std::string& name) const {
     throw std::runtime_error(w.err().to_string());
 }
 
+void cluster::make_access_secret(const std::string& name) const {
+  // 40 characters, as AWS makes a secret access key, readable by its owner only.
+  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::random_device rd;
+  std::string secret;
+  for (int i = 0; i < 40; ++i)
+    secret += alphabet[rd() % 64];
+  std::filesystem::create_directories(dir() / "keys");
+  const auto path = dir() / "keys" / (name + ".aws");
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    throw std::runtime_error("cannot write " + path.string());
+  secret += "\n";
+  const bool written = write(fd, secret.data(), secret.size()) == static_cast<ssize_t>(secret.size());
+  close(fd);
+  if (!written)
+    throw std::runtime_error("cannot write " + path.string());
+}
+
 std::string cluster::key_lines(const std::string& name, const std::string& indent) const {
   return indent + "public-key-file: keys/" + name + ".pub\n" + indent + "secret-key-file: keys/" + name + ".key\n";
 }
@@ -246,10 +266,15 @@ cluster::cluster(const shipped& config) {
   static const std::regex maildir_re(R"(^(\s+maildir:\s*)[^\s#]+(.*)$)");
   static const std::regex key_file_re(R"(^(.*(public|secret)-key-file:\s*)[^\s,}#]*/([A-Za-z0-9_-]+)\.(pub|key)(.*)$)");
   static const std::regex client_re(R"(^  ([A-Za-z0-9_-]+):.*)");
+  // The gateway: a free port instead of its listen address, and each
+  // access key's secret made in <dir>/keys (a test never touches 8088 or
+  // data/keys).
+  static const std::regex listen_re(R"(^(\s+listen:\s*)[^\s#]+(.*)$)");
+  static const std::regex access_secret_re(R"(^(\s+secret-key-file:\s*)[^\s#]*?([A-Za-z0-9_-]+)\.aws(.*)$)");
   std::ostringstream y;
   std::string section, node;
   std::size_t nodes = 0, endpoints = 0, data_dirs = 0, maildirs = 0;
-  std::set<std::string> key_names;
+  std::set<std::string> key_names, access_secrets;
   bool clients = false;
   for (std::string line; std::getline(in, line);) {
     std::smatch m;
@@ -285,6 +310,11 @@ cluster::cluster(const shipped& config) {
     } else if (section == "services" && std::regex_match(line, m, maildir_re)) {
       line = m[1].str() + "mail" + m[2].str();
       ++maildirs;
+    } else if (section == "gateway" && std::regex_match(line, m, listen_re)) {
+      line = m[1].str() + "127.0.0.1:" + std::to_string(free_port()) + m[2].str();
+    } else if (section == "gateway" && std::regex_match(line, m, access_secret_re)) {
+      access_secrets.insert(m[2].str());
+      line = m[1].str() + "keys/" + m[2].str() + ".aws" + m[3].str();
     }
     y << line << "\n";
     if (section == "clients" && line.rfind("clients:", 0) == 0) {
@@ -295,6 +325,8 @@ cluster::cluster(const shipped& config) {
   keyed_ = !key_names.empty();
   for (const auto& name : key_names)
     make_keys(name);
+  for (const auto& name : access_secrets)
+    make_access_secret(name);
   if (data_dirs != 1 || nodes == 0 || endpoints != nodes || control_.size() != nodes || maildirs > 1)
     throw std::runtime_error(config.file + ": expected one data-dir and one endpoints line per node (found "
                              + std::to_string(data_dirs) + " data-dir, " + std::to_string(nodes) + " nodes, "

@@ -106,6 +106,8 @@ class cluster {
   /// file does not have them where a config has them.
   /// Its `public-key-file` and `secret-key-file` lines point into
   /// <dir>/keys, where the pairs are made, and `tester` joins its clients.
+  /// A `gateway` section listens on a free port of 127.0.0.1, and each
+  /// access key's secret (NAME.aws) is made in <dir>/keys too.
   explicit cluster(const shipped& config);
   ~cluster();
 
@@ -151,6 +153,7 @@ class cluster {
 
  private:
   void make_keys(const std::string& name) const;
+  void make_access_secret(const std::string& name) const;
   std::string key_lines(const std::string& name, const std::string& indent) const;
 
   temp_dir tmp_;
