@@ -15,11 +15,18 @@ packages=(
   python3-zmq python3-msgpack  # examples/python/troupe_put.py, run by integration-protocol
   bash-completion help2man  # where the completion script installs, and the man page made from --help
   libcpp-httplib-dev libssl-dev  # troupe gateway: HTTP, and SHA-256 and HMAC for SigV4
+  awscli python3-boto3  # the AWS CLI and boto3 against troupe gateway, run by integration-gateway
 )
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The JavaScript SDK's tests (tests/clients/js) need node and npm: Debian's
+# (Node 18 on Debian 12) unless the machine has its own already (a
+# NodeSource nodejs carries its npm, and Debian's npm would conflict).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
