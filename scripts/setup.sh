@@ -15,6 +15,7 @@ packages=(
   python3-zmq python3-msgpack  # examples/python/troupe_put.py, run by integration-protocol
   bash-completion help2man  # where the completion script installs, and the man page made from --help
   libcpp-httplib-dev libssl-dev  # troupe gateway: HTTP, and SHA-256 and HMAC for SigV4
+  libsimdjson-dev  # JSON events to MessagePack (rules/json_simd.cpp)
 )
 missing=()
 for p in "${packages[@]}"; do
