@@ -450,101 +450,132 @@ struct scanned {
   bool integer = false;  // no fraction, no exponent
 };
 
-// JSON number text (valid grammar); false when its exponent has more than
-// four digits (the reference's range check then decides).
+std::uint64_t pow10_u64(int k) {
+  static const std::uint64_t table[] = {1ULL,
+                                        10ULL,
+                                        100ULL,
+                                        1000ULL,
+                                        10000ULL,
+                                        100000ULL,
+                                        1000000ULL,
+                                        10000000ULL,
+                                        100000000ULL,
+                                        1000000000ULL,
+                                        10000000000ULL,
+                                        100000000000ULL,
+                                        1000000000000ULL,
+                                        10000000000000ULL,
+                                        100000000000000ULL,
+                                        1000000000000000ULL,
+                                        10000000000000000ULL,
+                                        100000000000000000ULL,
+                                        1000000000000000000ULL,
+                                        10000000000000000000ULL};
+  return table[k];
+}
+
+// Eight ASCII digits, as little-endian bytes: whether all are digits, and
+// their value (three multiplications, pairing digits, then pairs, then
+// quads).
+constexpr bool little_endian = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+
+bool eight_digits(std::uint64_t v) {
+  return ((v & 0xF0F0F0F0F0F0F0F0ULL) | (((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >> 4)) ==
+         0x3333333333333333ULL;
+}
+
+std::uint64_t eight_digits_value(std::uint64_t v) {
+  v = ((v & 0x0F0F0F0F0F0F0F0FULL) * (10 * 256 + 1)) >> 8;
+  v = ((v & 0x00FF00FF00FF00FFULL) * (100 * 65536 + 1)) >> 16;
+  return ((v & 0x0000FFFF0000FFFFULL) * (10000 * 4294967296ULL + 1)) >> 32;
+}
+
+// JSON number text (valid grammar) or std::to_chars' output; false when
+// its exponent has more than four digits or its mantissa more than 19
+// digits after a leading zero (the reference decides those).
 bool scan(std::string_view t, scanned& out) {
-  std::size_t i = 0;
-  if (t[i] == '-')
-    ++i;
-  // `zeros`: zeros since the last significant digit, trailing unless
-  // another digit follows.
-  long seen = 0, int_len = -1, last = -1, zeros = 0;
-  for (; i < t.size() && t[i] != 'e' && t[i] != 'E'; ++i) {
-    const char c = t[i];
-    if (c == '.') {
-      int_len = seen;
-      continue;
+  const char* p = t.data();
+  const char* const end = p + t.size();
+  if (*p == '-')
+    ++p;
+  if (p < end && *p == '0')
+    ++p;  // a leading zero: nothing to the value
+  std::uint64_t digits = 0;
+  long count = 0, point = -1;
+  auto run = [&] {
+    while (little_endian && end - p >= 8) {
+      std::uint64_t v;
+      std::memcpy(&v, p, 8);
+      if (!eight_digits(v))
+        break;
+      digits = digits * 100000000ULL + eight_digits_value(v);
+      count += 8;
+      p += 8;
     }
-    ++seen;
-    if (c == '0') {
-      if (out.n > 0)
-        ++zeros;
-      continue;  // leading, or perhaps trailing
-    }
-    for (; zeros > 0; --zeros) {
-      ++out.n;
-      out.digits *= 10;  // wraps past 19 digits, where it is not read
-    }
-    ++out.n;
-    out.digits = out.digits * 10 + static_cast<std::uint64_t>(c - '0');
-    last = seen - 1;
+    for (; p < end && static_cast<unsigned>(*p - '0') < 10; ++p, ++count)
+      digits = digits * 10 + static_cast<unsigned>(*p - '0');
+  };
+  run();
+  if (p < end && *p == '.') {
+    ++p;
+    point = count;
+    run();
   }
-  if (int_len < 0) {
-    int_len = seen;
-    out.integer = i == t.size();
-  }
+  if (count > 19)
+    return false;
   long e = 0;
-  if (i < t.size()) {
-    ++i;
+  if (p < end) {
+    ++p;  // e or E
     bool negative = false;
-    if (t[i] == '+' || t[i] == '-')
-      negative = t[i++] == '-';
-    if (t.size() - i > 4)
+    if (*p == '+' || *p == '-')
+      negative = *p++ == '-';
+    if (end - p > 4)
       return false;
-    for (; i < t.size(); ++i)
-      e = e * 10 + (t[i] - '0');
+    for (; p < end; ++p)
+      e = e * 10 + (*p - '0');
     if (negative)
       e = -e;
+  } else {
+    out.integer = point < 0;
   }
-  out.exp = out.n == 0 ? 0 : int_len - last - 1 + e;
+  if (digits == 0) {
+    out.n = 0;
+    out.exp = 0;
+    return true;
+  }
+  // |value| = digits × 10^exp; then the trailing zeros go, and zeros
+  // before the first significant digit (0.05) are not counted.
+  long exp = (point < 0 ? 0 : point - count) + e;
+  int n = static_cast<int>(count);
+  while (digits % 10 == 0) {
+    digits /= 10;
+    ++exp;
+    --n;
+  }
+  while (n > 1 && digits < pow10_u64(n - 1))
+    --n;
+  out.digits = digits;
+  out.n = n;
+  out.exp = exp;
   return true;
 }
 
 using u128 = unsigned __int128;
 
-bool times_pow10(u128& x, long k) {
-  static const u128 table[] = {
-      u128(1), u128(10), u128(100), u128(1000), u128(10000), u128(100000), u128(1000000), u128(10000000),
-      u128(100000000), u128(1000000000), u128(10000000000ULL), u128(100000000000ULL), u128(1000000000000ULL),
-      u128(10000000000000ULL), u128(100000000000000ULL), u128(1000000000000000ULL), u128(10000000000000000ULL),
-      u128(100000000000000000ULL), u128(1000000000000000000ULL), u128(10000000000000000000ULL)};
-  while (k > 0) {
-    const long step = k > 19 ? 19 : k;
-    if (__builtin_mul_overflow(x, table[step], &x))
-      return false;
-    k -= step;
-  }
-  return true;
-}
-
-bool times_pow2(u128& x, long k) {
-  if (k <= 0 || x == 0)
-    return true;
-  if (k >= 127 || x > (~u128(0) >> k))
-    return false;
-  x <<= k;
-  return true;
-}
-
-// The sign of p × 10^r − a × 2^b, or 2 when it does not fit in 128 bits.
-int compare_exact(std::uint64_t p, long r, std::uint64_t a, long b) {
-  u128 left = p, right = a;
-  if (!times_pow10(left, r) || !times_pow10(right, -r) || !times_pow2(left, -b) || !times_pow2(right, b))
-    return 2;
-  return left < right ? -1 : left > right ? 1 : 0;
-}
-
-// Whether a normal, positive double is exactly the value of its shortest
-// text (what std::to_chars writes: the fewest digits that read back as it,
-// and of those the nearest) when it is the nearest double to
+// Whether a normal, positive double below 2^53 is exactly the value of its
+// shortest text (what std::to_chars writes: the fewest digits that read
+// back as it, and of those the nearest) when it is the nearest double to
 // |text| = t.digits × 10^t.exp, t.n being 16 or 17; -1 when it cannot tell
 // in 128 bits, or on a tie.
 //
-// The doubles that read back as d form the interval [lo, hi] around it
+// The decimals that read back as d form the interval [lo, hi] around it
 // (ends in when d's mantissa is even). The text is d's shortest exactly
 // when (1) no decimal of fewer digits is in the interval: the two nearest,
 // on the grid of 10^(exp+1), are not; and (2) no decimal of as many digits
 // in the interval is nearer to d: the neighbour on d's side is not.
+//
+// Every quantity is x × 10^(exp-1+k), k = 0, 1 or 2, or y × 2^(e-2): all
+// are scaled by 10^(1-exp) × 2^(2-e) to integers, and compared.
 int shortest_is(double d, const scanned& t) {
   std::uint64_t bits;
   std::memcpy(&bits, &d, sizeof bits);
@@ -552,40 +583,44 @@ int shortest_is(double d, const scanned& t) {
   const long biased = static_cast<long>(bits >> 52);
   const std::uint64_t m = fraction | (std::uint64_t(1) << 52);
   const long e = biased - 1075;  // d = m × 2^e
-  // The interval's ends, both as x × 2^(e-2).
-  const std::uint64_t lo = fraction == 0 && biased > 1 ? 4 * m - 1 : 4 * m - 2;
-  const std::uint64_t hi = 4 * m + 2;
-  const bool ends_in = m % 2 == 0;
-  auto inside = [&](std::uint64_t p, long r) {
-    const int a = compare_exact(p, r, lo, e - 2);
-    const int b = compare_exact(p, r, hi, e - 2);
-    if (a == 2 || b == 2)
-      return 2;
-    return ((a > 0 || (ends_in && a == 0)) && (b < 0 || (ends_in && b == 0))) ? 1 : 0;
+  const long ten_power = 1 - t.exp, shift = 2 - e;
+  if (ten_power < 0 || ten_power > 19 || shift < 0 || shift > 100)
+    return -1;
+  const u128 ten = pow10_u64(static_cast<int>(ten_power));
+  bool overflow = false;
+  auto decimal = [&](std::uint64_t x, int k) {
+    const u128 v = u128(x) * pow10_u64(k);
+    if (shift > 0 && (v >> (128 - shift)) != 0)
+      overflow = true;
+    return v << shift;
   };
+  auto binary = [&](std::uint64_t y) { return u128(y) * ten; };  // y < 2^55, ten < 2^64
+  // The interval's ends and d, in units of 2^(e-2).
+  const u128 lo = binary(fraction == 0 && biased > 1 ? 4 * m - 1 : 4 * m - 2);
+  const u128 hi = binary(4 * m + 2);
+  const u128 at = binary(4 * m);
+  const bool ends_in = m % 2 == 0;
+  auto inside = [&](u128 x) { return (x > lo || (ends_in && x == lo)) && (x < hi || (ends_in && x == hi)); };
   // (1) Fewer digits.
   const std::uint64_t coarse = t.digits / 10;
-  for (std::uint64_t c : {coarse, coarse + 1}) {
-    const int in = inside(c, t.exp + 1);
-    if (in != 0)
-      return in == 2 ? -1 : 0;
-  }
+  const bool fewer = inside(decimal(coarse, 2)) || inside(decimal(coarse + 1, 2));
   // (2) As many digits, nearer.
-  const int side = compare_exact(t.digits, t.exp, m, e);
-  if (side == 2)
+  const u128 text = decimal(t.digits, 1);
+  if (overflow)
     return -1;
-  if (side == 0)
+  if (fewer)
+    return 0;
+  if (text == at)
     return 1;  // the text is d itself
-  const std::uint64_t neighbour = side > 0 ? t.digits - 1 : t.digits + 1;
-  // The midpoint between the text and its neighbour, (2·digits ∓ 1) × 5 × 10^(exp-1).
-  const int mid = compare_exact((2 * t.digits + (side > 0 ? -1 : 1)) * 5, t.exp - 1, m, e);
-  if (mid == 2 || mid == 0)
+  const bool above = text > at;
+  const std::uint64_t neighbour = above ? t.digits - 1 : t.digits + 1;
+  // Midway between the text and its neighbour: (2·digits ∓ 1) × 5 × 10^(exp-1).
+  const u128 mid = decimal((2 * t.digits + (above ? -1 : 1)) * 5, 0);
+  const u128 next = decimal(neighbour, 1);
+  if (overflow || mid == at)
     return -1;
-  const bool neighbour_nearer = side > 0 ? mid > 0 : mid < 0;
-  if (!neighbour_nearer)
-    return 1;
-  const int in = inside(neighbour, t.exp);
-  return in == 2 ? -1 : in == 1 ? 0 : 1;
+  const bool neighbour_nearer = above ? mid > at : mid < at;
+  return neighbour_nearer && inside(next) ? 0 : 1;
 }
 
 // std::to_chars' shortest text of `d`, compared by value with the text's.
