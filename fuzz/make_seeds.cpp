@@ -251,6 +251,12 @@ void rules_seeds(const fs::path& file, const std::string& prefix, std::set<std::
     std::snprintf(name, sizeof name, "%s-%03d", prefix.c_str(), number);
     if (cases.insert(p + '\0' + e).second)
       seed("pattern", name, p + '\0' + e);
+    // The json target: each distinct event and pattern text.
+    static std::set<std::string> texts;
+    if (texts.insert(e).second)
+      seed("json", std::string(name) + "-event", e);
+    if (texts.insert(p).second)
+      seed("json", std::string(name) + "-pattern", p);
     auto bytes = rules::json_to_msgpack(e);
     if (bytes && events.insert(*bytes).second)
       seed("matcher", name, *bytes);

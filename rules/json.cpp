@@ -3,7 +3,9 @@
 #include <msgpack.hpp>
 
 #include <charconv>
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "rules/matcher.hpp"
 #include "rules/numbers.hpp"
@@ -346,7 +348,19 @@ struct string_sink {
   void write(const char* data, std::size_t size) { out.append(data, size); }
 };
 
-void pack_number(msgpack::packer<string_sink>& pk, string_sink& sink, const std::string& text) {
+// Written by hand: msgpack-c's pack_double turns integral doubles into ints
+// (5.0 would arrive as 5, -0.0 as 0), and floats stay floats here.
+void write_double(string_sink& sink, double d) {
+  std::uint64_t bits;
+  std::memcpy(&bits, &d, sizeof bits);
+  char buf[9];
+  buf[0] = static_cast<char>(0xCB);
+  for (int k = 0; k < 8; ++k)
+    buf[1 + k] = static_cast<char>(bits >> (56 - 8 * k));
+  sink.write(buf, sizeof buf);
+}
+
+void pack_number(msgpack::packer<string_sink>& pk, string_sink& sink, std::string_view text) {
   const bool integer_syntax = text.find_first_of(".eE") == std::string::npos;
   if (integer_syntax) {
     const char* end = text.data() + text.size();
@@ -365,17 +379,9 @@ void pack_number(msgpack::packer<string_sink>& pk, string_sink& sink, const std:
   }
   const auto info = classify_number(text);
   if (info && info->is_double) {
-    // Written by hand: msgpack-c's pack_double turns integral doubles into
-    // ints (5.0 would arrive as 5, -0.0 as 0), and floats stay floats here.
     double d = 0;
     std::from_chars(text.data(), text.data() + text.size(), d);
-    std::uint64_t bits;
-    std::memcpy(&bits, &d, sizeof bits);
-    char buf[9];
-    buf[0] = static_cast<char>(0xCB);
-    for (int k = 0; k < 8; ++k)
-      buf[1 + k] = static_cast<char>(bits >> (56 - 8 * k));
-    sink.write(buf, sizeof buf);
+    write_double(sink, d);
     return;
   }
   // Neither an exact integer nor exactly a double: keep the decimal text.
@@ -432,22 +438,319 @@ void write_msgpack(const json_value& v, std::string& out) {
   pack(pk, sink, v);
 }
 
-} // namespace detail
+namespace {
 
-std::optional<std::string> json_to_msgpack(std::string_view json, std::string* error) {
-  // Strings larger than MessagePack's 32-bit lengths cannot be encoded.
-  if (json.size() > 0xFFFFFFFFu) {
-    if (error)
-      *error = "JSON text larger than 4 GiB";
-    return std::nullopt;
+// A float's text read once: |value| = digits × 10^exp, `digits` the
+// significant digits without leading or trailing zeros (n of them, held in
+// `digits` while n <= 19; none for zero).
+struct scanned {
+  std::uint64_t digits = 0;
+  int n = 0;
+  long exp = 0;
+  bool integer = false;  // no fraction, no exponent
+};
+
+std::uint64_t pow10_u64(int k) {
+  static const std::uint64_t table[] = {1ULL,
+                                        10ULL,
+                                        100ULL,
+                                        1000ULL,
+                                        10000ULL,
+                                        100000ULL,
+                                        1000000ULL,
+                                        10000000ULL,
+                                        100000000ULL,
+                                        1000000000ULL,
+                                        10000000000ULL,
+                                        100000000000ULL,
+                                        1000000000000ULL,
+                                        10000000000000ULL,
+                                        100000000000000ULL,
+                                        1000000000000000ULL,
+                                        10000000000000000ULL,
+                                        100000000000000000ULL,
+                                        1000000000000000000ULL,
+                                        10000000000000000000ULL};
+  return table[k];
+}
+
+// Eight ASCII digits, as little-endian bytes: whether all are digits, and
+// their value (three multiplications, pairing digits, then pairs, then
+// quads).
+constexpr bool little_endian = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+
+bool eight_digits(std::uint64_t v) {
+  return ((v & 0xF0F0F0F0F0F0F0F0ULL) | (((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >> 4)) ==
+         0x3333333333333333ULL;
+}
+
+std::uint64_t eight_digits_value(std::uint64_t v) {
+  v = ((v & 0x0F0F0F0F0F0F0F0FULL) * (10 * 256 + 1)) >> 8;
+  v = ((v & 0x00FF00FF00FF00FFULL) * (100 * 65536 + 1)) >> 16;
+  return ((v & 0x0000FFFF0000FFFFULL) * (10000 * 4294967296ULL + 1)) >> 32;
+}
+
+// JSON number text (valid grammar) or std::to_chars' output; false when
+// its exponent has more than four digits or its mantissa more than 19
+// digits after a leading zero (the reference decides those).
+bool scan(std::string_view t, scanned& out) {
+  const char* p = t.data();
+  const char* const end = p + t.size();
+  if (*p == '-')
+    ++p;
+  if (p < end && *p == '0')
+    ++p;  // a leading zero: nothing to the value
+  std::uint64_t digits = 0;
+  long count = 0, point = -1;
+  auto run = [&] {
+    while (little_endian && end - p >= 8) {
+      std::uint64_t v;
+      std::memcpy(&v, p, 8);
+      if (!eight_digits(v))
+        break;
+      digits = digits * 100000000ULL + eight_digits_value(v);
+      count += 8;
+      p += 8;
+    }
+    for (; p < end && static_cast<unsigned>(*p - '0') < 10; ++p, ++count)
+      digits = digits * 10 + static_cast<unsigned>(*p - '0');
+  };
+  run();
+  if (p < end && *p == '.') {
+    ++p;
+    point = count;
+    run();
   }
-  auto v = detail::parse_json(json, error);
+  if (count > 19)
+    return false;
+  long e = 0;
+  if (p < end) {
+    ++p;  // e or E
+    bool negative = false;
+    if (*p == '+' || *p == '-')
+      negative = *p++ == '-';
+    if (end - p > 4)
+      return false;
+    for (; p < end; ++p)
+      e = e * 10 + (*p - '0');
+    if (negative)
+      e = -e;
+  } else {
+    out.integer = point < 0;
+  }
+  if (digits == 0) {
+    out.n = 0;
+    out.exp = 0;
+    return true;
+  }
+  // |value| = digits × 10^exp; then the trailing zeros go, and zeros
+  // before the first significant digit (0.05) are not counted.
+  long exp = (point < 0 ? 0 : point - count) + e;
+  int n = static_cast<int>(count);
+  while (digits % 10 == 0) {
+    digits /= 10;
+    ++exp;
+    --n;
+  }
+  while (n > 1 && digits < pow10_u64(n - 1))
+    --n;
+  out.digits = digits;
+  out.n = n;
+  out.exp = exp;
+  return true;
+}
+
+using u128 = unsigned __int128;
+
+// Whether a normal, positive double below 2^53 is exactly the value of its
+// shortest text (what std::to_chars writes: the fewest digits that read
+// back as it, and of those the nearest) when it is the nearest double to
+// |text| = t.digits × 10^t.exp, t.n being 16 or 17; -1 when it cannot tell
+// in 128 bits, or on a tie.
+//
+// The decimals that read back as d form the interval [lo, hi] around it
+// (ends in when d's mantissa is even). The text is d's shortest exactly
+// when (1) no decimal of fewer digits is in the interval: the two nearest,
+// on the grid of 10^(exp+1), are not; and (2) no decimal of as many digits
+// in the interval is nearer to d: the neighbour on d's side is not.
+//
+// Every quantity is x × 10^(exp-1+k), k = 0, 1 or 2, or y × 2^(e-2): all
+// are scaled by 10^(1-exp) × 2^(2-e) to integers, and compared.
+int shortest_is(double d, const scanned& t) {
+  std::uint64_t bits;
+  std::memcpy(&bits, &d, sizeof bits);
+  const std::uint64_t fraction = bits & ((std::uint64_t(1) << 52) - 1);
+  const long biased = static_cast<long>(bits >> 52);
+  const std::uint64_t m = fraction | (std::uint64_t(1) << 52);
+  const long e = biased - 1075;  // d = m × 2^e
+  const long ten_power = 1 - t.exp, shift = 2 - e;
+  if (ten_power < 0 || ten_power > 19 || shift < 0 || shift > 100)
+    return -1;
+  const u128 ten = pow10_u64(static_cast<int>(ten_power));
+  bool overflow = false;
+  auto decimal = [&](std::uint64_t x, int k) {
+    const u128 v = u128(x) * pow10_u64(k);
+    if (shift > 0 && (v >> (128 - shift)) != 0)
+      overflow = true;
+    return v << shift;
+  };
+  auto binary = [&](std::uint64_t y) { return u128(y) * ten; };  // y < 2^55, ten < 2^64
+  // The interval's ends and d, in units of 2^(e-2).
+  const u128 lo = binary(fraction == 0 && biased > 1 ? 4 * m - 1 : 4 * m - 2);
+  const u128 hi = binary(4 * m + 2);
+  const u128 at = binary(4 * m);
+  const bool ends_in = m % 2 == 0;
+  auto inside = [&](u128 x) { return (x > lo || (ends_in && x == lo)) && (x < hi || (ends_in && x == hi)); };
+  // (1) Fewer digits.
+  const std::uint64_t coarse = t.digits / 10;
+  const bool fewer = inside(decimal(coarse, 2)) || inside(decimal(coarse + 1, 2));
+  // (2) As many digits, nearer.
+  const u128 text = decimal(t.digits, 1);
+  if (overflow)
+    return -1;
+  if (fewer)
+    return 0;
+  if (text == at)
+    return 1;  // the text is d itself
+  const bool above = text > at;
+  const std::uint64_t neighbour = above ? t.digits - 1 : t.digits + 1;
+  // Midway between the text and its neighbour: (2·digits ∓ 1) × 5 × 10^(exp-1).
+  const u128 mid = decimal((2 * t.digits + (above ? -1 : 1)) * 5, 0);
+  const u128 next = decimal(neighbour, 1);
+  if (overflow || mid == at)
+    return -1;
+  const bool neighbour_nearer = above ? mid > at : mid < at;
+  return neighbour_nearer && inside(next) ? 0 : 1;
+}
+
+// std::to_chars' shortest text of `d`, compared by value with the text's.
+bool shortest_equals(double d, std::string_view text) {
+  char buf[64];
+  const auto w = std::to_chars(buf, buf + sizeof buf, d);
+  scanned a, b;
+  if (!scan(text, a) || !scan(std::string_view(buf, static_cast<std::size_t>(w.ptr - buf)), b))
+    return false;
+  if (a.n > 19 || b.n > 19)
+    return false;
+  return a.n == b.n && a.digits == b.digits && (a.n == 0 || a.exp == b.exp);
+}
+
+} // namespace
+
+// The same bytes as pack_number, without its allocations: a float64 exactly
+// when the text's decimal value is that of the shortest text of the double
+// it reads as (classify_number's test), decided from the digits: below 2^53
+// a float of at most 15 significant digits in the normal range always is one
+// (DBL_DIG), one of 18 or more never is, and 16 or 17 digits are checked
+// exactly against the double's rounding interval (shortest_is), falling
+// back to std::to_chars where 128 bits do not hold the numbers. Subnormals
+// compare with to_chars' text, and from 2^53 up the reference decides. Checked against
+// pack_number by tests/rules/json_simd_test.cpp and fuzz/json.cpp.
+void write_msgpack_number(std::string_view text, std::string& out) {
+  string_sink sink{out};
+  msgpack::packer<string_sink> pk(sink);
+  const char* end = text.data() + text.size();
+  scanned t;
+  if (!scan(text, t)) {
+    pack_number(pk, sink, text);  // an exponent of five digits or more
+    return;
+  }
+  if (t.integer) {
+    std::int64_t i = 0;
+    auto r = std::from_chars(text.data(), end, i);
+    if (r.ec == std::errc() && r.ptr == end) {
+      pk.pack_int64(i);
+      return;
+    }
+    pack_number(pk, sink, text);  // past int64: the reference
+    return;
+  }
+  // Below 10^15, to_chars writes at most 17 significant digits.
+  const bool many_digits = t.n >= 18;
+  if (!many_digits || t.exp + t.n > 15) {
+    double d = 0;
+    bool read = false;
+    if (t.n > 0 && t.digits <= (std::uint64_t(1) << 53) && t.exp >= -22 && t.exp <= 22) {
+      // Clinger's fast path: both operands exact, so one correctly rounded
+      // operation gives the nearest double, as from_chars would.
+      static const double powers[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                      1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+      const double m = static_cast<double>(t.digits);
+      d = t.exp < 0 ? m / powers[-t.exp] : m * powers[t.exp];
+      if (text[0] == '-')
+        d = -d;
+      read = true;
+    } else {
+      const auto r = std::from_chars(text.data(), end, d);
+      read = r.ec == std::errc() && r.ptr == end && std::isfinite(d);
+    }
+    if (read) {
+      const double magnitude = std::fabs(d);
+      if (magnitude >= 9007199254740992.0) {
+        // From 2^53 up, to_chars may write the double's exact integer
+        // digits (1.01500272243619e+17 as 101500272243619008): the reference.
+        pack_number(pk, sink, text);
+        return;
+      }
+      bool exact;
+      if (t.n == 0)
+        exact = true;
+      else if (many_digits)
+        exact = false;
+      else if (magnitude < std::numeric_limits<double>::min())
+        exact = shortest_equals(d, text);
+      else if (t.n <= 15)
+        exact = true;
+      else if (const int is = shortest_is(magnitude, t); is >= 0)
+        exact = is == 1;
+      else
+        exact = shortest_equals(d, text);
+      if (exact) {
+        write_double(sink, d);
+        return;
+      }
+    }
+  }
+  pk.pack_ext(static_cast<std::uint32_t>(text.size()), decimal_ext_type);
+  pk.pack_ext_body(text.data(), static_cast<std::uint32_t>(text.size()));
+}
+
+namespace {
+
+// Strings larger than MessagePack's 32-bit lengths cannot be encoded.
+bool too_large(std::string_view json, std::string* error) {
+  if (json.size() <= 0xFFFFFFFFu)
+    return false;
+  if (error)
+    *error = "JSON text larger than 4 GiB";
+  return true;
+}
+
+} // namespace
+
+std::optional<std::string> json_to_msgpack_reference(std::string_view json, std::string* error) {
+  if (too_large(json, error))
+    return std::nullopt;
+  auto v = parse_json(json, error);
   if (!v)
     return std::nullopt;
   std::string out;
   out.reserve(json.size());
-  detail::write_msgpack(*v, out);
+  write_msgpack(*v, out);
   return out;
+}
+
+} // namespace detail
+
+std::optional<std::string> json_to_msgpack(std::string_view json, std::string* error) {
+  if (detail::too_large(json, error))
+    return std::nullopt;
+  std::string out;
+  out.reserve(json.size());
+  if (detail::json_to_msgpack_fast(json, out))
+    return out;
+  // Invalid JSON, or a scalar document: the reference says which, and where.
+  return detail::json_to_msgpack_reference(json, error);
 }
 
 } // namespace troupe::rules

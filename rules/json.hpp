@@ -43,6 +43,23 @@ std::optional<json_value> parse_json(std::string_view text, std::string* error,
 /// Appends the MessagePack encoding of `v` (see json_to_msgpack).
 void write_msgpack(const json_value& v, std::string& out);
 
+/// Appends the MessagePack encoding of a JSON number's text (valid JSON
+/// number grammar): an int when it is one, a float64 when it is exactly one,
+/// else the decimal ext with the text.
+void write_msgpack_number(std::string_view text, std::string& out);
+
+/// The reference conversion: parse_json, then write_msgpack. Slow (a tree of
+/// strings), and what json_to_msgpack's fast path is tested against.
+std::optional<std::string> json_to_msgpack_reference(std::string_view json, std::string* error = nullptr);
+
+/// The fast path of json_to_msgpack (rules/json_simd.cpp, simdjson On
+/// Demand): writes the same bytes as the reference into `out` and returns
+/// true, or returns false when it cannot say (invalid JSON, a document that
+/// is not an object or an array), for the reference to answer with its error.
+/// Never accepts what the reference refuses (tests/rules/json_simd_test.cpp,
+/// fuzz/json.cpp).
+bool json_to_msgpack_fast(std::string_view json, std::string& out);
+
 /// Names a JSON type for messages: "a string", "an object", ...
 const char* describe(json_value::kind k);
 

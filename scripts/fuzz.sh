@@ -24,14 +24,14 @@ while (($#)); do
     *) break ;;
   esac
 done
-targets=(envelope control_request control_reply stream config pattern matcher)
+targets=(envelope control_request control_reply stream config pattern matcher json)
 
 # The longest input each target is given: what its seeds need, and room to
 # grow; a config is text, a few kilobytes.
 max_len() {
   case $1 in
     config) echo 8192 ;;
-    envelope | control_request | stream) echo 4096 ;;
+    envelope | control_request | stream | json) echo 4096 ;;
     *) echo 2048 ;;
   esac
 }

@@ -16,6 +16,7 @@ packages=(
   bash-completion help2man  # where the completion script installs, and the man page made from --help
   libcpp-httplib-dev libssl-dev  # troupe gateway: HTTP, and SHA-256 and HMAC for SigV4
   awscli python3-boto3  # the AWS CLI and boto3 against troupe gateway, run by integration-gateway
+  libsimdjson-dev  # JSON events to MessagePack (rules/json_simd.cpp)
 )
 missing=()
 for p in "${packages[@]}"; do

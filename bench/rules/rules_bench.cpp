@@ -7,6 +7,12 @@
 // timed passes (median reported). Per-rule match counts are checked against
 // event-ruler's in event_ruler_bench.txt; the exit status is 1 when any set
 // disagrees, 0 otherwise (speed targets are reported, not enforced).
+//
+// JSON to MessagePack is timed too: json_to_msgpack (simdjson) against the
+// reference reader, in alternating passes over the same events, their
+// output compared byte for byte (exit 1 when they differ); and each rule
+// set again with the conversion inside the loop ("+JSON"), as event-ruler's
+// own figures include its Jackson parse.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -170,6 +176,8 @@ int main(int argc, char** argv) {
   std::string buffer;
   std::vector<std::pair<std::size_t, std::size_t>> events;
   std::size_t json_bytes = 0;
+  std::string json_buffer;  // the JSON lines, for the conversion timings
+  std::vector<std::pair<std::size_t, std::size_t>> json_events;
   {
     std::ifstream file;
     std::istream* in = &std::cin;
@@ -183,6 +191,8 @@ int main(int argc, char** argv) {
       if (line.empty())
         continue;
       json_bytes += line.size();
+      json_events.emplace_back(json_buffer.size(), line.size());
+      json_buffer += line;
       auto bytes = troupe::rules::json_to_msgpack(line, &why);
       if (!bytes) {
         std::cerr << "event " << events.size() + 1 << ": " << why << "\n";
@@ -199,11 +209,55 @@ int main(int argc, char** argv) {
     std::printf("events: %zu, %.0f bytes JSON / %.0f bytes MessagePack on average (converted in %.2f s)\n",
                 events.size(), double(json_bytes) / events.size(), double(buffer.size()) / events.size(), secs);
   }
+  auto json_at = [&](std::size_t k) {
+    return std::string_view(json_buffer.data() + json_events[k].first, json_events[k].second);
+  };
+  // The conversion alone: the same bytes from both, then alternating passes.
+  for (std::size_t k = 0; k < json_events.size(); ++k) {
+    const auto reference = troupe::rules::detail::json_to_msgpack_reference(json_at(k));
+    if (!reference || *reference != std::string_view(buffer.data() + events[k].first, events[k].second)) {
+      std::cerr << "event " << k + 1 << ": json_to_msgpack and the reference reader differ\n";
+      return 1;
+    }
+  }
+  {
+    std::vector<double> fast_eps, reference_eps;
+    for (int p = 0; p < passes; ++p) {
+      for (bool fast : {false, true}) {
+        std::size_t sink = 0;
+        const auto t0 = clock_type::now();
+        for (std::size_t k = 0; k < json_events.size(); ++k) {
+          auto bytes = fast ? troupe::rules::json_to_msgpack(json_at(k))
+                            : troupe::rules::detail::json_to_msgpack_reference(json_at(k));
+          sink += bytes->size();
+        }
+        const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+        if (sink != buffer.size()) {
+          std::cerr << "conversion pass wrote " << sink << " bytes, not " << buffer.size() << "\n";
+          return 1;
+        }
+        (fast ? fast_eps : reference_eps).push_back(double(json_events.size()) / secs);
+      }
+    }
+    std::sort(fast_eps.begin(), fast_eps.end());
+    std::sort(reference_eps.begin(), reference_eps.end());
+    const double mb = double(json_bytes) / json_events.size() / 1e6;
+    auto row = [&](const char* name, const std::vector<double>& e) {
+      std::printf("  %-28s best %9.0f  median %9.0f  worst %9.0f events/s  (best %6.0f MB/s of JSON, %5.2f us/event)\n",
+                  name, e.back(), e[e.size() / 2], e.front(), e.back() * mb, 1e6 / e.back());
+    };
+    std::printf("JSON to MessagePack, %d passes each, alternating; same bytes from both:\n", passes);
+    row("json_to_msgpack (simdjson)", fast_eps);
+    row("reference reader", reference_eps);
+    std::printf("  speedup (best / best): %.1fx; target 1,000,000 events/s %s\n\n", fast_eps.back() / reference_eps.back(),
+                fast_eps.back() >= 1e6 ? "MET" : "MISSED");
+  }
   std::printf("passes: 1 counting + %d timed; events/s and ns/event are the median pass, best ns the fastest; "
               "one thread\n\n",
               passes);
-  std::printf("%-26s %6s %8s %9s %11s %9s %8s %11s %7s %10s %7s %s\n", "set", "rules", "build ms", "matches/ev",
-              "events/s", "ns/event", "best ns", "e-r here", "x e-r", "e-r publ.", "x publ.", "counts");
+  std::printf("%-26s %6s %8s %9s %11s %9s %8s %11s %7s %11s %7s %10s %7s %s\n", "set", "rules", "build ms",
+              "matches/ev", "events/s", "ns/event", "best ns", "+JSON ev/s", "x e-r", "e-r here", "x e-r", "e-r publ.",
+              "x publ.", "counts");
 
   bool all_agree = true;
   double exact_eps = 0, many_eps = 0, many5_eps = 0;
@@ -257,6 +311,27 @@ int main(int argc, char** argv) {
     std::sort(eps.begin(), eps.end());
     const double median = eps[eps.size() / 2];
 
+    // The same with JSON in: convert, then match, as event-ruler's figures.
+    std::vector<double> json_eps;
+    for (int p = 0; p < passes; ++p) {
+      std::uint64_t sink = 0;
+      const auto t0 = clock_type::now();
+      for (std::size_t k = 0; k < json_events.size(); ++k) {
+        hits.clear();
+        const auto bytes = troupe::rules::json_to_msgpack(json_at(k));
+        m.match_msgpack(*bytes, hits);
+        sink += hits.size();
+      }
+      const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+      if (sink != total) {
+        std::cerr << set_name << ": JSON pass " << p << " found " << sink << " matches, not " << total << "\n";
+        return 1;
+      }
+      json_eps.push_back(double(json_events.size()) / secs);
+    }
+    std::sort(json_eps.begin(), json_eps.end());
+    const double json_median = json_eps[json_eps.size() / 2];
+
     // Agreement with event-ruler's counts.
     std::string agreement = "no reference";
     auto ex = expected.find(set_name);
@@ -301,9 +376,10 @@ int main(int argc, char** argv) {
                     median / pub->second, pub->second, median >= 5 * pub->second ? "MET" : "MISSED");
       target_lines.push_back(line);
     }
-    std::printf("%-26s %6zu %8.1f %9.2f %11.0f %9.0f %8.0f %11.0f %7.1f %10s %7s %s\n", set_name.c_str(),
-                rules.size(), build_ms, double(total) / events.size(), median, 1e9 / median, 1e9 / eps.back(), here,
-                here > 0 ? median / here : 0.0, pub_eps, pub_x, agreement.c_str());
+    std::printf("%-26s %6zu %8.1f %9.2f %11.0f %9.0f %8.0f %11.0f %7.1f %11.0f %7.1f %10s %7s %s\n",
+                set_name.c_str(), rules.size(), build_ms, double(total) / events.size(), median, 1e9 / median,
+                1e9 / eps.back(), json_median, here > 0 ? json_median / here : 0.0, here, here > 0 ? median / here : 0.0,
+                pub_eps, pub_x, agreement.c_str());
     std::fflush(stdout);
     if (set_name == "exact")
       exact_eps = median;

@@ -1,0 +1,241 @@
+// json_to_msgpack's fast path: simdjson's On Demand parser walks the text
+// once and the MessagePack is written as it goes, with no tree in between.
+//
+// What it keeps from the reference reader (rules/json.cpp): members in order
+// with their duplicates (On Demand iterates an object's fields as written),
+// numbers by their text (raw_json_token, then the reference's own number
+// writer), and the same refusals. simdjson's stage 1 validates UTF-8 and
+// refuses unescaped control characters, its string unescaping refuses lone
+// surrogates, and the number grammar is checked here, since On Demand hands
+// over a number's token unchecked. Anything it refuses, and any document
+// that is not an object or an array, goes to the reference, which gives the
+// same answer or the error with its line and column. The two are compared
+// on every case by tests/rules/json_simd_test.cpp and fuzz/json.cpp.
+//
+// A container's element count comes first in MessagePack and is known only
+// at its end: each container gets a one-byte header, widened in place to
+// the three or five bytes msgpack-c would write when it holds 16 items or
+// more.
+#include "rules/json.hpp"
+
+#include <simdjson.h>
+
+#include <utility>
+
+namespace troupe::rules::detail {
+
+namespace {
+
+namespace od = simdjson::ondemand;
+
+// Larger documents get a parser of their own, so that no thread keeps a
+// parser sized for the largest text it ever saw.
+constexpr std::size_t kept_parser_capacity = 64 * 1024;
+
+bool json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// The JSON number grammar, the whole of `t`.
+bool valid_number(std::string_view t) {
+  std::size_t i = 0;
+  const std::size_t n = t.size();
+  auto digits = [&] {
+    const std::size_t from = i;
+    while (i < n && t[i] >= '0' && t[i] <= '9')
+      ++i;
+    return i - from;
+  };
+  if (i < n && t[i] == '-')
+    ++i;
+  if (i < n && t[i] == '0')
+    ++i;
+  else if (digits() == 0)
+    return false;
+  if (i < n && t[i] == '.') {
+    ++i;
+    if (digits() == 0)
+      return false;
+  }
+  if (i < n && (t[i] == 'e' || t[i] == 'E')) {
+    ++i;
+    if (i < n && (t[i] == '+' || t[i] == '-'))
+      ++i;
+    if (digits() == 0)
+      return false;
+  }
+  return i == n;
+}
+
+class writer {
+ public:
+  explicit writer(std::string& out) : out_(out) {}
+
+  bool object(od::object o, std::size_t depth) {
+    if (depth >= max_json_depth)
+      return false;
+    const std::size_t at = open();
+    std::uint32_t n = 0;
+    for (auto field : o) {
+      od::field f;
+      std::string_view key;
+      if (std::move(field).get(f) || f.unescaped_key().get(key))
+        return false;
+      string(key);
+      if (!value(f.value(), depth + 1) || ++n == 0)
+        return false;
+    }
+    close(at, n, 0x80, 0xde);
+    return true;
+  }
+
+  bool array(od::array a, std::size_t depth) {
+    if (depth >= max_json_depth)
+      return false;
+    const std::size_t at = open();
+    std::uint32_t n = 0;
+    for (auto item : a) {
+      od::value v;
+      if (std::move(item).get(v) || !value(v, depth + 1) || ++n == 0)
+        return false;
+    }
+    close(at, n, 0x90, 0xdc);
+    return true;
+  }
+
+ private:
+  bool value(od::value v, std::size_t depth) {
+    od::json_type type;
+    if (v.type().get(type))
+      return false;
+    switch (type) {
+      case od::json_type::object: {
+        od::object o;
+        return !v.get_object().get(o) && object(o, depth);
+      }
+      case od::json_type::array: {
+        od::array a;
+        return !v.get_array().get(a) && array(a, depth);
+      }
+      case od::json_type::string: {
+        std::string_view s;
+        if (v.get_string().get(s))
+          return false;
+        string(s);
+        return true;
+      }
+      case od::json_type::number: {
+        std::string_view t = v.raw_json_token();
+        while (!t.empty() && json_space(t.back()))
+          t.remove_suffix(1);
+        if (!valid_number(t))
+          return false;
+        write_msgpack_number(t, out_);
+        return true;
+      }
+      case od::json_type::boolean: {
+        bool b;
+        if (v.get_bool().get(b))
+          return false;
+        out_.push_back(static_cast<char>(b ? 0xc3 : 0xc2));
+        return true;
+      }
+      case od::json_type::null: {
+        bool null = false;
+        if (v.is_null().get(null) || !null)
+          return false;
+        out_.push_back(static_cast<char>(0xc0));
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // msgpack-c's pack_str: fixstr, str8, str16, str32.
+  void string(std::string_view s) {
+    const auto n = static_cast<std::uint32_t>(s.size());
+    if (n < 32) {
+      out_.push_back(static_cast<char>(0xa0 | n));
+    } else if (n < 256) {
+      const char h[2] = {static_cast<char>(0xd9), static_cast<char>(n)};
+      out_.append(h, 2);
+    } else if (n < 65536) {
+      const char h[3] = {static_cast<char>(0xda), static_cast<char>(n >> 8), static_cast<char>(n)};
+      out_.append(h, 3);
+    } else {
+      const char h[5] = {static_cast<char>(0xdb), static_cast<char>(n >> 24), static_cast<char>(n >> 16),
+                         static_cast<char>(n >> 8), static_cast<char>(n)};
+      out_.append(h, 5);
+    }
+    out_.append(s.data(), s.size());
+  }
+
+  // Most containers hold fewer than 16 items: one byte is kept for the
+  // header, and widened in place for the others.
+  std::size_t open() {
+    out_.push_back('\0');
+    return out_.size() - 1;
+  }
+
+  // msgpack-c's pack_map / pack_array: fix (n < 16), 16-bit, 32-bit count;
+  // `fix` is 0x80 or 0x90, `wide` the 16-bit marker (the 32-bit one follows).
+  void close(std::size_t at, std::uint32_t n, unsigned fix, unsigned wide) {
+    if (n < 16) {
+      out_[at] = static_cast<char>(fix | n);
+      return;
+    }
+    if (n < 65536) {
+      const char h[3] = {static_cast<char>(wide), static_cast<char>(n >> 8), static_cast<char>(n)};
+      out_.replace(at, 1, h, 3);
+    } else {
+      const char h[5] = {static_cast<char>(wide + 1), static_cast<char>(n >> 24), static_cast<char>(n >> 16),
+                         static_cast<char>(n >> 8), static_cast<char>(n)};
+      out_.replace(at, 1, h, 5);
+    }
+  }
+
+  std::string& out_;
+};
+
+bool convert(od::parser& parser, std::string_view json, std::string& out) {
+  // On Demand reads up to SIMDJSON_PADDING bytes past the text.
+  thread_local std::string padded;
+  padded.assign(json);
+  padded.append(simdjson::SIMDJSON_PADDING, '\0');
+  od::document doc;
+  if (parser.iterate(simdjson::padded_string_view(padded.data(), json.size(), padded.size())).get(doc))
+    return false;
+  od::json_type type;
+  if (doc.type().get(type))
+    return false;
+  writer w(out);
+  bool ok;
+  if (type == od::json_type::object) {
+    od::object o;
+    ok = !doc.get_object().get(o) && w.object(o, 0);
+  } else if (type == od::json_type::array) {
+    od::array a;
+    ok = !doc.get_array().get(a) && w.array(a, 0);
+  } else {
+    return false;  // a scalar document: rare, the reference takes it
+  }
+  // Nothing may follow the value.
+  return ok && doc.current_location().error() == simdjson::OUT_OF_BOUNDS;
+}
+
+} // namespace
+
+bool json_to_msgpack_fast(std::string_view json, std::string& out) {
+  const std::size_t start = out.size();
+  bool ok;
+  if (json.size() <= kept_parser_capacity) {
+    thread_local od::parser parser;
+    ok = convert(parser, json, out);
+  } else {
+    od::parser parser;
+    ok = convert(parser, json, out);
+  }
+  if (!ok)
+    out.resize(start);
+  return ok;
+}
+
+} // namespace troupe::rules::detail
