@@ -490,19 +490,23 @@ std::uint64_t eight_digits_value(std::uint64_t v) {
   return ((v & 0x0000FFFF0000FFFFULL) * (10000 * 4294967296ULL + 1)) >> 32;
 }
 
-// JSON number text (valid grammar) or std::to_chars' output; false when
-// its exponent has more than four digits or its mantissa more than 19
-// digits after a leading zero (the reference decides those).
-bool scan(std::string_view t, scanned& out) {
+enum class scan_result { invalid, long_text, read };
+
+// Checks the JSON number grammar (std::to_chars' output passes too) and
+// reads the number; long_text when its exponent has more than four digits
+// or its mantissa more than 19 digits after a leading zero (the reference
+// decides those).
+scan_result scan(std::string_view t, scanned& out) {
   const char* p = t.data();
   const char* const end = p + t.size();
-  if (*p == '-')
+  if (p < end && *p == '-')
     ++p;
-  if (p < end && *p == '0')
-    ++p;  // a leading zero: nothing to the value
+  if (p == end)
+    return scan_result::invalid;
   std::uint64_t digits = 0;
   long count = 0, point = -1;
   auto run = [&] {
+    const long before = count;
     while (little_endian && end - p >= 8) {
       std::uint64_t v;
       std::memcpy(&v, p, 8);
@@ -514,34 +518,50 @@ bool scan(std::string_view t, scanned& out) {
     }
     for (; p < end && static_cast<unsigned>(*p - '0') < 10; ++p, ++count)
       digits = digits * 10 + static_cast<unsigned>(*p - '0');
+    return count > before;
   };
-  run();
+  if (*p == '0') {
+    ++p;  // a lone leading zero: nothing to the value
+    if (p < end && static_cast<unsigned>(*p - '0') < 10)
+      return scan_result::invalid;
+  } else if (!run()) {
+    return scan_result::invalid;
+  }
   if (p < end && *p == '.') {
     ++p;
     point = count;
-    run();
+    if (!run())
+      return scan_result::invalid;
   }
-  if (count > 19)
-    return false;
   long e = 0;
+  bool long_exponent = false;
   if (p < end) {
-    ++p;  // e or E
+    if (*p != 'e' && *p != 'E')
+      return scan_result::invalid;
+    ++p;
     bool negative = false;
-    if (*p == '+' || *p == '-')
+    if (p < end && (*p == '+' || *p == '-'))
       negative = *p++ == '-';
-    if (end - p > 4)
-      return false;
-    for (; p < end; ++p)
-      e = e * 10 + (*p - '0');
+    if (p == end)
+      return scan_result::invalid;
+    long_exponent = end - p > 4;
+    for (; p < end; ++p) {
+      if (static_cast<unsigned>(*p - '0') >= 10)
+        return scan_result::invalid;
+      if (!long_exponent)
+        e = e * 10 + (*p - '0');
+    }
     if (negative)
       e = -e;
   } else {
     out.integer = point < 0;
   }
+  if (count > 19 || long_exponent)
+    return scan_result::long_text;
   if (digits == 0) {
     out.n = 0;
     out.exp = 0;
-    return true;
+    return scan_result::read;
   }
   // |value| = digits × 10^exp; then the trailing zeros go, and zeros
   // before the first significant digit (0.05) are not counted.
@@ -557,7 +577,7 @@ bool scan(std::string_view t, scanned& out) {
   out.digits = digits;
   out.n = n;
   out.exp = exp;
-  return true;
+  return scan_result::read;
 }
 
 using u128 = unsigned __int128;
@@ -623,12 +643,36 @@ int shortest_is(double d, const scanned& t) {
   return neighbour_nearer && inside(next) ? 0 : 1;
 }
 
+// Whether the positive, normal double d is the nearest to |text| =
+// t.digits × 10^t.exp (t.exp <= 0): the text lies in d's interval, ends in
+// when d's mantissa is even (reading rounds half to even).
+bool reads_as(double d, const scanned& t) {
+  std::uint64_t bits;
+  std::memcpy(&bits, &d, sizeof bits);
+  const std::uint64_t fraction = bits & ((std::uint64_t(1) << 52) - 1);
+  const long biased = static_cast<long>(bits >> 52);
+  const std::uint64_t m = fraction | (std::uint64_t(1) << 52);
+  const long shift = 2 - (biased - 1075);  // the ends are x × 2^(e-2)
+  if (t.exp < -19 || t.exp > 0 || shift < 0 || shift > 100)
+    return false;
+  const u128 text = u128(t.digits);
+  if (shift > 0 && (text >> (128 - shift)) != 0)
+    return false;
+  const u128 at = text << shift;
+  const u128 ten = pow10_u64(static_cast<int>(-t.exp));
+  const u128 lo = u128(fraction == 0 && biased > 1 ? 4 * m - 1 : 4 * m - 2) * ten;
+  const u128 hi = u128(4 * m + 2) * ten;
+  const bool ends_in = m % 2 == 0;
+  return (at > lo || (ends_in && at == lo)) && (at < hi || (ends_in && at == hi));
+}
+
 // std::to_chars' shortest text of `d`, compared by value with the text's.
 bool shortest_equals(double d, std::string_view text) {
   char buf[64];
   const auto w = std::to_chars(buf, buf + sizeof buf, d);
   scanned a, b;
-  if (!scan(text, a) || !scan(std::string_view(buf, static_cast<std::size_t>(w.ptr - buf)), b))
+  if (scan(text, a) != scan_result::read ||
+      scan(std::string_view(buf, static_cast<std::size_t>(w.ptr - buf)), b) != scan_result::read)
     return false;
   if (a.n > 19 || b.n > 19)
     return false;
@@ -646,24 +690,25 @@ bool shortest_equals(double d, std::string_view text) {
 // back to std::to_chars where 128 bits do not hold the numbers. Subnormals
 // compare with to_chars' text, and from 2^53 up the reference decides. Checked against
 // pack_number by tests/rules/json_simd_test.cpp and fuzz/json.cpp.
-void write_msgpack_number(std::string_view text, std::string& out) {
+bool write_msgpack_number(std::string_view text, std::string& out) {
   string_sink sink{out};
   msgpack::packer<string_sink> pk(sink);
   const char* end = text.data() + text.size();
   scanned t;
-  if (!scan(text, t)) {
-    pack_number(pk, sink, text);  // an exponent of five digits or more
-    return;
+  switch (scan(text, t)) {
+    case scan_result::invalid: return false;
+    case scan_result::long_text: pack_number(pk, sink, text); return true;
+    case scan_result::read: break;
   }
   if (t.integer) {
     std::int64_t i = 0;
     auto r = std::from_chars(text.data(), end, i);
     if (r.ec == std::errc() && r.ptr == end) {
       pk.pack_int64(i);
-      return;
+      return true;
     }
     pack_number(pk, sink, text);  // past int64: the reference
-    return;
+    return true;
   }
   // Below 10^15, to_chars writes at most 17 significant digits.
   const bool many_digits = t.n >= 18;
@@ -680,7 +725,18 @@ void write_msgpack_number(std::string_view text, std::string& out) {
       if (text[0] == '-')
         d = -d;
       read = true;
-    } else {
+    } else if (t.n > 0 && t.n <= 17 && t.exp >= -19 && t.exp <= 0) {
+      // Two roundings (the digits to a double, then the division) may miss
+      // the nearest double by one: taken only when the text is inside the
+      // interval of decimals that read as it.
+      static const double powers[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,
+                                      1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19};
+      d = static_cast<double>(t.digits) / powers[-t.exp];
+      read = std::isnormal(d) && reads_as(d, t);
+      if (read && text[0] == '-')
+        d = -d;
+    }
+    if (!read) {
       const auto r = std::from_chars(text.data(), end, d);
       read = r.ec == std::errc() && r.ptr == end && std::isfinite(d);
     }
@@ -690,7 +746,7 @@ void write_msgpack_number(std::string_view text, std::string& out) {
         // From 2^53 up, to_chars may write the double's exact integer
         // digits (1.01500272243619e+17 as 101500272243619008): the reference.
         pack_number(pk, sink, text);
-        return;
+        return true;
       }
       bool exact;
       if (t.n == 0)
@@ -707,12 +763,13 @@ void write_msgpack_number(std::string_view text, std::string& out) {
         exact = shortest_equals(d, text);
       if (exact) {
         write_double(sink, d);
-        return;
+        return true;
       }
     }
   }
   pk.pack_ext(static_cast<std::uint32_t>(text.size()), decimal_ext_type);
   pk.pack_ext_body(text.data(), static_cast<std::uint32_t>(text.size()));
+  return true;
 }
 
 namespace {

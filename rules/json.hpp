@@ -43,10 +43,11 @@ std::optional<json_value> parse_json(std::string_view text, std::string* error,
 /// Appends the MessagePack encoding of `v` (see json_to_msgpack).
 void write_msgpack(const json_value& v, std::string& out);
 
-/// Appends the MessagePack encoding of a JSON number's text (valid JSON
-/// number grammar): an int when it is one, a float64 when it is exactly one,
-/// else the decimal ext with the text.
-void write_msgpack_number(std::string_view text, std::string& out);
+/// Appends the MessagePack encoding of a JSON number's text, as
+/// write_msgpack would: an int when it is one, a float64 when it is exactly
+/// one, else the decimal ext with the text. False, with nothing written,
+/// when the text is not a JSON number.
+bool write_msgpack_number(std::string_view text, std::string& out);
 
 /// The reference conversion: parse_json, then write_msgpack. Slow (a tree of
 /// strings), and what json_to_msgpack's fast path is tested against.

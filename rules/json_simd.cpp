@@ -6,8 +6,8 @@
 // numbers by their text (raw_json_token, then the reference's own number
 // writer), and the same refusals. simdjson's stage 1 validates UTF-8 and
 // refuses unescaped control characters, its string unescaping refuses lone
-// surrogates, and the number grammar is checked here, since On Demand hands
-// over a number's token unchecked. Anything it refuses, and any document
+// surrogates, and write_msgpack_number checks the number grammar, since On
+// Demand hands over a number's token unchecked. Anything it refuses, and any document
 // that is not an object or an array, goes to the reference, which gives the
 // same answer or the error with its line and column. The two are compared
 // on every case by tests/rules/json_simd_test.cpp and fuzz/json.cpp.
@@ -33,37 +33,6 @@ namespace od = simdjson::ondemand;
 constexpr std::size_t kept_parser_capacity = 64 * 1024;
 
 bool json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-// The JSON number grammar, the whole of `t`.
-bool valid_number(std::string_view t) {
-  std::size_t i = 0;
-  const std::size_t n = t.size();
-  auto digits = [&] {
-    const std::size_t from = i;
-    while (i < n && t[i] >= '0' && t[i] <= '9')
-      ++i;
-    return i - from;
-  };
-  if (i < n && t[i] == '-')
-    ++i;
-  if (i < n && t[i] == '0')
-    ++i;
-  else if (digits() == 0)
-    return false;
-  if (i < n && t[i] == '.') {
-    ++i;
-    if (digits() == 0)
-      return false;
-  }
-  if (i < n && (t[i] == 'e' || t[i] == 'E')) {
-    ++i;
-    if (i < n && (t[i] == '+' || t[i] == '-'))
-      ++i;
-    if (digits() == 0)
-      return false;
-  }
-  return i == n;
-}
 
 class writer {
  public:
@@ -126,10 +95,7 @@ class writer {
         std::string_view t = v.raw_json_token();
         while (!t.empty() && json_space(t.back()))
           t.remove_suffix(1);
-        if (!valid_number(t))
-          return false;
-        write_msgpack_number(t, out_);
-        return true;
+        return write_msgpack_number(t, out_);
       }
       case od::json_type::boolean: {
         bool b;
