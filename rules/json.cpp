@@ -727,14 +727,22 @@ bool write_msgpack_number(std::string_view text, std::string& out) {
       read = true;
     } else if (t.n > 0 && t.n <= 17 && t.exp >= -19 && t.exp <= 0) {
       // Two roundings (the digits to a double, then the division) may miss
-      // the nearest double by one: taken only when the text is inside the
-      // interval of decimals that read as it.
+      // the nearest double by a step: a candidate is taken only when the
+      // text is inside the interval of decimals that read as it.
       static const double powers[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,
                                       1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19};
       d = static_cast<double>(t.digits) / powers[-t.exp];
-      read = std::isnormal(d) && reads_as(d, t);
-      if (read && text[0] == '-')
-        d = -d;
+      // Off by at most one step: the nearest is d or a neighbour.
+      for (double candidate : {d, std::nextafter(d, 0.0), std::nextafter(d, HUGE_VAL)}) {
+        if (std::isnormal(candidate) && reads_as(candidate, t)) {
+          d = text[0] == '-' ? -candidate : candidate;
+          read = true;
+          break;
+        }
+      }
+    } else if (t.n == 0) {
+      d = text[0] == '-' ? -0.0 : 0.0;
+      read = true;
     }
     if (!read) {
       const auto r = std::from_chars(text.data(), end, d);
