@@ -348,16 +348,29 @@ struct string_sink {
   void write(const char* data, std::size_t size) { out.append(data, size); }
 };
 
+// Writes at a place the caller has made room at.
+struct place_sink {
+  char* at;
+  void write(const char* data, std::size_t size) {
+    std::memcpy(at, data, size);
+    at += size;
+  }
+};
+
 // Written by hand: msgpack-c's pack_double turns integral doubles into ints
 // (5.0 would arrive as 5, -0.0 as 0), and floats stay floats here.
-void write_double(string_sink& sink, double d) {
+template <class Sink>
+void write_double(Sink& sink, double d) {
   std::uint64_t bits;
   std::memcpy(&bits, &d, sizeof bits);
-  char buf[9];
-  buf[0] = static_cast<char>(0xCB);
+  char big_endian[8];
   for (int k = 0; k < 8; ++k)
-    buf[1 + k] = static_cast<char>(bits >> (56 - 8 * k));
-  sink.write(buf, sizeof buf);
+    big_endian[k] = static_cast<char>(bits >> (56 - 8 * k));
+  // Two writes: one 9-byte buffer written bytewise and copied as words
+  // stalls the store-to-load forwarding.
+  const char marker = static_cast<char>(0xCB);
+  sink.write(&marker, 1);
+  sink.write(big_endian, sizeof big_endian);
 }
 
 void pack_number(msgpack::packer<string_sink>& pk, string_sink& sink, std::string_view text) {
@@ -582,88 +595,66 @@ scan_result scan(std::string_view t, scanned& out) {
 
 using u128 = unsigned __int128;
 
-// Whether a normal, positive double below 2^53 is exactly the value of its
-// shortest text (what std::to_chars writes: the fewest digits that read
-// back as it, and of those the nearest) when it is the nearest double to
-// |text| = t.digits × 10^t.exp, t.n being 16 or 17; -1 when it cannot tell
-// in 128 bits, or on a tie.
-//
-// The decimals that read back as d form the interval [lo, hi] around it
-// (ends in when d's mantissa is even). The text is d's shortest exactly
-// when (1) no decimal of fewer digits is in the interval: the two nearest,
-// on the grid of 10^(exp+1), are not; and (2) no decimal of as many digits
-// in the interval is nearer to d: the neighbour on d's side is not.
-//
-// Every quantity is x × 10^(exp-1+k), k = 0, 1 or 2, or y × 2^(e-2): all
-// are scaled by 10^(1-exp) × 2^(2-e) to integers, and compared.
-int shortest_is(double d, const scanned& t) {
-  std::uint64_t bits;
-  std::memcpy(&bits, &d, sizeof bits);
-  const std::uint64_t fraction = bits & ((std::uint64_t(1) << 52) - 1);
-  const long biased = static_cast<long>(bits >> 52);
-  const std::uint64_t m = fraction | (std::uint64_t(1) << 52);
-  const long e = biased - 1075;  // d = m × 2^e
-  const long ten_power = 1 - t.exp, shift = 2 - e;
-  if (ten_power < 0 || ten_power > 19 || shift < 0 || shift > 100)
-    return -1;
-  const u128 ten = pow10_u64(static_cast<int>(ten_power));
-  bool overflow = false;
-  auto decimal = [&](std::uint64_t x, int k) {
-    const u128 v = u128(x) * pow10_u64(k);
-    if (shift > 0 && (v >> (128 - shift)) != 0)
-      overflow = true;
-    return v << shift;
-  };
-  auto binary = [&](std::uint64_t y) { return u128(y) * ten; };  // y < 2^55, ten < 2^64
-  // The interval's ends and d, in units of 2^(e-2).
-  const u128 lo = binary(fraction == 0 && biased > 1 ? 4 * m - 1 : 4 * m - 2);
-  const u128 hi = binary(4 * m + 2);
-  const u128 at = binary(4 * m);
-  const bool ends_in = m % 2 == 0;
-  auto inside = [&](u128 x) { return (x > lo || (ends_in && x == lo)) && (x < hi || (ends_in && x == hi)); };
-  // (1) Fewer digits.
-  const std::uint64_t coarse = t.digits / 10;
-  const bool fewer = inside(decimal(coarse, 2)) || inside(decimal(coarse + 1, 2));
-  // (2) As many digits, nearer.
-  const u128 text = decimal(t.digits, 1);
-  if (overflow)
-    return -1;
-  if (fewer)
-    return 0;
-  if (text == at)
-    return 1;  // the text is d itself
-  const bool above = text > at;
-  const std::uint64_t neighbour = above ? t.digits - 1 : t.digits + 1;
-  // Midway between the text and its neighbour: (2·digits ∓ 1) × 5 × 10^(exp-1).
-  const u128 mid = decimal((2 * t.digits + (above ? -1 : 1)) * 5, 0);
-  const u128 next = decimal(neighbour, 1);
-  if (overflow || mid == at)
-    return -1;
-  const bool neighbour_nearer = above ? mid > at : mid < at;
-  return neighbour_nearer && inside(next) ? 0 : 1;
+// 10^k, k <= 21, in 128 bits.
+u128 pow10_wide(long k) {
+  return k <= 19 ? u128(pow10_u64(static_cast<int>(k))) : u128(pow10_u64(19)) * pow10_u64(static_cast<int>(k - 19));
 }
 
-// Whether the positive, normal double d is the nearest to |text| =
-// t.digits × 10^t.exp (t.exp <= 0): the text lies in d's interval, ends in
-// when d's mantissa is even (reading rounds half to even).
-bool reads_as(double d, const scanned& t) {
+// A positive, normal double d and a text |t| = t.digits × 10^t.exp
+// (t.exp <= 0) on one integer scale, × 10^-exp × 2^(2-e) where d = m × 2^e:
+// the text, d, the ends of d's interval (the decimals that read back as d,
+// ends in when m is even: reading rounds half to even), and one step of the
+// text's last digit.
+struct placed {
+  u128 text, at, lo, hi, step;
+  bool ends_in;
+  bool inside() const { return (text > lo || (ends_in && text == lo)) && (text < hi || (ends_in && text == hi)); }
+};
+
+// False when the numbers do not fit in 128 bits.
+bool place(double d, const scanned& t, placed& p) {
   std::uint64_t bits;
   std::memcpy(&bits, &d, sizeof bits);
   const std::uint64_t fraction = bits & ((std::uint64_t(1) << 52) - 1);
   const long biased = static_cast<long>(bits >> 52);
   const std::uint64_t m = fraction | (std::uint64_t(1) << 52);
-  const long shift = 2 - (biased - 1075);  // the ends are x × 2^(e-2)
-  if (t.exp < -19 || t.exp > 0 || shift < 0 || shift > 100)
+  const long shift = 2 - (biased - 1075);
+  if (t.exp < -21 || t.exp > 0 || shift < 1 || shift > 100)
     return false;
-  const u128 text = u128(t.digits);
-  if (shift > 0 && (text >> (128 - shift)) != 0)
+  if (shift > 64 && (u128(t.digits) >> (128 - shift)) != 0)
     return false;
-  const u128 at = text << shift;
-  const u128 ten = pow10_u64(static_cast<int>(-t.exp));
-  const u128 lo = u128(fraction == 0 && biased > 1 ? 4 * m - 1 : 4 * m - 2) * ten;
-  const u128 hi = u128(4 * m + 2) * ten;
-  const bool ends_in = m % 2 == 0;
-  return (at > lo || (ends_in && at == lo)) && (at < hi || (ends_in && at == hi));
+  const u128 ten = pow10_wide(-t.exp);  // (4m + 2) × ten < 2^55 × 10^21 < 2^125
+  p.text = u128(t.digits) << shift;
+  p.at = u128(4 * m) * ten;
+  p.lo = u128(fraction == 0 && biased > 1 ? 4 * m - 1 : 4 * m - 2) * ten;  // a power of two: the step below is half
+  p.hi = u128(4 * m + 2) * ten;
+  p.step = u128(1) << shift;
+  p.ends_in = m % 2 == 0;
+  return true;
+}
+
+// Whether the placed double is exactly the value of its shortest text (what
+// std::to_chars writes: the fewest digits that read back as it, and of
+// those the nearest), the text being inside its interval with 16 or 17
+// digits; -1 on a tie. The text is d's shortest exactly when (1) no decimal
+// of fewer digits is in the interval: the two nearest, on the grid of ten
+// steps, are not; and (2) no decimal of as many digits in the interval is
+// nearer to d: the neighbour on d's side is not.
+int shortest_is(const placed& p, const scanned& t) {
+  const u128 below = p.text - p.lo, above = p.hi - p.text;  // room on each side
+  auto fits = [&](u128 distance, u128 room) { return distance < room || (p.ends_in && distance == room); };
+  const unsigned last = static_cast<unsigned>(t.digits % 10);  // 1 to 9: no trailing zeros
+  if (fits(last * p.step, below) || fits((10 - last) * p.step, above))
+    return 0;
+  if (p.text == p.at)
+    return 1;
+  const bool over = p.text > p.at;
+  const u128 off = over ? p.text - p.at : p.at - p.text;
+  if (2 * off == p.step)
+    return -1;
+  if (2 * off < p.step)
+    return 1;  // no decimal of as many digits is nearer
+  return fits(p.step, over ? below : above) ? 0 : 1;
 }
 
 // std::to_chars' shortest text of `d`, compared by value with the text's.
@@ -681,6 +672,9 @@ bool shortest_equals(double d, std::string_view text) {
 
 } // namespace
 
+constexpr double powers_of_ten[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                   1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
 // The same bytes as pack_number, without its allocations: a float64 exactly
 // when the text's decimal value is that of the shortest text of the double
 // it reads as (classify_number's test), decided from the digits: below 2^53
@@ -690,14 +684,22 @@ bool shortest_equals(double d, std::string_view text) {
 // back to std::to_chars where 128 bits do not hold the numbers. Subnormals
 // compare with to_chars' text, and from 2^53 up the reference decides. Checked against
 // pack_number by tests/rules/json_simd_test.cpp and fuzz/json.cpp.
-bool write_msgpack_number(std::string_view text, std::string& out) {
-  string_sink sink{out};
-  msgpack::packer<string_sink> pk(sink);
+char* write_msgpack_number(std::string_view text, char* at) {
+  place_sink sink{at};
+  msgpack::packer<place_sink> pk(sink);
   const char* end = text.data() + text.size();
+  auto reference = [&] {
+    std::string bytes;
+    string_sink reference_sink{bytes};
+    msgpack::packer<string_sink> reference_packer(reference_sink);
+    pack_number(reference_packer, reference_sink, text);
+    sink.write(bytes.data(), bytes.size());
+    return sink.at;
+  };
   scanned t;
   switch (scan(text, t)) {
-    case scan_result::invalid: return false;
-    case scan_result::long_text: pack_number(pk, sink, text); return true;
+    case scan_result::invalid: return nullptr;
+    case scan_result::long_text: return reference();
     case scan_result::read: break;
   }
   if (t.integer) {
@@ -705,79 +707,78 @@ bool write_msgpack_number(std::string_view text, std::string& out) {
     auto r = std::from_chars(text.data(), end, i);
     if (r.ec == std::errc() && r.ptr == end) {
       pk.pack_int64(i);
-      return true;
+      return sink.at;
     }
-    pack_number(pk, sink, text);  // past int64: the reference
-    return true;
+    return reference();  // past int64
   }
   // Below 10^15, to_chars writes at most 17 significant digits.
   const bool many_digits = t.n >= 18;
   if (!many_digits || t.exp + t.n > 15) {
-    double d = 0;
+    double magnitude = 0;
     bool read = false;
-    if (t.n > 0 && t.digits <= (std::uint64_t(1) << 53) && t.exp >= -22 && t.exp <= 22) {
+    placed p;
+    bool placed_ok = false;
+    if (t.n == 0) {
+      read = true;
+    } else if (t.digits <= (std::uint64_t(1) << 53) && t.exp >= -22 && t.exp <= 22) {
       // Clinger's fast path: both operands exact, so one correctly rounded
       // operation gives the nearest double, as from_chars would.
-      static const double powers[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
-                                      1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-      const double m = static_cast<double>(t.digits);
-      d = t.exp < 0 ? m / powers[-t.exp] : m * powers[t.exp];
-      if (text[0] == '-')
-        d = -d;
+      const double digits = static_cast<double>(t.digits);
+      magnitude = t.exp < 0 ? digits / powers_of_ten[-t.exp] : digits * powers_of_ten[t.exp];
       read = true;
-    } else if (t.n > 0 && t.n <= 17 && t.exp >= -19 && t.exp <= 0) {
+    } else if (t.n <= 17 && t.exp >= -21 && t.exp < 0) {
       // Two roundings (the digits to a double, then the division) may miss
       // the nearest double by a step: a candidate is taken only when the
       // text is inside the interval of decimals that read as it.
-      static const double powers[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,
-                                      1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19};
-      d = static_cast<double>(t.digits) / powers[-t.exp];
-      // Off by at most one step: the nearest is d or a neighbour.
-      for (double candidate : {d, std::nextafter(d, 0.0), std::nextafter(d, HUGE_VAL)}) {
-        if (std::isnormal(candidate) && reads_as(candidate, t)) {
-          d = text[0] == '-' ? -candidate : candidate;
-          read = true;
+      const double near = static_cast<double>(t.digits) / powers_of_ten[-t.exp];
+      std::uint64_t bits;
+      std::memcpy(&bits, &near, sizeof bits);
+      for (std::uint64_t candidate_bits : {bits, bits - 1, bits + 1}) {
+        double candidate;
+        std::memcpy(&candidate, &candidate_bits, sizeof candidate);
+        if (std::isnormal(candidate) && place(candidate, t, p) && p.inside()) {
+          magnitude = candidate;
+          read = placed_ok = true;
           break;
         }
       }
-    } else if (t.n == 0) {
-      d = text[0] == '-' ? -0.0 : 0.0;
-      read = true;
     }
+    double d = text[0] == '-' ? -magnitude : magnitude;
     if (!read) {
       const auto r = std::from_chars(text.data(), end, d);
       read = r.ec == std::errc() && r.ptr == end && std::isfinite(d);
+      magnitude = std::fabs(d);
     }
     if (read) {
-      const double magnitude = std::fabs(d);
       if (magnitude >= 9007199254740992.0) {
         // From 2^53 up, to_chars may write the double's exact integer
         // digits (1.01500272243619e+17 as 101500272243619008): the reference.
-        pack_number(pk, sink, text);
-        return true;
+        return reference();
       }
       bool exact;
-      if (t.n == 0)
+      if (t.n == 0) {
         exact = true;
-      else if (many_digits)
+      } else if (many_digits) {
         exact = false;
-      else if (magnitude < std::numeric_limits<double>::min())
+      } else if (magnitude < std::numeric_limits<double>::min()) {
         exact = shortest_equals(d, text);
-      else if (t.n <= 15)
+      } else if (t.n <= 15) {
         exact = true;
-      else if (const int is = shortest_is(magnitude, t); is >= 0)
-        exact = is == 1;
-      else
-        exact = shortest_equals(d, text);
+      } else {
+        if (!placed_ok)
+          placed_ok = place(magnitude, t, p) && p.inside();
+        const int is = placed_ok ? shortest_is(p, t) : -1;
+        exact = is >= 0 ? is == 1 : shortest_equals(d, text);
+      }
       if (exact) {
         write_double(sink, d);
-        return true;
+        return sink.at;
       }
     }
   }
   pk.pack_ext(static_cast<std::uint32_t>(text.size()), decimal_ext_type);
   pk.pack_ext_body(text.data(), static_cast<std::uint32_t>(text.size()));
-  return true;
+  return sink.at;
 }
 
 namespace {
@@ -811,7 +812,6 @@ std::optional<std::string> json_to_msgpack(std::string_view json, std::string* e
   if (detail::too_large(json, error))
     return std::nullopt;
   std::string out;
-  out.reserve(json.size());
   if (detail::json_to_msgpack_fast(json, out))
     return out;
   // Invalid JSON, or a scalar document: the reference says which, and where.

@@ -43,11 +43,12 @@ std::optional<json_value> parse_json(std::string_view text, std::string* error,
 /// Appends the MessagePack encoding of `v` (see json_to_msgpack).
 void write_msgpack(const json_value& v, std::string& out);
 
-/// Appends the MessagePack encoding of a JSON number's text, as
-/// write_msgpack would: an int when it is one, a float64 when it is exactly
-/// one, else the decimal ext with the text. False, with nothing written,
-/// when the text is not a JSON number.
-bool write_msgpack_number(std::string_view text, std::string& out);
+/// Writes the MessagePack encoding of a JSON number's text at `at`, as
+/// write_msgpack would (an int when it is one, a float64 when it is exactly
+/// one, else the decimal ext with the text), and returns the end; nullptr,
+/// with nothing written, when the text is not a JSON number. `at` must have
+/// room for text.size() + 9 bytes.
+char* write_msgpack_number(std::string_view text, char* at);
 
 /// The reference conversion: parse_json, then write_msgpack. Slow (a tree of
 /// strings), and what json_to_msgpack's fast path is tested against.

@@ -15,11 +15,14 @@
 // A container's element count comes first in MessagePack and is known only
 // at its end: each container gets a one-byte header, widened in place to
 // the three or five bytes msgpack-c would write when it holds 16 items or
-// more.
+// more. The bytes are written into the output string sized ahead, with a
+// check for room before each write rather than an append each.
 #include "rules/json.hpp"
 
 #include <simdjson.h>
 
+#include <algorithm>
+#include <cstring>
 #include <utility>
 
 namespace troupe::rules::detail {
@@ -36,7 +39,12 @@ bool json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'
 
 class writer {
  public:
-  explicit writer(std::string& out) : out_(out) {}
+  // Writes after out's current end; finish() trims out to what was written.
+  explicit writer(std::string& out, std::size_t expected) : out_(out), end_(out.size()) {
+    out_.resize(end_ + expected);
+  }
+
+  void finish() { out_.resize(end_); }
 
   bool object(od::object o, std::size_t depth) {
     if (depth >= max_json_depth)
@@ -95,50 +103,76 @@ class writer {
         std::string_view t = v.raw_json_token();
         while (!t.empty() && json_space(t.back()))
           t.remove_suffix(1);
-        return write_msgpack_number(t, out_);
+        room(t.size() + 9);
+        char* written = write_msgpack_number(t, out_.data() + end_);
+        if (!written)
+          return false;
+        end_ = static_cast<std::size_t>(written - out_.data());
+        return true;
       }
       case od::json_type::boolean: {
         bool b;
         if (v.get_bool().get(b))
           return false;
-        out_.push_back(static_cast<char>(b ? 0xc3 : 0xc2));
+        byte(b ? 0xc3 : 0xc2);
         return true;
       }
       case od::json_type::null: {
         bool null = false;
         if (v.is_null().get(null) || !null)
           return false;
-        out_.push_back(static_cast<char>(0xc0));
+        byte(0xc0);
         return true;
       }
     }
     return false;
   }
 
+  // Room for n more bytes after end_.
+  void room(std::size_t n) {
+    if (out_.size() - end_ < n)
+      out_.resize(std::max(out_.size() * 2, end_ + n));
+  }
+
+  void byte(unsigned b) {
+    room(1);
+    out_[end_++] = static_cast<char>(b);
+  }
+
   // msgpack-c's pack_str: fixstr, str8, str16, str32.
   void string(std::string_view s) {
     const auto n = static_cast<std::uint32_t>(s.size());
+    room(s.size() + 5);
+    char* h = out_.data() + end_;
     if (n < 32) {
-      out_.push_back(static_cast<char>(0xa0 | n));
+      h[0] = static_cast<char>(0xa0 | n);
+      end_ += 1;
     } else if (n < 256) {
-      const char h[2] = {static_cast<char>(0xd9), static_cast<char>(n)};
-      out_.append(h, 2);
+      h[0] = static_cast<char>(0xd9);
+      h[1] = static_cast<char>(n);
+      end_ += 2;
     } else if (n < 65536) {
-      const char h[3] = {static_cast<char>(0xda), static_cast<char>(n >> 8), static_cast<char>(n)};
-      out_.append(h, 3);
+      h[0] = static_cast<char>(0xda);
+      h[1] = static_cast<char>(n >> 8);
+      h[2] = static_cast<char>(n);
+      end_ += 3;
     } else {
-      const char h[5] = {static_cast<char>(0xdb), static_cast<char>(n >> 24), static_cast<char>(n >> 16),
-                         static_cast<char>(n >> 8), static_cast<char>(n)};
-      out_.append(h, 5);
+      h[0] = static_cast<char>(0xdb);
+      h[1] = static_cast<char>(n >> 24);
+      h[2] = static_cast<char>(n >> 16);
+      h[3] = static_cast<char>(n >> 8);
+      h[4] = static_cast<char>(n);
+      end_ += 5;
     }
-    out_.append(s.data(), s.size());
+    std::memcpy(out_.data() + end_, s.data(), s.size());
+    end_ += s.size();
   }
 
   // Most containers hold fewer than 16 items: one byte is kept for the
   // header, and widened in place for the others.
   std::size_t open() {
-    out_.push_back('\0');
-    return out_.size() - 1;
+    byte(0);
+    return end_ - 1;
   }
 
   // msgpack-c's pack_map / pack_array: fix (n < 16), 16-bit, 32-bit count;
@@ -148,17 +182,26 @@ class writer {
       out_[at] = static_cast<char>(fix | n);
       return;
     }
+    const std::size_t extra = n < 65536 ? 2 : 4;
+    room(extra);
+    char* h = out_.data() + at;
+    std::memmove(h + 1 + extra, h + 1, end_ - at - 1);
+    end_ += extra;
     if (n < 65536) {
-      const char h[3] = {static_cast<char>(wide), static_cast<char>(n >> 8), static_cast<char>(n)};
-      out_.replace(at, 1, h, 3);
+      h[0] = static_cast<char>(wide);
+      h[1] = static_cast<char>(n >> 8);
+      h[2] = static_cast<char>(n);
     } else {
-      const char h[5] = {static_cast<char>(wide + 1), static_cast<char>(n >> 24), static_cast<char>(n >> 16),
-                         static_cast<char>(n >> 8), static_cast<char>(n)};
-      out_.replace(at, 1, h, 5);
+      h[0] = static_cast<char>(wide + 1);
+      h[1] = static_cast<char>(n >> 24);
+      h[2] = static_cast<char>(n >> 16);
+      h[3] = static_cast<char>(n >> 8);
+      h[4] = static_cast<char>(n);
     }
   }
 
   std::string& out_;
+  std::size_t end_;  // the end of what is written
 };
 
 bool convert(od::parser& parser, std::string_view json, std::string& out) {
@@ -172,7 +215,9 @@ bool convert(od::parser& parser, std::string_view json, std::string& out) {
   od::json_type type;
   if (doc.type().get(type))
     return false;
-  writer w(out);
+  // Twice the text and a little is room enough for most documents
+  // (numbers grow most: "0.0" becomes nine bytes).
+  writer w(out, 2 * json.size() + 64);
   bool ok;
   if (type == od::json_type::object) {
     od::object o;
@@ -183,6 +228,7 @@ bool convert(od::parser& parser, std::string_view json, std::string& out) {
   } else {
     return false;  // a scalar document: rare, the reference takes it
   }
+  w.finish();
   // Nothing may follow the value.
   return ok && doc.current_location().error() == simdjson::OUT_OF_BOUNDS;
 }

@@ -215,6 +215,18 @@ TEST(json_fast, numbers_in_every_spelling) {
       }
     }
   }
+  // Powers of two, where the interval below a double is half the one
+  // above, and their neighbours.
+  for (int k = -80; k <= 60; ++k) {
+    const double power = std::ldexp(1.0, k);
+    for (double v : {power, std::nextafter(power, 0.0), std::nextafter(power, HUGE_VAL)}) {
+      char buf[64];
+      for (int precision : {15, 16, 17, 18}) {
+        std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+        texts.emplace_back(buf);
+      }
+    }
+  }
   for (const auto& t : texts)
     EXPECT_AGREE("[" + t + "]");
 }
