@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <cstdio>
 #include <map>
@@ -12,6 +13,7 @@
 
 #include "actors/runtime/systemd_notify.hpp"
 #include "gateway/api.hpp"
+#include "gateway/connections.hpp"
 #include "gateway/sigv4.hpp"
 #include "launcher/keys.hpp"
 #include "wire/envelope.hpp"
@@ -148,6 +150,12 @@ int serve(const cluster::config& cfg, const server_options& opts) {
   http.set_payload_max_length(16 * 1024 * 1024);
   http.set_keep_alive_max_count(100000);
   http.set_tcp_nodelay(true);
+  // httplib's default sets SO_REUSEPORT, which lets a second gateway bind
+  // the same port and take half the calls: SO_REUSEADDR only.
+  http.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
     answer(res, error_reply("InternalException", "The gateway failed to answer this request.", 500));
   });
@@ -206,17 +214,22 @@ int serve(const cluster::config& cfg, const server_options& opts) {
                  listen->host.c_str(), listen->port);
     return 1;
   }
-  // SIGINT and SIGTERM stop the server from a thread of their own.
+  // SIGINT and SIGTERM stop the server from a thread of their own; the
+  // connections still open are cut, so that none holds the stop up. Every
+  // other thread starts with them blocked.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  std::thread stopper([&http, &stop_signals] {
+  connection_watch connections(static_cast<std::uint16_t>(listen->port), std::chrono::seconds(opts.max_connection_age));
+  std::thread stopper([&http, &connections, &stop_signals] {
     int sig = 0;
     sigwait(&stop_signals, &sig);
-    if (sig != 0)
+    if (sig != 0) {
       http.stop();
+      connections.cut_all();
+    }
   });
   const std::string url = "http://" + (listen->host.find(':') != std::string::npos ? "[" + listen->host + "]"
                                                                                    : listen->host) +

@@ -21,7 +21,8 @@ namespace troupe::gateway {
 
 struct server_options {
   std::string listen;  // empty: the config's
-  unsigned threads = 32;  // each keep-alive connection holds one while open
+  unsigned threads = 128;  // each open connection holds one
+  unsigned max_connection_age = 30;  // seconds; then its reading side is shut (connections.hpp)
 };
 
 /// Serves until SIGINT or SIGTERM; returns the exit code (2 for a config

@@ -156,8 +156,13 @@ std::vector<command> events_commands(CLI::App& app) {
   add_config(gw, *gw_config);
   example(gw, "troupe gateway configs/flight.yaml --listen 127.0.0.1:8088");
   gw->add_option("--listen", gw_opts->listen, "ADDRESS:PORT to listen on (default: the config's gateway.listen)");
-  gw->add_option("--threads", gw_opts->threads, "HTTP worker threads; each keep-alive connection holds one")
-      ->check(CLI::Range(1u, 1024u))
+  gw->add_option("--threads", gw_opts->threads, "HTTP worker threads; each open connection holds one")
+      ->check(CLI::Range(1u, 4096u))
+      ->capture_default_str();
+  gw->add_option("--max-connection-age", gw_opts->max_connection_age,
+                 "Seconds a connection may stay open before the gateway closes it (after any answer under way), "
+                 "so that a client that never finishes a request cannot hold a thread")
+      ->check(CLI::Range(1u, 86400u))
       ->capture_default_str();
   out.push_back({gw, gw_config, [gw_opts](const cluster::config& cfg) { return gateway::serve(cfg, *gw_opts); }});
 

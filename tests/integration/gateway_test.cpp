@@ -6,14 +6,24 @@
 // Their bookings must end CONFIRMED with their emails written; what the
 // gateway refuses must put nothing. A client that is missing fails its
 // case (scripts/setup.sh installs them, scripts/test.sh runs `npm ci`).
+// Also: slow clients that never finish a request neither block the others
+// nor a stop, and a second gateway cannot take the same port.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -56,7 +66,9 @@ std::string entries_of(const std::string& detail) {
 /// config's access key.
 class gateway_cluster {
  public:
-  gateway_cluster() : c_(shipped{"configs/flight.yaml", "", "", ""}) {
+  /// `gateway_args` go to `troupe gateway` after the config.
+  explicit gateway_cluster(std::vector<std::string> gateway_args = {})
+      : c_(shipped{"configs/flight.yaml", "", "", ""}) {
     c_.start();
     auto cfg = cli::load_config(c_.config_path());
     if (!cfg || !cfg->gateway || cfg->gateway->access_keys.empty())
@@ -69,7 +81,9 @@ class gateway_cluster {
     if (!secret)
       throw std::runtime_error(secret.err().to_string());
     secret_ = *secret;
-    gateway_ = std::make_unique<background_command>(std::vector<std::string>{troupe_bin(), "gateway", c_.config_path()});
+    std::vector<std::string> argv{troupe_bin(), "gateway", c_.config_path()};
+    argv.insert(argv.end(), gateway_args.begin(), gateway_args.end());
+    gateway_ = std::make_unique<background_command>(argv);
     // It says where it listens once it does.
     if (!wait_until([&] { return gateway_->output().find("troupe gateway: ") != std::string::npos || !gateway_->running(); },
                     30s)
@@ -83,6 +97,7 @@ class gateway_cluster {
   const std::string& key_id() const { return key_id_; }
   const std::string& secret() const { return secret_; }
   std::string gateway_output() const { return gateway_->output(); }
+  background_command& gateway() { return *gateway_; }
 
   /// Runs a client with only the environment it is given: the access key,
   /// the region, and AWS config and credential files that do not exist, so
@@ -392,6 +407,78 @@ TEST(gateway, the_same_idempotency_key_twice_puts_once) {
   for (const auto& m : mails(g.c()))
     ida_mails += m.count("To") && m.at("To").find("ida@example.com") != std::string::npos;
   EXPECT_EQ(ida_mails, 1u);
+}
+
+/// Connections to the gateway that send a byte of a request's head every
+/// half second and never finish it, as a slow-read attack does.
+class dripping_clients {
+ public:
+  dripping_clients(const std::string& host, int port, int count) {
+    for (int i = 0; i < count; ++i) {
+      const int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(static_cast<std::uint16_t>(port));
+      inet_pton(AF_INET, host.c_str(), &a.sin_addr);
+      if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+        throw std::runtime_error("cannot connect to the gateway");
+      send(fd, "POST / HTTP/1.1\r\n", 17, MSG_NOSIGNAL);
+      fds_.push_back(fd);
+    }
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        std::this_thread::sleep_for(500ms);
+        for (int fd : fds_)
+          send(fd, "X", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+      }
+    });
+  }
+  ~dripping_clients() {
+    stop_ = true;
+    thread_.join();
+    for (int fd : fds_)
+      close(fd);
+  }
+
+ private:
+  std::vector<int> fds_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST(gateway, clients_that_never_finish_a_request_are_cut_and_do_not_hold_up_the_others_or_a_stop) {
+  require_file(aws_cli, "install Debian's awscli (scripts/setup.sh does)");
+  // Four worker threads, and connections cut after 3 s: six slow clients
+  // would hold every thread for ever without the cut.
+  gateway_cluster g({"--threads", "4", "--max-connection-age", "3"});
+  const auto listen = troupe::cluster::parse_listen(g.cfg().gateway->listen);
+  ASSERT_TRUE(listen);
+  auto slow = std::make_unique<dripping_clients>(listen->host, listen->port, 6);
+  std::this_thread::sleep_for(1s);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = g.aws("list-rules", {"--cli-read-timeout", "20", "--cli-connect-timeout", "20"});
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  ASSERT_EQ(r.code, 0) << r.output << "\ngateway:\n" << g.gateway_output();
+  EXPECT_NE(r.output.find("booking-requests"), std::string::npos) << r.output;
+  EXPECT_LT(waited, 15s) << "a signed call waited behind the slow clients";
+
+  // A stop is not held up by a client that never finishes: new slow
+  // clients, then SIGTERM.
+  slow = std::make_unique<dripping_clients>(listen->host, listen->port, 3);
+  std::this_thread::sleep_for(500ms);
+  const auto t1 = std::chrono::steady_clock::now();
+  ASSERT_EQ(kill(g.gateway().pid(), SIGTERM), 0);
+  const auto stopped = g.gateway().wait(20s);
+  EXPECT_EQ(stopped.code, 0) << stopped.output;
+  EXPECT_LT(std::chrono::steady_clock::now() - t1, 5s) << "SIGTERM waited for the slow clients";
+}
+
+TEST(gateway, a_second_gateway_on_the_same_port_is_refused) {
+  gateway_cluster g;
+  // SO_REUSEPORT would let it bind and take half the calls.
+  auto second = run_command({troupe_bin(), "gateway", g.c().config_path()}, 20s);
+  EXPECT_EQ(second.code, 1) << second.output;
+  EXPECT_NE(second.output.find("cannot listen"), std::string::npos) << second.output;
 }
 
 } // namespace
