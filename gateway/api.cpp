@@ -62,8 +62,11 @@ std::optional<std::int64_t> parse_rfc3339(const std::string& s) {
   } else {
     return std::nullopt;
   }
-  if (i != s.size() || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-    return std::nullopt;
+  static const int days_in[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (i != s.size() || mo < 1 || mo > 12 || d < 1 || d > days_in[mo - 1] || (mo == 2 && d == 29 && !leap) ||
+      h > 23 || mi > 59 || sec > 60)
+    return std::nullopt;  // 2026-02-30 is no date, not 2026-03-02
   std::tm tm{};
   tm.tm_year = y - 1900, tm.tm_mon = mo - 1, tm.tm_mday = d, tm.tm_hour = h, tm.tm_min = mi, tm.tm_sec = sec;
   return (static_cast<std::int64_t>(timegm(&tm)) - offset_min * 60) * 1000 + ms;
@@ -141,7 +144,8 @@ reply error_reply(const std::string& type, const std::string& message, int statu
 }
 
 bool is_cluster_bus(const cluster::config& cfg, const cluster::gateway_spec& g, const std::string& name) {
-  return name.empty() || name == "default" || name == cfg.cluster || name == cluster::bus_arn(g, cfg.cluster);
+  return name.empty() || name == "default" || name == cfg.cluster || name == cluster::bus_arn(g, cfg.cluster) ||
+         name == cluster::bus_arn(g, "default");
 }
 
 result<prepared_put> prepare_put(const json& entries, const cluster::config& cfg, const caller& who,
@@ -210,7 +214,17 @@ result<prepared_put> prepare_put(const json& entries, const cluster::config& cfg
       pe.time_ms = *t;
       size += wire::entry_time_bytes;
     }
+    if (auto it = e.find("TraceHeader"); it != e.end() && !it->is_null() &&
+        (pe.correlation_id.empty() || pe.correlation_id.size() > max_trace_header)) {
+      refuse("InvalidArgument", "Parameter TraceHeader must be 1 to " + std::to_string(max_trace_header) +
+                                    " characters.");
+      continue;
+    }
     auto bus = string_member(e, "EventBusName");
+    if (bus && *bus && (*bus)->empty()) {
+      refuse("InvalidArgument", "Parameter EventBusName must not be empty.");
+      continue;
+    }
     if (!bus || (*bus && !is_cluster_bus(cfg, g, **bus))) {
       refuse("ResourceNotFoundException",
              "Event bus " + (bus && *bus ? **bus : std::string("(not a string)")) + " does not exist (this cluster's "
@@ -229,15 +243,14 @@ result<prepared_put> prepare_put(const json& entries, const cluster::config& cfg
       continue;
     }
     std::string why;
-    auto doc = rules::detail::parse_json(detail_json, &why);
-    if (!doc || !doc->is(rules::detail::json_value::kind::object)) {
-      refuse("MalformedDetail", doc ? "Detail is malformed: it must be a JSON object."
-                                    : "Detail is malformed: " + why + ".");
-      continue;
-    }
     auto bytes = rules::json_to_msgpack(detail_json, &why);
     if (!bytes) {
       refuse("MalformedDetail", "Detail is malformed: " + why + ".");
+      continue;
+    }
+    const auto first = static_cast<unsigned char>(bytes->front());
+    if (!((first >= 0x80 && first <= 0x8f) || first == 0xde || first == 0xdf)) {
+      refuse("MalformedDetail", "Detail is malformed: it must be a JSON object.");
       continue;
     }
     pe.detail = std::move(*bytes);
@@ -397,11 +410,25 @@ reply api::test_event_pattern(const json& in) const {
     return error_reply(validation, "Parameter Event is not valid: " + why + ".");
   if (!doc->is(rules::detail::json_value::kind::object))
     return error_reply(validation, "Parameter Event is not valid: it must be a JSON object.");
-  for (const char* field : {"id", "account", "source", "time", "region", "resources", "detail-type"})
-    if (!doc->member(field))
+  using kind = rules::detail::json_value::kind;
+  for (const char* field : {"id", "account", "source", "time", "region", "resources", "detail-type"}) {
+    const auto* v = doc->member(field);
+    if (!v)
       return error_reply(validation, std::string("Parameter Event is not valid: it has no '") + field +
                                          "' (EventBridge requires id, account, source, time, region, resources and "
                                          "detail-type).");
+    // As EventBridge: resources a list of strings, the others strings, and
+    // the time an RFC 3339 timestamp.
+    const bool resources = std::string_view(field) == "resources";
+    const bool fits = resources ? v->is(kind::array) && std::all_of(v->items.begin(), v->items.end(),
+                                                                    [](const auto& r) { return r.is(kind::string); })
+                                : v->is(kind::string);
+    if (!fits || (std::string_view(field) == "time" && !parse_rfc3339(v->text)))
+      return error_reply(validation, std::string("Parameter Event is not valid: its '") + field + "' must be " +
+                                         (resources ? "a list of strings"
+                                                    : std::string_view(field) == "time" ? "an RFC 3339 timestamp"
+                                                                                        : "a string") + ".");
+  }
   std::string bytes;
   rules::detail::write_msgpack(*doc, bytes);
   std::vector<std::size_t> hits;

@@ -40,6 +40,8 @@ struct caller {
 /// The limits EventBridge sets on one PutEvents call.
 inline constexpr std::size_t max_entries_per_call = 10;
 inline constexpr std::size_t max_entry_size = 256 * 1024;
+/// EventBridge's bound on an entry's TraceHeader (1 to 500 characters).
+inline constexpr std::size_t max_trace_header = 500;
 
 /// PutEvents' entries, made ready to put: the entries that are fine, and
 /// for every entry of the request either its place among those or its

@@ -89,4 +89,12 @@ entry_problem check_entry(const entry_view& e);
 /// detail_limits.
 result<void> check_detail(std::string_view detail);
 
+/// Checks that every map in `detail` (one MessagePack value, checked by
+/// check_detail) has string keys, each once. check_entry refuses the others
+/// where events are made: the matcher takes every copy of a key (as
+/// EventBridge's), services read one, so a duplicate could pass a rule on
+/// one copy and be served the other. Events already stored or from peers
+/// are not held to it.
+result<void> check_keys(std::string_view detail);
+
 } // namespace troupe::wire

@@ -148,6 +148,37 @@ TEST_F(fixture, bad_entries_fail_alone_and_the_rest_are_put) {
   EXPECT_EQ(calls[0].size(), 2u);  // only the good ones went to the node
 }
 
+TEST_F(fixture, entry_fields_are_held_to_eventbridges_constraints) {
+  auto default_arn = entry();
+  default_arn["EventBusName"] = "arn:aws:events:us-east-1:111122223333:event-bus/default";
+  auto empty_bus = entry();
+  empty_bus["EventBusName"] = "";
+  auto empty_trace = entry();
+  empty_trace["TraceHeader"] = "";
+  auto long_trace = entry();
+  long_trace["TraceHeader"] = std::string(max_trace_header + 1, 't');
+  auto longest_trace = entry();
+  longest_trace["TraceHeader"] = std::string(max_trace_header, 't');
+  auto no_such_day = entry();
+  no_such_day["Time"] = "2026-02-30T00:00:00Z";
+  auto leap_day = entry();
+  leap_day["Time"] = "2028-02-29T00:00:00Z";
+  auto not_leap = entry();
+  not_leap["Time"] = "2027-02-29T00:00:00Z";
+  json entries = {default_arn, empty_bus, empty_trace, long_trace, longest_trace, no_such_day, leap_day, not_leap};
+  auto out = call("PutEvents", {{"Entries", entries}}, producer);
+  const auto code = [&](int i) { return out["Entries"][i].value("ErrorCode", std::string("none")); };
+  EXPECT_EQ(code(0), "none") << out.dump();  // the default bus's ARN is this cluster's bus
+  EXPECT_EQ(code(1), "InvalidArgument");
+  EXPECT_EQ(code(2), "InvalidArgument");
+  EXPECT_EQ(code(3), "InvalidArgument");
+  EXPECT_EQ(code(4), "none");
+  EXPECT_EQ(code(5), "InvalidArgument");  // not 2026-03-02
+  // A leap day is a date: then the node's window (a day back) decides.
+  EXPECT_NE(out["Entries"][6].value("ErrorMessage", ""), "Parameter Time must be seconds since the epoch or an RFC 3339 timestamp.");
+  EXPECT_EQ(out["Entries"][7].value("ErrorMessage", ""), "Parameter Time must be seconds since the epoch or an RFC 3339 timestamp.");
+}
+
 TEST_F(fixture, an_entry_exactly_at_the_limit_is_put) {
   // The node counts the Detail as MessagePack and 14 bytes for the time
   // (wire::entry_size): {"pad": "x..."} is a map header, "pad" and a str32
@@ -200,6 +231,10 @@ TEST_F(fixture, entries_the_node_would_refuse_fail_alone) {
        "MalformedDetail"},
       // Under 256 KiB as JSON text, over it as MessagePack (each 1.5 is 9 bytes).
       {"over the limit as MessagePack", detail_of_arrays(2, 30000, "1.5"), "InvalidArgument"},
+      // A rule would match either copy of flight, the booking service reads
+      // the last: an anything-but rule on one could be passed with the other.
+      {"a key twice", R"({"customer": "Dup", "flight": "TR100", "flight": "TR300"})", "MalformedDetail"},
+      {"a key twice, nested", R"({"trip": {"leg": 1, "leg": 2}})", "MalformedDetail"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -278,6 +313,16 @@ TEST_F(fixture, test_event_pattern_answers_as_the_matcher) {
   auto no_account = event;
   no_account.erase("account");
   EXPECT_EQ(test(R"({"source": ["flight.web"]})", no_account, 400)["__type"], "ValidationException");
+  // The required fields' types, as EventBridge holds them.
+  for (const auto& [field, value] : std::vector<std::pair<const char*, json>>{
+           {"resources", "arn:x"}, {"resources", json::array({1})}, {"id", 7}, {"time", "yesterday"},
+           {"time", "2026-02-30T00:00:00Z"}, {"source", json::array()}}) {
+    auto bad = event;
+    bad[field] = value;
+    const auto out = test(R"({"source": ["flight.web"]})", bad, 400);
+    EXPECT_EQ(out["__type"], "ValidationException") << field << " = " << value.dump();
+    EXPECT_NE(out["message"].get<std::string>().find(field), std::string::npos) << out.dump();
+  }
   EXPECT_EQ(call("TestEventPattern", {{"EventPattern", "{}"}}, producer, 400)["__type"], "ValidationException");
 }
 

@@ -209,6 +209,50 @@ TEST(limits, a_detail_at_the_limits_passes_every_reader_and_one_past_them_none) 
   }
 }
 
+TEST(limits, a_detail_with_a_key_twice_or_a_key_not_a_string_is_malformed_where_events_are_made) {
+  // A rule matches on any copy of a key, a service reads one: the copies
+  // could tell them different things, so an entry may not carry them.
+  struct row {
+    const char* name;
+    std::string detail;
+    const char* problem;  // nullptr: taken
+  };
+  const std::vector<row> rows = {
+      {"distinct keys", "\x82\xa1" "a\x01\xa1" "b\x02", nullptr},
+      {"the same key twice", "\x82\xa6" "flight\xa5" "TR100\xa6" "flight\xa5" "TR300", "\"flight\" twice"},
+      {"twice, not side by side", "\x83\xa1" "a\x01\xa1" "b\x02\xa1" "a\x03", "\"a\" twice"},
+      {"twice in a nested map", "\x81\xa1" "d\x82\xa1" "x\x01\xa1" "x\x02", "\"x\" twice"},
+      {"twice in a map in an array", "\x81\xa1" "l\x91\x82\xa1" "y\xc0\xa1" "y\xc0", "\"y\" twice"},
+      {"the same key in two maps", "\x82\xa1" "p\x81\xa1" "k\x01\xa1" "q\x81\xa1" "k\x02", nullptr},
+      {"an integer key", "\x81\x01\x02", "not a string"},
+      {"a map as a key", "\x81\x80\x01", "not a string"},
+  };
+  for (const auto& r : rows) {
+    ASSERT_TRUE(check_detail(r.detail)) << r.name << ": well-formed, within the limits";
+    const auto keys = check_keys(r.detail);
+    const auto p = check_entry({"s", "T", r.detail, "", nullptr});
+    if (!r.problem) {
+      EXPECT_TRUE(keys) << r.name << ": " << keys.err().message;
+      EXPECT_FALSE(p) << r.name << ": " << p.message;
+      continue;
+    }
+    ASSERT_FALSE(keys) << r.name;
+    EXPECT_NE(keys.err().message.find(r.problem), std::string::npos) << r.name << ": " << keys.err().message;
+    EXPECT_EQ(p.code, "MalformedDetail") << r.name;
+  }
+  // Many keys, one repeated far apart (the sorted check), and none.
+  std::string wide = "\xde\x01\x00";
+  for (int i = 0; i < 256; ++i) {
+    const std::string k = "k" + std::to_string(i == 255 ? 7 : i);
+    wide += static_cast<char>(0xa0 | k.size());
+    wide += k;
+    wide += '\x01';
+  }
+  EXPECT_FALSE(check_keys(wide));
+  EXPECT_TRUE(check_keys(wide_detail(max_detail_items)));
+  EXPECT_TRUE(check_keys(nested_detail(max_detail_depth)));
+}
+
 TEST(limits, the_encoder_refuses_what_a_receiver_would) {
   envelope ev;
   ev.id = make_uuid();
