@@ -16,7 +16,7 @@ result<msgpack::object> read_one(std::string_view bytes, std::size_t& offset, co
   } catch (const msgpack::insufficient_bytes&) {
     return error{errc::truncated, std::string(what) + ": truncated"};
   } catch (const msgpack::depth_size_overflow&) {
-    return error{errc::too_large, std::string(what) + ": nested too deeply"};
+    return error{errc::too_large, std::string(what) + ": nested deeper than " + std::to_string(limits.depth) + " levels"};
   } catch (const msgpack::size_overflow&) {
     return error{errc::too_large, std::string(what) + ": over the size limit"};
   } catch (const std::exception& e) {
@@ -229,7 +229,10 @@ result<std::string_view> reader::value(const read_limits& limits, const char* wh
     return error{errc::not_msgpack, std::string(what) + ": not MessagePack (" + e.what() + ")"};
   }
   if (walk.over)
-    return read_error(errc::too_large, what, walk.over);
+    return walk.over == std::string_view("nested too deeply")
+               ? error{errc::too_large, std::string(what) + ": nested deeper than " + std::to_string(limits.depth) +
+                                            " levels"}
+               : read_error(errc::too_large, what, walk.over);
   if (!ok)
     return walk.short_of_bytes ? read_error(errc::truncated, what, "truncated")
                                : read_error(errc::not_msgpack, what, "not MessagePack");
