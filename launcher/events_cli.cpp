@@ -1,7 +1,10 @@
 #include "launcher/events_cli.hpp"
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -28,11 +31,20 @@ std::optional<std::string> read_entries(const std::string& arg) {
   if (arg.rfind(file, 0) != 0)
     return arg;
   const std::string path = arg.substr(file.size());
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    std::fprintf(stderr, "troupe: put-events: cannot read %s: it is a directory\n", path.c_str());
+    return std::nullopt;
+  }
   std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "troupe: put-events: cannot read %s: %s\n", path.c_str(), std::strerror(errno));
+    return std::nullopt;
+  }
   std::ostringstream text;
   text << in.rdbuf();
-  if (!in || in.bad()) {
-    std::fprintf(stderr, "troupe: put-events: cannot read %s\n", path.c_str());
+  if (in.bad()) {
+    std::fprintf(stderr, "troupe: put-events: cannot read %s: %s\n", path.c_str(), std::strerror(errno));
     return std::nullopt;
   }
   return text.str();
