@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <thread>
 
@@ -17,6 +18,7 @@
 #include "gateway/sigv4.hpp"
 #include "launcher/keys.hpp"
 #include "wire/envelope.hpp"
+#include "wire/log_limit.hpp"
 
 namespace troupe::gateway {
 
@@ -71,6 +73,25 @@ std::optional<std::string> call_key(const httplib::Request& req, const caller& w
   return std::string();
 }
 
+/// One line on stderr per kind of trouble (and per client address) every
+/// 10 s at most, with how many were held back: a client can make these
+/// happen at will.
+class trouble_log {
+ public:
+  void operator()(const std::string& key, const std::string& line) {
+    std::lock_guard lock(mutex_);
+    const auto held = limit_.admit(key);
+    if (!held)
+      return;
+    std::fprintf(stderr, "troupe: gateway: %s%s\n", line.c_str(),
+                 *held ? (" (and " + std::to_string(*held) + " more like it since)").c_str() : "");
+  }
+
+ private:
+  std::mutex mutex_;
+  wire::log_limit limit_;
+};
+
 }  // namespace
 
 int serve(const cluster::config& cfg, const server_options& opts) {
@@ -117,9 +138,10 @@ int serve(const cluster::config& cfg, const server_options& opts) {
     }
   }
 
+  trouble_log trouble;
   // One control connection per HTTP worker thread: a DEALER carries one
   // request at a time.
-  api operations(cfg, [&cfg, ingress](const std::vector<wire::put_entry>& entries)
+  api operations(cfg, [&cfg, ingress, &trouble](const std::vector<wire::put_entry>& entries)
                           -> result<std::vector<wire::put_result>> {
     thread_local std::unique_ptr<wire::client> control;
     if (!control) {
@@ -132,9 +154,12 @@ int serve(const cluster::config& cfg, const server_options& opts) {
     req.verb = "put";
     req.entries = entries;
     auto rep = control->call(req, put_timeout);
-    if (!rep)
+    if (!rep) {
+      trouble("ingress", "PutEvents: the ingress node " + ingress->name + " (" + ingress->control +
+                             ") did not answer: " + rep.err().message + "; callers get InternalException");
       return error{rep.err().code, "the ingress node " + ingress->name + " (" + ingress->control +
                                        "): " + rep.err().message};
+    }
     if (!rep->ok)
       return error{wire::errc::invalid_field, "the ingress node " + ingress->name + " refused: " + rep->body};
     if (rep->results.size() != entries.size())
@@ -180,6 +205,8 @@ int serve(const cluster::config& cfg, const server_options& opts) {
                             },
                             wire::now_ms() / 1000);
       if (!v.ok()) {
+        trouble("refused " + req.remote_addr, "refused a request from " + req.remote_addr + ": " + v.error_type +
+                                                  ": " + v.message);
         answer(res, error_reply(v.error_type, v.message));
         return;
       }

@@ -387,6 +387,8 @@ TEST(gateway, a_wrong_secret_or_an_unknown_key_is_refused_and_puts_nothing) {
   EXPECT_EQ(bookings_held(g), 1);
   for (const auto& m : mails(g.c()))
     EXPECT_EQ(m.count("To") ? m.at("To").find("mallory") : std::string::npos, std::string::npos);
+  // The gateway said so in its log.
+  EXPECT_NE(g.gateway_output().find("refused a request from 127.0.0.1"), std::string::npos) << g.gateway_output();
 }
 
 TEST(gateway, the_same_idempotency_key_twice_puts_once) {
