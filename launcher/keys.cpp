@@ -13,6 +13,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "cluster/gateway.hpp"
 #include "launcher/common.hpp"
 #include "wire/security.hpp"
 
@@ -97,6 +98,18 @@ std::vector<std::string> secret_key_problems(const cluster::config& cfg) {
     check("nodes." + n.name, n.secret, n.public_key);
   for (const auto& c : cfg.clients)
     check("clients." + c.name, c.secret, c.public_key);
+  // The gateway's secret access keys, held to what `troupe gateway` will
+  // take (40 characters, the file 0600); as above, one this machine does
+  // not hold may be where the gateway runs.
+  if (cfg.gateway)
+    for (const auto& k : cfg.gateway->access_keys) {
+      const auto& src = k.secret;
+      if (src.empty() || (!src.file.empty() && !file_exists(src.file)) ||
+          (!src.env.empty() && !std::getenv(src.env.c_str())))
+        continue;
+      if (auto secret = cluster::secret_access_key(src); !secret)
+        out.push_back("gateway.access-keys." + k.id + ": " + secret.err().message);
+    }
   return out;
 }
 

@@ -316,7 +316,8 @@ int run(int argc, char** argv) {
       std::fprintf(stderr, "troupe: %s\n", p.c_str());
     if (!keys.empty()) {
       std::fprintf(stderr, "troupe: %zu secret key%s here would stop %s from starting\n", keys.size(),
-                   keys.size() == 1 ? "" : "s", keys.size() == 1 ? "its node or client" : "their nodes or clients");
+                   keys.size() == 1 ? "" : "s",
+                   keys.size() == 1 ? "its node, client or gateway" : "their nodes, clients or gateway");
       return 1;
     }
     const auto own = std::count_if(cfg->rules.begin(), cfg->rules.end(), [](const auto& r) { return !r.internal; });

@@ -398,6 +398,16 @@ TEST(cli, the_shipped_config_is_valid) {
   EXPECT_NE(r.output.find("ok (6 nodes, 8 rules, CurveZMQ on every socket, 3 clients)"), std::string::npos)
       << r.output;
   EXPECT_EQ(r.output.find("OPEN"), std::string::npos) << r.output;
+  // The gateway's secret access key, as `troupe gateway` would hold it: one
+  // others may read is named before the gateway is started.
+  const auto secret = dir.path() / "data" / "keys" / "flight" / "shop.aws";
+  ASSERT_TRUE(std::filesystem::exists(secret));
+  std::filesystem::permissions(secret, std::filesystem::perms::group_read | std::filesystem::perms::others_read,
+                               std::filesystem::perm_options::add);
+  auto loose = run_command({troupe_bin(), "check", file}, 10s);
+  EXPECT_EQ(loose.code, 1) << loose.output;
+  EXPECT_NE(loose.output.find("gateway.access-keys.AKIAFLIGHTSHOP000001: "), std::string::npos) << loose.output;
+  EXPECT_NE(loose.output.find("may be read by others"), std::string::npos) << loose.output;
 }
 
 TEST(cli, an_open_config_is_said_to_be_open_and_one_open_beyond_loopback_is_refused) {
