@@ -13,6 +13,8 @@
 // error by a node that goes on serving.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <nlohmann/json.hpp>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
@@ -211,17 +213,19 @@ TEST(audit, online_on_a_running_keyed_cluster_equals_offline_on_its_stopped_stor
   EXPECT_EQ(passed["emails"], 40) << settled.output;
   EXPECT_EQ(passed["bookings"]["CONFIRMED"].get<int>() + passed["bookings"]["CANCELLED"].get<int>(), 40)
       << settled.output;
-  // The cluster is at rest once two audits in a row say the same (the last
-  // acks prune what the consumers took).
+  // The cluster is at rest once two audits a second apart say the same
+  // (the last acks, sent with heartbeats every few hundred ms, prune what
+  // the consumers took; two audits in a row can fall between two of them).
   json online = passed, again;
   ASSERT_TRUE(wait_until(
       [&] {
+        std::this_thread::sleep_for(1s);
         again = audit_json(c).second;
         const bool same = again == online;
         online = again;
         return same;
       },
-      30s))
+      60s))
       << online.dump();
   ASSERT_EQ(c.stop(), 0) << c.launcher_output();
 

@@ -18,15 +18,7 @@
 namespace troupe::rules {
 namespace {
 
-std::string hex(std::string_view s) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    out.push_back(digits[c >> 4]);
-    out.push_back(digits[c & 15]);
-  }
-  return out;
-}
+using test::hex;
 
 // Whether the document's first non-space byte opens an object or an array.
 bool container(std::string_view json) {

@@ -9,6 +9,7 @@
 namespace troupe::rules {
 namespace {
 
+using test::hex;
 using test::mp;
 
 struct json_case {
@@ -20,17 +21,6 @@ struct json_case {
 void PrintTo(const json_case& c, std::ostream* os) { *os << c.name; }
 
 class to_msgpack : public ::testing::TestWithParam<json_case> {};
-
-std::string hex(std::string_view s) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    out.push_back(digits[c >> 4]);
-    out.push_back(digits[c & 15]);
-    out.push_back(' ');
-  }
-  return out;
-}
 
 TEST_P(to_msgpack, bytes) {
   std::string why;

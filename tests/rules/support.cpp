@@ -190,4 +190,15 @@ mp& mp::ext(std::int8_t type, std::string_view payload) {
   return *this;
 }
 
+std::string hex(std::string_view bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+    out.push_back(' ');
+  }
+  return out;
+}
+
 } // namespace troupe::rules::test

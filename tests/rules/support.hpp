@@ -31,6 +31,9 @@ std::string verdict(std::string_view pattern, std::string_view event_json);
 /// json_to_msgpack that fails the calling test on invalid JSON.
 std::string msgpack_of(std::string_view json);
 
+/// Bytes as hex pairs, each followed by a space, for failure messages.
+std::string hex(std::string_view bytes);
+
 /// Hand-made MessagePack, big-endian as the format wants.
 struct mp {
   std::string bytes;
