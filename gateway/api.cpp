@@ -458,6 +458,11 @@ reply api::list_rules(const json& in) const {
     if (!*prefix || r.name.rfind(**prefix, 0) == 0)
       sorted.push_back(&r);
   std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->name < b->name; });
+  // A token is the last name of a page this gateway gave: any other is not
+  // valid, as EventBridge answers one it did not give.
+  if (!page->after.empty() &&
+      std::none_of(sorted.begin(), sorted.end(), [&](auto* r) { return r->name == page->after; }))
+    return error_reply(validation, "Parameter NextToken is not valid");
   json out = json::object();
   for (const auto* r : sorted) {
     if (!page->after.empty() && r->name <= page->after)
@@ -492,11 +497,12 @@ reply api::list_targets_by_rule(const json& in) const {
   auto page = read_page(in);
   if (!name || !*name || !page)
     return error_reply(validation, !page ? page.err().message : "Parameter Rule is a required string.");
+  if (!page->after.empty())  // a rule has one target: no page gives a token
+    return error_reply(validation, "Parameter NextToken is not valid");
   for (const auto& r : cfg_.rules)
     if (r.name == **name) {
       json targets = json::array();
-      if (page->after.empty() || page->after < r.target)
-        targets.push_back(target_json(cfg_, gw_, r));
+      targets.push_back(target_json(cfg_, gw_, r));
       return ok(json{{"Targets", targets}});
     }
   return error_reply("ResourceNotFoundException", "Rule " + **name + " does not exist on EventBus " + cfg_.cluster +
@@ -508,8 +514,10 @@ reply api::list_event_buses(const json& in) const {
   auto prefix = string_member(in, "NamePrefix");
   if (!page || !prefix)
     return error_reply(validation, (!page ? page.err() : prefix.err()).message);
+  if (!page->after.empty())  // one bus: no page gives a token
+    return error_reply(validation, "Parameter NextToken is not valid");
   json buses = json::array();
-  if ((!*prefix || cfg_.cluster.rfind(**prefix, 0) == 0) && (page->after.empty() || page->after < cfg_.cluster))
+  if (!*prefix || cfg_.cluster.rfind(**prefix, 0) == 0)
     buses.push_back({{"Name", cfg_.cluster}, {"Arn", cluster::bus_arn(gw_, cfg_.cluster)}});
   return ok(json{{"EventBuses", buses}});
 }

@@ -269,8 +269,8 @@ int run(int argc, char** argv) {
 
   std::string pattern, event;
   auto* tp = app.add_subcommand("test-pattern", "Test an EventBridge event pattern against an event");
-  tp->add_option("--pattern", pattern, "Pattern as JSON, or @file")->required();
-  tp->add_option("--event", event, "Event as JSON, or @file")->required();
+  tp->add_option("--pattern", pattern, "Pattern as JSON, or @FILE or file://FILE")->required();
+  tp->add_option("--event", event, "Event as JSON, or @FILE or file://FILE")->required();
   troupe::cli::example(tp, R"(troupe test-pattern --pattern '{"detail-type": ["A"]}' --event '{"detail-type": "A"}')");
 
   // Each application's own commands.

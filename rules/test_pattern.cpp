@@ -10,13 +10,16 @@ namespace troupe::rules {
 
 namespace {
 
-// "@path" reads the file; anything else is the JSON text itself.
+// "@path" and "file://path" (as the AWS CLI takes it) read the file;
+// anything else is the JSON text itself.
 bool load_argument(const std::string& arg, const char* what, std::string& text, std::ostream& err) {
-  if (arg.empty() || arg[0] != '@') {
+  constexpr std::string_view file = "file://";
+  const bool at = !arg.empty() && arg[0] == '@';
+  if (!at && arg.rfind(file, 0) != 0) {
     text = arg;
     return true;
   }
-  const std::string path = arg.substr(1);
+  const std::string path = arg.substr(at ? 1 : file.size());
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     err << what << ": cannot read " << path << "\n";

@@ -350,6 +350,11 @@ TEST_F(fixture, rules_targets_and_buses_come_from_the_config) {
   EXPECT_EQ(call("ListRules", {{"NamePrefix", "book"}}, reader)["Rules"].size(), 1u);
   EXPECT_EQ(call("ListRules", {{"EventBusName", "orders"}}, reader, 400)["__type"], "ResourceNotFoundException");
   EXPECT_EQ(call("ListRules", {{"Limit", 0}}, reader, 400)["__type"], "ValidationException");
+  // A token this gateway did not give is not valid.
+  EXPECT_EQ(call("ListRules", {{"NextToken", "garbage"}}, reader, 400)["__type"], "ValidationException");
+  EXPECT_EQ(call("ListTargetsByRule", {{"Rule", "charge"}, {"NextToken", "x"}}, reader, 400)["__type"],
+            "ValidationException");
+  EXPECT_EQ(call("ListEventBuses", {{"NextToken", "x"}}, reader, 400)["__type"], "ValidationException");
 
   auto d = call("DescribeRule", {{"Name", "booking-requests"}}, reader);
   EXPECT_EQ(d["CreatedBy"], "111122223333");

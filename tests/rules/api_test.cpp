@@ -357,6 +357,9 @@ TEST(test_pattern, reads_files_with_at) {
   auto r = run("@" + pattern, "@" + event);
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, "match\n");
+  r = run("file://" + pattern, "file://" + event);  // as the AWS CLI takes files
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "match\n");
   r = run("@" + dir + "/troupe_rules_no_such_file", "@" + event);
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("cannot read"), std::string::npos) << r.err;
