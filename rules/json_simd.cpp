@@ -31,8 +31,8 @@ namespace {
 
 namespace od = simdjson::ondemand;
 
-// Larger documents get a parser of their own, so that no thread keeps a
-// parser sized for the largest text it ever saw.
+// Larger documents get a parser and a padded copy of their own, so that no
+// thread keeps either sized for the largest text it ever saw.
 constexpr std::size_t kept_parser_capacity = 64 * 1024;
 
 bool json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -204,9 +204,9 @@ class writer {
   std::size_t end_;  // the end of what is written
 };
 
-bool convert(od::parser& parser, std::string_view json, std::string& out) {
-  // On Demand reads up to SIMDJSON_PADDING bytes past the text.
-  thread_local std::string padded;
+// `padded`: room for the text and the SIMDJSON_PADDING bytes past it that
+// On Demand reads.
+bool convert(od::parser& parser, std::string& padded, std::string_view json, std::string& out) {
   padded.assign(json);
   padded.append(simdjson::SIMDJSON_PADDING, '\0');
   od::document doc;
@@ -240,10 +240,12 @@ bool json_to_msgpack_fast(std::string_view json, std::string& out) {
   bool ok;
   if (json.size() <= kept_parser_capacity) {
     thread_local od::parser parser;
-    ok = convert(parser, json, out);
+    thread_local std::string padded;
+    ok = convert(parser, padded, json, out);
   } else {
     od::parser parser;
-    ok = convert(parser, json, out);
+    std::string padded;
+    ok = convert(parser, padded, json, out);
   }
   if (!ok)
     out.resize(start);
