@@ -4,6 +4,7 @@
 #include <caf/send.hpp>
 #include <caf/spawn_options.hpp>
 
+#include "observe/prometheus.hpp"
 #include "wire/envelope.hpp"
 
 namespace troupe {
@@ -60,6 +61,13 @@ class loop_bus final : public node_bus, public runtime::bus_port {
   void read_store(runtime::page_bounds bounds,
                   std::function<void(runtime::bus_core&, result<wire::read_page>)> then) override;
   nlohmann::json io_stats() override;
+  void inspect_store(std::function<result<nlohmann::json>(store::database&)> fn,
+                     std::function<void(runtime::bus_core&, result<nlohmann::json>)> then) override;
+  void prometheus(const metrics_then& then) override {
+    observe::exposition x;
+    core_->prometheus(x);
+    then(x.take(), core_->unacked_streams());
+  }
 
  private:
   void tick() {
@@ -164,6 +172,27 @@ void loop_bus::read_store(runtime::page_bounds bounds,
     auto page = runtime::read_store_page(path, bounds, wire::now_ms(),
                                          [cfg](const std::string& stream) { return cfg->event_age_of(stream); });
     ep->post([then, core, page = std::move(page)] { then(*core, page); });
+  });
+}
+
+void loop_bus::inspect_store(std::function<result<nlohmann::json>(store::database&)> fn,
+                             std::function<void(runtime::bus_core&, result<nlohmann::json>)> then) {
+  if (store_path_.empty()) {
+    // A store in memory has one connection, the writer's: read in a job.
+    auto out = std::make_shared<result<nlohmann::json>>(nlohmann::json());
+    store_->submit(
+        [fn = std::move(fn), out](store::txn& t) -> result<void> {
+          *out = fn(t.db());
+          return {};
+        },
+        [this, then = std::move(then), out] { then(*core_, std::move(*out)); });
+    return;
+  }
+  sys_.spawn<caf::detached>([fn = std::move(fn), then = std::move(then), path = store_path_, ep = ep_,
+                             core = core_.get()](caf::event_based_actor*) {
+    auto db = store::open_read_only(path);
+    result<nlohmann::json> r = db ? fn(*db) : result<nlohmann::json>(db.err());
+    ep->post([then, core, r = std::move(r)]() mutable { then(*core, std::move(r)); });
   });
 }
 

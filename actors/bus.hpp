@@ -44,6 +44,12 @@ class node_bus : public protocol::bus_inbox {
   virtual void add_service(const std::string& name, protocol::service_host_actor host) = 0;
   /// The endpoint's callbacks: each runs the core on the endpoint's thread.
   virtual wire::endpoint_handlers handlers(std::function<void(int, const std::string&)> log) = 0;
+  /// The node's metrics in Prometheus's format, and the streams some
+  /// consumer has not acked (each with its lowest ack). On the endpoint's
+  /// thread only: post it there.
+  using metrics_then =
+      std::function<void(std::string text, std::vector<std::pair<std::string, std::uint64_t>> lagging)>;
+  virtual void prometheus(const metrics_then& then) = 0;
 };
 
 }  // namespace troupe

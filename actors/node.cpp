@@ -12,6 +12,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <future>
+#include <mutex>
 #include <csignal>
 #include <cstring>
 #include <map>
@@ -29,7 +31,11 @@
 #include "actors/runtime/ready_marker.hpp"
 #include "actors/runtime/systemd_notify.hpp"
 #include "actors/runtime/topology.hpp"
+#include "actors/runtime/trace_journal.hpp"
 #include "actors/service_host.hpp"
+#include "cluster/gateway.hpp"
+#include "observe/metrics_server.hpp"
+#include "observe/prometheus.hpp"
 #include "wire/endpoint.hpp"
 
 namespace troupe {
@@ -231,6 +237,48 @@ result<std::shared_ptr<store::node_store>> open_store(const cluster::node_spec& 
   return db;
 }
 
+/// What a scrape of the node's /metrics answers: the bus's metrics, asked
+/// of its loop (nothing, a 503, when the loop does not answer within 5 s),
+/// then the age of each stream's oldest unacked event, read from the store
+/// on this thread's own read-only connection, and the process's figures.
+observe::metrics_server::producer metrics_producer(const std::string& node, wire::endpoint* ep,
+                                                   std::shared_ptr<node_bus> bus, std::string store_path) {
+  struct reader {
+    std::mutex m;
+    std::optional<store::database> db;
+  };
+  auto r = std::make_shared<reader>();
+  return [node, ep, bus, store_path, r]() -> std::optional<std::string> {
+    using lagging = std::vector<std::pair<std::string, std::uint64_t>>;
+    auto p = std::make_shared<std::promise<std::pair<std::string, lagging>>>();
+    auto f = p->get_future();
+    ep->post([bus, p] { bus->prometheus([p](std::string text, lagging lag) { p->set_value({std::move(text), std::move(lag)}); }); });
+    if (f.wait_for(std::chrono::seconds(5)) != std::future_status::ready)
+      return std::nullopt;
+    auto [text, lag] = f.get();
+    observe::exposition x;
+    x.family("troupe_oldest_unacked_age_seconds", "gauge",
+             "How long the oldest event of this node's stream that a consumer has not acked has waited.");
+    if (!store_path.empty() && !lag.empty()) {
+      std::lock_guard<std::mutex> lock(r->m);
+      if (!r->db)
+        if (auto db = store::open_read_only(store_path))
+          r->db = std::move(*db);
+      if (r->db) {
+        auto oldest = runtime::read_oldest_unacked(*r->db, lag);
+        if (!oldest)
+          r->db.reset();  // opened afresh at the next scrape
+        else
+          for (const auto& [stream, at] : *oldest)
+            x.sample("troupe_oldest_unacked_age_seconds", {{"node", node}, {"stream", stream}},
+                     std::max<double>(0, static_cast<double>(wire::now_ms() - at) / 1000));
+      }
+    }
+    observe::process_metrics(x);
+    return text + x.take();
+  };
+}
+
 /// The bus's starting point: the topology, the local services, and what
 /// the store held.
 runtime::bus_setup bus_setup_of(const cluster::config& cfg, const std::string& name,
@@ -330,6 +378,24 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
   // Teardown runs in the reverse order of construction: the endpoint
   // outlives every actor, which post to it.
   std::unique_ptr<wire::endpoint> endpoint = std::move(*ep);
+  std::unique_ptr<observe::metrics_server> metrics;
+  if (!spec->metrics_bind.empty()) {
+    const auto listen = cluster::parse_listen(spec->metrics_bind);
+    std::string why;
+    if (listen)
+      metrics = observe::metrics_server::start(
+          listen->host, listen->port,
+          metrics_producer(name, endpoint.get(), bus,
+                           durability == store::durability::none ? std::string() : (spec->data_dir / "node.db").string()),
+          why);
+    if (!metrics) {
+      log->error("{}", listen ? why : "cannot read the metrics address '" + spec->metrics_bind + "'");
+      endpoint->stop();
+      stop_actors();
+      return 1;
+    }
+    log->info("metrics: http://{}/metrics", spec->metrics);
+  }
   log->info("store {} ({}): {} state rows restored, {} deliveries pending, {} streams",
             (spec->data_dir / "node.db").string(), store::to_string(durability), *restored, pending, streams);
   std::vector<std::string> subs;
@@ -366,6 +432,7 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
   runtime::notify_stopping();
   runtime::remove_ready_marker(spec->data_dir);
   log->info("stopping on {}", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  metrics.reset();  // no scrape posts to the loop any more
   endpoint->stop();  // the loop committed what it had queued, and stopped
   stop_actors();
   sys.await_all_actors_done();  // no actor posts to the endpoint any more

@@ -17,6 +17,9 @@
 
 #include "cluster/bind_address.hpp"
 #include "cluster/directory_check.hpp"
+#include "cluster/gateway.hpp"
+#include "cluster/hosts.hpp"
+#include "wire/limits.hpp"
 #include "cluster/scalars.hpp"
 #include "cluster/yaml_scan.hpp"
 #include "rules/matcher.hpp"
@@ -393,6 +396,39 @@ supervision_spec read_supervision(const YAML::Node& sup, validator& v, diagnosti
   return s;
 }
 
+// The optional `observability` section; what it leaves out keeps its default.
+observability_spec read_observability(const YAML::Node& o, validator& v, diagnostics& diag) {
+  observability_spec s;
+  if (!o.IsDefined() || o.IsNull())
+    return s;
+  if (!o.IsMap()) {
+    diag.add(o, "observability: must be a map with 'terminal', 'trace-retention' or 'trace-records'");
+    return s;
+  }
+  v.keys(o, {"terminal", "trace-retention", "trace-records"}, "observability");
+  if (const YAML::Node t = o["terminal"]) {
+    if (!t.IsSequence()) {
+      diag.add(t, "observability.terminal: must be a list of detail-types");
+    } else {
+      for (const auto& x : t) {
+        if (!x.IsScalar() || x.Scalar().empty() || x.Scalar().size() > wire::max_string_bytes)
+          diag.add(x, "observability.terminal: a detail-type must be a non-empty string");
+        else if (std::find(s.terminal.begin(), s.terminal.end(), x.Scalar()) != s.terminal.end())
+          diag.add(x, "observability.terminal: '" + x.Scalar() + "' is listed twice");
+        else
+          s.terminal.push_back(x.Scalar());
+      }
+    }
+  }
+  if (const YAML::Node n = o["trace-retention"])
+    if (auto d = v.seconds(n, "observability.trace-retention", 90 * 86400))
+      s.trace_retention = *d;
+  if (const YAML::Node n = o["trace-records"])
+    if (auto i = v.integer(n, "observability.trace-records", 0, 1000000000))
+      s.trace_records = *i;
+  return s;
+}
+
 // A rule's optional `retry-policy`; what it leaves out keeps its default.
 retry_policy read_retry_policy(const YAML::Node& rp, const std::string& where, validator& v, diagnostics& diag) {
   retry_policy p;
@@ -477,7 +513,9 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
       diag.add(root, "the config must be a map with 'cluster', 'nodes' and 'rules'");
     return std::nullopt;
   }
-  v.keys(root, {"cluster", "data-dir", "nodes", "services", "rules", "supervision", "faults", "clients", "hosts", "gateway"}, "config");
+  v.keys(root, {"cluster", "data-dir", "nodes", "services", "rules", "supervision", "faults", "clients", "hosts", "gateway",
+                "observability"},
+         "config");
   cfg.cluster = v.string(root, "cluster", "config", true).value_or("");
   if (!cfg.cluster.empty() && !cluster_name(cfg.cluster))
     diag.add(root["cluster"], "cluster: only letters, digits, '.', '_' and '-' are allowed");
@@ -494,6 +532,7 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
         diag.add(root, "data-dir: " + *why + " (the default, 'data' beside the config)");
     }
   cfg.supervision = read_supervision(root["supervision"], v, diag);
+  cfg.observability = read_observability(root["observability"], v, diag);
 
   // Services: the settings sections, checked only for services some node runs.
   // yaml-cpp: assigning a missing node (rather than copying it) throws.
@@ -578,7 +617,14 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
         } else if (!ports.IsMap()) {
           diag.add(ports, where + ": 'ports' must be a map with 'pub' and 'control', e.g. {pub: 7101, control: 7102}");
         } else {
-          v.keys(ports, {"pub", "control"}, where + ".ports");
+          v.keys(ports, {"pub", "control", "metrics"}, where + ".ports");
+          if (ports["metrics"])
+            if (auto port = v.integer(ports["metrics"], where + ".ports.metrics", 1, 65535)) {
+              const auto address = bind_of(*host, static_cast<int>(*port));
+              claim(address, where + ".ports.metrics", ports["metrics"]);
+              node.metrics = host_port(host->address, static_cast<int>(*port));
+              node.metrics_bind = host_port(host->bind == "*" ? "0.0.0.0" : host->bind, static_cast<int>(*port));
+            }
           for (const char* key : {"pub", "control"}) {
             if (!ports[key]) {
               diag.add(ports, where + ".ports: missing '" + key + "'");
@@ -598,7 +644,21 @@ std::optional<config> validate(const YAML::Node& root, config cfg, const service
         diag.add(eps ? eps : n, where + ": 'endpoints' must be a map with 'pub' and 'control'"
                                      + std::string(cfg.hosts.empty() ? "" : ", or give 'ports' on its host"));
       } else {
-        v.keys(eps, {"pub", "control"}, where + ".endpoints");
+        v.keys(eps, {"pub", "control", "metrics"}, where + ".endpoints");
+        if (auto m = v.string(eps, "metrics", where + ".endpoints", false)) {
+          const auto owner = where + ".endpoints.metrics";
+          std::string why;
+          const auto listen = parse_listen(*m);
+          const auto address = listen ? parse_bind_address("tcp://" + *m, why) : std::nullopt;
+          if (!address)
+            diag.add(eps["metrics"], owner + ": '" + printable(*m)
+                                         + "' is not IP:PORT (an IP address and a port from 1 to 65535), "
+                                           "e.g. 127.0.0.1:7103");
+          else {
+            claim(*address, owner, eps["metrics"]);
+            node.metrics = node.metrics_bind = *m;
+          }
+        }
         for (const char* key : {"pub", "control"}) {
           auto e = v.string(eps, key, where + ".endpoints", true);
           if (!e)

@@ -46,6 +46,22 @@ struct node_spec {
   // The detail-types it may originate, when the config narrows what its
   // services declare.
   std::optional<std::vector<std::string>> emits;
+  // Where it serves Prometheus's /metrics over HTTP, as IP:PORT (empty:
+  // nowhere): `metrics:` in `endpoints`, or a port in `ports`.
+  std::string metrics;
+  std::string metrics_bind;  // as it binds it (the host's bind address in `ports`)
+};
+
+// The optional `observability` section: what `troupe trace` and `troupe
+// sagas` read. Each node journals the events it originates and the
+// attempts of its deliveries, keyed by correlation id, and keeps a record
+// for `trace_retention` and at most `trace_records` of them (0: journal
+// nothing). A saga has ended once one of its events has a `terminal`
+// detail-type.
+struct observability_spec {
+  std::vector<std::string> terminal;
+  std::chrono::milliseconds trace_retention{24LL * 3600 * 1000};
+  long long trace_records = 1000000;
 };
 
 // A rule target's retry policy, as EventBridge's: at most
@@ -134,6 +150,7 @@ struct config {
   std::map<std::string, fault_spec> faults;  // by service; none unless the file has `faults`
   std::vector<client_spec> clients;  // who else may connect, with their roles
   std::optional<gateway_spec> gateway;  // none unless the file has `gateway`
+  observability_spec observability;
 
   /// Whether the nodes have keys (then CurveZMQ is on every socket).
   bool secure() const { return !nodes.empty() && !nodes.front().public_key.empty(); }

@@ -152,6 +152,11 @@ std::string tcp_endpoint(const std::string& address, int port) {
   return "tcp://" + (v6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
 }
 
+std::string host_port(const std::string& address, int port) {
+  const bool v6 = address.find(':') != std::string::npos;
+  return (v6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
+}
+
 bind_address bind_of(const host_spec& h, int port) {
   bind_address a;
   a.port = port;

@@ -41,6 +41,9 @@ std::vector<host_spec> read_hosts(const YAML::Node& hosts, diagnostics& diag);
 /// `tcp://ADDRESS:PORT`, with an IPv6 literal in brackets.
 std::string tcp_endpoint(const std::string& address, int port);
 
+/// `ADDRESS:PORT` (an HTTP listener's address), with an IPv6 literal in brackets.
+std::string host_port(const std::string& address, int port);
+
 /// What a node on `h` binds for `port`, as `bind_table` compares it.
 bind_address bind_of(const host_spec& h, int port);
 

@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -11,6 +13,8 @@
 #include <thread>
 
 #include <httplib.h>
+
+#include "observe/prometheus.hpp"
 
 #include "actors/runtime/systemd_notify.hpp"
 #include "gateway/api.hpp"
@@ -72,6 +76,72 @@ std::optional<std::string> call_key(const httplib::Request& req, const caller& w
   }
   return std::string();
 }
+
+/// What the gateway counts, served at GET /metrics in Prometheus's format.
+/// Operations are labelled by name only when they are EventBridge's that
+/// the gateway answers: a caller cannot grow the label set.
+class gateway_metrics {
+ public:
+  static std::string operation_label(std::string_view op) {
+    for (const char* known : {"PutEvents", "TestEventPattern", "ListRules", "DescribeRule", "ListTargetsByRule",
+                              "ListEventBuses"})
+      if (op == known)
+        return known;
+    return "other";
+  }
+  void request(const std::string& op, int status, double seconds) {
+    std::lock_guard<std::mutex> lock(m_);
+    ++requests_[{op, status}];
+    latency_[op].observe(seconds);
+  }
+  void refused(const std::string& why) {
+    std::lock_guard<std::mutex> lock(m_);
+    ++refused_[why];
+  }
+  void entries(std::size_t ok, std::size_t failed, bool ingress_failed) {
+    std::lock_guard<std::mutex> lock(m_);
+    entries_ok_ += ok;
+    entries_failed_ += failed;
+    ingress_errors_ += ingress_failed ? 1 : 0;
+  }
+  std::string text(const std::string& cluster) {
+    observe::exposition x;
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      x.family("troupe_gateway_requests_total", "counter", "Requests answered, by operation and HTTP status.");
+      for (const auto& [k, n] : requests_)
+        x.sample("troupe_gateway_requests_total",
+                 {{"cluster", cluster}, {"operation", k.first}, {"status", std::to_string(k.second)}},
+                 static_cast<double>(n));
+      x.family("troupe_gateway_request_duration_seconds", "histogram", "How long a request took to answer.");
+      for (const auto& [op, h] : latency_)
+        x.histogram("troupe_gateway_request_duration_seconds", {{"cluster", cluster}, {"operation", op}}, h);
+      x.family("troupe_gateway_refused_requests_total", "counter",
+               "Requests refused before any operation: their signature or key, by error type.");
+      for (const auto& [why, n] : refused_)
+        x.sample("troupe_gateway_refused_requests_total", {{"cluster", cluster}, {"error", why}},
+                 static_cast<double>(n));
+      x.family("troupe_gateway_put_entries_total", "counter",
+               "PutEvents entries sent to the ingress node, by whether they became events.");
+      x.sample("troupe_gateway_put_entries_total", {{"cluster", cluster}, {"result", "ok"}},
+               static_cast<double>(entries_ok_));
+      x.sample("troupe_gateway_put_entries_total", {{"cluster", cluster}, {"result", "failed"}},
+               static_cast<double>(entries_failed_));
+      x.family("troupe_gateway_ingress_errors_total", "counter",
+               "PutEvents calls the ingress node did not answer, or refused whole.");
+      x.sample("troupe_gateway_ingress_errors_total", {{"cluster", cluster}}, static_cast<double>(ingress_errors_));
+    }
+    observe::process_metrics(x);
+    return x.take();
+  }
+
+ private:
+  std::mutex m_;
+  std::map<std::pair<std::string, int>, std::uint64_t> requests_;
+  std::map<std::string, observe::histogram> latency_;
+  std::map<std::string, std::uint64_t> refused_;
+  std::uint64_t entries_ok_ = 0, entries_failed_ = 0, ingress_errors_ = 0;
+};
 
 /// One line on stderr per kind of trouble (and per client address) every
 /// 10 s at most, with how many were held back: a client can make these
@@ -139,9 +209,10 @@ int serve(const cluster::config& cfg, const server_options& opts) {
   }
 
   trouble_log trouble;
+  gateway_metrics metrics;
   // One control connection per HTTP worker thread: a DEALER carries one
   // request at a time.
-  api operations(cfg, [&cfg, ingress, &trouble](const std::vector<wire::put_entry>& entries)
+  api operations(cfg, [&cfg, ingress, &trouble, &metrics](const std::vector<wire::put_entry>& entries)
                           -> result<std::vector<wire::put_result>> {
     thread_local std::unique_ptr<wire::client> control;
     if (!control) {
@@ -154,6 +225,13 @@ int serve(const cluster::config& cfg, const server_options& opts) {
     req.verb = "put";
     req.entries = entries;
     auto rep = control->call(req, put_timeout);
+    if (!rep || !rep->ok || rep->results.size() != entries.size())
+      metrics.entries(0, entries.size(), true);
+    else {
+      const auto ok = static_cast<std::size_t>(
+          std::count_if(rep->results.begin(), rep->results.end(), [](const wire::put_result& r) { return r.ok(); }));
+      metrics.entries(ok, entries.size() - ok, false);
+    }
     if (!rep) {
       trouble("ingress", "PutEvents: the ingress node " + ingress->name + " (" + ingress->control +
                              ") did not answer: " + rep.err().message + "; callers get InternalException");
@@ -184,8 +262,27 @@ int serve(const cluster::config& cfg, const server_options& opts) {
   http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
     answer(res, error_reply("InternalException", "The gateway failed to answer this request.", 500));
   });
+  http.Get("/metrics", [&metrics, &cfg](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics.text(cfg.cluster), observe::content_type);
+    stamp_date(res);
+  });
   http.Post("/", [&](const httplib::Request& req, httplib::Response& res) {
+    const auto started = std::chrono::steady_clock::now();
     const auto target = req.get_header_value("X-Amz-Target");
+    struct timed {
+      gateway_metrics& m;
+      const std::string& target;
+      httplib::Response& res;
+      std::chrono::steady_clock::time_point started;
+      ~timed() {
+        constexpr std::string_view prefix = "AWSEvents.";
+        const auto op = target.rfind(prefix, 0) == 0 ? gateway_metrics::operation_label(
+                                                           std::string_view(target).substr(prefix.size()))
+                                                     : std::string("other");
+        m.request(op, res.status,
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      }
+    } timing{metrics, target, res, started};
     constexpr std::string_view prefix = "AWSEvents.";
     if (target.rfind(prefix, 0) != 0) {
       answer(res, error_reply("UnknownOperationException",
@@ -205,6 +302,7 @@ int serve(const cluster::config& cfg, const server_options& opts) {
                             },
                             wire::now_ms() / 1000);
       if (!v.ok()) {
+        metrics.refused(v.error_type);
         trouble("refused " + req.remote_addr, "refused a request from " + req.remote_addr + ": " + v.error_type +
                                                   ": " + v.message);
         answer(res, error_reply(v.error_type, v.message));

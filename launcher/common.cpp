@@ -74,13 +74,13 @@ result<nlohmann::json> query(const cluster::config& cfg, const std::string& serv
   return j;
 }
 
-result<nlohmann::json> status(const cluster::config& cfg, const cluster::node_spec& node,
-                              std::chrono::milliseconds timeout) {
+namespace {
+
+result<nlohmann::json> ask(const cluster::config& cfg, const cluster::node_spec& node,
+                           const wire::control_request& req, std::chrono::milliseconds timeout) {
   auto c = connect(cfg, node, cluster::reader);
   if (!c)
     return c.err();
-  wire::control_request req;
-  req.verb = "status";
   auto rep = (*c)->call(req, timeout);
   if (!rep)
     return rep.err();
@@ -90,6 +90,24 @@ result<nlohmann::json> status(const cluster::config& cfg, const cluster::node_sp
   if (j.is_discarded())
     return error{errc::bad_answer, "node " + node.name + " answered with invalid JSON"};
   return j;
+}
+
+}  // namespace
+
+result<nlohmann::json> status(const cluster::config& cfg, const cluster::node_spec& node,
+                              std::chrono::milliseconds timeout) {
+  wire::control_request req;
+  req.verb = "status";
+  return ask(cfg, node, req, timeout);
+}
+
+result<nlohmann::json> trace(const cluster::config& cfg, const cluster::node_spec& node, const std::string& what,
+                             const nlohmann::json& args, std::chrono::milliseconds timeout) {
+  wire::control_request req;
+  req.verb = "trace";
+  req.what = what;
+  req.args = args.dump();
+  return ask(cfg, node, req, timeout);
 }
 
 result<void> wait_ready(const cluster::config& cfg, std::chrono::milliseconds timeout) {

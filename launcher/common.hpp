@@ -50,6 +50,11 @@ std::optional<cluster::config> load_config(const std::string& path);
 result<nlohmann::json> query(const cluster::config& cfg, const std::string& service, const std::string& what,
                              const nlohmann::json& args, std::chrono::milliseconds timeout);
 
+/// Asks one node's trace journal (the control verb `trace`: what is
+/// "saga" or "sagas"); returns the parsed JSON reply.
+result<nlohmann::json> trace(const cluster::config& cfg, const cluster::node_spec& node, const std::string& what,
+                             const nlohmann::json& args, std::chrono::milliseconds timeout);
+
 /// Asks one node for its status.
 result<nlohmann::json> status(const cluster::config& cfg, const cluster::node_spec& node,
                               std::chrono::milliseconds timeout);

@@ -87,6 +87,8 @@ std::string hosts_to_write(const cluster::config& cfg, const names& n, const kub
     nodes[node.name] = json{{"host", node.name},
                             {"ports", {{"pub", port_of(node.pub_bind).value_or(0)},
                                        {"control", port_of(node.control_bind).value_or(0)}}}};
+    if (!node.metrics_bind.empty())
+      nodes[node.name]["ports"]["metrics"] = port_of("tcp://" + node.metrics_bind).value_or(0);
   }
   return "# the hosts: section, and each node's host and ports (the rest of each node as it is):\n"
          + yaml_document(json{{"hosts", hosts}, {"nodes", nodes}});
@@ -201,7 +203,19 @@ json ports_of(const cluster::node_spec& node, bool service) {
   }
   pub["protocol"] = "TCP";
   control["protocol"] = "TCP";
-  return json::array({pub, control});
+  auto ports = json::array({pub, control});
+  if (const auto m = port_of("tcp://" + node.metrics_bind)) {
+    // Prometheus's /metrics: scraped through the pod's port.
+    json metrics = {{"name", "metrics"}, {"protocol", "TCP"}};
+    if (service) {
+      metrics["port"] = *m;
+      metrics["targetPort"] = "metrics";
+    } else {
+      metrics["containerPort"] = *m;
+    }
+    ports.push_back(std::move(metrics));
+  }
+  return ports;
 }
 
 json service(const cluster_plan& p, const kubernetes_options& o, const cluster::node_spec& node) {

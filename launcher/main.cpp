@@ -22,6 +22,7 @@
 #include "launcher/cli_help.hpp"
 #include "launcher/keys.hpp"
 #include "launcher/launch.hpp"
+#include "launcher/trace.hpp"
 #include "rules/matcher.hpp"
 
 #ifndef TROUPE_VERSION
@@ -242,6 +243,33 @@ int run(int argc, char** argv) {
   troupe::cli::add_format(status, format);
   troupe::cli::example(status, "troupe status configs/flight.yaml --format json");
 
+  std::string saga_id;
+  auto* trace = app.add_subcommand(
+      "trace", "Show one saga across every node: its events as a causation tree, with a timeline, each hop's "
+               "latency, and every delivery's attempts, retries, errors and dead letters");
+  troupe::cli::add_config(trace, config);
+  trace->add_option("ID", saga_id, "The saga's correlation id (a booking's id, say)")->required();
+  troupe::cli::add_format(trace, format);
+  troupe::cli::example(trace, "troupe trace configs/flight.yaml 0193d1c2-7c4e-7b21-9a51-3f2e8c1d0a42");
+
+  std::string stuck_text, since_text = "24h";
+  std::size_t sagas_limit = 20;
+  auto* sagas = app.add_subcommand(
+      "sagas", "List recent sagas, or with --stuck those quiet that long and not ended, with where each waits");
+  troupe::cli::add_config(sagas, config);
+  sagas->add_option("--stuck", stuck_text,
+                    "Only sagas with no event for this long (30s, 5m, 2h) that have not reached a terminal "
+                    "detail-type (observability.terminal), or that still have work waiting")
+      ->type_name("DURATION");
+  sagas->add_option("--since", since_text, "Only sagas with an event within this long")
+      ->capture_default_str()
+      ->type_name("DURATION");
+  sagas->add_option("--limit", sagas_limit, "Without --stuck: the newest this many")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000));
+  troupe::cli::add_format(sagas, format);
+  troupe::cli::example(sagas, "troupe sagas configs/flight.yaml --stuck 30s");
+
   troupe::cli::dlq_options dq;
   const auto dlq = add_dlq_commands(app, config, format, dq);
 
@@ -365,6 +393,39 @@ int run(int argc, char** argv) {
     return troupe::cli::launch(*cfg, {config, self_exe(argv[0]), launch_host});
   if (*status)
     return status_cmd(*cfg, format == "json");
+  if (*trace) {
+    auto t = troupe::cli::collect_saga(*cfg, saga_id, std::chrono::seconds(5));
+    if (format == "json")
+      std::printf("%s\n", t.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    else
+      std::fputs(troupe::cli::render_saga(t).c_str(), stdout);
+    if (!t.value("found", false))
+      return 1;
+    return t["nodes"]["unreachable"].empty() ? 0 : 1;
+  }
+  if (*sagas) {
+    troupe::cli::sagas_options o;
+    o.limit = sagas_limit;
+    const auto since = troupe::cli::parse_duration(since_text);
+    if (!since) {
+      std::fprintf(stderr, "troupe: sagas: --since '%s' is not a duration (30s, 5m, 2h, 1d)\n", since_text.c_str());
+      return 2;
+    }
+    o.since = *since;
+    if (!stuck_text.empty()) {
+      o.stuck = troupe::cli::parse_duration(stuck_text);
+      if (!o.stuck) {
+        std::fprintf(stderr, "troupe: sagas: --stuck '%s' is not a duration (30s, 5m, 2h, 1d)\n", stuck_text.c_str());
+        return 2;
+      }
+    }
+    auto r = troupe::cli::collect_sagas(*cfg, o, std::chrono::seconds(5));
+    if (format == "json")
+      std::printf("%s\n", r.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    else
+      std::fputs(troupe::cli::render_sagas(r).c_str(), stdout);
+    return r["nodes"]["unreachable"].empty() ? 0 : 1;
+  }
   return 2;
 }
 

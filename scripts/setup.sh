@@ -17,6 +17,9 @@ packages=(
   libcpp-httplib-dev libssl-dev  # troupe gateway: HTTP, and SHA-256 and HMAC for SigV4
   awscli python3-boto3  # the AWS CLI and boto3 against troupe gateway, run by integration-gateway
   libsimdjson-dev  # JSON events to MessagePack (rules/json_simd.cpp)
+  prometheus  # promtool check metrics, and a real server scraping the cluster (integration-observe)
+  chromium  # the live page loaded headless (integration-observe)
+  gnuplot-nox  # the bench's PNG plots
 )
 missing=()
 for p in "${packages[@]}"; do

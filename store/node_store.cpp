@@ -83,6 +83,10 @@ CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_ms);
 CREATE TABLE IF NOT EXISTS state (
   service TEXT NOT NULL, tbl TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
   PRIMARY KEY (service, tbl, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS trace (
+  id INTEGER PRIMARY KEY, corr TEXT NOT NULL, at_ms INTEGER NOT NULL, kind INTEGER NOT NULL,
+  event TEXT NOT NULL, type TEXT NOT NULL, rec BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS trace_corr ON trace (corr);
 )";
 
 std::int64_t now_ms() {
@@ -256,6 +260,23 @@ result<std::int64_t> txn::idempotency_expire(std::int64_t now_ms, std::size_t li
   auto& s = stmt("DELETE FROM idempotency WHERE key IN "
                      "(SELECT key FROM idempotency WHERE expires_ms < ? ORDER BY expires_ms LIMIT ?)");
   s.bind(1, now_ms).bind(2, static_cast<std::int64_t>(limit));
+  TROUPE_TRY(s.run());
+  return static_cast<std::int64_t>(sqlite3_changes(db_.handle()));
+}
+
+result<void> txn::trace_add(const trace_row& r) {
+  auto& s = stmt("INSERT INTO trace (corr, at_ms, kind, event, type, rec) VALUES (?, ?, ?, ?, ?, ?)");
+  s.bind_borrowed(1, r.corr).bind(2, r.at_ms).bind(3, static_cast<std::int64_t>(r.kind));
+  s.bind_borrowed(4, r.event_id).bind_borrowed(5, r.type).bind_blob_borrowed(6, r.rec);
+  return s.run();
+}
+
+result<std::int64_t> txn::trace_prune(std::int64_t before_ms, std::int64_t keep, std::size_t limit) {
+  // Records are appended in time order (near enough: an attempt's end), so
+  // the oldest rows by id are the ones to go.
+  auto& s = stmt("DELETE FROM trace WHERE id IN (SELECT id FROM trace ORDER BY id LIMIT ?) "
+                 "AND (at_ms < ? OR id <= (SELECT max(id) FROM trace) - ?)");
+  s.bind(1, static_cast<std::int64_t>(limit)).bind(2, before_ms).bind(3, keep);
   TROUPE_TRY(s.run());
   return static_cast<std::int64_t>(sqlite3_changes(db_.handle()));
 }

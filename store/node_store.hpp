@@ -77,6 +77,23 @@ struct idempotency_record {
   std::uint64_t digest = 0;
 };
 
+/// One record of a node's trace journal (the `trace` table), kept for
+/// `troupe trace` and `troupe sagas`: an event this node originated, or how
+/// one attempt of a delivery to a target here ended. `rec` is the rest as
+/// MessagePack (actors/runtime/trace_journal.hpp reads and writes it).
+struct trace_row {
+  // An event, or an attempt and how it ended: ok, failed and retried when
+  // due, failed for good (a dead letter, or dropped), or past its maximum
+  // age before it ran.
+  enum kind_t : int { event = 0, ok = 1, retry = 2, failed = 3, expired = 4 };
+  std::string corr;
+  std::int64_t at_ms = 0;  // the event's time; the attempt's end
+  int kind = event;
+  std::string event_id;
+  std::string type;        // the event's detail-type
+  std::string rec;
+};
+
 /// A job's view of the open transaction. Statements are prepared once.
 class txn {
  public:
@@ -113,6 +130,10 @@ class txn {
   result<std::vector<expired_event>> outbox_older(const std::string& stream, std::uint64_t after_seq,
                                                   std::int64_t before_ms, std::size_t limit);
   result<void> outbox_delete(const std::string& stream, std::uint64_t seq);
+  result<void> trace_add(const trace_row& r);
+  /// Forgets at most `limit` of the oldest trace records that are older
+  /// than `before_ms` or beyond the newest `keep`; returns how many.
+  result<std::int64_t> trace_prune(std::int64_t before_ms, std::int64_t keep, std::size_t limit);
   /// The rows of `service`'s state, in (table, key) order: what a restarted
   /// service is rebuilt from.
   result<std::vector<state_row>> state_rows(const std::string& service);

@@ -286,6 +286,12 @@ std::string encode(const control_request& r) {
     pk.pack(r.service);
     pk.pack(r.what);
     pk.pack(r.args);
+  } else if (r.verb == "trace") {
+    pk.pack_array(4);
+    pk.pack_uint32(control_version);
+    pk.pack(r.verb);
+    pk.pack(r.what);
+    pk.pack(r.args);
   } else if (r.verb == "read") {
     pk.pack_array(5);
     pk.pack_uint32(control_version);
@@ -320,6 +326,13 @@ result<control_request> decode_request(std::string_view bytes) {
     r.service = str(a.ptr[2]);
     r.what = str(a.ptr[3]);
     r.args = str(a.ptr[4]);
+  } else if (r.verb == "trace") {
+    if (a.size != 4 || !is_str(a.ptr[2]) || !is_str(a.ptr[3]))
+      return shape("trace takes what and args (strings)");
+    r.what = str(a.ptr[2]);
+    r.args = str(a.ptr[3]);
+    if (r.what != "saga" && r.what != "sagas")
+      return error{errc::invalid_field, "control message: trace asks for 'saga' or 'sagas', not '" + r.what + "'"};
   } else if (r.verb == "status") {
     if (a.size != 2)
       return shape("status takes no arguments");

@@ -9,6 +9,12 @@
 //          time = the event's time, milliseconds since the Unix epoch
 //   query  service, what, args (JSON)  → JSON text
 //   status                             → JSON text
+//   trace  what, args (JSON)           → JSON text: the node's trace journal
+//          what = "saga", args = {"id": correlation id, "limit"?}
+//               → {node, now_ms, records, pending, unacked, truncated}
+//          what = "sagas", args = {terminal?, ids?, quiet_before_ms?,
+//                 open_only?, since_ms?, limit?}
+//               → {node, now_ms, sagas, pending, unacked, truncated}
 //   read   services, after, limit      → [rows, next, inbox, outbox]
 //          services = [service...]: only their rows (empty: every service's)
 //          after = [] or [service, table, key]: the rows after this one
@@ -104,9 +110,9 @@ struct read_page {
 };
 
 struct control_request {
-  std::string verb;                // "put", "query", "status", "read"
+  std::string verb;                // "put", "query", "status", "read", "trace"
   std::vector<put_entry> entries;  // put
-  std::string service, what, args; // query (args is JSON text)
+  std::string service, what, args; // query (args is JSON text); trace: what, args
   std::vector<std::string> services;  // read: only these (empty: all)
   std::optional<state_key> after;     // read: from the row after this one
   std::uint32_t limit = 0;            // read: rows at most

@@ -1,6 +1,7 @@
 #include "actors/runtime/answer_resolution.hpp"
 
 #include "actors/runtime/retry_schedule.hpp"
+#include "actors/runtime/trace_journal.hpp"
 #include "wire/limits.hpp"
 
 namespace troupe::runtime {
@@ -38,7 +39,14 @@ void answer_resolver::send_dead_letter(const dead_letter& dl, commit_batch& out)
                                   ev.correlation_id, ev.id));
 }
 
+void answer_resolver::record(const answer& a, store::trace_row::kind_t how, std::int64_t due_ms,
+                             commit_batch& out) {
+  if (journal_)
+    out.traces.push_back(attempt_record(a, how, due_ms));
+}
+
 void answer_resolver::failed_for_good(answer& a, const char* exhausted, commit_batch& out) {
+  record(a, store::trace_row::failed, 0, out);
   metrics_.failed(a.d.rule);
   ++(a.status == outcome::permanent ? counters_.permanent_dropped : counters_.retries_exhausted);
   send_dead_letter(dead_letter_for(a, exhausted), out);
@@ -94,6 +102,7 @@ void answer_resolver::resolve(answer& a, std::int64_t now_ms, commit_batch& out)
       a.changes.clear();
     } else {
       metrics_.succeeded(a.d.rule);
+      record(a, store::trace_row::ok, 0, out);
       if (a.d.inbox_id || !a.changes.empty())
         out.done.push_back({a.d.inbox_id, a.d.target, std::move(a.changes)});
       return;
@@ -111,6 +120,7 @@ void answer_resolver::resolve(answer& a, std::int64_t now_ms, commit_batch& out)
   // The retry is recorded in the inbox (attempt, due time) before it is
   // scheduled: a node that dies meanwhile still retries it when due. A
   // delivery its restarting service never ran keeps its attempt.
+  record(a, store::trace_row::retry, now_ms + next.delay->count(), out);
   auto d = std::move(a.d);
   if (!a.not_run)
     ++d.retry.attempt;

@@ -43,7 +43,12 @@ class answer_resolver {
 
   const cluster::retry_policy& policy_of(const std::string& rule) const;
 
+  /// Whether each attempt leaves a record in the trace journal (the
+  /// batch's `traces`).
+  void journal(bool on) { journal_ = on; }
+
  private:
+  void record(const answer& a, store::trace_row::kind_t how, std::int64_t due_ms, commit_batch& out);
   /// The events of an ok answer; a problem with one fails the answer.
   std::optional<std::string> emit(answer& a, commit_batch& out);
   void failed_for_good(answer& a, const char* exhausted, commit_batch& out);
@@ -54,6 +59,7 @@ class answer_resolver {
   rule_metrics& metrics_;
   bus_counters& counters_;
   spdlog::logger& log_;
+  bool journal_ = true;
 };
 
 }  // namespace troupe::runtime

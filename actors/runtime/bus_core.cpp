@@ -7,6 +7,7 @@
 #include "actors/event_view.hpp"
 #include "actors/runtime/dead_letters.hpp"
 #include "actors/runtime/retry_schedule.hpp"
+#include "actors/runtime/trace_journal.hpp"
 #include "wire/control.hpp"
 #include "wire/endpoint.hpp"
 #include "wire/stream.hpp"
@@ -14,6 +15,12 @@
 namespace troupe::runtime {
 
 std::int64_t bus_port::now_ms() { return wire::now_ms(); }
+
+void bus_port::inspect_store(std::function<result<nlohmann::json>(store::database&)>,
+                             std::function<void(bus_core&, result<nlohmann::json>)> then) {
+  (void)then;
+  throw std::logic_error("this bus port cannot read its store");
+}
 std::chrono::steady_clock::time_point bus_port::steady_now() { return std::chrono::steady_clock::now(); }
 
 namespace {
@@ -52,6 +59,11 @@ bus_core::bus_core(bus_setup setup, bus_port& port, bus_timing timing)
       idempotency_ttl_ms_(longest_event_age(cfg_)) {
   for (const auto& r : cfg_.rules)
     rules_[r.name] = &r;
+  journal_ = cfg_.observability.trace_records > 0;
+  for (const auto& r : cfg_.rules)
+    if (services_.count(r.target))
+      metrics_.of(r.name);  // exported from the start, at 0
+  resolver_.journal(journal_);
   if (auto it = topo_->consumes.find(node_); it != topo_->consumes.end())
     consumed_ = it->second;
   consumes_everything_ = consumed_.erase("") > 0;
@@ -88,9 +100,10 @@ void bus_core::start() {
   std::vector<delivery> now;
   const auto at = port_.now_ms();
   for (auto& d : recovered_) {
-    if (d.retry.due_ms > at)
+    if (d.retry.due_ms > at) {
+      ++retries_waiting_;
       port_.retry_after(std::chrono::milliseconds(d.retry.due_ms - at), std::move(d));
-    else
+    } else
       now.push_back(std::move(d));
   }
   recovered_.clear();
@@ -131,6 +144,7 @@ void bus_core::dispatch(std::vector<delivery> ds) {
   }
   for (auto& [target, batch] : by_target) {
     counters_.deliveries += batch.size();
+    in_service_[target] += batch.size();
     port_.deliver(target, std::move(batch));
   }
 }
@@ -321,6 +335,10 @@ void bus_core::on_answers(std::vector<answer>& answers) {
   std::set<stream_key> touched;
   const auto now = port_.now_ms();
   for (auto& a : answers) {
+    if (auto it = in_service_.find(a.d.target); it != in_service_.end() && it->second > 0)
+      --it->second;
+    if (a.handler_us >= 0)
+      metrics_.handled(a.d.rule, a.handler_us);
     if (a.d.hold)
       touched.insert(gate_.answered(std::move(a)));
     else
@@ -342,12 +360,20 @@ void bus_core::commit(commit_batch&& w) {
     std::vector<finished_delivery> done;
     std::vector<delivery> parked, rescheduled;
     std::map<stream_key, store::cursor> cursors;
+    std::vector<store::trace_row> traces;
   };
-  auto fx = std::make_shared<effects>(
-      effects{std::move(w.done), std::move(w.parked), std::move(w.rescheduled), std::move(w.cursors)});
+  auto fx = std::make_shared<effects>(effects{std::move(w.done), std::move(w.parked), std::move(w.rescheduled),
+                                              std::move(w.cursors), std::move(w.traces)});
   originate(
       std::move(w.events),
-      [fx](store::txn& t) { return write_effects(t, fx->done, fx->parked, fx->rescheduled, fx->cursors); },
+      [fx](store::txn& t) -> result<void> {
+        if (auto r = write_effects(t, fx->done, fx->parked, fx->rescheduled, fx->cursors); !r)
+          return r;
+        for (const auto& row : fx->traces)
+          if (auto r = t.trace_add(row); !r)
+            return r;
+        return {};
+      },
       std::move(ac), [fx](after_commit& done) {
         // Retried when due, now that the inbox has them (parked ones got their row).
         for (auto* v : {&fx->parked, &fx->rescheduled})
@@ -386,11 +412,11 @@ void bus_core::originate(std::vector<std::shared_ptr<wire::envelope>> events, st
     staged->push_back(std::move(sg));
   }
   port_.write(
-      [staged, extra = std::move(extra)](store::txn& t) -> result<void> {
+      [staged, extra = std::move(extra), journal = journal_](store::txn& t) -> result<void> {
         if (extra)
           if (auto r = extra(t); !r)
             return r;
-        return write_staged(t, *staged);
+        return write_staged(t, *staged, journal);
       },
       [staged, ac = std::move(ac), fill = std::move(fill)](bus_core& bus) mutable {
         for (auto& sg : *staged) {
@@ -413,6 +439,7 @@ void bus_core::committed(after_commit& ac) {
   const auto now = port_.now_ms();
   for (auto& d : ac.retries) {
     const auto wait = std::max<std::int64_t>(0, d.retry.due_ms - now);
+    ++retries_waiting_;
     port_.retry_after(std::chrono::milliseconds(wait), std::move(d));
   }
   if (!ac.reply_to.empty())
@@ -577,6 +604,8 @@ void bus_core::control_request(const principal& p, const std::string& identity, 
     });
   } else if (req->verb == "read") {
     read(identity, *req);
+  } else if (req->verb == "trace") {
+    trace(identity, *req);
   } else if (req->verb == "status") {
     if (!admit_ask(identity, "status"))
       return;
@@ -631,6 +660,77 @@ void bus_core::read(const std::string& identity, wire::control_request& req) {
         bus.log_->warn("{}", rep.body);
     }
     bus.port_.reply(identity, wire::encode_reply(rep, "read"));
+  });
+}
+
+/// A `trace` request: the journal read away from this thread (as a `read`
+/// page), then what only the bus knows added: which consumers have not
+/// acked each event of this node's that it lists.
+void bus_core::trace(const std::string& identity, wire::control_request& req) {
+  auto args = nlohmann::json::parse(req.args, nullptr, false);
+  if (args.is_discarded() || !args.is_object()) {
+    answer_request(identity, "trace", false, "trace: the arguments must be a JSON object");
+    return;
+  }
+  std::function<result<nlohmann::json>(store::database&)> fn;
+  const auto lagging = std::make_shared<std::vector<std::pair<std::string, std::uint64_t>>>(unacked_streams());
+  if (req.what == "saga") {
+    if (!args.contains("id") || !args["id"].is_string() || args["id"].get<std::string>().empty()) {
+      answer_request(identity, "trace", false, "trace saga: 'id' must be a correlation id");
+      return;
+    }
+    const auto limit = args.value("limit", 10000);
+    if (limit < 1 || limit > 100000) {
+      answer_request(identity, "trace", false, "trace saga: 'limit' must be from 1 to 100000");
+      return;
+    }
+    fn = [id = args["id"].get<std::string>(), limit](store::database& db) {
+      return read_saga(db, id, static_cast<std::size_t>(limit));
+    };
+  } else {
+    auto q = parse_sagas_query(args);
+    if (!q) {
+      answer_request(identity, "trace", false, q.err().message);
+      return;
+    }
+    fn = [q = std::move(*q), lagging](store::database& db) -> result<nlohmann::json> {
+      auto r = read_sagas(db, q);
+      TROUPE_TRY(r);
+      // The sagas of the events some consumer has not acked yet.
+      auto unacked = read_unacked(db, *lagging, 10000);
+      TROUPE_TRY(unacked);
+      (*r)["unacked_events"] = std::move(*unacked);
+      return r;
+    };
+  }
+  if (!admit_ask(identity, "read"))
+    return;
+  port_.inspect_store(std::move(fn), [identity](bus_core& bus, result<nlohmann::json> r) {
+    --bus.reads_in_flight_;
+    if (!r) {
+      bus.answer_request(identity, "trace", false, "node " + bus.node_ + " cannot read its trace: " + r.err().message);
+      return;
+    }
+    auto& body = *r;
+    body["node"] = bus.node_;
+    body["now_ms"] = bus.port_.now_ms();
+    const auto waiting_for = [&bus](const std::string& stream, std::uint64_t seq) {
+      auto list = nlohmann::json::array();
+      if (const auto* os = bus.out_.find(stream))
+        for (const auto& peer : os->consumers)
+          if (bus.out_.acked(peer, stream) < seq)
+            list.push_back(peer);
+      return list;
+    };
+    if (body.contains("records"))
+      for (auto& rec : body["records"])
+        if (rec.value("kind", "") == "event" && rec.contains("seq") && rec["seq"].is_number_unsigned()
+            && rec.value("epoch", std::uint64_t{0}) == bus.epoch_)
+          rec["unacked_by"] = waiting_for(rec.value("type", ""), rec["seq"].get<std::uint64_t>());
+    if (body.contains("unacked_events"))
+      for (auto& e : body["unacked_events"])
+        e["unacked_by"] = waiting_for(e.value("type", ""), e.value("seq", std::uint64_t{0}));
+    bus.answer_request(identity, "trace", true, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   });
 }
 
@@ -824,6 +924,11 @@ void bus_core::age_letter(const std::string& target, const std::string& rule, co
   auto a = failure_of(target, rule, std::make_shared<wire::envelope>(ev), error_code::max_event_age,
                       "node " + peer + " did not take the " + what + " within its maximum age", 0);
   a.dead_letter_queue = dlq;
+  if (journal_) {
+    auto rec = attempt_record(a, store::trace_row::expired);
+    rec.at_ms = port_.now_ms();  // when it expired; the letter says it was never attempted
+    w.traces.push_back(std::move(rec));
+  }
   metrics_.failed(rule);
   auto dl = resolver_.dead_letter_for(a, exhausted_age);
   dl.node = peer;  // where the target runs, which never took it
@@ -928,6 +1033,21 @@ void bus_core::on_tick() {
   }
   if (expiry)
     expire_idempotency();
+  if (journal_ && ticks_ % timing_.trace_prune_every_ticks == 0)
+    prune_trace();
+}
+
+/// Forgets the trace records past the retention or the count, a chunk at a
+/// time, as a chore.
+void bus_core::prune_trace() {
+  const auto& o = cfg_.observability;
+  port_.chore([before = port_.now_ms() - o.trace_retention.count(), keep = o.trace_records,
+               chunk = timing_.trace_prune_chunk](store::txn& t) -> result<void> {
+    auto r = t.trace_prune(before, keep, chunk);
+    if (!r)
+      return r.err();
+    return {};
+  });
 }
 
 nlohmann::json bus_core::status() const {
@@ -947,6 +1067,85 @@ nlohmann::json bus_core::status() const {
          return r ? r->target : std::string();
        })},
       {"services", nlohmann::json::object()}};
+}
+
+}  // namespace troupe::runtime
+
+namespace troupe::runtime {
+
+std::vector<std::pair<std::string, std::uint64_t>> bus_core::unacked_streams() const {
+  std::vector<std::pair<std::string, std::uint64_t>> out;
+  for (const auto& [stream, _] : out_.heads()) {
+    const auto* os = out_.find(stream);
+    if (!os || os->consumers.empty())
+      continue;
+    std::uint64_t low = os->head;
+    for (const auto& peer : os->consumers)
+      low = std::min(low, out_.acked(peer, stream));
+    if (low < os->head)
+      out.emplace_back(stream, low);
+  }
+  return out;
+}
+
+void bus_core::prometheus(observe::exposition& x) const {
+  const std::string& n = node_;
+  x.family("troupe_node_info", "gauge", "The node, its incarnation (epoch) and its services; always 1.");
+  std::string services;
+  for (const auto& s : services_)
+    services += (services.empty() ? "" : ",") + s;
+  const auto epoch = std::to_string(epoch_);
+  x.sample("troupe_node_info", {{"node", n}, {"epoch", epoch}, {"services", services}}, 1);
+  write_prometheus(x, n, counters_, metrics_, [this](const std::string& rule) {
+    const auto* r = rule_of(rule);
+    return r ? r->target : std::string();
+  });
+  x.family("troupe_deliveries_in_service", "gauge",
+           "Deliveries handed to a local service that has not answered them yet: its queue.");
+  for (const auto& s : services_) {
+    auto it = in_service_.find(s);
+    x.sample("troupe_deliveries_in_service", {{"node", n}, {"target", s}},
+             static_cast<double>(it == in_service_.end() ? 0 : it->second));
+  }
+  x.family("troupe_deliveries_waiting_retry", "gauge", "Deliveries waiting for their retry's time.");
+  x.sample("troupe_deliveries_waiting_retry", {{"node", n}}, static_cast<double>(retries_waiting_));
+  x.family("troupe_held_events", "gauge",
+           "Events from peers held at their stream's gate until their answers commit.");
+  x.sample("troupe_held_events", {{"node", n}}, static_cast<double>(gate_.held()));
+  x.family("troupe_unacked_inbound_events", "gauge", "Events taken from peers and not acked to them yet.");
+  x.sample("troupe_unacked_inbound_events", {{"node", n}}, static_cast<double>(gate_.unacked()));
+  x.family("troupe_stream_head", "gauge", "The last sequence number given out in each of this node's streams.");
+  for (const auto& [stream, head] : out_.heads())
+    x.sample("troupe_stream_head", {{"node", n}, {"stream", stream}}, static_cast<double>(head));
+  x.family("troupe_unacked_events", "gauge",
+           "Events of this node's stream that the consumer has not acked: kept in the outbox for it.");
+  for (const auto& [stream, head] : out_.heads()) {
+    const auto* os = out_.find(stream);
+    if (!os)
+      continue;
+    for (const auto& peer : os->consumers) {
+      const auto acked = out_.acked(peer, stream);
+      x.sample("troupe_unacked_events", {{"node", n}, {"stream", stream}, {"consumer", peer}},
+               static_cast<double>(head > acked ? head - acked : 0));
+    }
+  }
+  x.family("troupe_asks_in_flight", "gauge", "Queries, status requests and reads waiting on the services or the store.");
+  x.sample("troupe_asks_in_flight", {{"node", n}}, static_cast<double>(asks_in_flight_ + reads_in_flight_));
+  // The wire's and the store's counters.
+  auto io = port_.io_stats();
+  for (const auto& part : {"wire", "store"}) {
+    if (!io.contains(part) || !io[part].is_object())
+      continue;
+    for (const auto& [key, value] : io[part].items()) {
+      if (!value.is_number())
+        continue;
+      const bool gauge = key == "peers_connected";
+      const auto name = std::string("troupe_") + part + "_" + key + (gauge ? "" : "_total");
+      x.family(name, gauge ? "gauge" : "counter",
+               std::string("The ") + part + "'s " + key + (gauge ? " now." : " counter."));
+      x.sample(name, {{"node", n}}, value.get<double>());
+    }
+  }
 }
 
 }  // namespace troupe::runtime

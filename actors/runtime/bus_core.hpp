@@ -74,6 +74,11 @@ class bus_port {
   virtual void read_store(page_bounds bounds, std::function<void(bus_core&, result<wire::read_page>)> then) = 0;
   /// The wire's and the store's counters, for status.
   virtual nlohmann::json io_stats() = 0;
+  /// Runs `fn` on this node's store away from the writer (as read_store);
+  /// `then` gets what it returned back on the bus. The default throws: a
+  /// port that serves `trace` requests overrides it.
+  virtual void inspect_store(std::function<result<nlohmann::json>(store::database&)> fn,
+                             std::function<void(bus_core&, result<nlohmann::json>)> then);
 };
 
 /// What a bus starts from.
@@ -105,6 +110,8 @@ struct bus_timing {
   // own; past it a read is refused at once, as an ask is.
   std::size_t max_reads_in_flight = 2;
   stream_gate::options gate;  // held events at most, replay asked again after
+  int trace_prune_every_ticks = 10;   // 500 ms
+  std::size_t trace_prune_chunk = 2000;  // records forgotten per chore: 4,000 a second at most
 };
 
 class bus_core {
@@ -123,7 +130,11 @@ class bus_core {
   void on_answers(std::vector<answer>& answers);
   /// A service crashed: it is rebuilt once its answers before are committed.
   void on_crashed(const std::string& service);
-  void on_retry_due(delivery d) { dispatch({std::move(d)}); }
+  void on_retry_due(delivery d) {
+    if (retries_waiting_ > 0)
+      --retries_waiting_;
+    dispatch({std::move(d)});
+  }
   /// A control request (PutEvents, query, status, read) or a peer's ack or
   /// replay request, from the connection ZAP named `user`.
   void on_request(const std::string& identity, const std::string& user, const std::string& body);
@@ -135,6 +146,12 @@ class bus_core {
   void on_tick();
 
   nlohmann::json status() const;
+  /// Everything the node counts, and its queues, in Prometheus's format
+  /// (the wire's and the store's counters through the port).
+  void prometheus(observe::exposition& x) const;
+  /// This node's streams that some consumer has not acked to the head:
+  /// each with the lowest seq its consumers acked.
+  std::vector<std::pair<std::string, std::uint64_t>> unacked_streams() const;
   const bus_counters& counters() const { return counters_; }
   const stream_gate& gate() const { return gate_; }
   const outbound_streams& outbound() const { return out_; }
@@ -171,6 +188,9 @@ class bus_core {
   /// (another read, for `read`); refuses it, counted, when not.
   bool admit_ask(const std::string& identity, const std::string& verb);
   void read(const std::string& identity, wire::control_request& req);
+  /// A `trace` request: the journal's records of a saga, or its sagas.
+  void trace(const std::string& identity, wire::control_request& req);
+  void prune_trace();
   void flush_acks(bool again);
   void prune();
   void expire();
@@ -215,6 +235,9 @@ class bus_core {
   std::size_t asks_in_flight_ = 0;  // queries and status requests waiting on the services
   std::size_t reads_in_flight_ = 0;  // reads of the store
   bool expire_soon_ = false;  // the last expiry found a full batch
+  bool journal_ = true;       // the trace journal (observability.trace-records > 0)
+  std::map<std::string, std::uint64_t> in_service_;  // deliveries handed to each service, not answered yet
+  std::uint64_t retries_waiting_ = 0;  // deliveries waiting for their retry's time
   wire::log_limit log_limit_;  // for what peers can make happen at will
 };
 

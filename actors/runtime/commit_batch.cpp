@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "actors/runtime/trace_journal.hpp"
+
 namespace troupe::runtime {
 
 result<void> write_effects(store::txn& t, const std::vector<finished_delivery>& done, std::vector<delivery>& parked,
@@ -39,9 +41,12 @@ result<void> write_effects(store::txn& t, const std::vector<finished_delivery>& 
   return {};
 }
 
-result<void> write_staged(store::txn& t, std::vector<staged_event>& events) {
+result<void> write_staged(store::txn& t, std::vector<staged_event>& events, bool journal) {
   std::map<std::string, std::uint64_t> heads;
   for (auto& sg : events) {
+    if (journal)
+      if (auto r = t.trace_add(event_record(*sg.ev)); !r)
+        return r;
     if (sg.keep)
       if (auto r = t.outbox_append(sg.stream, sg.seq, sg.time_ms, sg.bytes); !r)
         return r;

@@ -28,8 +28,10 @@ struct commit_batch {
   std::map<stream_key, store::cursor> cursors;
   std::vector<delivery> parked;       // held deliveries to retry: into the inbox
   std::vector<delivery> rescheduled;  // inbox deliveries to retry: their row updated
+  std::vector<store::trace_row> traces;  // attempts, for the trace journal
   bool empty() const {
-    return events.empty() && done.empty() && cursors.empty() && parked.empty() && rescheduled.empty();
+    return events.empty() && done.empty() && cursors.empty() && parked.empty() && rescheduled.empty()
+           && traces.empty();
   }
 };
 
@@ -51,9 +53,9 @@ struct staged_event {
   std::vector<std::int64_t> inbox_ids;  // per target, once written
 };
 
-/// Writes staged events: the outbox, an inbox row per local target, and
-/// each stream's head.
-result<void> write_staged(store::txn& t, std::vector<staged_event>& events);
+/// Writes staged events: the outbox, an inbox row per local target, each
+/// stream's head, and when `journal` a trace record per event.
+result<void> write_staged(store::txn& t, std::vector<staged_event>& events, bool journal);
 
 /// An inbound stream's position now durable, so it may be acked.
 struct accepted_mark {

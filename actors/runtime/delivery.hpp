@@ -50,6 +50,7 @@ struct answer {
   std::string error_code;  // when not ok: TIMEOUT, HANDLER_ERROR, PERMANENT_ERROR, CRASH, ...
   std::string error;
   std::int64_t at_ms = 0;  // when the attempt ended
+  std::int64_t handler_us = -1;  // how long its handler ran; -1: it did not run
   std::vector<event_out> events;
   std::vector<std::string> details;  // each event's detail as MessagePack, when the service runner made them
   std::vector<state_changes::change> changes;

@@ -18,6 +18,7 @@
 
 #include "actors/runtime/delivery.hpp"
 #include "cluster/config.hpp"
+#include "observe/prometheus.hpp"
 
 namespace troupe::runtime {
 
@@ -42,6 +43,8 @@ struct target_metrics {
                 failed = 0, sent_to_dlq = 0, failed_to_dlq = 0;
   std::uint64_t latency_count = 0;
   std::int64_t latency_sum_ms = 0, latency_max_ms = 0;
+  observe::histogram ingestion;  // IngestiontoInvocationStartLatency, in seconds
+  observe::histogram handler;    // how long the target's handler ran, in seconds
 };
 
 /// Per rule; looked up on every delivery, so keyed by the rule name alone.
@@ -55,6 +58,11 @@ class rule_metrics {
   void succeeded(const std::string& rule);
   /// A delivery that failed for good.
   void failed(const std::string& rule);
+  /// A handler of `rule`'s target that ran for `us` microseconds.
+  void handled(const std::string& rule, std::int64_t us);
+
+  /// Every rule's, unsorted.
+  const std::unordered_map<std::string, target_metrics>& all() const { return by_rule_; }
 
   /// One row per rule, sorted by name, with `target_of` naming its target.
   nlohmann::json to_json(const std::function<std::string(const std::string&)>& target_of) const;
@@ -64,5 +72,20 @@ class rule_metrics {
 };
 
 nlohmann::json to_json(const bus_counters& c);
+
+/// Each counter with its name in to_json, and what it counts, for
+/// Prometheus (troupe_bus_<name>_total).
+struct counter_doc {
+  const char* name;
+  std::uint64_t bus_counters::*field;
+  const char* help;
+};
+const std::vector<counter_doc>& bus_counter_docs();
+
+/// The bus's counters and each rule's metrics in Prometheus's format,
+/// labelled with `node` (and rule and target), `target_of` naming a rule's
+/// target.
+void write_prometheus(observe::exposition& x, const std::string& node, const bus_counters& c, const rule_metrics& m,
+                      const std::function<std::string(const std::string&)>& target_of);
 
 }  // namespace troupe::runtime

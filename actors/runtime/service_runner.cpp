@@ -103,6 +103,7 @@ answer service_runner::handle(const delivery& d, clock::time_point started) {
       a.events = std::move(h.emitted);
       a.error_code = h.status == outcome::permanent ? error_code::permanent_error : error_code::handler_error;
       const auto ended = clock::now();
+      a.handler_us = std::chrono::duration_cast<std::chrono::microseconds>(ended - started).count();
       if (ended - started > d.timeout) {
         // It ran longer than it may: its answer does not count, and what
         // it did to the service's memory will not commit. Rebuild it.
@@ -133,6 +134,8 @@ answer service_runner::handle(const delivery& d, clock::time_point started) {
       fail(error_code::crash, "handler threw something that is not a std::exception");
       crash("a non-standard exception", clock::now());
     }
+    if (a.handler_us < 0)  // it threw
+      a.handler_us = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started).count();
   }
   a.at_ms = wire::now_ms();
   switch (a.status) {

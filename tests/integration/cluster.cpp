@@ -262,7 +262,8 @@ cluster::cluster(const shipped& config) {
   static const std::regex section_re(R"(^([A-Za-z][A-Za-z0-9_-]*):.*)");
   static const std::regex data_dir_re(R"(^data-dir:\s*[^\s#]+(.*)$)");
   static const std::regex node_re(R"(^  ([A-Za-z0-9_-]+):\s*(#.*)?$)");
-  static const std::regex endpoints_re(R"(^(\s+endpoints:\s*)\{pub:\s*"[^"]*",\s*control:\s*"[^"]*"\}(.*)$)");
+  static const std::regex endpoints_re(
+      R"(^(\s+endpoints:\s*)\{pub:\s*"[^"]*",\s*control:\s*"[^"]*"(,\s*metrics:\s*"[^"]*")?\}(.*)$)");
   static const std::regex maildir_re(R"(^(\s+maildir:\s*)[^\s#]+(.*)$)");
   static const std::regex key_file_re(R"(^(.*(public|secret)-key-file:\s*)[^\s,}#]*/([A-Za-z0-9_-]+)\.(pub|key)(.*)$)");
   static const std::regex client_re(R"(^  ([A-Za-z0-9_-]+):.*)");
@@ -303,7 +304,12 @@ cluster::cluster(const shipped& config) {
     } else if (section == "nodes" && std::regex_match(line, m, endpoints_re)) {
       const auto pub = free_endpoint(), ctl = free_endpoint();
       control_[node] = ctl;
-      line = m[1].str() + "{pub: \"" + pub + "\", control: \"" + ctl + "\"}" + m[2].str();
+      std::string metrics;
+      if (m[2].matched) {
+        metrics_[node] = "127.0.0.1:" + std::to_string(free_port());
+        metrics = ", metrics: \"" + metrics_[node] + "\"";
+      }
+      line = m[1].str() + "{pub: \"" + pub + "\", control: \"" + ctl + "\"" + metrics + "}" + m[3].str();
       if (!config.durability.empty())
         line += "\n" + std::string(line.find_first_not_of(' '), ' ') + "durability: " + config.durability;
       ++endpoints;

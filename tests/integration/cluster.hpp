@@ -137,6 +137,10 @@ class cluster {
   const std::filesystem::path& dir() const { return tmp_.path(); }
   std::string config_path() const { return (dir() / "cluster.yaml").string(); }
   std::string control(const std::string& node) const { return control_.at(node); }
+  /// Where node `node` serves /metrics (IP:PORT), for a shipped config
+  /// that gives it one.
+  std::string metrics(const std::string& node) const { return metrics_.at(node); }
+  const std::map<std::string, std::string>& metrics_endpoints() const { return metrics_; }
   /// The credentials of client `client` (made by add_client, or `tester`)
   /// for `node`'s control socket; nullopt when the cluster has no keys.
   std::optional<wire::curve_client> curve(const std::string& node, const std::string& client = "tester") const;
@@ -159,6 +163,7 @@ class cluster {
   temp_dir tmp_;
   bool keyed_ = true;
   std::map<std::string, std::string> control_;
+  std::map<std::string, std::string> metrics_;  // node -> IP:PORT of its /metrics
   std::map<std::string, pid_t> nodes_;
   pid_t pgid_ = -1;
   pid_t last_pgid_ = -1;

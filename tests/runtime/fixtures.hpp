@@ -146,6 +146,19 @@ class recording_port : public bus_port {
     asks.push_back([then](bus_core& bus) { then(bus, wire::read_page{}); });
   }
   nlohmann::json io_stats() override { return nlohmann::json::object(); }
+  /// `trace` requests: run on the test's store when the test runs its ask.
+  void inspect_store(std::function<result<nlohmann::json>(store::database&)> fn,
+                     std::function<void(bus_core&, result<nlohmann::json>)> then) override {
+    asks.push_back([this, fn, then](bus_core& bus) {
+      result<nlohmann::json> out = nlohmann::json();
+      db->submit([&out, &fn](store::txn& t) -> result<void> {
+        out = fn(t.db());
+        return {};
+      });
+      db->commit_queued();
+      then(bus, std::move(out));
+    });
+  }
 
   /// Commits every store job asked so far (and those they cause), in
   /// order, each followed by its continuation on this thread.
