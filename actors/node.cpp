@@ -20,7 +20,6 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/send.hpp>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "actors/bus.hpp"
@@ -36,11 +35,8 @@ namespace troupe {
 
 namespace {
 
-std::shared_ptr<spdlog::logger> make_logger(const std::string& node) {
-  auto log = spdlog::stdout_logger_mt("node." + node);
-  log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l [node=" + node + "] %v");
-  log->flush_on(spdlog::level::info);
-  return log;
+std::shared_ptr<spdlog::logger> make_logger(const std::string& node, log::format format) {
+  return log::make_stdout_logger("node." + node, node, log::options_for_stdout(format));
 }
 
 struct built_service {
@@ -254,7 +250,8 @@ runtime::bus_setup bus_setup_of(const cluster::config& cfg, const std::string& n
 
 }  // namespace
 
-int run_node(const cluster::config& cfg, const std::string& name, const service_registry& registry) {
+int run_node(const cluster::config& cfg, const std::string& name, const service_registry& registry,
+             log::format log_format) {
   const auto* spec = cfg.find_node(name);
   if (!spec) {
     std::fprintf(stderr, "troupe: no node '%s' in %s\n", name.c_str(), cfg.file.c_str());
@@ -263,7 +260,7 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
   // What a node writes (its store, its services' files) holds events,
   // cards and emails: its owner's alone, whatever the roles say.
   ::umask(077);
-  auto log = make_logger(name);
+  auto log = make_logger(name, log_format);
   spdlog::set_default_logger(log);
   const auto stop_signals = block_stop_signals();
   // The keys first: a node whose secret is not safe never touches its store.

@@ -83,9 +83,9 @@ TEST(supervision, a_killed_node_is_restarted_with_a_new_pid) {
   EXPECT_TRUE(alive(next));
   EXPECT_FALSE(alive(first[0]));
   const auto out = c.launcher_output();
-  EXPECT_TRUE(std::regex_search(out, std::regex("launch \\| node two killed by signal 9 \\(Killed\\); restart 1 in [0-9]+ ms")))
+  EXPECT_TRUE(std::regex_search(out, std::regex("\\[node=launch\\] node two killed by signal 9 \\(Killed\\); restart 1 in [0-9]+ ms")))
       << out;
-  EXPECT_NE(out.find("launch | restarted node two (pid " + std::to_string(next) + ")"), std::string::npos) << out;
+  EXPECT_NE(out.find("[node=launch] restarted node two (pid " + std::to_string(next) + ")"), std::string::npos) << out;
 
   // The new process rejoins: every node answers and is connected again.
   auto cfg = cli::load_config(c.config_path());
