@@ -76,7 +76,7 @@ result<std::vector<built_service>> build_services(const cluster::config& cfg, co
     };
     if (faulty) {
       const auto& fs = f->second;
-      log.warn("service {}: injecting faults (transient {}, crash {}, poison {}, delay {} s with probability {}, "
+      log.warn("[service={}] injecting faults (transient {}, crash {}, poison {}, delay {} s with probability {}, "
                "outage {} s after start for {} s)",
                sname, fs.transient, fs.crash, fs.poison_json.empty() ? "none" : fs.poison_json,
                fs.delay.count() / 1000.0, fs.delay_probability, fs.outage_after.count() / 1000.0,
