@@ -22,7 +22,6 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/send.hpp>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "actors/bus.hpp"
@@ -42,11 +41,8 @@ namespace troupe {
 
 namespace {
 
-std::shared_ptr<spdlog::logger> make_logger(const std::string& node) {
-  auto log = spdlog::stdout_logger_mt("node." + node);
-  log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l [node=" + node + "] %v");
-  log->flush_on(spdlog::level::info);
-  return log;
+std::shared_ptr<spdlog::logger> make_logger(const std::string& node, log::format format) {
+  return log::make_stdout_logger("node." + node, node, log::options_for_stdout(format));
 }
 
 struct built_service {
@@ -86,7 +82,7 @@ result<std::vector<built_service>> build_services(const cluster::config& cfg, co
     };
     if (faulty) {
       const auto& fs = f->second;
-      log.warn("service {}: injecting faults (transient {}, crash {}, poison {}, delay {} s with probability {}, "
+      log.warn("[service={}] injecting faults (transient {}, crash {}, poison {}, delay {} s with probability {}, "
                "outage {} s after start for {} s)",
                sname, fs.transient, fs.crash, fs.poison_json.empty() ? "none" : fs.poison_json,
                fs.delay.count() / 1000.0, fs.delay_probability, fs.outage_after.count() / 1000.0,
@@ -302,7 +298,8 @@ runtime::bus_setup bus_setup_of(const cluster::config& cfg, const std::string& n
 
 }  // namespace
 
-int run_node(const cluster::config& cfg, const std::string& name, const service_registry& registry) {
+int run_node(const cluster::config& cfg, const std::string& name, const service_registry& registry,
+             log::format log_format) {
   const auto* spec = cfg.find_node(name);
   if (!spec) {
     std::fprintf(stderr, "troupe: no node '%s' in %s\n", name.c_str(), cfg.file.c_str());
@@ -311,7 +308,7 @@ int run_node(const cluster::config& cfg, const std::string& name, const service_
   // What a node writes (its store, its services' files) holds events,
   // cards and emails: its owner's alone, whatever the roles say.
   ::umask(077);
-  auto log = make_logger(name);
+  auto log = make_logger(name, log_format);
   spdlog::set_default_logger(log);
   const auto stop_signals = block_stop_signals();
   // The keys first: a node whose secret is not safe never touches its store.

@@ -17,11 +17,14 @@
 
 #include "actors/service.hpp"
 #include "cluster/config.hpp"
+#include "log/format.hpp"
 
 namespace troupe {
 
-/// Runs node `name` of `cfg` until a stop signal. Returns the process exit
-/// code; errors are logged, never thrown.
-int run_node(const cluster::config& cfg, const std::string& name, const service_registry& registry);
+/// Runs node `name` of `cfg` until a stop signal, its log lines on stdout
+/// in `log_format` (log/format.hpp). Returns the process exit code; errors
+/// are logged, never thrown.
+int run_node(const cluster::config& cfg, const std::string& name, const service_registry& registry,
+             log::format log_format = log::format::text);
 
 } // namespace troupe

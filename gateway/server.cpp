@@ -21,6 +21,7 @@
 #include "gateway/connections.hpp"
 #include "gateway/sigv4.hpp"
 #include "launcher/keys.hpp"
+#include "log/format.hpp"
 #include "wire/envelope.hpp"
 #include "wire/log_limit.hpp"
 
@@ -143,21 +144,23 @@ class gateway_metrics {
   std::uint64_t entries_ok_ = 0, entries_failed_ = 0, ingress_errors_ = 0;
 };
 
-/// One line on stderr per kind of trouble (and per client address) every
-/// 10 s at most, with how many were held back: a client can make these
-/// happen at will.
+/// One warning per kind of trouble (and per client address) every 10 s at
+/// most, with how many were held back: a client can make these happen at
+/// will.
 class trouble_log {
  public:
+  explicit trouble_log(spdlog::logger& log) : log_(log) {}
+
   void operator()(const std::string& key, const std::string& line) {
     std::lock_guard lock(mutex_);
     const auto held = limit_.admit(key);
     if (!held)
       return;
-    std::fprintf(stderr, "troupe: gateway: %s%s\n", line.c_str(),
-                 *held ? (" (and " + std::to_string(*held) + " more like it since)").c_str() : "");
+    log_.warn("{}{}", line, *held ? " (and " + std::to_string(*held) + " more like it since)" : std::string());
   }
 
  private:
+  spdlog::logger& log_;
   std::mutex mutex_;
   wire::log_limit limit_;
 };
@@ -208,7 +211,10 @@ int serve(const cluster::config& cfg, const server_options& opts) {
     }
   }
 
-  trouble_log trouble;
+  // From here on the gateway runs: what it says goes to its log, on
+  // stdout as a node's (a refusal above is the command line's, on stderr).
+  const auto log = log::make_stdout_logger("gateway", "gateway", log::options_for_stdout(opts.log_format));
+  trouble_log trouble(*log);
   gateway_metrics metrics;
   // One control connection per HTTP worker thread: a DEALER carries one
   // request at a time.
@@ -335,8 +341,7 @@ int serve(const cluster::config& cfg, const server_options& opts) {
   });
 
   if (!http.bind_to_port(listen->host, listen->port)) {
-    std::fprintf(stderr, "troupe: gateway: cannot listen on %s:%d (in use, or not an address of this machine)\n",
-                 listen->host.c_str(), listen->port);
+    log->error("cannot listen on {}:{} (in use, or not an address of this machine)", listen->host, listen->port);
     return 1;
   }
   // SIGINT and SIGTERM stop the server from a thread of their own; the
@@ -360,16 +365,16 @@ int serve(const cluster::config& cfg, const server_options& opts) {
                                                                                    : listen->host) +
                           ":" + std::to_string(listen->port);
   if (g.allow_unsigned)
-    std::fprintf(stderr, "troupe: gateway: WARNING: requests without a signature are taken as every role "
-                         "(unsigned: true); only processes on this machine can reach %s\n", url.c_str());
-  std::printf("troupe gateway: EventBridge's API for cluster %s at %s (bus %s, region %s); PutEvents go to node "
-              "%s\n", cfg.cluster.c_str(), url.c_str(), cfg.cluster.c_str(), g.region.c_str(), ingress->name.c_str());
-  std::fflush(stdout);
+    log->warn("requests without a signature are taken as every role (unsigned: true); only processes on this "
+              "machine can reach {}", url);
+  log->info("EventBridge's API for cluster {} at {} (bus {}, region {}); PutEvents go to node {}", cfg.cluster, url,
+            cfg.cluster, g.region, ingress->name);
   runtime::notify_ready("EventBridge API at " + url);
   http.listen_after_bind();
   runtime::notify_stopping();
   pthread_kill(stopper.native_handle(), SIGTERM);  // a stop from elsewhere: the stopper waits no more
   stopper.join();
+  log->info("stopped");
   return 0;
 }
 

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "cluster/config.hpp"
+#include "log/format.hpp"
 
 namespace troupe::gateway {
 
@@ -23,6 +24,7 @@ struct server_options {
   std::string listen;  // empty: the config's
   unsigned threads = 128;  // each open connection holds one
   unsigned max_connection_age = 30;  // seconds; then its reading side is shut (connections.hpp)
+  log::format log_format = log::format::text;  // its lines on stdout, as a node's (log/format.hpp)
 };
 
 /// Serves until SIGINT or SIGTERM; returns the exit code (2 for a config

@@ -119,9 +119,10 @@ void set_up_program(CLI::App& app, const std::string& version) {
   auto& end = help_end_of(&app);
   end.sections = {
       {"Environment",
-       "  TROUPE_CONFIG    the CONFIG argument of every command that takes one\n"
-       "  TROUPE_CLIENT    the client of the config to speak as (--client)\n"
-       "  TROUPE_NODE      the node of troupe node and troupe probe (--node)\n"},
+       "  TROUPE_CONFIG      the CONFIG argument of every command that takes one\n"
+       "  TROUPE_CLIENT      the client of the config to speak as (--client)\n"
+       "  TROUPE_NODE        the node of troupe node and troupe probe (--node)\n"
+       "  TROUPE_LOG_FORMAT  text or json: how troupe node, launch and gateway log (--log-format)\n"},
       {"Exit status",
        "  0   success; also --help, --version and troupe help\n"
        "  1   failure: a node that does not answer, a booking not settled, an audit violation, ...\n"
@@ -153,6 +154,24 @@ CLI::Option* add_format(CLI::App* sub, std::string& format) {
     format = "table";
   return sub->add_option("--format", format, "table, or json: one object per line")
       ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+}
+
+CLI::Option* add_log_format(CLI::App* sub, std::string& format) {
+  if (format.empty())
+    format = "text";
+  // Not CLI::IsMember: CLI11 reads environment variables for every
+  // command, and a bad TROUPE_LOG_FORMAT is no reason to refuse `troupe
+  // status`. The description is what the completion offers.
+  const CLI::Validator text_or_json(
+      [sub](std::string& v) {
+        return !selected(sub) || v == "text" || v == "json" ? std::string()
+                                                             : "'" + v + "' is not text or json";
+      },
+      "{text,json}");
+  return sub->add_option("--log-format", format, "text, or json: one object per line (UTC times either way)")
+      ->envname(log_format_env)
+      ->check(text_or_json)
       ->capture_default_str();
 }
 

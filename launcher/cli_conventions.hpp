@@ -9,6 +9,8 @@
 // - a command that reads a cluster config takes it as its CONFIG argument,
 //   or from $TROUPE_CONFIG;
 // - a command that prints data takes `--format table|json`;
+// - a command that runs until stopped and logs (node, launch, gateway)
+//   takes `--log-format text|json`, or $TROUPE_LOG_FORMAT;
 // - each command's help ends with an example;
 // - `troupe help COMMAND` (cli_help.hpp), the bash completion
 //   (cli_completion.hpp) and the man page follow from the CLI11 tree.
@@ -39,6 +41,9 @@ inline constexpr int exit_usage = 2;
 /// The environment variable that may stand in for the CONFIG argument.
 inline constexpr const char* config_env = "TROUPE_CONFIG";
 
+/// The environment variable that may stand in for `--log-format`.
+inline constexpr const char* log_format_env = "TROUPE_LOG_FORMAT";
+
 /// Names the program `troupe` in every usage line (not the path it was
 /// run by), gives it `--version`, requires a command, lets options of the
 /// whole program follow the command, and ends its help with the
@@ -62,6 +67,14 @@ CLI::Option* add_config(CLI::App* sub, std::string& config);
 /// is one object per line: one per record for a listing, one in all for a
 /// report. Returns the option.
 CLI::Option* add_format(CLI::App* sub, std::string& format);
+
+/// Adds `--log-format text|json` to `sub`, satisfied by $TROUPE_LOG_FORMAT,
+/// writing into `format` (which keeps its value, normally "text", when
+/// neither is given): how the process writes its log lines
+/// (log/format.hpp). A value from the environment is checked only when
+/// `sub` is the command run, so that several commands may share one
+/// string. Returns the option.
+CLI::Option* add_log_format(CLI::App* sub, std::string& format);
 
 /// Adds an example command line to the end of `sub`'s help (and to the man
 /// page); each call adds one more.

@@ -125,7 +125,12 @@ std::string unit_text(const cluster::config& cfg, const systemd_options& o, cons
        "NotifyAccess=main\n"
        "ExecStart=" + p.troupe + " node " + p.config + " --node %i\n"
        "# Each node of this host has one; a node of another host does not start here.\n"
-       "EnvironmentFile=" + p.config_dir + "/%i.env\n";
+       "EnvironmentFile=" + p.config_dir + "/%i.env\n"
+       "# Its lines go to the journal, each opening with its level's priority (<4> for\n"
+       "# a warning), which journald keeps as the entry's and strips. TROUPE_LOG_FORMAT=json\n"
+       "# in the environment file makes them JSON objects.\n"
+       "StandardOutput=journal\n"
+       "SyslogLevelPrefix=yes\n";
   u += s.max_restarts > 0 ? "Restart=on-failure\n" : "Restart=no\n";
   u += "# Exit code 2: a config or key the node refuses; restarting would not mend it.\n"
        "RestartPreventExitStatus=2\n"
@@ -176,7 +181,9 @@ std::string unit_text(const cluster::config& cfg, const systemd_options& o, cons
 std::string env_text(const cluster::config& cfg, const systemd_options& o, const cluster::node_spec& n) {
   std::string e = "# Node " + n.name + " of cluster " + cfg.cluster + ", on host " + o.host + ": read by troupe-node@"
                    + n.name + ".service.\n"
-                   "TROUPE_NODE=" + n.name + "\n";
+                   "TROUPE_NODE=" + n.name + "\n"
+                   "# Its log lines as JSON objects, one a line (troupe node --log-format):\n"
+                   "#TROUPE_LOG_FORMAT=json\n";
   if (!n.secret.env.empty())
     e += "# Its secret key (the config's secret-key-env); keep this file mode 0600.\n"
          "#" + n.secret.env + "=<the node's CURVE secret key, 40 characters of Z85>\n";

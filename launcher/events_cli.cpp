@@ -176,7 +176,12 @@ std::vector<command> events_commands(CLI::App& app) {
                  "so that a client that never finishes a request cannot hold a thread")
       ->check(CLI::Range(1u, 86400u))
       ->capture_default_str();
-  out.push_back({gw, gw_config, [gw_opts](const cluster::config& cfg) { return gateway::serve(cfg, *gw_opts); }});
+  auto gw_log_format = std::make_shared<std::string>("text");
+  add_log_format(gw, *gw_log_format);
+  out.push_back({gw, gw_config, [gw_opts, gw_log_format](const cluster::config& cfg) {
+                   gw_opts->log_format = *log::parse_format(*gw_log_format);
+                   return gateway::serve(cfg, *gw_opts);
+                 }});
 
   auto pe_config = std::make_shared<std::string>();
   auto pe = std::make_shared<put_events_args>();

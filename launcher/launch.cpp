@@ -18,8 +18,11 @@
 #include <random>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "actors/runtime/restart_intensity.hpp"
 #include "actors/runtime/systemd_notify.hpp"
+#include "log/journal.hpp"
 
 namespace troupe::cli {
 
@@ -54,24 +57,79 @@ struct child {
   bool announce_ready = false;  // restarted after the cluster was first ready
 };
 
-[[gnu::format(printf, 1, 2)]] void note(const char* fmt, ...) {
-  char buf[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  std::vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  std::fprintf(stdout, "launch | %s\n", buf);
-  std::fflush(stdout);
-}
+/// Where the launcher's own lines and its nodes' go: stdout, in the format
+/// asked, each line opening with its journald priority when stdout is the
+/// journal (the nodes' stdout is a pipe to here: they write none).
+class output {
+ public:
+  explicit output(log::format f) : options_(log::options_for_stdout(f)) {}
 
-void print_line(const std::string& name, std::size_t width, const std::string& line) {
-  std::string out = name;
-  out.resize(width, ' ');
-  out += " | ";
-  out += line;
-  out += '\n';
-  std::fwrite(out.data(), 1, out.size(), stdout);
-  std::fflush(stdout);
+  void fit(const std::string& name) { width_ = std::max(width_, name.size()); }
+
+  /// One of the launcher's own lines, as a node writes one (its node is
+  /// `launch`).
+  [[gnu::format(printf, 3, 4)]] void note(spdlog::level::level_enum level, const char* fmt, ...) const {
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    std::vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    std::string out;
+    const auto now = std::chrono::system_clock::now();
+    if (options_.format == log::format::json) {
+      log::append_line(out, options_, level, now, "launch", buf);
+    } else {
+      if (options_.journal)
+        out += log::priority_prefix(level);
+      column(out, "launch");
+      log::append_line(out, {log::format::text, false}, level, now, "launch", buf);
+    }
+    write(out);
+  }
+
+  /// One line node `name` wrote. A JSON line goes on as it is; anything
+  /// else a node writes outside its log (a crash report, a refusal before
+  /// its log was set up) is trouble: an error.
+  void node_line(const std::string& name, const std::string& line) const {
+    std::string out;
+    if (options_.format == log::format::json) {
+      if (!line.empty() && line.front() == '{' && nlohmann::json::accept(line)) {
+        if (options_.journal)
+          out += log::priority_prefix(log::level_of_line(line).value_or(spdlog::level::err));
+        out += line;
+        out += '\n';
+      } else {
+        log::append_line(out, options_, spdlog::level::err, std::chrono::system_clock::now(), name, line);
+      }
+    } else {
+      if (options_.journal)
+        out += log::priority_prefix(log::level_of_line(line).value_or(spdlog::level::err));
+      column(out, name);
+      out += line;
+      out += '\n';
+    }
+    write(out);
+  }
+
+ private:
+  void column(std::string& out, const std::string& name) const {
+    out += name;
+    out.append(width_ > name.size() ? width_ - name.size() : 0, ' ');
+    out += " | ";
+  }
+
+  static void write(const std::string& out) {
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);
+  }
+
+  log::options options_;
+  std::size_t width_ = 6;  // "launch"
+};
+
+/// Whether a node's line is its "ready:" line, in either format.
+bool says_ready(const std::string& line) {
+  return line.find("] ready:") != std::string::npos || line.find(R"("message":"ready:)") != std::string::npos;
 }
 
 std::string describe_exit(int status) {
@@ -120,7 +178,9 @@ pid_t spawn_node(const launch_options& opts, const std::string& node, int& out_f
     unsetenv("NOTIFY_SOCKET");
     unsetenv("WATCHDOG_USEC");
     unsetenv("WATCHDOG_PID");
-    const char* argv[] = {opts.self_exe.c_str(), "node", opts.config_path.c_str(), "--node", node.c_str(), nullptr};
+    const char* format = opts.log_format == log::format::json ? "json" : "text";
+    const char* argv[] = {opts.self_exe.c_str(), "node", opts.config_path.c_str(), "--node", node.c_str(),
+                          "--log-format", format, nullptr};
     execv(opts.self_exe.c_str(), const_cast<char* const*>(argv));
     std::fprintf(stderr, "cannot start %s: %s\n", opts.self_exe.c_str(), std::strerror(errno));
     _exit(127);
@@ -132,7 +192,7 @@ pid_t spawn_node(const launch_options& opts, const std::string& node, int& out_f
 }
 
 // Reads what is available; prints complete lines. Returns false on EOF.
-bool pump(child& c, std::size_t width) {
+bool pump(child& c, const output& out) {
   char buf[8192];
   for (;;) {
     const auto n = read(c.out_fd, buf, sizeof buf);
@@ -141,9 +201,9 @@ bool pump(child& c, std::size_t width) {
       std::size_t start = 0, nl;
       while ((nl = c.partial.find('\n', start)) != std::string::npos) {
         const auto line = c.partial.substr(start, nl - start);
-        if (!c.ready && line.find("] ready:") != std::string::npos)
+        if (!c.ready && says_ready(line))
           c.ready = true;
-        print_line(c.name, width, line);
+        out.node_line(c.name, line);
         start = nl + 1;
       }
       c.partial.erase(0, start);
@@ -151,7 +211,7 @@ bool pump(child& c, std::size_t width) {
     }
     if (n == 0) {
       if (!c.partial.empty())
-        print_line(c.name, width, c.partial);
+        out.node_line(c.name, c.partial);
       c.partial.clear();
       return false;
     }
@@ -162,11 +222,12 @@ bool pump(child& c, std::size_t width) {
 class supervisor {
  public:
   supervisor(const cluster::config& cfg, const launch_options& opts, const sigset_t& blocked, int sfd)
-      : sup_(cfg.supervision), opts_(opts), blocked_(blocked), sfd_(sfd), rng_(std::random_device{}()) {
+      : sup_(cfg.supervision), opts_(opts), blocked_(blocked), sfd_(sfd), rng_(std::random_device{}()),
+        out_(opts.log_format) {
     for (const auto& n : cfg.nodes) {
       if (!opts.host.empty() && n.host != opts.host)
         continue;
-      width_ = std::max(width_, n.name.size());
+      out_.fit(n.name);
       child c;
       c.name = n.name;
       c.restarts = runtime::restart_intensity(sup_.max_restarts, sup_.within);
@@ -183,13 +244,13 @@ class supervisor {
   int run() {
     for (auto& c : children_) {
       if (!spawn(c)) {
-        std::fprintf(stderr, "troupe: cannot start node %s: %s\n", c.name.c_str(), std::strerror(errno));
+        out_.note(spdlog::level::err, "cannot start node %s: %s", c.name.c_str(), std::strerror(errno));
         for (auto& o : children_)
           if (o.pid > 0)
             kill(o.pid, SIGTERM);
         return 1;
       }
-      note("started node %s (pid %d)", c.name.c_str(), static_cast<int>(c.pid));
+      out_.note(spdlog::level::info, "started node %s (pid %d)", c.name.c_str(), static_cast<int>(c.pid));
     }
     while (busy()) {
       wait_for_events();
@@ -200,8 +261,8 @@ class supervisor {
       escalate_stop();
     }
     if (!stopping_)
-      note("no node is left to run");
-    note("all nodes stopped");
+      out_.note(spdlog::level::warn, "no node is left to run");
+    out_.note(spdlog::level::info, "all nodes stopped");
     return failed_ ? 1 : 0;
   }
 
@@ -240,7 +301,7 @@ class supervisor {
     poll(fds.data(), fds.size(), static_cast<int>(timeout.count()));
     for (std::size_t i = 1; i < fds.size(); ++i)
       if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
-        if (!pump(*owners_[i], width_))
+        if (!pump(*owners_[i], out_))
           close_output(*owners_[i]);
   }
 
@@ -256,7 +317,7 @@ class supervisor {
     if (!all_ready_told_) {
       if (std::all_of(children_.begin(), children_.end(), [](const child& c) { return c.ready; })) {
         all_ready_told_ = true;
-        note("all %zu nodes ready (Ctrl-C stops them all)", children_.size());
+        out_.note(spdlog::level::info, "all %zu nodes ready (Ctrl-C stops them all)", children_.size());
         runtime::notify_ready("all " + std::to_string(children_.size()) + " nodes ready");
       }
       return;
@@ -264,7 +325,7 @@ class supervisor {
     for (auto& c : children_)
       if (c.ready && c.announce_ready) {
         c.announce_ready = false;
-        note("node %s is ready again", c.name.c_str());
+        out_.note(spdlog::level::info, "node %s is ready again", c.name.c_str());
       }
   }
 
@@ -281,11 +342,11 @@ class supervisor {
     stopping_ = true;
     runtime::notify_stopping();
     kill_deadline_ = clock::now() + stop_grace;
-    note("stopping all nodes (%s)", why);
+    out_.note(spdlog::level::info, "stopping all nodes (%s)", why);
     for (auto& c : children_) {
       if (c.st == state::backing_off) {
         c.st = state::stopped;
-        note("cancelled the pending restart of node %s", c.name.c_str());
+        out_.note(spdlog::level::info, "cancelled the pending restart of node %s", c.name.c_str());
       }
       if (c.pid > 0)
         kill(c.pid, SIGTERM);
@@ -302,7 +363,8 @@ class supervisor {
           if (stopping_) {
             c.st = state::stopped;
             if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-              note("node %s %s while stopping", c.name.c_str(), describe_exit(status).c_str());
+              out_.note(spdlog::level::warn, "node %s %s while stopping", c.name.c_str(),
+                        describe_exit(status).c_str());
           } else {
             died(c, describe_exit(status));
           }
@@ -318,17 +380,17 @@ class supervisor {
     if (!c.restarts.admit(now)) {
       c.st = state::failed;
       failed_ = true;
-      note("node %s %s", c.name.c_str(), how.c_str());
-      note("node %s FAILED: %zu restarts within %s s (max-restarts %d); not restarting it", c.name.c_str(),
-           c.restarts.recent(now) + 1, seconds_text(sup_.within).c_str(), sup_.max_restarts);
+      out_.note(spdlog::level::err, "node %s %s", c.name.c_str(), how.c_str());
+      out_.note(spdlog::level::err, "node %s FAILED: %zu restarts within %s s (max-restarts %d); not restarting it",
+                c.name.c_str(), c.restarts.recent(now) + 1, seconds_text(sup_.within).c_str(), sup_.max_restarts);
       return;
     }
     const auto delay = backoff(sup_, c.attempt, rng_);
     ++c.attempt;
     c.st = state::backing_off;
     c.restart_at = now + delay;
-    note("node %s %s; restart %zu in %lld ms", c.name.c_str(), how.c_str(), c.restarts.recent(now),
-         static_cast<long long>(delay.count()));
+    out_.note(spdlog::level::warn, "node %s %s; restart %zu in %lld ms", c.name.c_str(), how.c_str(),
+              c.restarts.recent(now), static_cast<long long>(delay.count()));
   }
 
   void restart_due() {
@@ -338,7 +400,7 @@ class supervisor {
         continue;
       // What the dead process wrote last belongs before the new one's lines.
       if (c.out_fd >= 0) {
-        pump(c, width_);
+        pump(c, out_);
         close_output(c);
       }
       if (!spawn(c)) {
@@ -346,7 +408,7 @@ class supervisor {
         continue;
       }
       c.announce_ready = all_ready_told_;
-      note("restarted node %s (pid %d)", c.name.c_str(), static_cast<int>(c.pid));
+      out_.note(spdlog::level::info, "restarted node %s (pid %d)", c.name.c_str(), static_cast<int>(c.pid));
     }
   }
 
@@ -355,7 +417,7 @@ class supervisor {
       return;
     for (auto& c : children_)
       if (c.pid > 0) {
-        note("node %s did not stop in time: sending SIGKILL", c.name.c_str());
+        out_.note(spdlog::level::warn, "node %s did not stop in time: sending SIGKILL", c.name.c_str());
         kill(c.pid, SIGKILL);
       }
     kill_deadline_ = clock::now() + stop_grace;
@@ -367,7 +429,7 @@ class supervisor {
   const int sfd_;
   std::mt19937_64 rng_;
   milliseconds stable_after_{};
-  std::size_t width_ = 6;  // "launch"
+  output out_;
   std::vector<child> children_;
   std::vector<child*> owners_;  // per pollfd, rebuilt every round
   bool stopping_ = false;

@@ -211,16 +211,20 @@ int run(int argc, char** argv) {
 
   std::string config;
   std::string node_name;
+  std::string log_format = "text";
   auto* node = app.add_subcommand(
       "node", "Run one node of a cluster in the foreground (for systemd, Kubernetes or another engine to start)");
   troupe::cli::add_config(node, config);
   node->add_option("--node", node_name, "Name of the node to run (default: $TROUPE_NODE)")->envname("TROUPE_NODE");
+  troupe::cli::add_log_format(node, log_format);
   troupe::cli::example(node, "TROUPE_NODE=payment troupe node /etc/troupe/flight.yaml");
+  troupe::cli::example(node, "troupe node configs/flight.yaml --node payment --log-format json");
 
   std::string launch_host;
   auto* launch = app.add_subcommand("launch", "Start and supervise the nodes of a cluster, or of one host, on this machine");
   troupe::cli::add_config(launch, config);
   launch->add_option("--host", launch_host, "Only the nodes on this host of the config's hosts");
+  troupe::cli::add_log_format(launch, log_format);
   troupe::cli::example(launch, "troupe launch configs/flight.yaml");
   troupe::cli::example(launch, "troupe launch configs/three-hosts.yaml --host alpha");
 
@@ -377,7 +381,7 @@ int run(int argc, char** argv) {
                            "nodes: %s)\n", names.c_str());
       return 2;
     }
-    return troupe::run_node(*cfg, node_name, troupe::cli::registry());
+    return troupe::run_node(*cfg, node_name, troupe::cli::registry(), *troupe::log::parse_format(log_format));
   }
   if (*probe)
     return probe_cmd(*cfg, node_name);
@@ -390,7 +394,8 @@ int run(int argc, char** argv) {
   if (*deploy.kubernetes)
     return troupe::cli::deploy_kubernetes(*cfg, deploy.kubernetes_opts, deploy.out);
   if (*launch)
-    return troupe::cli::launch(*cfg, {config, self_exe(argv[0]), launch_host});
+    return troupe::cli::launch(*cfg,
+                               {config, self_exe(argv[0]), launch_host, *troupe::log::parse_format(log_format)});
   if (*status)
     return status_cmd(*cfg, format == "json");
   if (*trace) {

@@ -29,8 +29,8 @@ void answer_resolver::send_dead_letter(const dead_letter& dl, commit_batch& out)
   auto detail = dead_letter_detail(dl);
   if (!detail) {
     ++m.failed_to_dlq;
-    log_.error("[rule={} event={}] the dead letter is more than an event may hold; not sent to the DLQ", dl.rule,
-               ev.id);
+    log_.error("[service={} rule={} corr={} event={}] the dead letter is more than an event may hold; not sent to "
+               "the DLQ", dl.target, dl.rule, ev.correlation_id, ev.id);
     return;
   }
   ++m.sent_to_dlq;

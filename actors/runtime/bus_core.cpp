@@ -171,7 +171,8 @@ void bus_core::take_redrive(const wire::envelope& ev, const std::shared_ptr<held
     return;  // not a redrive, or its target runs elsewhere (it may have moved since it failed)
   if (auto why = redrive_refusal(*order, rule_of(order->rule))) {
     ++counters_.redrives_refused;
-    log_->error("[corr={}] redrive of dead letter {} refused: {}", ev.correlation_id, order->letter_id, *why);
+    log_->error("[service={} rule={} corr={}] redrive of dead letter {} refused: {}", order->target, order->rule,
+                ev.correlation_id, order->letter_id, *why);
     if (!order->event)
       return;  // nothing to send back that the DLQ could read
     auto a = failure_of(order->target, order->rule, std::make_shared<wire::envelope>(*order->event),
@@ -181,8 +182,8 @@ void bus_core::take_redrive(const wire::envelope& ev, const std::shared_ptr<held
     return;
   }
   ++counters_.redriven;
-  log_->info("[rule={} corr={} event={}] redriven from the DLQ (dead letter {})", order->rule, ev.correlation_id,
-             order->event->id, order->letter_id);
+  log_->info("[service={} rule={} corr={} event={}] redriven from the DLQ (dead letter {})", order->target,
+             order->rule, ev.correlation_id, order->event->id, order->letter_id);
   delivery d{0, order->target, order->rule, std::make_shared<wire::envelope>(*order->event), h, {}};
   d.retry.age_from_ms = ev.origin == node_ ? ev.time_ms : clocks_.to_local(ev.origin, ev.time_ms);
   ++h->remaining;
@@ -403,7 +404,8 @@ void bus_core::originate(std::vector<std::shared_ptr<wire::envelope>> events, st
     if (auto r = wire::encode(*ev, sg.bytes, wire::detail_check::done); !r) {
       // This one slipped through: counted and logged, never stored half.
       ++counters_.unencodable;
-      log_->error("[corr={}] cannot encode {}: {}", ev->correlation_id, ev->detail_type, r.err().to_string());
+      log_->error("[corr={} event={}] cannot encode {}: {}", ev->correlation_id, ev->id, ev->detail_type,
+                  r.err().to_string());
       out_.unissue(ev->detail_type);
       continue;
     }
@@ -985,8 +987,8 @@ void bus_core::dead_letter_expired(std::vector<store::expired_event>& expired) {
       }
     }
     if (!lettered)
-      log_->error("event {}#{} was not acked by every consumer within the maximum event age; dropped", x.stream,
-                  x.seq);
+      log_->error("[corr={} event={}] event {}#{} was not acked by every consumer within the maximum event age; "
+                  "dropped", ev->correlation_id, ev->id, x.stream, x.seq);
   }
   // A full batch may have more behind it: look again at the next tick.
   expire_soon_ = expired.size() >= timing_.expire_batch;

@@ -33,19 +33,23 @@ service_runner::service_runner(std::string name, std::shared_ptr<service> impl, 
 /// The service's memory is in doubt: stop handling and have the bus read
 /// its state back once every earlier answer is committed; or, past the
 /// restart intensity, fail it.
-void service_runner::crash(const std::string& why, clock::time_point now) {
+/// `d` is the delivery it crashed on: its lines carry its correlation id.
+void service_runner::crash(const std::string& why, const delivery& d, clock::time_point now) {
   if (mode_ != service_mode::running)
     return;
+  const auto& ev = *d.ev;
   if (!intensity_.admit(now)) {
     mode_ = service_mode::failed;
-    log_->critical("[service={}] failed: {} restarts within {} s is its limit; it handles nothing more "
-                   "(its deliveries fail and go to their DLQ) until the node restarts. Last crash: {}",
-                   name_, intensity_.max_restarts(), intensity_.within().count() / 1000.0, why);
+    log_->critical("[service={} rule={} corr={} event={}] failed: {} restarts within {} s is its limit; it handles "
+                   "nothing more (its deliveries fail and go to their DLQ) until the node restarts. Last crash: {}",
+                   name_, d.rule, ev.correlation_id, ev.id, intensity_.max_restarts(),
+                   intensity_.within().count() / 1000.0, why);
     return;
   }
   mode_ = service_mode::restarting;
   crash_untold_ = true;
-  log_->error("[service={}] crashed ({}); restarting it from its stored state", name_, why);
+  log_->error("[service={} rule={} corr={} event={}] crashed ({}); restarting it from its stored state", name_, d.rule,
+              ev.correlation_id, ev.id, why);
 }
 
 bool service_runner::take_crash_news() {
@@ -110,7 +114,7 @@ answer service_runner::handle(const delivery& d, clock::time_point started) {
         ++counters_.timeouts;
         a.events.clear();
         fail(error_code::timeout, "the handler overran its timeout; its result was dropped");
-        crash("handler overran its timeout", ended);
+        crash("handler overran its timeout", d, ended);
       } else if (a.status == outcome::ok) {
         if (auto problem = encode_events(a)) {
           // Nothing of it may commit, yet the handler changed the service's
@@ -120,7 +124,7 @@ answer service_runner::handle(const delivery& d, clock::time_point started) {
           a.error = "the handler emitted an event that cannot be sent: " + *problem;
           a.events.clear();
           a.details.clear();
-          crash("its answer emitted an event that cannot be sent", clock::now());
+          crash("its answer emitted an event that cannot be sent", d, clock::now());
         } else {
           a.changes = changes.take();
         }
@@ -128,11 +132,11 @@ answer service_runner::handle(const delivery& d, clock::time_point started) {
     } catch (const std::exception& e) {
       ++counters_.crashed;
       fail(error_code::crash, std::string("handler threw: ") + e.what());
-      crash(e.what(), clock::now());
+      crash(e.what(), d, clock::now());
     } catch (...) {
       ++counters_.crashed;
       fail(error_code::crash, "handler threw something that is not a std::exception");
-      crash("a non-standard exception", clock::now());
+      crash("a non-standard exception", d, clock::now());
     }
     if (a.handler_us < 0)  // it threw
       a.handler_us = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started).count();

@@ -70,7 +70,7 @@ class service_runner {
   const service_counters& counters() const { return counters_; }
 
  private:
-  void crash(const std::string& why, clock::time_point now);
+  void crash(const std::string& why, const delivery& d, clock::time_point now);
 
   std::string name_;
   std::shared_ptr<service> impl_;

@@ -295,8 +295,8 @@ TEST(chaos_long, bookings_survive_a_hundred_kills_and_pauses) {
   EXPECT_FALSE(c.any_process_left());
   // How the launcher stopped the cluster.
   const auto lines = launcher_lines(c.launcher_output());
-  if (const auto at = lines.rfind("launch | stopping all nodes"); at != std::string::npos)
-    std::printf("%s", lines.substr(at).c_str());
+  if (const auto at = lines.rfind("] stopping all nodes"); at != std::string::npos)
+    std::printf("%s", lines.substr(lines.rfind('\n', at) + 1).c_str());
 
   // The stopped cluster's stores audit clean too, read from the disk; its
   // summary in words.

@@ -420,9 +420,14 @@ std::string cluster::node_output(const std::string& name) const {
   return ss.str();
 }
 
-void cluster::start() {
+void cluster::start(const std::vector<std::string>& launch_args) {
   const auto bin = troupe_bin();
   const auto log = (dir() / "launch.log").string();
+  const auto config = config_path();
+  std::vector<const char*> argv{bin.c_str(), "launch", config.c_str()};
+  for (const auto& a : launch_args)
+    argv.push_back(a.c_str());
+  argv.push_back(nullptr);
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid == 0) {
@@ -435,7 +440,7 @@ void cluster::start() {
     const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, 1);
     dup2(fd, 2);
-    execl(bin.c_str(), bin.c_str(), "launch", config_path().c_str(), static_cast<char*>(nullptr));
+    execv(bin.c_str(), const_cast<char* const*>(argv.data()));
     _exit(127);
   }
   setpgid(pid, pid);

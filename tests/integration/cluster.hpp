@@ -111,8 +111,9 @@ class cluster {
   explicit cluster(const shipped& config);
   ~cluster();
 
-  /// Starts `troupe launch` and waits until every node is connected.
-  void start();
+  /// Starts `troupe launch` (with `launch_args` after the config) and
+  /// waits until every node is connected.
+  void start(const std::vector<std::string>& launch_args = {});
   /// SIGTERM to the launcher; returns its exit code (-1 if it had to be killed).
   int stop(std::chrono::seconds grace = std::chrono::seconds(15));
   /// Whether any process of the cluster's process group is still alive.

@@ -148,6 +148,9 @@ TEST(deploy, systemd_writes_a_template_unit_and_a_file_per_node_of_the_host) {
         {"Unit.StartLimitIntervalSec", "20s"},
         {"Service.RestartSec", "250ms"},
         {"Service.WatchdogSec", "30s"},
+        // Each line's level as its journal priority.
+        {"Service.StandardOutput", "journal"},
+        {"Service.SyslogLevelPrefix", "yes"},
         {"Service.TimeoutStopSec", "10s"},
         {"Service.DynamicUser", "yes"},
         // /var/lib/<StateDirectory> with %i = the node's name is its data directory.

@@ -85,9 +85,10 @@ class gateway_cluster {
     argv.insert(argv.end(), gateway_args.begin(), gateway_args.end());
     gateway_ = std::make_unique<background_command>(argv);
     // It says where it listens once it does.
-    if (!wait_until([&] { return gateway_->output().find("troupe gateway: ") != std::string::npos || !gateway_->running(); },
-                    30s)
-        || !gateway_->running())
+    const auto listening = [&] {
+      return gateway_->output().find("EventBridge's API for cluster") != std::string::npos || !gateway_->running();
+    };
+    if (!wait_until(listening, 30s) || !gateway_->running())
       throw std::runtime_error("troupe gateway did not start:\n" + gateway_->output());
   }
 
