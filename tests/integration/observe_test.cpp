@@ -150,8 +150,9 @@ TEST(observe, metrics_pass_promtool_and_a_real_prometheus_counts_each_rules_invo
     EXPECT_EQ(check.code, 0) << node << ": " << check.output;
     EXPECT_NE(text.find("# TYPE troupe_ingestion_to_invocation_start_latency_seconds histogram"), std::string::npos);
     EXPECT_NE(text.find("# TYPE troupe_handler_duration_seconds histogram"), std::string::npos);
-    if (node != "notification" && node != "dlq")  // nodes whose streams someone consumes (DLQ: once it redrove)
+    if (node != "notification" && node != "dlq") {  // nodes whose streams someone consumes (DLQ: once it redrove)
       EXPECT_NE(text.find("troupe_unacked_events{node=\"" + node + "\""), std::string::npos) << node;
+    }
     EXPECT_GT(sample(text, "process_resident_memory_bytes"), 0) << node;
   }
   auto [gw_status, gw_text] = http_get(cfg->gateway->listen, "/metrics");
