@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -129,6 +130,36 @@ inline nlohmann::json expect_audit_passes(const hosts_cluster& c, const std::str
   EXPECT_EQ(report["bookings"]["CANCELLED"], summary["cancelled"]) << report.dump();
   EXPECT_EQ(report["emails"], target) << "one email per booking";
   return report;
+}
+
+/// `troupe trace`, run on `host`, shows each of `ids`' sagas whole: every
+/// node answered across the lab's links, every event after its cause and
+/// recorded by its origin, every delivery's last attempt ok, and the saga
+/// ended in a ticket or a cancellation.
+inline void expect_traces_whole(const hosts_cluster& c, const std::string& host, const std::vector<std::string>& ids) {
+  for (const auto& id : ids) {
+    const auto r = c.troupe(host, {"trace", c.config_path(), id, "--format", "json"}, std::chrono::seconds(60));
+    EXPECT_EQ(r.code, 0) << r.output;
+    const auto t = nlohmann::json::parse(r.output, nullptr, false);
+    ASSERT_TRUE(t.is_object()) << r.output;
+    EXPECT_TRUE(t["nodes"]["unreachable"].empty()) << t.dump();
+    EXPECT_TRUE(t["ended"] == "TicketIssued" || t["ended"] == "BookingCancelled") << t.dump();
+    std::set<std::string> seen, nodes;
+    for (const auto& e : t["events"]) {
+      if (e.contains("parent")) {
+        EXPECT_TRUE(seen.count(e["parent"].get<std::string>())) << e.dump();
+      }
+      EXPECT_TRUE(e.value("known", true)) << e.dump();
+      seen.insert(e["id"].get<std::string>());
+      for (const auto& d : e["deliveries"]) {
+        nodes.insert(d.value("node", ""));
+        ASSERT_FALSE(d["attempts"].empty()) << d.dump();
+        EXPECT_EQ(d["attempts"].back()["result"], "ok") << d.dump();
+      }
+    }
+    EXPECT_GE(seen.size(), 5u) << t.dump();
+    EXPECT_GE(nodes.size(), 4u) << "a saga's deliveries span the hosts' nodes: " << t.dump();
+  }
 }
 
 } // namespace troupe::test

@@ -42,6 +42,24 @@ std::int64_t peers_connected(const hosts_cluster& c, const std::string& from, co
   });
 }
 
+/// `n` booking ids, as `troupe bookings` on `host` lists them: the first
+/// ones, a confirmed and a cancelled one among them when there are.
+std::vector<std::string> sample_ids(const hosts_cluster& c, const std::string& host, std::size_t n) {
+  std::vector<std::string> ids;
+  bool cancelled = false;
+  for (const auto& [id, row] : hosts_bookings(c, host)) {
+    if (row.value("state", "") == "CANCELLED" && !cancelled) {
+      cancelled = true;
+      ids.push_back(id);
+    } else if (ids.size() + 1 < n) {
+      ids.push_back(id);
+    }
+    if (ids.size() >= n && cancelled)
+      break;
+  }
+  return ids;
+}
+
 /// Stops every host's launcher; each must stop cleanly.
 void expect_clean_stop(hosts_cluster& c) {
   for (const auto& host : lab_hosts)
@@ -62,6 +80,7 @@ TEST(hosts, thousand_bookings_put_on_alpha_are_listed_on_beta_and_audited_on_gam
   const double booked_s = seconds_since(t0);
   expect_one_outcome_each(c, "beta", summary, bookings);
   expect_audit_passes(c, "gamma", summary, bookings);
+  expect_traces_whole(c, "gamma", sample_ids(c, "beta", 5));
   std::printf("hosts: up=%.1fs booked=%.1fs audited=%.1fs confirmed=%zu cancelled=%zu\n", up_s, booked_s,
               seconds_since(t0), summary.value("confirmed", std::size_t{0}),
               summary.value("cancelled", std::size_t{0}));
@@ -156,6 +175,8 @@ TEST(hosts, beta_killed_whole_mid_run_and_started_again_loses_nothing) {
   ASSERT_TRUE(summary.is_object());
   expect_one_outcome_each(c, "beta", summary, bookings);
   expect_audit_passes(c, "gamma", summary, bookings);
+  // Sagas that crossed beta while it was killed, traced from alpha.
+  expect_traces_whole(c, "alpha", sample_ids(c, "gamma", 5));
   std::printf("hosts-kill: made before the kill=%lld, processes killed=%zu, total=%.1fs\n",
               static_cast<long long>(made), killed, summary.value("total_seconds", 0.0));
   expect_clean_stop(c);
