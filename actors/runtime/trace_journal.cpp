@@ -1,5 +1,6 @@
 #include "actors/runtime/trace_journal.hpp"
 
+#include <functional>
 #include <map>
 
 #include <msgpack.hpp>
@@ -126,6 +127,20 @@ store::trace_row row_of(store::statement& s) {
   return r;
 }
 
+/// Steps `s` (which asks for `limit` + 1 rows), calling `fn` on each of the
+/// first `limit`; whether another followed.
+result<bool> rows_up_to(store::statement& s, std::size_t limit, const std::function<void(store::statement&)>& fn) {
+  for (std::size_t n = 0;; ++n) {
+    auto row = s.step();
+    TROUPE_TRY(row);
+    if (!*row)
+      return false;
+    if (n == limit)
+      return true;
+    fn(s);
+  }
+}
+
 /// The deliveries waiting in the inbox, by saga: `only` when it names one.
 result<std::map<std::string, nlohmann::json>> pending_deliveries(store::database& db, const std::string* only) {
   std::map<std::string, nlohmann::json> out;
@@ -160,24 +175,14 @@ result<nlohmann::json> read_saga(store::database& db, const std::string& corr, s
   TROUPE_TRY(s);
   s->bind(1, corr).bind(2, static_cast<std::int64_t>(limit) + 1);
   nlohmann::json records = nlohmann::json::array();
-  bool truncated = false;
-  for (;;) {
-    auto row = s->step();
-    TROUPE_TRY(row);
-    if (!*row)
-      break;
-    if (records.size() == limit) {
-      truncated = true;
-      break;
-    }
-    records.push_back(record_json(row_of(*s)));
-  }
+  auto truncated = rows_up_to(*s, limit, [&](store::statement& r) { records.push_back(record_json(row_of(r))); });
+  TROUPE_TRY(truncated);
   auto pending = pending_deliveries(db, &corr);
   TROUPE_TRY(pending);
   auto it = pending->find(corr);
   return nlohmann::json{{"records", std::move(records)},
                         {"pending", it == pending->end() ? nlohmann::json::array() : std::move(it->second)},
-                        {"truncated", truncated}};
+                        {"truncated", *truncated}};
 }
 
 result<sagas_query> parse_sagas_query(const nlohmann::json& args) {
@@ -267,16 +272,8 @@ result<nlohmann::json> read_sagas(store::database& db, const sagas_query& q) {
     s->bind(quiet_at, q.quiet_before_ms);
   s->bind(limit_at, static_cast<std::int64_t>(q.limit) + 1);
   nlohmann::json sagas = nlohmann::json::array();
-  bool truncated = false;
-  for (;;) {
-    auto row = s->step();
-    TROUPE_TRY(row);
-    if (!*row)
-      break;
-    if (sagas.size() == q.limit) {
-      truncated = true;
-      break;
-    }
+  auto truncated = rows_up_to(*s, q.limit, [&](store::statement& r) {
+    const auto* s = &r;
     sagas.push_back({{"id", s->text(0)},
                      {"first_ms", s->int64(1)},
                      {"last_ms", s->int64(2)},
@@ -286,7 +283,8 @@ result<nlohmann::json> read_sagas(store::database& db, const sagas_query& q) {
                      {"last", {{"event", s->text(6)}, {"type", s->text(7)}, {"kind", kind_name(static_cast<int>(s->int64(8)))}}},
                      {"retries", s->int64(10)},
                      {"failures", s->int64(11)}});
-  }
+  });
+  TROUPE_TRY(truncated);
   auto pending = pending_deliveries(db, nullptr);
   TROUPE_TRY(pending);
   nlohmann::json waiting = nlohmann::json::object();
@@ -294,7 +292,7 @@ result<nlohmann::json> read_sagas(store::database& db, const sagas_query& q) {
   for (auto& [corr, list] : *pending)
     if (wanted.empty() || wanted.count(corr))
       waiting[corr] = std::move(list);
-  return nlohmann::json{{"sagas", std::move(sagas)}, {"pending", std::move(waiting)}, {"truncated", truncated}};
+  return nlohmann::json{{"sagas", std::move(sagas)}, {"pending", std::move(waiting)}, {"truncated", *truncated}};
 }
 
 result<nlohmann::json> read_unacked(store::database& db,

@@ -387,7 +387,7 @@ TEST(cli, the_shipped_config_is_valid) {
   const auto file = (dir.path() / "configs" / "flight.yaml").string();
   auto missing = run_command({troupe_bin(), "check", file}, 10s);
   EXPECT_EQ(missing.code, 2) << missing.output;
-  EXPECT_NE(missing.output.find("flight.yaml:14:22: nodes.booking.public-key-file: cannot read "), std::string::npos)
+  EXPECT_NE(missing.output.find("flight.yaml:16:22: nodes.booking.public-key-file: cannot read "), std::string::npos)
       << missing.output;
   EXPECT_NE(missing.output.find("troupe keygen --config"), std::string::npos) << missing.output;
   auto made = run_command({troupe_bin(), "keygen", "--config", file}, 10s);

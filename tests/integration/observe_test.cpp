@@ -118,7 +118,7 @@ TEST(observe, metrics_pass_promtool_and_a_real_prometheus_counts_each_rules_invo
   auto cfg = cli::load_config(c.config_path());
   ASSERT_TRUE(cfg);
   background_command gateway({troupe_bin(), "gateway", c.config_path()});
-  ASSERT_TRUE(wait_until([&] { return gateway.output().find("troupe gateway: ") != std::string::npos; }, 30s))
+  ASSERT_TRUE(wait_until([&] { return gateway.output().find("EventBridge's API for cluster") != std::string::npos; }, 30s))
       << gateway.output();
 
   auto r = run_command({troupe_bin(), "book", c.config_path(), "--count", "40", "--rate", "100"}, 120s);
