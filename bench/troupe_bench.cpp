@@ -11,10 +11,14 @@
 // Beside each rate, the CPU it took (bench/process_cpu.hpp): every node
 // process's utime + stime, all threads, over the run, per event delivered.
 // Usage: troupe_bench [--events N] [--bookings N]
-//                     [--only raw|hop|hop-throughput|hop-latency|e2e|latency|curve|hosts|gateway]
+//                     [--only raw|hop|hop-throughput|hop-latency|e2e|latency|curve|hosts|gateway[,...]]
 //                     (hop-throughput: the raw figures and the single hop's rate, without its latency)
 //                     [--max-rate R] (hop-latency alone: the single hop's maximum, measured before)
-//                     [--rate R] (hop-latency alone: at R events/s only)
+//                     [--rate R[,R...]] (hop-latency alone: at these events/s only)
+//                     [--runs N] (hop-latency and e2e: each rate and durability N
+//                     times, in rounds, 1 unless given)
+//                     [--plots DIR] (the hop latency and e2e series as data files,
+//                     results.json and PNG plots in DIR, bench/plots.hpp)
 //                     [--threads] (each node thread's CPU per event too)
 //                     (hosts: across three network namespaces, bench/hosts.hpp;
 //                     needs root, and runs only when asked for)
@@ -25,13 +29,18 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <set>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "bench/gateway.hpp"
 #include "bench/hosts.hpp"
+#include "bench/plots.hpp"
 #include "bench/process_cpu.hpp"
 #include "bench/raw_zmq.hpp"
 #include "launcher/common.hpp"
@@ -240,7 +249,9 @@ json hop_latency(double rate, double seconds, double warmup = 1) {
   };
   drive(warmup, false);
   const auto cpu_before = troupe::bench::snapshot(nodes);
+  const auto sending = clock_type::now();
   const auto total = drive(seconds, true);
+  const double sent_s = seconds_since(sending);
   json lat;
   for (int i = 0; i < 1000; ++i) {
     auto r = troupe::cli::query(*cfg, "sink", "latency", json::object(), 10s);
@@ -253,6 +264,7 @@ json hop_latency(double rate, double seconds, double warmup = 1) {
   const auto cpu_after = troupe::bench::snapshot(nodes);
   c.stop();
   if (!lat.is_null() && total > 0) {
+    lat["sent_per_s"] = static_cast<double>(total) / sent_s;
     const auto cpu = troupe::bench::cpu_delta(cpu_before, cpu_after);
     lat["cpu_us_per_event"] = 1e6 * troupe::bench::total(cpu) / static_cast<double>(total);
     lat["cpu_by_node"] = per_node(cpu, static_cast<double>(total), 2);
@@ -363,9 +375,11 @@ void curve_on_off(std::size_t events, std::size_t bookings) {
 int run(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   std::size_t events = 200000, bookings = 5000;
-  std::string only;
+  std::set<std::string> only;  // none: every part but those that run only when asked
   double max_rate = 0;  // the single hop's maximum, when known without measuring it
-  double only_rate = 0; // hop-latency at this rate alone
+  std::vector<double> only_rates;  // hop-latency at these rates alone
+  int rounds = 0;                  // --runs: hop-latency and e2e each this often (1)
+  std::string plots_dir;           // --plots: the series, results.json and PNGs here
   unsigned clients = 4;  // gateway: client threads
   for (int i = 1; i < argc; ++i) {
     const auto value = [&] { return i + 1 < argc ? argv[++i] : throw std::runtime_error(std::string(argv[i]) + " takes a value"); };
@@ -375,19 +389,34 @@ int run(int argc, char** argv) {
       events = std::stoul(value());
     else if (!std::strcmp(argv[i], "--bookings"))
       bookings = std::stoul(value());
-    else if (!std::strcmp(argv[i], "--only"))
-      only = value();
-    else if (!std::strcmp(argv[i], "--max-rate"))
+    else if (!std::strcmp(argv[i], "--only")) {
+      std::istringstream list(value());
+      for (std::string part; std::getline(list, part, ',');)
+        only.insert(part);
+    } else if (!std::strcmp(argv[i], "--max-rate"))
       max_rate = std::stod(value());
-    else if (!std::strcmp(argv[i], "--rate"))
-      only_rate = std::stod(value());
+    else if (!std::strcmp(argv[i], "--rate")) {
+      std::istringstream list(value());
+      for (std::string r; std::getline(list, r, ',');)
+        only_rates.push_back(std::stod(r));
+    } else if (!std::strcmp(argv[i], "--runs"))
+      rounds = std::max(1, std::stoi(value()));
+    else if (!std::strcmp(argv[i], "--plots"))
+      plots_dir = value();
     else if (!std::strcmp(argv[i], "--clients"))
       clients = static_cast<unsigned>(std::stoul(value()));
     else
       throw std::runtime_error(std::string("unknown option ") + argv[i]);
   }
-  const auto runs = [&](const char* part) { return only.empty() || only == part; };
-  const bool throughput = runs("hop") || only == "hop-throughput";
+  const auto asked = [&](const char* part) { return only.count(part) > 0; };
+  const auto runs = [&](const char* part) { return only.empty() || asked(part); };
+  troupe::bench::plot_data plotted;
+  if (!plots_dir.empty()) {
+    plotted.label = troupe::bench::describe_run(troupe::test::source_file("."));
+    for (int i = 0; i < argc; ++i)
+      plotted.command += (i ? " " : "") + std::string(argv[i]);
+  }
+  const bool throughput = runs("hop") || asked("hop-throughput");
   const auto size = envelope_size();
   const auto ping_topic = troupe::wire::topic_of("Ping");
   const auto ping = ping_envelope();
@@ -453,21 +482,27 @@ int run(int argc, char** argv) {
     // Half the maximum rate (measured above, else --max-rate, else
     // 40,000/s), then lower rates for the shape of the curve.
     const double half = (hop_os > 0 ? hop_os : max_rate > 0 ? max_rate : 40000) / 2;
-    auto rates = only_rate > 0 ? std::vector<double>{only_rate}
-                               : std::vector<double>{half, half * 0.75, half / 2, 5000.0, 2000.0};
+    auto rates = !only_rates.empty() ? only_rates
+                                     : std::vector<double>{half, half * 0.75, half / 2, 5000.0, 2000.0};
     std::sort(rates.begin(), rates.end(), std::greater<>());  // highest first, whatever the half is
-    for (double rate : rates) {
-      const auto lat = hop_latency(rate, 5);
-      std::printf("%-58s %12.0f events/s  (p50 %.2f ms, p99 %.2f ms, max %.2f ms over %zu events; CPU %.2f "
-                  "us/event/hop: %s)\n",
-                  rate == half ? "troupe single hop latency, os, at half the max rate"
-                               : "troupe single hop latency, os",
-                  rate, lat.value("p50_us", 0) / 1000.0, lat.value("p99_us", 0) / 1000.0,
-                  lat.value("max_us", 0) / 1000.0, lat.value("count", std::size_t{0}),
-                  lat.value("cpu_us_per_event", 0.0), lat.value("cpu_by_node", std::string("?")).c_str());
-      if (verbose_threads)
-        std::printf("%-58s by thread, us/event: %s\n", "", lat.value("cpu_by_thread", std::string("?")).c_str());
-    }
+    for (int round = 0; round < std::max(rounds, 1); ++round)
+      for (double rate : rates) {
+        const auto lat = hop_latency(rate, 5);
+        const auto ms = [&](const char* key) { return lat.value(key, 0) / 1000.0; };
+        std::printf("%-58s %12.0f events/s  (p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms over "
+                    "%zu events; CPU %.2f us/event/hop: %s)\n",
+                    rate == half ? "troupe single hop latency, os, at half the max rate"
+                                 : "troupe single hop latency, os",
+                    rate, ms("p50_us"), ms("p90_us"), ms("p99_us"), ms("p999_us"), ms("max_us"),
+                    lat.value("count", std::size_t{0}), lat.value("cpu_us_per_event", 0.0),
+                    lat.value("cpu_by_node", std::string("?")).c_str());
+        if (verbose_threads)
+          std::printf("%-58s by thread, us/event: %s\n", "", lat.value("cpu_by_thread", std::string("?")).c_str());
+        if (!lat.is_null())
+          plotted.hop.push_back({rate, lat.value("sent_per_s", 0.0), lat.value("count", std::size_t{0}),
+                                 ms("p50_us"), ms("p90_us"), ms("p99_us"), ms("p999_us"), ms("max_us"),
+                                 lat.value("cpu_us_per_event", 0.0), round + 1});
+      }
   }
   const auto report = [&](const char* what, const json& e2e, std::size_t n) {
     std::string rss;
@@ -488,11 +523,11 @@ int run(int argc, char** argv) {
                     ? ""
                     : (" (gone before the end, not counted: " + e2e["cpu_nodes_gone"].get<std::string>() + ")").c_str());
   };
-  if (only == "curve")
+  if (asked("curve"))
     curve_on_off(events, bookings);
-  if (only == "gateway")
+  if (asked("gateway"))
     troupe::bench::gateway_figures(events, clients);
-  if (only == "hosts") {
+  if (asked("hosts")) {
     std::string detail;
     json::to_msgpack(sample_detail(), detail);
     troupe::bench::hosts_figures(events, bookings,
@@ -501,12 +536,22 @@ int run(int argc, char** argv) {
   }
   // All at once measures throughput; at 500/s it measures latency.
   if (runs("e2e"))
-    for (const char* d : {"os", "none", "fsync"})
-      report((std::string("end to end, durability ") + d + ": five-service saga, all at once").c_str(),
-             end_to_end(bookings, 1e6, d), bookings);
+    for (int round = 0; round < std::max(rounds, 1); ++round)
+      for (const char* d : {"os", "none", "fsync"}) {
+        const auto e2e = end_to_end(bookings, 1e6, d);
+        report((std::string("end to end, durability ") + d + ": five-service saga, all at once").c_str(), e2e,
+               bookings);
+        const auto cpu = troupe::bench::total(e2e["cpu_s"].get<std::map<std::string, double>>());
+        plotted.e2e.push_back({d, e2e["bookings_per_second"].get<double>(), e2e["latency_ms_p50"].get<double>(),
+                               e2e["latency_ms_p99"].get<double>(), bookings ? 1e6 * cpu / bookings : 0.0,
+                               round + 1});
+      }
   if (runs("latency"))
     report("end to end, durability os: five-service saga, 500 bookings/s", end_to_end(bookings / 2, 500, "os"),
            bookings / 2);
+  if (!plots_dir.empty())
+    for (const auto& line : troupe::bench::write_plots(plots_dir, plotted, troupe::test::source_file("bench/plots.gp")))
+      std::printf("plots: %s\n", line.c_str());
   return 0;
 }
 
