@@ -610,10 +610,10 @@ int run(int argc, char** argv) {
       for (double rate : rates) {
         const auto lat = hop_latency(rate, 5);
         const auto ms = [&](const char* key) { return lat.value(key, 0) / 1000.0; };
+        const bool at_half = rate == half && (hop_os > 0 || max_rate > 0);  // of a maximum measured
         std::printf("%-58s %12.0f events/s  (p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms over "
                     "%zu events; CPU %.2f us/event/hop: %s)\n",
-                    rate == half ? "troupe single hop latency, os, at half the max rate"
-                                 : "troupe single hop latency, os",
+                    at_half ? "troupe single hop latency, os, at half the max rate" : "troupe single hop latency, os",
                     rate, ms("p50_us"), ms("p90_us"), ms("p99_us"), ms("p999_us"), ms("max_us"),
                     lat.value("count", std::size_t{0}), lat.value("cpu_us_per_event", 0.0),
                     lat.value("cpu_by_node", std::string("?")).c_str());
