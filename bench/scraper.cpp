@@ -22,6 +22,7 @@ std::map<std::string, std::string> add_metrics_endpoints(const std::filesystem::
   static const std::regex section_re(R"(^([A-Za-z][A-Za-z0-9_-]*):.*)");
   static const std::regex node_re(R"(^  ([A-Za-z0-9_-]+):\s*(#.*)?$)");
   static const std::regex endpoints_re(R"(^(\s+endpoints:\s*\{[^}]*)\}(.*)$)");
+  static const std::regex metrics_re(R"re(metrics:\s*"([^"]*)")re");
   std::ostringstream out;
   std::map<std::string, std::string> targets;
   std::string section, node;
@@ -34,9 +35,14 @@ std::map<std::string, std::string> add_metrics_endpoints(const std::filesystem::
       node = m[1].str();
       ++nodes;
     } else if (section == "nodes" && !node.empty() && std::regex_match(line, m, endpoints_re)) {
-      const auto address = "127.0.0.1:" + std::to_string(test::free_port());
-      targets[node] = address;
-      line = m[1].str() + ", metrics: \"" + address + "\"}" + m[2].str();
+      std::smatch given;
+      const auto inside = m[1].str();
+      if (std::regex_search(inside, given, metrics_re)) {
+        targets[node] = given[1].str();  // one already there is kept
+      } else {
+        targets[node] = "127.0.0.1:" + std::to_string(test::free_port());
+        line = inside + ", metrics: \"" + targets[node] + "\"}" + m[2].str();
+      }
     }
     out << line << "\n";
   }

@@ -16,9 +16,10 @@
 namespace troupe::bench {
 
 /// Adds `metrics: "127.0.0.1:PORT"` (a free port) to every node's
-/// `endpoints` map in the config file at `config`, before the cluster
-/// starts; returns node name → "127.0.0.1:PORT". Throws when the file
-/// cannot be rewritten or has a node without an `endpoints: {...}` line.
+/// `endpoints` map in the config file at `config` that has none, before
+/// the cluster starts; returns node name → "IP:PORT", each node's own where
+/// it had one. Throws when the file cannot be rewritten or has a node
+/// without an `endpoints: {...}` line.
 std::map<std::string, std::string> add_metrics_endpoints(const std::filesystem::path& config);
 
 struct scrape_stats {

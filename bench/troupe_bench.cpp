@@ -109,11 +109,13 @@ std::string ping_envelope() { return sample_envelope("bench", "Ping", "source", 
 enum class metrics { none, served, scraped };
 
 /// What a run's metrics need: the endpoints, added to `c`'s config before
-/// it starts (unless `m` is none), then, with scrape(), the scraper.
+/// it starts (unless `m` is none, or the config has them: the shipped
+/// flight config serves them, so its clusters always do), then, with
+/// scrape(), the scraper.
 class metrics_for_run {
  public:
-  metrics_for_run(const troupe::test::cluster& c, metrics m) : m_(m) {
-    if (m != metrics::none)
+  metrics_for_run(const troupe::test::cluster& c, metrics m) : m_(m), targets_(c.metrics_endpoints()) {
+    if (m != metrics::none && targets_.empty())
       targets_ = troupe::bench::add_metrics_endpoints(c.config_path());
   }
   /// Starts scraping every node once a second, when `m` says so.
