@@ -11,10 +11,14 @@
 // Beside each rate, the CPU it took (bench/process_cpu.hpp): every node
 // process's utime + stime, all threads, over the run, per event delivered.
 // Usage: troupe_bench [--events N] [--bookings N]
-//                     [--only raw|hop|hop-throughput|hop-latency|e2e|latency|curve|hosts|gateway]
+//                     [--only raw|hop|hop-throughput|hop-latency|e2e|latency|curve|hosts|gateway[,...]]
 //                     (hop-throughput: the raw figures and the single hop's rate, without its latency)
 //                     [--max-rate R] (hop-latency alone: the single hop's maximum, measured before)
-//                     [--rate R] (hop-latency alone: at R events/s only)
+//                     [--rate R[,R...]] (hop-latency alone: at these events/s only)
+//                     [--runs N] (hop-latency and e2e: each rate and durability N
+//                     times, in rounds, 1 unless given; scrape: N rounds, 5)
+//                     [--plots DIR] (the hop latency and e2e series as data files,
+//                     results.json and PNG plots in DIR, bench/plots.hpp)
 //                     [--threads] (each node thread's CPU per event too)
 //                     (hosts: across three network namespaces, bench/hosts.hpp;
 //                     needs root, and runs only when asked for)
@@ -22,18 +26,28 @@
 //                     control socket, bench/gateway.hpp; [--clients N])
 //                     (curve: CurveZMQ on against off, single hop and end to
 //                     end, alternated, three rounds)
+//                     (scrape: every node's /metrics scraped once a second
+//                     against not scraped, single hop and end to end,
+//                     alternated, --runs rounds, bench/scraper.hpp)
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "bench/gateway.hpp"
 #include "bench/hosts.hpp"
+#include "bench/plots.hpp"
 #include "bench/process_cpu.hpp"
 #include "bench/raw_zmq.hpp"
+#include "bench/scraper.hpp"
 #include "launcher/common.hpp"
 #include "tests/integration/cluster.hpp"
 #include "wire/client.hpp"
@@ -90,11 +104,49 @@ std::size_t envelope_size() {
 /// PutEvents of ("bench", "Ping", sample_detail()) becomes there.
 std::string ping_envelope() { return sample_envelope("bench", "Ping", "source", 100000, false); }
 
+/// Whether a bench cluster's nodes serve Prometheus metrics, and whether
+/// the bench scrapes them while it measures.
+enum class metrics { none, served, scraped };
+
+/// What a run's metrics need: the endpoints, added to `c`'s config before
+/// it starts (unless `m` is none, or the config has them: the shipped
+/// flight config serves them, so its clusters always do), then, with
+/// scrape(), the scraper.
+class metrics_for_run {
+ public:
+  metrics_for_run(const troupe::test::cluster& c, metrics m) : m_(m), targets_(c.metrics_endpoints()) {
+    if (m != metrics::none && targets_.empty())
+      targets_ = troupe::bench::add_metrics_endpoints(c.config_path());
+  }
+  /// Starts scraping every node once a second, when `m` says so.
+  void scrape() {
+    if (m_ == metrics::scraped)
+      scraper_.emplace(targets_, 1s);
+  }
+  /// Stops scraping; throws when scraping was asked for and no GET was
+  /// answered, as the comparison would then mean nothing.
+  troupe::bench::scrape_stats stop() {
+    if (!scraper_)
+      return {};
+    auto stats = scraper_->stop();
+    if (stats.scrapes == 0)
+      throw std::runtime_error("no /metrics GET was answered (" + std::to_string(stats.failures)
+                               + " failed; last: " + stats.last_error + ")");
+    return stats;
+  }
+
+ private:
+  metrics m_;
+  std::map<std::string, std::string> targets_;
+  std::optional<troupe::bench::scraper> scraper_;
+};
+
 struct hop_result {
   double events_per_s = 0;
   std::uint64_t delivered = 0;
   std::map<std::string, double> cpu_s;  // each node's CPU seconds over the run
   std::map<std::string, double> thread_s;  // each "node/thread"'s, the same
+  troupe::bench::scrape_stats scraped;       // with metrics::scraped
   double cpu_us_per_event() const { return delivered ? 1e6 * troupe::bench::total(cpu_s) / delivered : 0; }
 };
 
@@ -120,16 +172,18 @@ std::string per_node(const std::map<std::string, double>& cpu_s, double per, int
 }
 
 hop_result single_hop(std::size_t n, const std::string& durability,
-                      troupe::test::keys k = troupe::test::keys::on) {
+                      troupe::test::keys k = troupe::test::keys::on, metrics m = metrics::none) {
   troupe::test::cluster c({{"source", {"ticket"}}, {"target", {"sink"}}},
                           "rules:\n  - {name: pings, pattern: {\"detail-type\": [\"Ping\"]}, target: sink}\n",
                           durability, k);
+  metrics_for_run observed(c, m);
   c.start();
   const auto nodes = nodes_of(c, 2);
   auto cfg = troupe::cli::load_config(c.config_path());
   troupe::wire::client client(c.control("source"), c.curve("source"));
   std::string detail;
   json::to_msgpack(sample_detail(), detail);
+  observed.scrape();
   const auto cpu_before = troupe::bench::snapshot(nodes);
   const auto start = clock_type::now();
   for (std::size_t sent = 0; sent < n;) {
@@ -159,11 +213,12 @@ hop_result single_hop(std::size_t n, const std::string& durability,
   }
   const double s = seconds_since(start);
   const auto cpu_after = troupe::bench::snapshot(nodes);
+  const auto scraped = observed.stop();
   c.stop();
   if (!cpu_after.gone.empty())
     throw std::runtime_error("a node exited during the single hop: " + cpu_after.gone);
   return {total / s, total, troupe::bench::cpu_delta(cpu_before, cpu_after),
-          troupe::bench::thread_delta(cpu_before, cpu_after)};
+          troupe::bench::thread_delta(cpu_before, cpu_after), scraped};
 }
 
 /// Per-hop latency at a steady `rate`: events carry their send time, the
@@ -240,7 +295,9 @@ json hop_latency(double rate, double seconds, double warmup = 1) {
   };
   drive(warmup, false);
   const auto cpu_before = troupe::bench::snapshot(nodes);
+  const auto sending = clock_type::now();
   const auto total = drive(seconds, true);
+  const double sent_s = seconds_since(sending);
   json lat;
   for (int i = 0; i < 1000; ++i) {
     auto r = troupe::cli::query(*cfg, "sink", "latency", json::object(), 10s);
@@ -253,6 +310,7 @@ json hop_latency(double rate, double seconds, double warmup = 1) {
   const auto cpu_after = troupe::bench::snapshot(nodes);
   c.stop();
   if (!lat.is_null() && total > 0) {
+    lat["sent_per_s"] = static_cast<double>(total) / sent_s;
     const auto cpu = troupe::bench::cpu_delta(cpu_before, cpu_after);
     lat["cpu_us_per_event"] = 1e6 * troupe::bench::total(cpu) / static_cast<double>(total);
     lat["cpu_by_node"] = per_node(cpu, static_cast<double>(total), 2);
@@ -281,11 +339,12 @@ const char* const roomy_services = R"(services:
 )";
 
 json end_to_end(std::size_t n, double rate, const std::string& durability,
-               troupe::test::keys k = troupe::test::keys::on) {
+               troupe::test::keys k = troupe::test::keys::on, metrics m = metrics::none) {
   // The shipped flight cluster and its rules, with cabins that do not fill.
   troupe::test::cluster c(troupe::test::shipped{"configs/flight.yaml", "",
                                                 std::string(roomy_services) + "  notification: {maildir: mail, from: \"bench <bench@troupe.test>\"}\n",
                                                 durability, k});
+  metrics_for_run observed(c, m);
   c.start();
   auto cfg = troupe::cli::load_config(c.config_path());
   if (!cfg)
@@ -293,11 +352,13 @@ json end_to_end(std::size_t n, double rate, const std::string& durability,
   const auto nodes = nodes_of(c, cfg->nodes.size());
   const auto cpu_before = troupe::bench::snapshot(nodes);
   const auto received_before = received_from_peers(*cfg);
+  observed.scrape();
   auto r = troupe::test::run_command({troupe::test::troupe_bin(), "book", c.config_path(), "--count",
                                       std::to_string(n), "--rate", std::to_string(rate), "--format", "json",
                                       "--quiet", "--wait", "120"},
                                      300s);
   const auto cpu_after = troupe::bench::snapshot(nodes);
+  const auto scraped = observed.stop();
   const auto received = received_from_peers(*cfg) - received_before;
   // Memory: each node's peak resident set over the run.
   json rss = json::object();
@@ -319,6 +380,8 @@ json end_to_end(std::size_t n, double rate, const std::string& durability,
   j["cpu_s"] = troupe::bench::cpu_delta(cpu_before, cpu_after);
   j["cpu_nodes_gone"] = cpu_after.gone;
   j["received_from_peers"] = received;
+  j["scraped"] = {{"scrapes", scraped.scrapes}, {"failures", scraped.failures}, {"bytes", scraped.bytes},
+                  {"total_ms", scraped.total_ms}, {"max_ms", scraped.max_ms}};
   return j;
 }
 
@@ -358,14 +421,88 @@ void curve_on_off(std::size_t events, std::size_t bookings) {
               best_hop[0] > 0 ? best_hop[1] / best_hop[0] : 0.0, best_e2e[0] > 0 ? best_e2e[1] / best_e2e[0] : 0.0);
 }
 
+/// The runs of one side of an on/off comparison: each run's figure, and
+/// a text of them all as the summary lines print them.
+struct side {
+  std::vector<double> rates;
+  std::string seen;
+  troupe::bench::scrape_stats scraped;  // summed over the runs
+  void add(double rate, double cpu_us, const troupe::bench::scrape_stats& s) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%s%.0f/%.1f", rates.empty() ? "" : ", ", rate, cpu_us);
+    seen += buf;
+    rates.push_back(rate);
+    scraped.scrapes += s.scrapes;
+    scraped.failures += s.failures;
+    scraped.bytes += s.bytes;
+    scraped.total_ms += s.total_ms;
+    scraped.max_ms = std::max(scraped.max_ms, s.max_ms);
+  }
+  double best() const { return rates.empty() ? 0 : *std::max_element(rates.begin(), rates.end()); }
+  double worst() const { return rates.empty() ? 0 : *std::min_element(rates.begin(), rates.end()); }
+  double median() const { return troupe::bench::median(rates); }
+};
+
+/// Prints one side of a comparison: best, median, spread and every run,
+/// then what its scraper did, if it ran.
+void print_side(const std::string& what, const char* unit, const side& s) {
+  std::printf("%-58s %12.0f %s best, median %.0f, spread %.0f-%.0f (runs %s/us of CPU per %s: %s)\n", what.c_str(),
+              s.best(), unit, s.median(), s.worst(), s.best(), unit, std::strcmp(unit, "events/s") ? "booking" : "event per hop",
+              s.seen.c_str());
+  const auto& sc = s.scraped;
+  if (sc.scrapes + sc.failures > 0)
+    std::printf("%-58s %llu GETs of /metrics answered, %llu failed, %.1f KiB each, %.2f ms each on average, %.1f ms "
+                "at most\n",
+                "", static_cast<unsigned long long>(sc.scrapes), static_cast<unsigned long long>(sc.failures),
+                sc.scrapes ? sc.bytes / 1024.0 / static_cast<double>(sc.scrapes) : 0.0, sc.mean_ms(), sc.max_ms);
+}
+
+/// Prometheus scraping every node's /metrics once a second against nothing
+/// scraped, alternated in one run (not scraped, scraped, ...), `rounds`
+/// rounds: the single hop (os, its throughput) and end to end (os, all at
+/// once). Both sides serve the endpoint, so that the scraping alone differs.
+void scrape_on_off(std::size_t events, std::size_t bookings, int rounds) {
+  side hop[2], e2e[2];
+  for (int round = 0; round < rounds; ++round)
+    for (int on = 0; on <= 1; ++on) {
+      const auto r = single_hop(events, "os", troupe::test::keys::on, on ? metrics::scraped : metrics::served);
+      hop[on].add(r.events_per_s, r.cpu_us_per_event(), r.scraped);
+    }
+  for (int round = 0; round < rounds; ++round)
+    for (int on = 0; on <= 1; ++on) {
+      const auto r = end_to_end(bookings, 1e6, "os", troupe::test::keys::on, on ? metrics::scraped : metrics::served);
+      const auto cpu = troupe::bench::total(r["cpu_s"].get<std::map<std::string, double>>());
+      const auto& j = r["scraped"];
+      troupe::bench::scrape_stats s;
+      s.scrapes = j["scrapes"].get<std::uint64_t>();
+      s.failures = j["failures"].get<std::uint64_t>();
+      s.bytes = j["bytes"].get<std::uint64_t>();
+      s.total_ms = j["total_ms"].get<double>();
+      s.max_ms = j["max_ms"].get<double>();
+      e2e[on].add(r["bookings_per_second"].get<double>(), bookings ? 1e6 * cpu / bookings : 0.0, s);
+    }
+  const auto n = std::to_string(rounds);
+  print_side("single hop, os, metrics not scraped, " + n + " runs", "events/s", hop[0]);
+  print_side("single hop, os, every node scraped once a second, " + n + " runs", "events/s", hop[1]);
+  print_side("end to end, os, metrics not scraped, " + n + " runs", "bookings/s", e2e[0]);
+  print_side("end to end, os, every node scraped once a second, " + n + " runs", "bookings/s", e2e[1]);
+  const auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+  std::printf("%-58s %12.3fx single hop (median %.3fx), %.3fx end to end (median %.3fx); target: 0.95x or more\n",
+              "scraped / not scraped, best against best", ratio(hop[1].best(), hop[0].best()),
+              ratio(hop[1].median(), hop[0].median()), ratio(e2e[1].best(), e2e[0].best()),
+              ratio(e2e[1].median(), e2e[0].median()));
+}
+
 } // namespace
 
 int run(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   std::size_t events = 200000, bookings = 5000;
-  std::string only;
+  std::set<std::string> only;  // none: every part but those that run only when asked
   double max_rate = 0;  // the single hop's maximum, when known without measuring it
-  double only_rate = 0; // hop-latency at this rate alone
+  std::vector<double> only_rates;  // hop-latency at these rates alone
+  int rounds = 0;                  // --runs: hop-latency and e2e each this often (1), scrape rounds (5)
+  std::string plots_dir;           // --plots: the series, results.json and PNGs here
   unsigned clients = 4;  // gateway: client threads
   for (int i = 1; i < argc; ++i) {
     const auto value = [&] { return i + 1 < argc ? argv[++i] : throw std::runtime_error(std::string(argv[i]) + " takes a value"); };
@@ -375,19 +512,34 @@ int run(int argc, char** argv) {
       events = std::stoul(value());
     else if (!std::strcmp(argv[i], "--bookings"))
       bookings = std::stoul(value());
-    else if (!std::strcmp(argv[i], "--only"))
-      only = value();
-    else if (!std::strcmp(argv[i], "--max-rate"))
+    else if (!std::strcmp(argv[i], "--only")) {
+      std::istringstream list(value());
+      for (std::string part; std::getline(list, part, ',');)
+        only.insert(part);
+    } else if (!std::strcmp(argv[i], "--max-rate"))
       max_rate = std::stod(value());
-    else if (!std::strcmp(argv[i], "--rate"))
-      only_rate = std::stod(value());
+    else if (!std::strcmp(argv[i], "--rate")) {
+      std::istringstream list(value());
+      for (std::string r; std::getline(list, r, ',');)
+        only_rates.push_back(std::stod(r));
+    } else if (!std::strcmp(argv[i], "--runs"))
+      rounds = std::max(1, std::stoi(value()));
+    else if (!std::strcmp(argv[i], "--plots"))
+      plots_dir = value();
     else if (!std::strcmp(argv[i], "--clients"))
       clients = static_cast<unsigned>(std::stoul(value()));
     else
       throw std::runtime_error(std::string("unknown option ") + argv[i]);
   }
-  const auto runs = [&](const char* part) { return only.empty() || only == part; };
-  const bool throughput = runs("hop") || only == "hop-throughput";
+  const auto asked = [&](const char* part) { return only.count(part) > 0; };
+  const auto runs = [&](const char* part) { return only.empty() || asked(part); };
+  troupe::bench::plot_data plotted;
+  if (!plots_dir.empty()) {
+    plotted.label = troupe::bench::describe_run(troupe::test::source_file("."));
+    for (int i = 0; i < argc; ++i)
+      plotted.command += (i ? " " : "") + std::string(argv[i]);
+  }
+  const bool throughput = runs("hop") || asked("hop-throughput");
   const auto size = envelope_size();
   const auto ping_topic = troupe::wire::topic_of("Ping");
   const auto ping = ping_envelope();
@@ -453,21 +605,27 @@ int run(int argc, char** argv) {
     // Half the maximum rate (measured above, else --max-rate, else
     // 40,000/s), then lower rates for the shape of the curve.
     const double half = (hop_os > 0 ? hop_os : max_rate > 0 ? max_rate : 40000) / 2;
-    auto rates = only_rate > 0 ? std::vector<double>{only_rate}
-                               : std::vector<double>{half, half * 0.75, half / 2, 5000.0, 2000.0};
+    auto rates = !only_rates.empty() ? only_rates
+                                     : std::vector<double>{half, half * 0.75, half / 2, 5000.0, 2000.0};
     std::sort(rates.begin(), rates.end(), std::greater<>());  // highest first, whatever the half is
-    for (double rate : rates) {
-      const auto lat = hop_latency(rate, 5);
-      std::printf("%-58s %12.0f events/s  (p50 %.2f ms, p99 %.2f ms, max %.2f ms over %zu events; CPU %.2f "
-                  "us/event/hop: %s)\n",
-                  rate == half ? "troupe single hop latency, os, at half the max rate"
-                               : "troupe single hop latency, os",
-                  rate, lat.value("p50_us", 0) / 1000.0, lat.value("p99_us", 0) / 1000.0,
-                  lat.value("max_us", 0) / 1000.0, lat.value("count", std::size_t{0}),
-                  lat.value("cpu_us_per_event", 0.0), lat.value("cpu_by_node", std::string("?")).c_str());
-      if (verbose_threads)
-        std::printf("%-58s by thread, us/event: %s\n", "", lat.value("cpu_by_thread", std::string("?")).c_str());
-    }
+    for (int round = 0; round < std::max(rounds, 1); ++round)
+      for (double rate : rates) {
+        const auto lat = hop_latency(rate, 5);
+        const auto ms = [&](const char* key) { return lat.value(key, 0) / 1000.0; };
+        const bool at_half = rate == half && (hop_os > 0 || max_rate > 0);  // of a maximum measured
+        std::printf("%-58s %12.0f events/s  (p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms over "
+                    "%zu events; CPU %.2f us/event/hop: %s)\n",
+                    at_half ? "troupe single hop latency, os, at half the max rate" : "troupe single hop latency, os",
+                    rate, ms("p50_us"), ms("p90_us"), ms("p99_us"), ms("p999_us"), ms("max_us"),
+                    lat.value("count", std::size_t{0}), lat.value("cpu_us_per_event", 0.0),
+                    lat.value("cpu_by_node", std::string("?")).c_str());
+        if (verbose_threads)
+          std::printf("%-58s by thread, us/event: %s\n", "", lat.value("cpu_by_thread", std::string("?")).c_str());
+        if (!lat.is_null())
+          plotted.hop.push_back({rate, lat.value("sent_per_s", 0.0), lat.value("count", std::size_t{0}),
+                                 ms("p50_us"), ms("p90_us"), ms("p99_us"), ms("p999_us"), ms("max_us"),
+                                 lat.value("cpu_us_per_event", 0.0), round + 1});
+      }
   }
   const auto report = [&](const char* what, const json& e2e, std::size_t n) {
     std::string rss;
@@ -488,11 +646,13 @@ int run(int argc, char** argv) {
                     ? ""
                     : (" (gone before the end, not counted: " + e2e["cpu_nodes_gone"].get<std::string>() + ")").c_str());
   };
-  if (only == "curve")
+  if (asked("curve"))
     curve_on_off(events, bookings);
-  if (only == "gateway")
+  if (asked("scrape"))
+    scrape_on_off(events, bookings, rounds ? rounds : 5);
+  if (asked("gateway"))
     troupe::bench::gateway_figures(events, clients);
-  if (only == "hosts") {
+  if (asked("hosts")) {
     std::string detail;
     json::to_msgpack(sample_detail(), detail);
     troupe::bench::hosts_figures(events, bookings,
@@ -501,12 +661,22 @@ int run(int argc, char** argv) {
   }
   // All at once measures throughput; at 500/s it measures latency.
   if (runs("e2e"))
-    for (const char* d : {"os", "none", "fsync"})
-      report((std::string("end to end, durability ") + d + ": five-service saga, all at once").c_str(),
-             end_to_end(bookings, 1e6, d), bookings);
+    for (int round = 0; round < std::max(rounds, 1); ++round)
+      for (const char* d : {"os", "none", "fsync"}) {
+        const auto e2e = end_to_end(bookings, 1e6, d);
+        report((std::string("end to end, durability ") + d + ": five-service saga, all at once").c_str(), e2e,
+               bookings);
+        const auto cpu = troupe::bench::total(e2e["cpu_s"].get<std::map<std::string, double>>());
+        plotted.e2e.push_back({d, e2e["bookings_per_second"].get<double>(), e2e["latency_ms_p50"].get<double>(),
+                               e2e["latency_ms_p99"].get<double>(), bookings ? 1e6 * cpu / bookings : 0.0,
+                               round + 1});
+      }
   if (runs("latency"))
     report("end to end, durability os: five-service saga, 500 bookings/s", end_to_end(bookings / 2, 500, "os"),
            bookings / 2);
+  if (!plots_dir.empty())
+    for (const auto& line : troupe::bench::write_plots(plots_dir, plotted, troupe::test::source_file("bench/plots.gp")))
+      std::printf("plots: %s\n", line.c_str());
   return 0;
 }
 

@@ -48,8 +48,8 @@ nlohmann::json sink::query(const std::string& what, const nlohmann::json&) const
     const auto at = [&](double p) -> std::int64_t {
       return sorted.empty() ? 0 : sorted[std::min(sorted.size() - 1, static_cast<std::size_t>(p * sorted.size()))];
     };
-    return {{"count", sorted.size()}, {"p50_us", at(0.50)}, {"p99_us", at(0.99)},
-            {"max_us", sorted.empty() ? 0 : sorted.back()}};
+    return {{"count", sorted.size()}, {"p50_us", at(0.50)},  {"p90_us", at(0.90)},
+            {"p99_us", at(0.99)},     {"p999_us", at(0.999)}, {"max_us", sorted.empty() ? 0 : sorted.back()}};
   }
   if (what != "count")
     return nullptr;

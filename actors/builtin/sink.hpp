@@ -21,7 +21,8 @@ class sink : public service {
   /// "count" → {"distinct": ids handled, "duplicates": ids handled again,
   ///            "by_type": {...}, "first_ms": t, "last_ms": t}
   /// (times are wall clock at handling, this incarnation only)
-  /// "latency" → {"count": n, "p50_us": x, "p99_us": x, "max_us": x} over
+  /// "latency" → {"count": n, "p50_us": x, "p90_us": x, "p99_us": x,
+  ///   "p999_us": x, "max_us": x} (pN: the sorted value at index N% of n) over
   ///   the events whose detail carries "sent_us" (wall clock microseconds
   ///   when the sender made it): from then to the handler, this incarnation.
   nlohmann::json query(const std::string& what, const nlohmann::json& args) const override;
