@@ -29,9 +29,12 @@
 //                     (scrape: every node's /metrics scraped once a second
 //                     against not scraped, single hop and end to end,
 //                     alternated, --runs rounds, bench/scraper.hpp)
+//                     (journal: the trace journal on against off, single hop
+//                     and end to end, alternated, --runs rounds)
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <set>
@@ -104,6 +107,19 @@ std::size_t envelope_size() {
 /// PutEvents of ("bench", "Ping", sample_detail()) becomes there.
 std::string ping_envelope() { return sample_envelope("bench", "Ping", "source", 100000, false); }
 
+/// Turns the trace journal off in the config at `path` (the shipped flight
+/// config's `trace-records`).
+void journal_off(const std::string& path) {
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  in.close();
+  const auto at = text.find("trace-records: 1000000");
+  if (at == std::string::npos)
+    throw std::runtime_error(path + " has no 'trace-records: 1000000' to turn off");
+  text.replace(at, std::strlen("trace-records: 1000000"), "trace-records: 0");
+  std::ofstream(path) << text;
+}
+
 /// Whether a bench cluster's nodes serve Prometheus metrics, and whether
 /// the bench scrapes them while it measures.
 enum class metrics { none, served, scraped };
@@ -172,9 +188,10 @@ std::string per_node(const std::map<std::string, double>& cpu_s, double per, int
 }
 
 hop_result single_hop(std::size_t n, const std::string& durability,
-                      troupe::test::keys k = troupe::test::keys::on, metrics m = metrics::none) {
+                      troupe::test::keys k = troupe::test::keys::on, metrics m = metrics::none, bool journal = true) {
   troupe::test::cluster c({{"source", {"ticket"}}, {"target", {"sink"}}},
-                          "rules:\n  - {name: pings, pattern: {\"detail-type\": [\"Ping\"]}, target: sink}\n",
+                          std::string(journal ? "" : "observability: {trace-records: 0}\n")
+                              + "rules:\n  - {name: pings, pattern: {\"detail-type\": [\"Ping\"]}, target: sink}\n",
                           durability, k);
   metrics_for_run observed(c, m);
   c.start();
@@ -339,11 +356,13 @@ const char* const roomy_services = R"(services:
 )";
 
 json end_to_end(std::size_t n, double rate, const std::string& durability,
-               troupe::test::keys k = troupe::test::keys::on, metrics m = metrics::none) {
+               troupe::test::keys k = troupe::test::keys::on, metrics m = metrics::none, bool journal = true) {
   // The shipped flight cluster and its rules, with cabins that do not fill.
   troupe::test::cluster c(troupe::test::shipped{"configs/flight.yaml", "",
                                                 std::string(roomy_services) + "  notification: {maildir: mail, from: \"bench <bench@troupe.test>\"}\n",
                                                 durability, k});
+  if (!journal)
+    journal_off(c.config_path());
   metrics_for_run observed(c, m);
   c.start();
   auto cfg = troupe::cli::load_config(c.config_path());
@@ -463,13 +482,17 @@ void print_side(const std::string& what, const char* unit, const side& s) {
 /// once). Both sides serve the endpoint, so that the scraping alone differs.
 void scrape_on_off(std::size_t events, std::size_t bookings, int rounds) {
   side hop[2], e2e[2];
+  // The order turns each round (off, on, then on, off), so that neither
+  // side always runs on the machine the other just warmed.
   for (int round = 0; round < rounds; ++round)
-    for (int on = 0; on <= 1; ++on) {
+    for (int k = 0; k <= 1; ++k) {
+      const int on = (round % 2) ? 1 - k : k;
       const auto r = single_hop(events, "os", troupe::test::keys::on, on ? metrics::scraped : metrics::served);
       hop[on].add(r.events_per_s, r.cpu_us_per_event(), r.scraped);
     }
   for (int round = 0; round < rounds; ++round)
-    for (int on = 0; on <= 1; ++on) {
+    for (int k = 0; k <= 1; ++k) {
+      const int on = (round % 2) ? 1 - k : k;
       const auto r = end_to_end(bookings, 1e6, "os", troupe::test::keys::on, on ? metrics::scraped : metrics::served);
       const auto cpu = troupe::bench::total(r["cpu_s"].get<std::map<std::string, double>>());
       const auto& j = r["scraped"];
@@ -489,6 +512,36 @@ void scrape_on_off(std::size_t events, std::size_t bookings, int rounds) {
   const auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
   std::printf("%-58s %12.3fx single hop (median %.3fx), %.3fx end to end (median %.3fx); target: 0.95x or more\n",
               "scraped / not scraped, best against best", ratio(hop[1].best(), hop[0].best()),
+              ratio(hop[1].median(), hop[0].median()), ratio(e2e[1].best(), e2e[0].best()),
+              ratio(e2e[1].median(), e2e[0].median()));
+}
+
+/// The trace journal on (the default) against off (`trace-records: 0`),
+/// alternated in one run with the order turning each round, `rounds`
+/// rounds: the single hop's throughput and end to end, durability os.
+void journal_on_off(std::size_t events, std::size_t bookings, int rounds) {
+  side hop[2], e2e[2];
+  for (int round = 0; round < rounds; ++round)
+    for (int k = 0; k <= 1; ++k) {
+      const int on = (round % 2) ? 1 - k : k;
+      const auto r = single_hop(events, "os", troupe::test::keys::on, metrics::none, on == 1);
+      hop[on].add(r.events_per_s, r.cpu_us_per_event(), {});
+    }
+  for (int round = 0; round < rounds; ++round)
+    for (int k = 0; k <= 1; ++k) {
+      const int on = (round % 2) ? 1 - k : k;
+      const auto r = end_to_end(bookings, 1e6, "os", troupe::test::keys::on, metrics::none, on == 1);
+      const auto cpu = troupe::bench::total(r["cpu_s"].get<std::map<std::string, double>>());
+      e2e[on].add(r["bookings_per_second"].get<double>(), bookings ? 1e6 * cpu / bookings : 0.0, {});
+    }
+  const auto n = std::to_string(rounds);
+  print_side("single hop, os, trace journal off, " + n + " runs", "events/s", hop[0]);
+  print_side("single hop, os, trace journal on, " + n + " runs", "events/s", hop[1]);
+  print_side("end to end, os, trace journal off, " + n + " runs", "bookings/s", e2e[0]);
+  print_side("end to end, os, trace journal on, " + n + " runs", "bookings/s", e2e[1]);
+  const auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+  std::printf("%-58s %12.3fx single hop (median %.3fx), %.3fx end to end (median %.3fx)\n",
+              "journal on / off, best against best", ratio(hop[1].best(), hop[0].best()),
               ratio(hop[1].median(), hop[0].median()), ratio(e2e[1].best(), e2e[0].best()),
               ratio(e2e[1].median(), e2e[0].median()));
 }
@@ -650,6 +703,8 @@ int run(int argc, char** argv) {
     curve_on_off(events, bookings);
   if (asked("scrape"))
     scrape_on_off(events, bookings, rounds ? rounds : 5);
+  if (asked("journal"))
+    journal_on_off(events, bookings, rounds ? rounds : 5);
   if (asked("gateway"))
     troupe::bench::gateway_figures(events, clients);
   if (asked("hosts")) {
