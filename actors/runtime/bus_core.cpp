@@ -681,7 +681,8 @@ void bus_core::trace(const std::string& identity, wire::control_request& req) {
       answer_request(identity, "trace", false, "trace saga: 'id' must be a correlation id");
       return;
     }
-    const auto limit = args.value("limit", 10000);
+    const auto& l = args.contains("limit") ? args["limit"] : nlohmann::json(10000);
+    const auto limit = l.is_number_integer() ? l.get<std::int64_t>() : 0;
     if (limit < 1 || limit > 100000) {
       answer_request(identity, "trace", false, "trace saga: 'limit' must be from 1 to 100000");
       return;

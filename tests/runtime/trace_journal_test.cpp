@@ -295,12 +295,29 @@ TEST(trace_through_the_bus, a_retried_delivery_shows_both_attempts) {
   EXPECT_EQ(kinds, (std::vector<std::string>{"retry:B", "ok:B", "event:Done"}));
   EXPECT_EQ(body["records"][2]["causation"], "up-B-1");
 
-  // A bad request is refused, not answered with an empty saga.
-  req.args = "[]";
-  bus.on_request("c", "", wire::encode(req));
-  auto bad = wire::decode_reply(port.replies.back().second, "trace");
-  ASSERT_TRUE(bad);
-  EXPECT_FALSE(bad->ok);
+  // A bad request is refused, not answered with an empty saga, and never
+  // throws on the loop.
+  for (const auto& args : {std::string("[]"), std::string("{\"id\": 5}"), std::string("{\"id\": \"x\", \"limit\": \"9\"}"),
+                           std::string("{\"id\": \"x\", \"limit\": 0}"), std::string("not json")}) {
+    req.args = args;
+    const auto before = port.replies.size();
+    bus.on_request("c", "", wire::encode(req));
+    ASSERT_EQ(port.replies.size(), before + 1) << args;
+    auto bad = wire::decode_reply(port.replies.back().second, "trace");
+    ASSERT_TRUE(bad);
+    EXPECT_FALSE(bad->ok) << args;
+  }
+  req.what = "sagas";
+  for (const auto& args : {std::string("{\"terminal\": \"A\"}"), std::string("{\"limit\": -1}"),
+                           std::string("{\"ids\": [1]}")}) {
+    req.args = args;
+    const auto before = port.replies.size();
+    bus.on_request("c", "", wire::encode(req));
+    ASSERT_EQ(port.replies.size(), before + 1) << args;
+    auto bad = wire::decode_reply(port.replies.back().second, "trace");
+    ASSERT_TRUE(bad);
+    EXPECT_FALSE(bad->ok) << args;
+  }
 }
 
 }  // namespace
