@@ -157,8 +157,8 @@ inline void expect_traces_whole(const hosts_cluster& c, const std::string& host,
         EXPECT_EQ(d["attempts"].back()["result"], "ok") << d.dump();
       }
     }
-    EXPECT_GE(seen.size(), 5u) << t.dump();
-    EXPECT_GE(nodes.size(), 4u) << "a saga's deliveries span the hosts' nodes: " << t.dump();
+    EXPECT_GE(seen.size(), 4u) << t.dump();  // a declined card: requested, created, failed, cancelled
+    EXPECT_GE(nodes.size(), 3u) << "a saga's deliveries span the hosts' nodes: " << t.dump();
   }
 }
 
