@@ -425,8 +425,16 @@ int dashboard(const cluster::config& cfg, const dashboard_options& opts) {
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-    refuse(res, 500, "the dashboard failed to answer this request");
+  http.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+    std::string why = "unknown";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      why = e.what();
+    } catch (...) {
+    }
+    std::fprintf(stderr, "troupe: dashboard: %s %s failed: %s\n", req.method.c_str(), req.path.c_str(), why.c_str());
+    refuse(res, 500, "the dashboard failed to answer this request: " + why);
   });
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (res.body.empty())
