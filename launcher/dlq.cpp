@@ -130,11 +130,11 @@ int dlq_show(const cluster::config& cfg, const dlq_options& opts) {
 namespace {
 
 /// The records `opts` selects from `by_id`, every one checked before
-/// anything is sent; nullopt after naming each problem on stderr.
+/// anything is sent; nullopt after adding each problem to `problems`.
 std::optional<std::vector<std::string>> selected(const cluster::config& cfg, const dlq_options& opts, bool purge,
-                                                 std::map<std::string, json>& by_id) {
+                                                 std::map<std::string, json>& by_id,
+                                                 std::vector<std::string>& problems) {
   std::vector<std::string> ids;
-  std::vector<std::string> problems;
   if (opts.all) {
     for (const auto& [id, r] : by_id)
       ids.push_back(id);
@@ -155,21 +155,17 @@ std::optional<std::vector<std::string>> selected(const cluster::config& cfg, con
         problems.push_back("dead letter " + id + ": " + why);
   if (problems.empty())
     return ids;
-  for (const auto& p : problems)
-    std::fprintf(stderr, "troupe: %s\n", p.c_str());
-  std::fprintf(stderr, "troupe: nothing was %s\n", purge ? "purged" : "redriven");
+  problems.push_back(std::string("nothing was ") + (purge ? "purged" : "redriven"));
   return std::nullopt;
 }
 
 /// Sends one command event per chunk of `ids` to the DLQ's node, all in
-/// one PutEvents call when they fit; false after saying why on stderr.
-bool send_commands(const cluster::config& cfg, const cluster::node_spec& node, const dlq_options& opts,
-                   const std::vector<std::string>& ids, bool purge) {
+/// one PutEvents call when they fit; why not, or empty.
+std::string send_commands(const cluster::config& cfg, const cluster::node_spec& node, const dlq_options& opts,
+                          const std::vector<std::string>& ids, bool purge) {
   auto c = connect(cfg, node, cluster::operator_);
-  if (!c) {
-    std::fprintf(stderr, "troupe: %s\n", c.err().message.c_str());
-    return false;
-  }
+  if (!c)
+    return c.err().message;
   for (std::size_t from = 0; from < ids.size();) {
     wire::control_request req;
     req.verb = "put";
@@ -191,13 +187,10 @@ bool send_commands(const cluster::config& cfg, const cluster::node_spec& node, c
     for (std::size_t i = 0; why.empty() && rep && i < rep->results.size(); ++i)
       if (!rep->results[i].ok())
         why = rep->results[i].error();
-    if (!why.empty()) {
-      std::fprintf(stderr, "troupe: the DLQ on node %s did not take the %s: %s\n", node.name.c_str(),
-                   purge ? "purge" : "redrive", why.c_str());
-      return false;
-    }
+    if (!why.empty())
+      return "the DLQ on node " + node.name + " did not take the " + (purge ? "purge" : "redrive") + ": " + why;
   }
-  return true;
+  return {};
 }
 
 /// Waits until none of `ids` is in the DLQ any more, or settle_timeout
@@ -223,45 +216,64 @@ std::size_t wait_until_gone(const cluster::config& cfg, const dlq_options& opts,
 
 } // namespace
 
-int dlq_move(const cluster::config& cfg, const dlq_options& opts, bool purge) {
-  const char* verb = purge ? "purge" : "redrive";
+dlq_move_outcome dlq_move_records(const cluster::config& cfg, const dlq_options& opts, bool purge) {
+  dlq_move_outcome out;
   const auto* node = cfg.node_hosting(opts.dlq);
   if (!node) {
-    std::fprintf(stderr, "troupe: no node runs the DLQ service '%s'\n", opts.dlq.c_str());
-    return 2;
+    out.code = 2;
+    out.problems.push_back("no node runs the DLQ service '" + opts.dlq + "'");
+    return out;
   }
   auto rows = list(cfg, opts);
   if (!rows) {
-    std::fprintf(stderr, "troupe: cannot read the DLQ: %s\n", rows.err().message.c_str());
-    return 1;
+    out.code = 1;
+    out.problems.push_back("cannot read the DLQ: " + rows.err().message);
+    return out;
   }
   std::map<std::string, json> by_id;
   for (auto& r : *rows)
     by_id[r.value("id", "")] = r;
-  const auto ids = selected(cfg, opts, purge, by_id);
-  if (!ids)
-    return 1;
-  if (ids->empty()) {
-    if (!opts.json)  // JSON lines: none
-      std::printf("no dead letters to %s\n", verb);
-    return 0;
+  const auto ids = selected(cfg, opts, purge, by_id, out.problems);
+  if (!ids) {
+    out.code = 1;
+    return out;
   }
-  if (!send_commands(cfg, *node, opts, *ids, purge))
-    return 1;
+  if (ids->empty())
+    return out;
+  if (auto why = send_commands(cfg, *node, opts, *ids, purge); !why.empty()) {
+    out.code = 1;
+    out.problems.push_back(std::move(why));
+    return out;
+  }
+  out.moved = *ids;
   // The command is durable on the DLQ's node; wait until it has been done.
-  const auto left = wait_until_gone(cfg, opts, *ids);
-  if (opts.json) {
-    for (const auto& id : *ids)
-      std::printf("%s\n", json{{"id", id}, {purge ? "purged" : "redriven", true}}.dump().c_str());
-  } else {
-    std::printf("%s %zu dead letter%s\n", purge ? "purged" : "redriven", ids->size(), ids->size() == 1 ? "" : "s");
+  out.left = wait_until_gone(cfg, opts, *ids);
+  if (out.left > 0) {
+    out.code = 1;
+    out.problems.push_back(std::string("the ") + (purge ? "purge" : "redrive") + " is recorded, but "
+                           + std::to_string(out.left) + " of them are still in the DLQ after "
+                           + std::to_string(settle_timeout.count()) + " s");
   }
-  if (left > 0) {
-    std::fprintf(stderr, "troupe: the %s is recorded, but %zu of them are still in the DLQ after %lld s\n", verb,
-                 left, static_cast<long long>(settle_timeout.count()));
-    return 1;
+  return out;
+}
+
+int dlq_move(const cluster::config& cfg, const dlq_options& opts, bool purge) {
+  const auto out = dlq_move_records(cfg, opts, purge);
+  if (out.moved.empty() && out.code == 0 && !opts.json)  // JSON lines: none
+    std::printf("no dead letters to %s\n", purge ? "purge" : "redrive");
+  if (!out.moved.empty()) {
+    if (opts.json) {
+      for (const auto& id : out.moved)
+        std::printf("%s\n", json{{"id", id}, {purge ? "purged" : "redriven", true}}.dump().c_str());
+    } else {
+      std::printf("%s %zu dead letter%s\n", purge ? "purged" : "redriven", out.moved.size(),
+                  out.moved.size() == 1 ? "" : "s");
+    }
+    std::fflush(stdout);
   }
-  return 0;
+  for (const auto& p : out.problems)
+    std::fprintf(stderr, "troupe: %s\n", p.c_str());
+  return out.code;
 }
 
 } // namespace troupe::cli

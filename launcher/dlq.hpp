@@ -5,6 +5,7 @@
 // reported and nothing changes.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -24,5 +25,19 @@ int dlq_list(const cluster::config& cfg, const dlq_options& opts);
 int dlq_show(const cluster::config& cfg, const dlq_options& opts);
 /// `purge` false: redrive.
 int dlq_move(const cluster::config& cfg, const dlq_options& opts, bool purge);
+
+/// What a redrive or purge did, for a caller that says it its own way (the
+/// dashboard's redrive).
+struct dlq_move_outcome {
+  int code = 0;                       // dlq_move's exit code
+  std::vector<std::string> problems;  // why it failed, each once; nothing changed unless `moved`
+  std::vector<std::string> moved;     // the records the DLQ took the command for
+  std::size_t left = 0;               // of them, still in the DLQ after the time allowed
+};
+
+/// dlq_move without printing: selects and checks the records, sends the
+/// commands as the operator client, and waits until the records are gone
+/// (15 s at most).
+dlq_move_outcome dlq_move_records(const cluster::config& cfg, const dlq_options& opts, bool purge);
 
 } // namespace troupe::cli

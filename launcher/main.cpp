@@ -13,6 +13,7 @@
 #include "actors/node.hpp"
 #include "actors/runtime/ready_marker.hpp"
 #include "launcher/common.hpp"
+#include "launcher/dashboard.hpp"
 #include "launcher/deploy.hpp"
 #include "launcher/dlq.hpp"
 #include "launcher/events_cli.hpp"
@@ -277,6 +278,21 @@ int run(int argc, char** argv) {
   troupe::cli::dlq_options dq;
   const auto dlq = add_dlq_commands(app, config, format, dq);
 
+  troupe::cli::dashboard_options dash;
+  auto* dashboard = app.add_subcommand(
+      "dashboard", "Serve the live page: the saga graph with rates and failures, each node's health, recent and "
+                   "stuck sagas with their traces, the dead letters and their redrive");
+  troupe::cli::add_config(dashboard, config);
+  dashboard->add_option("--listen", dash.listen, "Address and port to serve the page on (a loopback one: the page "
+                                                 "shows every event's contents to whoever reaches it)")
+      ->capture_default_str()
+      ->type_name("ADDR:PORT");
+  dashboard->add_option("--operator-key-file", dash.operator_key_file,
+                        "A file (mode 0600) whose first line is the key the page must send to redrive dead "
+                        "letters; without it the page redrives nothing")
+      ->type_name("FILE");
+  troupe::cli::example(dashboard, "troupe dashboard configs/flight.yaml --listen 127.0.0.1:8090");
+
   std::string key_name, key_dir = ".", key_config;
   auto* keygen = app.add_subcommand("keygen", "Make CurveZMQ key pairs: NAME.key (secret, 0600) and NAME.pub");
   auto* key_name_opt = keygen->add_option("NAME", key_name, "Name of the pair (a node or client name)");
@@ -398,6 +414,8 @@ int run(int argc, char** argv) {
                                {config, self_exe(argv[0]), launch_host, *troupe::log::parse_format(log_format)});
   if (*status)
     return status_cmd(*cfg, format == "json");
+  if (*dashboard)
+    return troupe::cli::dashboard(*cfg, dash);
   if (*trace) {
     auto t = troupe::cli::collect_saga(*cfg, saga_id, std::chrono::seconds(5));
     if (format == "json")

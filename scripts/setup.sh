@@ -18,7 +18,7 @@ packages=(
   awscli python3-boto3  # the AWS CLI and boto3 against troupe gateway, run by integration-gateway
   libsimdjson-dev  # JSON events to MessagePack (rules/json_simd.cpp)
   prometheus  # promtool check metrics, and a real server scraping the cluster (integration-observe)
-  chromium  # the live page loaded headless (integration-observe)
+  chromium  # the live page loaded headless (integration-dashboard)
   gnuplot-nox  # the bench's PNG plots
 )
 missing=()

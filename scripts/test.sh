@@ -6,7 +6,8 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
 
-# The JavaScript SDK for integration-gateway, as its lockfile pins it:
+# The JavaScript SDK for integration-gateway and playwright-core for
+# integration-dashboard, as the lockfile pins them:
 # installed again only when node_modules is missing or the lock changed.
 js=tests/clients/js
 lock_sum=$(sha256sum "$js/package-lock.json" | cut -d' ' -f1)
@@ -14,7 +15,7 @@ if [ "$(cat "$js/node_modules/.troupe-lock-sha256" 2>/dev/null)" != "$lock_sum" 
   if (cd "$js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null); then
     echo "$lock_sum" >"$js/node_modules/.troupe-lock-sha256"
   else
-    echo "test.sh: npm ci in $js failed; integration-gateway's JavaScript case will fail"
+    echo "test.sh: npm ci in $js failed; integration-gateway's JavaScript case and integration-dashboard's Chromium case will fail"
   fi
 fi
 

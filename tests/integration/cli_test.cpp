@@ -332,7 +332,7 @@ TEST(cli, bash_completion_offers_commands_subcommands_options_and_configs) {
   const std::string installed((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(installed, run_command({troupe_bin(), "completion", "bash"}, 10s).output);
 
-  EXPECT_EQ(complete({"troupe", "d"}), (offers{"deploy", "dlq"}));
+  EXPECT_EQ(complete({"troupe", "d"}), (offers{"dashboard", "deploy", "dlq"}));
   EXPECT_EQ(complete({"troupe", "dlq", ""}), (offers{"list", "show", "redrive", "purge"}));
   EXPECT_EQ(complete({"troupe", "status", "--f"}), (offers{"--format"}));
   EXPECT_EQ(complete({"troupe", "status", "c.yaml", "--format", ""}), (offers{"table", "json"}));
