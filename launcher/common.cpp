@@ -62,7 +62,7 @@ result<nlohmann::json> query(const cluster::config& cfg, const std::string& serv
   req.verb = "query";
   req.service = service;
   req.what = what;
-  req.args = args.dump();
+  req.args = args.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   auto rep = (*c)->call(req, timeout);
   if (!rep)
     return rep.err();
@@ -106,7 +106,7 @@ result<nlohmann::json> trace(const cluster::config& cfg, const cluster::node_spe
   wire::control_request req;
   req.verb = "trace";
   req.what = what;
-  req.args = args.dump();
+  req.args = args.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return ask(cfg, node, req, timeout);
 }
 

@@ -265,7 +265,7 @@ result<nlohmann::json> read_sagas(store::database& db, const sagas_query& q) {
   for (std::size_t i = 0; i < q.terminal.size(); ++i)
     s->bind(static_cast<int>(i) + 1, q.terminal[i]);
   if (ids_at)
-    s->bind(ids_at, nlohmann::json(q.ids).dump());
+    s->bind(ids_at, nlohmann::json(q.ids).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   if (since_at)
     s->bind(since_at, q.since_ms);
   if (quiet_at)
