@@ -675,7 +675,6 @@ void bus_core::trace(const std::string& identity, wire::control_request& req) {
     return;
   }
   std::function<result<nlohmann::json>(store::database&)> fn;
-  const auto lagging = std::make_shared<std::vector<std::pair<std::string, std::uint64_t>>>(unacked_streams());
   if (req.what == "saga") {
     if (!args.contains("id") || !args["id"].is_string() || args["id"].get<std::string>().empty()) {
       answer_request(identity, "trace", false, "trace saga: 'id' must be a correlation id");
@@ -696,6 +695,8 @@ void bus_core::trace(const std::string& identity, wire::control_request& req) {
       answer_request(identity, "trace", false, q.err().message);
       return;
     }
+    // Only a sagas request reads the outbox past the lowest acks.
+    auto lagging = std::make_shared<std::vector<std::pair<std::string, std::uint64_t>>>(unacked_streams());
     fn = [q = std::move(*q), lagging](store::database& db) -> result<nlohmann::json> {
       auto r = read_sagas(db, q);
       TROUPE_TRY(r);
@@ -1117,12 +1118,13 @@ void bus_core::prometheus(observe::exposition& x) const {
   x.sample("troupe_held_events", {{"node", n}}, static_cast<double>(gate_.held()));
   x.family("troupe_unacked_inbound_events", "gauge", "Events taken from peers and not acked to them yet.");
   x.sample("troupe_unacked_inbound_events", {{"node", n}}, static_cast<double>(gate_.unacked()));
+  const auto heads = out_.heads();
   x.family("troupe_stream_head", "gauge", "The last sequence number given out in each of this node's streams.");
-  for (const auto& [stream, head] : out_.heads())
+  for (const auto& [stream, head] : heads)
     x.sample("troupe_stream_head", {{"node", n}, {"stream", stream}}, static_cast<double>(head));
   x.family("troupe_unacked_events", "gauge",
            "Events of this node's stream that the consumer has not acked: kept in the outbox for it.");
-  for (const auto& [stream, head] : out_.heads()) {
+  for (const auto& [stream, head] : heads) {
     const auto* os = out_.find(stream);
     if (!os)
       continue;
